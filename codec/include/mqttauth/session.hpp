@@ -1,0 +1,134 @@
+// The per-connection model shared by the CLI and the Wireshark plugin: which protocol level later packets
+// are decoded at, and the authentication handshake
+//   CONNECT -> authenticate (challenge, server->device) -> authenticate (response, device->server) -> CONNACK
+// or, in MQTT 5, CONNECT with an Authentication Method -> AUTH 0x18 ... -> CONNACK.
+// Pure and deterministic: the same packets in the same order give the same result.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "mqttauth/codec.hpp"
+
+namespace mqttauth {
+
+enum class Direction : std::uint8_t { c2s, s2c, unknown };
+enum class Role : std::uint8_t { none, challenge, response };
+enum class AuthScheme : std::uint8_t { none, custom0, custom15, v5 };
+enum class Outcome : std::uint8_t {
+  pending,     // still in progress
+  accepted,    // CONNACK with code 0
+  refused,     // CONNACK with a non-zero code
+  incomplete,  // the capture ended during the handshake
+  abandoned,   // the connection closed during the handshake
+};
+
+std::string_view direction_name(Direction d) noexcept;  // "c2s", "s2c", "unknown"
+std::string_view role_name(Role r) noexcept;            // "", "challenge", "response"
+std::string_view scheme_name(AuthScheme s) noexcept;    // "none", "custom0", "custom15", "v5"
+std::string_view outcome_name(Outcome o) noexcept;      // "pending", "accepted", ...
+
+// Things a packet did that the handshake does not expect (bit flags).
+namespace anomaly {
+inline constexpr std::uint32_t unexpected_direction = 1u << 0;  // e.g. a "challenge" sent by the device
+inline constexpr std::uint32_t unexpected_state = 1u << 1;      // authenticate before CONNECT / after CONNACK
+inline constexpr std::uint32_t challenge_without_response = 1u << 2;
+inline constexpr std::uint32_t refused_after_exchange = 1u << 3;
+inline constexpr std::uint32_t repeated_response = 1u << 4;     // the device answered twice
+inline constexpr std::uint32_t repeated_challenge = 1u << 5;    // a second challenge before a response
+inline constexpr std::uint32_t second_connect = 1u << 6;        // CONNECT twice on one connection
+inline constexpr std::uint32_t second_connack = 1u << 7;
+}  // namespace anomaly
+// Comma-separated names of the set bits, e.g. "unexpected_state,repeated_response".
+std::string anomaly_names(std::uint32_t bits);
+
+struct PacketRef {
+  std::uint64_t id = 0;  // caller's reference: frame number, packet index
+  std::int64_t ts_ns = 0;
+  friend bool operator==(const PacketRef&, const PacketRef&) = default;
+};
+
+struct Handshake {
+  AuthScheme scheme = AuthScheme::none;
+  Outcome outcome = Outcome::pending;
+  std::uint8_t level = 0;            // from CONNECT; 0 when the capture started after it
+  std::optional<std::uint8_t> connack_code;
+  std::string client_id;
+  std::string auth_method;           // v5
+  std::string challenge;             // bytes of the first challenge (password / authentication data)
+  std::string response;              // bytes of the first response
+  std::optional<PacketRef> connect, challenge_pkt, response_pkt, connack, closed;
+  std::uint32_t challenges = 0, responses = 0;
+  std::uint32_t anomalies = 0;       // union of the anomalies of its packets
+  // CONNECT (or the first handshake packet seen) to CONNACK.
+  std::optional<std::int64_t> latency_ns() const noexcept;
+};
+
+struct Observation {
+  Direction dir = Direction::unknown;  // as given, or inferred when given as unknown
+  Role role = Role::none;
+  std::uint32_t anomalies = 0;
+  std::optional<std::size_t> handshake;  // index of the handshake the packet belongs to
+};
+
+struct SessionOptions {
+  Dialect dialect = Dialect::auto_detect;
+  Limits limits{};
+  std::uint8_t level = 0;  // a known level when the capture starts after CONNECT
+};
+
+class Session {
+ public:
+  explicit Session(SessionOptions opts = {}) : opts_(opts), level_(opts.level) {}
+
+  // The context to decode the next packet of this connection with.
+  DecodeContext context() const noexcept {
+    return DecodeContext{level_, opts_.dialect, opts_.limits, false};
+  }
+  std::uint8_t level() const noexcept { return level_; }
+
+  // Feeds one decoded packet. Pass Direction::unknown when the caller cannot tell; the session then infers
+  // it from the packet type and the handshake state where it can.
+  Observation observe(const Decoded& d, Direction dir, PacketRef ref);
+  // Decode + observe, for callers that have the packet bytes.
+  struct Step {
+    Expected<Decoded> decoded;
+    Observation obs;
+  };
+  Step decode(std::span<const std::uint8_t> packet, Direction dir, PacketRef ref);
+
+  // The connection closed (FIN, RST, DISCONNECT): a pending handshake is abandoned.
+  void close(PacketRef ref);
+  // The capture ended: a pending handshake is incomplete.
+  void finish();
+
+  const std::vector<Handshake>& handshakes() const noexcept { return hs_; }
+
+ private:
+  enum class State : std::uint8_t { idle, wait_challenge, challenged, responded, done };
+  Handshake& begin_handshake(PacketRef ref);
+  void end_pending(Outcome o, std::optional<PacketRef> ref);
+
+  SessionOptions opts_;
+  std::uint8_t level_ = 0;
+  State state_ = State::idle;
+  std::vector<Handshake> hs_;
+};
+
+// How a challenge could be guessed by an attacker.
+enum class ChallengeWeakness : std::uint8_t {
+  none,
+  timestamp_ms,  // 13 decimal digits: milliseconds since 1970 (the field's scheme)
+  timestamp_s,   // 10 decimal digits: seconds since 1970
+  counter,       // a short decimal number
+  too_short,     // fewer than 8 bytes
+};
+std::string_view weakness_name(ChallengeWeakness w) noexcept;
+// `near_ns`: a capture timestamp; when non-zero a timestamp challenge must lie within a day of it.
+ChallengeWeakness classify_challenge(std::string_view challenge, std::int64_t near_ns = 0) noexcept;
+
+}  // namespace mqttauth

@@ -1,0 +1,548 @@
+// Decoding of single packets, per MQTT 3.1, 3.1.1 and 5.0, plus the custom authenticate packet.
+#include <cstring>
+
+#include "mqttauth/codec.hpp"
+#include "reader.hpp"
+#include "mqttauth/topic.hpp"
+
+namespace mqttauth {
+namespace {
+
+using detail::Reader;
+using EK = ErrorKind;
+
+// The decoding mode of one packet.
+struct Mode {
+  std::uint8_t level;  // 3, 4 or 5
+  bool minimal;        // variable byte integers must be minimal (level 5 unless lenient)
+  bool v5() const noexcept { return level == kLevel5; }
+};
+
+constexpr bool is_flag_property(PropertyId id) {
+  switch (id) {
+    case PropertyId::payload_format_indicator:
+    case PropertyId::request_problem_information:
+    case PropertyId::request_response_information:
+    case PropertyId::maximum_qos:
+    case PropertyId::retain_available:
+    case PropertyId::wildcard_subscription_available:
+    case PropertyId::subscription_identifier_available:
+    case PropertyId::shared_subscription_available: return true;
+    default: return false;
+  }
+}
+
+// Property length + properties; validates identifiers, contexts, duplicates, types and value ranges.
+bool read_properties(Reader& r, PropertyContext pc, Properties& out, const Mode& m) {
+  std::uint32_t len = 0;
+  if (!r.varint(len, m.minimal, "property length")) return false;
+  std::size_t block_pos = r.pos();
+  std::size_t base = r.offset();
+  Bytes raw;
+  if (!r.bytes(len, raw, "properties")) return false;
+  Reader pr(raw.data(), raw.size(), base);
+  std::uint64_t seen = 0;
+  while (!pr.at_end()) {
+    std::size_t at = pr.pos();
+    std::uint32_t id = 0;
+    if (!pr.varint(id, m.minimal, "property identifier")) return r.absorb(pr);
+    const PropertyInfo* info = id <= 0xFF ? property_info(static_cast<std::uint8_t>(id)) : nullptr;
+    if (info == nullptr) {
+      pr.fail_at(at, EK::bad_property_id, "unknown property identifier");
+      return r.absorb(pr);
+    }
+    if (!property_allowed(*info, pc)) {
+      pr.fail_at(at, EK::property_not_allowed, "property not allowed in this packet");
+      return r.absorb(pr);
+    }
+    std::uint64_t b = std::uint64_t{1} << (id & 63u);
+    bool once = !info->repeatable ||
+                (info->id == PropertyId::subscription_identifier && pc == PropertyContext::subscribe);
+    if (once && (seen & b)) {
+      pr.fail_at(at, EK::duplicate_property, "property appears more than once");
+      return r.absorb(pr);
+    }
+    seen |= b;
+    std::size_t vat = pr.pos();
+    std::uint32_t number = 0;
+    switch (info->type) {
+      case PropertyType::byte: {
+        std::uint8_t v = 0;
+        pr.u8(v, "property value");
+        number = v;
+        break;
+      }
+      case PropertyType::two_byte_int: {
+        std::uint16_t v = 0;
+        pr.u16(v, "property value");
+        number = v;
+        break;
+      }
+      case PropertyType::four_byte_int: pr.u32(number, "property value"); break;
+      case PropertyType::var_int: pr.varint(number, m.minimal, "property value"); break;
+      case PropertyType::utf8: {
+        std::string_view s;
+        pr.utf8(s, "property string");
+        if (pr.ok() && info->id == PropertyId::response_topic && !valid_topic_name(s))
+          pr.fail_at(vat, EK::bad_property_value, "response topic is not a valid topic name");
+        break;
+      }
+      case PropertyType::binary: {
+        Bytes v;
+        pr.binary(v, "property binary data");
+        break;
+      }
+      case PropertyType::utf8_pair: {
+        std::string_view k, v;
+        pr.utf8(k, "user property name");
+        pr.utf8(v, "user property value");
+        break;
+      }
+    }
+    if (!pr.ok()) return r.absorb(pr);
+    const char* bad = nullptr;
+    if (is_flag_property(info->id) && number > 1) bad = "value must be 0 or 1";
+    switch (info->id) {
+      case PropertyId::receive_maximum:
+      case PropertyId::maximum_packet_size:
+      case PropertyId::topic_alias:
+      case PropertyId::subscription_identifier:
+        if (number == 0) bad = "value must not be 0";
+        break;
+      default: break;
+    }
+    if (bad) {
+      pr.fail_at(vat, EK::bad_property_value, bad);
+      return r.absorb(pr);
+    }
+  }
+  // Authentication Data without Authentication Method is a protocol error.
+  constexpr auto auth_data = std::uint64_t{1} << static_cast<unsigned>(PropertyId::authentication_data);
+  constexpr auto auth_method = std::uint64_t{1} << static_cast<unsigned>(PropertyId::authentication_method);
+  if ((seen & auth_data) && !(seen & auth_method))
+    return r.fail_at(block_pos, EK::bad_property_value, "authentication data without authentication method");
+  if (pc == PropertyContext::auth && !(seen & auth_method))
+    return r.fail_at(block_pos, EK::bad_property_value, "AUTH without authentication method");
+  out = Properties(raw);
+  return true;
+}
+
+// The body of CONNECT, and of authenticate (`custom`): protocol name, level, flags, keep-alive,
+// [properties], client id, [will], [username], [password], and nothing after.
+bool read_connect_body(Reader& r, ConnectBody& c, bool custom, bool lenient_vbi) {
+  std::size_t name_at = r.pos();
+  if (!r.utf8(c.protocol_name, "protocol name")) return false;
+  bool mqtt = c.protocol_name == "MQTT", mqisdp = c.protocol_name == "MQIsdp";
+  if (!mqtt && !mqisdp) return r.fail_at(name_at, EK::bad_protocol_name, "protocol name is not MQTT or MQIsdp");
+  std::size_t level_at = r.pos();
+  std::uint8_t lv = 0;
+  if (!r.u8(lv, "protocol level")) return false;
+  c.bridge = (lv & 0x80u) != 0;
+  c.level = lv & 0x7Fu;
+  if (c.level != kLevel31 && c.level != kLevel311 && c.level != kLevel5)
+    return r.fail_at(level_at, EK::bad_protocol_level, "protocol level is not 3, 4 or 5");
+  if (mqisdp != (c.level == kLevel31))
+    return r.fail_at(name_at, EK::bad_protocol_name, "protocol name does not match the level");
+  std::size_t flags_at = r.pos();
+  std::uint8_t f = 0;
+  if (!r.u8(f, "connect flags")) return false;
+  bool will = f & 0x04u, user = f & 0x80u, pass = f & 0x40u;
+  std::uint8_t will_qos = (f >> 3) & 0x03u;
+  bool will_retain = f & 0x20u;
+  c.clean = f & 0x02u;
+  if (f & 0x01u) return r.fail_at(flags_at, EK::bad_connect_flags, "reserved connect flag is set");
+  if (!will && (will_qos || will_retain))
+    return r.fail_at(flags_at, EK::bad_connect_flags, "will QoS or retain set without the will flag");
+  if (will_qos == 3) return r.fail_at(flags_at, EK::bad_connect_flags, "will QoS 3");
+  if (!custom && pass && !user && c.level == kLevel311)
+    return r.fail_at(flags_at, EK::bad_connect_flags, "password flag without username flag");
+  if (!r.u16(c.keep_alive, "keep alive")) return false;
+  Mode m{c.level, c.level == kLevel5 && !lenient_vbi};
+  c.properties = Properties();
+  if (m.v5() && !read_properties(r, PropertyContext::connect, c.properties, m)) return false;
+  if (!r.utf8(c.client_id, "client identifier")) return false;
+  c.will.reset();
+  if (will) {
+    Will w;
+    w.qos = will_qos;
+    w.retain = will_retain;
+    if (m.v5() && !read_properties(r, PropertyContext::will, w.properties, m)) return false;
+    std::size_t topic_at = r.pos();
+    if (!r.utf8(w.topic, "will topic")) return false;
+    if (!valid_topic_name(w.topic)) return r.fail_at(topic_at, EK::bad_topic_name, "will topic is not a valid topic name");
+    if (!r.binary(w.payload, "will payload")) return false;
+    c.will = w;
+  }
+  c.username.reset();
+  c.password.reset();
+  if (user) {
+    std::string_view u;
+    if (!r.utf8(u, "username")) return false;
+    c.username = u;
+  }
+  if (pass) {
+    Bytes p;
+    if (!r.binary(p, "password")) return false;
+    c.password = p;
+  }
+  if (!r.at_end()) return r.fail(EK::trailing_bytes, "bytes after the last field");
+  return true;
+}
+
+bool need_packet_id(Reader& r, std::uint16_t& id) {
+  std::size_t at = r.pos();
+  if (!r.u16(id, "packet identifier")) return false;
+  if (id == 0) return r.fail_at(at, EK::zero_packet_id, "packet identifier is 0");
+  return true;
+}
+
+bool code_in(std::uint8_t code, std::initializer_list<std::uint8_t> set) {
+  for (auto c : set)
+    if (c == code) return true;
+  return false;
+}
+
+constexpr std::initializer_list<std::uint8_t> kConnackCodes = {
+    0x00, 0x80, 0x81, 0x82, 0x83, 0x84, 0x85, 0x86, 0x87, 0x88, 0x89, 0x8A,
+    0x8C, 0x90, 0x95, 0x97, 0x99, 0x9A, 0x9B, 0x9C, 0x9D, 0x9F};
+constexpr std::initializer_list<std::uint8_t> kPubackCodes = {0x00, 0x10, 0x80, 0x83, 0x87, 0x90, 0x91, 0x97, 0x99};
+constexpr std::initializer_list<std::uint8_t> kPubrelCodes = {0x00, 0x92};
+constexpr std::initializer_list<std::uint8_t> kSubackCodes = {0x00, 0x01, 0x02, 0x80, 0x83, 0x87,
+                                                              0x8F, 0x91, 0x97, 0x9E, 0xA1, 0xA2};
+constexpr std::initializer_list<std::uint8_t> kUnsubackCodes = {0x00, 0x11, 0x80, 0x83, 0x87, 0x8F, 0x91};
+constexpr std::initializer_list<std::uint8_t> kDisconnectCodes = {
+    0x00, 0x04, 0x80, 0x81, 0x82, 0x83, 0x87, 0x89, 0x8B, 0x8D, 0x8E, 0x8F, 0x90, 0x93, 0x94,
+    0x95, 0x96, 0x97, 0x98, 0x99, 0x9A, 0x9B, 0x9C, 0x9D, 0x9E, 0x9F, 0xA0, 0xA1, 0xA2};
+constexpr std::initializer_list<std::uint8_t> kAuthCodes = {0x00, 0x18, 0x19};
+
+bool read_reason(Reader& r, std::uint8_t& code, std::initializer_list<std::uint8_t> allowed) {
+  std::size_t at = r.pos();
+  if (!r.u8(code, "reason code")) return false;
+  if (!code_in(code, allowed)) return r.fail_at(at, EK::bad_reason_code, "reason code not allowed in this packet");
+  return true;
+}
+
+bool end_of_packet(Reader& r) {
+  if (!r.at_end()) return r.fail(EK::trailing_bytes, "bytes after the last field");
+  return true;
+}
+
+// Fixed-header flags: PUBREL, SUBSCRIBE and UNSUBSCRIBE need 0b0010, the others (but PUBLISH) 0b0000.
+bool check_flags(std::uint8_t flags, std::uint8_t want, Error& err) {
+  if (flags == want) return true;
+  err = Error{EK::reserved_flags, 0, "fixed header flags must be as the spec fixes them"};
+  return false;
+}
+
+Expected<Packet> body_connack(Reader& r, const Mode& m) {
+  Connack p;
+  std::uint8_t ack = 0;
+  std::size_t ack_at = r.pos();
+  r.u8(ack, "connect acknowledge flags");
+  if (r.ok() && (ack & 0xFEu)) r.fail_at(ack_at, EK::reserved_flags, "reserved connect acknowledge flags set");
+  p.session_present = ack & 0x01u;
+  std::size_t code_at = r.pos();
+  if (m.v5()) {
+    read_reason(r, p.code, kConnackCodes);
+    read_properties(r, PropertyContext::connack, p.properties, m);
+  } else {
+    r.u8(p.code, "return code");
+    if (r.ok() && p.code > 5) r.fail_at(code_at, EK::bad_reason_code, "return code is not 0..5");
+  }
+  if (r.ok() && p.session_present && p.code != 0)
+    r.fail_at(ack_at, EK::reserved_flags, "session present with a non-zero return code");
+  end_of_packet(r);
+  if (!r.ok()) return r.error();
+  return Packet(p);
+}
+
+Expected<Packet> body_publish(Reader& r, std::uint8_t flags, const Mode& m) {
+  Publish p;
+  p.dup = flags & 0x08u;
+  p.qos = (flags >> 1) & 0x03u;
+  p.retain = flags & 0x01u;
+  if (p.qos == 3) return Error{EK::bad_qos, 0, "PUBLISH with QoS 3"};
+  if (p.dup && p.qos == 0) return Error{EK::bad_qos, 0, "DUP set on a QoS 0 PUBLISH"};
+  std::size_t topic_at = r.pos();
+  r.utf8(p.topic, "topic name");
+  if (r.ok() && !p.topic.empty() && !valid_topic_name(p.topic))
+    r.fail_at(topic_at, EK::bad_topic_name, "topic name contains a wildcard");
+  if (p.qos > 0) need_packet_id(r, p.packet_id);
+  if (m.v5()) read_properties(r, PropertyContext::publish, p.properties, m);
+  if (r.ok() && p.topic.empty() && !(m.v5() && p.properties.find(PropertyId::topic_alias)))
+    r.fail_at(topic_at, EK::bad_topic_name, "empty topic name");
+  if (!r.ok()) return r.error();
+  p.payload = r.rest();
+  return Packet(p);
+}
+
+template <class T>
+Expected<Packet> body_pubresp(Reader& r, const Mode& m, PropertyContext pc,
+                              std::initializer_list<std::uint8_t> codes) {
+  T p;
+  need_packet_id(r, p.packet_id);
+  if (m.v5() && r.ok() && !r.at_end()) {
+    read_reason(r, p.reason_code, codes);
+    if (!r.at_end()) read_properties(r, pc, p.properties, m);
+  }
+  end_of_packet(r);
+  if (!r.ok()) return r.error();
+  return Packet(p);
+}
+
+Expected<Packet> body_subscribe(Reader& r, const Mode& m) {
+  Subscribe p;
+  need_packet_id(r, p.packet_id);
+  if (m.v5()) read_properties(r, PropertyContext::subscribe, p.properties, m);
+  if (r.ok() && r.at_end()) r.fail(EK::empty_payload, "SUBSCRIBE without topic filters");
+  while (r.ok() && !r.at_end()) {
+    Subscription s;
+    std::size_t at = r.pos();
+    r.utf8(s.filter, "topic filter");
+    if (r.ok() && !valid_topic_filter(s.filter, m.level)) r.fail_at(at, EK::bad_topic_filter, "invalid topic filter");
+    std::size_t opt_at = r.pos();
+    r.u8(s.options, "subscription options");
+    if (!r.ok()) break;
+    bool bad = s.qos() == 3;
+    if (m.v5())
+      bad = bad || (s.options & 0xC0u) || s.retain_handling() == 3 || (s.no_local() && is_shared_filter(s.filter, m.level));
+    else
+      bad = bad || (s.options & 0xFCu);
+    if (bad) r.fail_at(opt_at, EK::bad_subscription_options, "invalid subscription options");
+    p.subscriptions.push_back(s);
+  }
+  if (!r.ok()) return r.error();
+  return Packet(std::move(p));
+}
+
+Expected<Packet> body_suback(Reader& r, const Mode& m) {
+  Suback p;
+  need_packet_id(r, p.packet_id);
+  if (m.v5()) read_properties(r, PropertyContext::suback, p.properties, m);
+  if (r.ok() && r.at_end()) r.fail(EK::empty_payload, "SUBACK without return codes");
+  if (!r.ok()) return r.error();
+  std::size_t at = r.pos();
+  p.codes = r.rest();
+  for (std::size_t i = 0; i < p.codes.size(); ++i) {
+    std::uint8_t c = p.codes[i];
+    bool ok = m.v5() ? code_in(c, kSubackCodes) : (c <= 2 || c == 0x80);
+    if (!ok) {
+      r.fail_at(at + i, EK::bad_reason_code, "SUBACK code not allowed");
+      return r.error();
+    }
+  }
+  return Packet(p);
+}
+
+Expected<Packet> body_unsubscribe(Reader& r, const Mode& m) {
+  Unsubscribe p;
+  need_packet_id(r, p.packet_id);
+  if (m.v5()) read_properties(r, PropertyContext::unsubscribe, p.properties, m);
+  if (r.ok() && r.at_end()) r.fail(EK::empty_payload, "UNSUBSCRIBE without topic filters");
+  while (r.ok() && !r.at_end()) {
+    std::string_view f;
+    std::size_t at = r.pos();
+    r.utf8(f, "topic filter");
+    if (r.ok() && !valid_topic_filter(f, m.level)) r.fail_at(at, EK::bad_topic_filter, "invalid topic filter");
+    p.filters.push_back(f);
+  }
+  if (!r.ok()) return r.error();
+  return Packet(std::move(p));
+}
+
+Expected<Packet> body_unsuback(Reader& r, const Mode& m) {
+  Unsuback p;
+  need_packet_id(r, p.packet_id);
+  if (m.v5()) {
+    read_properties(r, PropertyContext::unsuback, p.properties, m);
+    if (r.ok() && r.at_end()) r.fail(EK::empty_payload, "UNSUBACK without reason codes");
+    if (!r.ok()) return r.error();
+    std::size_t at = r.pos();
+    p.codes = r.rest();
+    for (std::size_t i = 0; i < p.codes.size(); ++i)
+      if (!code_in(p.codes[i], kUnsubackCodes)) {
+        r.fail_at(at + i, EK::bad_reason_code, "UNSUBACK reason code not allowed");
+        break;
+      }
+  }
+  end_of_packet(r);
+  if (!r.ok()) return r.error();
+  return Packet(p);
+}
+
+Expected<Packet> body_disconnect(Reader& r, const Mode& m) {
+  Disconnect p;
+  if (m.v5() && !r.at_end()) {
+    read_reason(r, p.reason_code, kDisconnectCodes);
+    if (r.ok() && !r.at_end()) read_properties(r, PropertyContext::disconnect, p.properties, m);
+  }
+  end_of_packet(r);
+  if (!r.ok()) return r.error();
+  return Packet(p);
+}
+
+Expected<Packet> body_auth(Reader& r, const Mode& m) {
+  Auth p;
+  if (!r.at_end()) {  // remaining length 0 means success without properties
+    read_reason(r, p.reason_code, kAuthCodes);
+    read_properties(r, PropertyContext::auth, p.properties, m);
+  }
+  end_of_packet(r);
+  if (!r.ok()) return r.error();
+  return Packet(p);
+}
+
+Expected<Packet> body_authenticate(Reader& r, std::uint8_t code, std::uint8_t flags, bool lenient_vbi) {
+  if (flags != 0) return Error{EK::reserved_flags, 0, "authenticate with non-zero fixed header flags"};
+  Authenticate a;
+  a.code = code;
+  if (!read_connect_body(r, a, true, lenient_vbi)) return r.error();
+  return Packet(a);
+}
+
+// Does the body start with a protocol name, as an authenticate body would?
+bool starts_like_connect(Bytes body) {
+  static constexpr std::uint8_t mqtt[] = {0x00, 0x04, 'M', 'Q', 'T', 'T'};
+  static constexpr std::uint8_t mqisdp[] = {0x00, 0x06, 'M', 'Q', 'I', 's', 'd', 'p'};
+  auto starts = [&](const std::uint8_t* p, std::size_t n) {
+    return body.size() >= n && std::memcmp(body.data(), p, n) == 0;
+  };
+  return starts(mqtt, sizeof mqtt) || starts(mqisdp, sizeof mqisdp);
+}
+
+// One packet body at one level (never level 0).
+Expected<Packet> decode_body(const FixedHeader& h, Bytes body, const Mode& m, const DecodeContext& ctx) {
+  Reader r(body.data(), body.size(), h.size);
+  Error err;
+  const std::uint8_t fl = h.flags();
+  switch (static_cast<PacketCode>(h.code())) {
+    case PacketCode::connect: {
+      if (!check_flags(fl, 0, err)) return err;
+      Connect c;
+      if (!read_connect_body(r, c, false, ctx.lenient_vbi)) return r.error();
+      return Packet(c);
+    }
+    case PacketCode::connack:
+      if (!check_flags(fl, 0, err)) return err;
+      return body_connack(r, m);
+    case PacketCode::publish: return body_publish(r, fl, m);
+    case PacketCode::puback:
+      if (!check_flags(fl, 0, err)) return err;
+      return body_pubresp<Puback>(r, m, PropertyContext::puback, kPubackCodes);
+    case PacketCode::pubrec:
+      if (!check_flags(fl, 0, err)) return err;
+      return body_pubresp<Pubrec>(r, m, PropertyContext::pubrec, kPubackCodes);
+    case PacketCode::pubrel:
+      if (!check_flags(fl, 2, err)) return err;
+      return body_pubresp<Pubrel>(r, m, PropertyContext::pubrel, kPubrelCodes);
+    case PacketCode::pubcomp:
+      if (!check_flags(fl, 0, err)) return err;
+      return body_pubresp<Pubcomp>(r, m, PropertyContext::pubcomp, kPubrelCodes);
+    case PacketCode::subscribe:
+      if (!check_flags(fl, 2, err)) return err;
+      return body_subscribe(r, m);
+    case PacketCode::suback:
+      if (!check_flags(fl, 0, err)) return err;
+      return body_suback(r, m);
+    case PacketCode::unsubscribe:
+      if (!check_flags(fl, 2, err)) return err;
+      return body_unsubscribe(r, m);
+    case PacketCode::unsuback:
+      if (!check_flags(fl, 0, err)) return err;
+      return body_unsuback(r, m);
+    case PacketCode::pingreq:
+    case PacketCode::pingresp:
+      if (!check_flags(fl, 0, err)) return err;
+      if (!body.empty()) return Error{EK::bad_length, 1, "PINGREQ / PINGRESP must have remaining length 0"};
+      if (h.code() == 12) return Packet(Pingreq{});
+      return Packet(Pingresp{});
+    case PacketCode::disconnect:
+      if (!check_flags(fl, 0, err)) return err;
+      return body_disconnect(r, m);
+    case PacketCode::auth: {
+      // Type 15: authenticate at level 3/4 (and when forced), AUTH at level 5.
+      bool custom = ctx.dialect == Dialect::authenticate ||
+                    (ctx.dialect == Dialect::auto_detect && m.level != kLevel5);
+      if (custom) return body_authenticate(r, 15, fl, ctx.lenient_vbi);
+      if (!check_flags(fl, 0, err)) return err;
+      return body_auth(r, m);
+    }
+    case PacketCode::reserved0: {
+      if (ctx.dialect == Dialect::authenticate) return body_authenticate(r, 0, fl, ctx.lenient_vbi);
+      Reserved res{0, fl, body, std::nullopt};
+      if (ctx.dialect == Dialect::auto_detect) {
+        auto a = body_authenticate(r, 0, fl, ctx.lenient_vbi);
+        if (a) return a;
+        if (starts_like_connect(body)) res.authenticate_error = a.error();
+      }
+      return Packet(res);
+    }
+  }
+  return Error{EK::bad_packet_type, 0, "unknown packet type"};
+}
+
+}  // namespace
+
+bool is_connect_like(std::span<const std::uint8_t> body) noexcept {
+  Reader r(body.data(), body.size(), 0);
+  Authenticate a;
+  return read_connect_body(r, a, true, true);
+}
+
+Expected<FixedHeader> parse_fixed_header(std::span<const std::uint8_t> in, bool lenient) noexcept {
+  if (in.size() < 2) return Error{EK::need_more, 2, "fixed header"};
+  FixedHeader h;
+  h.byte = in[0];
+  std::uint32_t value = 0;
+  for (std::size_t i = 1; i <= 4; ++i) {
+    if (in.size() <= i) return Error{EK::need_more, i + 1, "remaining length"};
+    std::uint8_t b = in[i];
+    value |= std::uint32_t{b & 0x7Fu} << (7 * (i - 1));
+    if ((b & 0x80u) == 0) {
+      if (!lenient && i > 1 && b == 0)
+        return Error{EK::bad_remaining_length, 1, "remaining length is not minimally encoded"};
+      h.remaining_length = value;
+      h.size = static_cast<std::uint8_t>(i + 1);
+      return h;
+    }
+  }
+  return Error{EK::bad_remaining_length, 1, "remaining length longer than 4 bytes"};
+}
+
+Expected<Decoded> decode(std::span<const std::uint8_t> in, const DecodeContext& ctx) noexcept {
+  bool strict_vbi = ctx.level == kLevel5 && !ctx.lenient_vbi;
+  auto fh = parse_fixed_header(in, !strict_vbi);
+  if (!fh) return fh.error();
+  const FixedHeader& h = *fh;
+  if (h.packet_size() > ctx.limits.max_packet_size)
+    return Error{EK::packet_too_large, 1, "packet larger than the maximum packet size"};
+  if (in.size() < h.packet_size()) return Error{EK::need_more, h.packet_size(), "packet body"};
+  Bytes body(in.data() + h.size, h.remaining_length);
+  try {
+    // CONNECT and authenticate carry their own level; other packets use the connection's.
+    std::uint8_t level = ctx.level;
+    if (level == 0) {
+      auto code = static_cast<PacketCode>(h.code());
+      if (code == PacketCode::auth && ctx.dialect == Dialect::auto_detect) {
+        // No CONNECT seen: a CONNECT-like body means authenticate.
+        level = is_connect_like(body.span()) ? kLevel311 : kLevel5;
+      } else if (code != PacketCode::connect && code != PacketCode::reserved0) {
+        auto r4 = decode_body(h, body, Mode{kLevel311, false}, ctx);
+        if (r4) return Decoded{h, std::move(*r4), kLevel311};
+        auto r5 = decode_body(h, body, Mode{kLevel5, !ctx.lenient_vbi}, ctx);
+        if (r5) return Decoded{h, std::move(*r5), kLevel5};
+        return r4.error();
+      } else {
+        level = kLevel311;
+      }
+    }
+    auto r = decode_body(h, body, Mode{level, level == kLevel5 && !ctx.lenient_vbi}, ctx);
+    if (!r) return r.error();
+    if (auto* c = std::get_if<Connect>(&*r)) level = c->level;
+    return Decoded{h, std::move(*r), level};
+  } catch (...) {  // std::bad_alloc from a SUBSCRIBE list is the only possible throw
+    return Error{EK::packet_too_large, 0, "out of memory"};
+  }
+}
+
+}  // namespace mqttauth

@@ -1,0 +1,272 @@
+#include "mqttauth/session.hpp"
+
+#include <cstdlib>
+
+namespace mqttauth {
+
+std::string_view direction_name(Direction d) noexcept {
+  switch (d) {
+    case Direction::c2s: return "c2s";
+    case Direction::s2c: return "s2c";
+    default: return "unknown";
+  }
+}
+
+std::string_view role_name(Role r) noexcept {
+  switch (r) {
+    case Role::challenge: return "challenge";
+    case Role::response: return "response";
+    default: return "";
+  }
+}
+
+std::string_view scheme_name(AuthScheme s) noexcept {
+  switch (s) {
+    case AuthScheme::custom0: return "custom0";
+    case AuthScheme::custom15: return "custom15";
+    case AuthScheme::v5: return "v5";
+    default: return "none";
+  }
+}
+
+std::string_view outcome_name(Outcome o) noexcept {
+  switch (o) {
+    case Outcome::accepted: return "accepted";
+    case Outcome::refused: return "refused";
+    case Outcome::incomplete: return "incomplete";
+    case Outcome::abandoned: return "abandoned";
+    default: return "pending";
+  }
+}
+
+std::string anomaly_names(std::uint32_t bits) {
+  static constexpr std::string_view names[] = {
+      "unexpected_direction", "unexpected_state", "challenge_without_response", "refused_after_exchange",
+      "repeated_response",    "repeated_challenge", "second_connect",           "second_connack"};
+  std::string s;
+  for (std::size_t i = 0; i < std::size(names); ++i)
+    if (bits & (1u << i)) {
+      if (!s.empty()) s += ',';
+      s += names[i];
+    }
+  return s;
+}
+
+std::optional<std::int64_t> Handshake::latency_ns() const noexcept {
+  const std::optional<PacketRef>& start = connect ? connect : challenge_pkt;
+  if (!start || !connack) return std::nullopt;
+  return connack->ts_ns - start->ts_ns;
+}
+
+Handshake& Session::begin_handshake(PacketRef) {
+  hs_.emplace_back();
+  hs_.back().level = level_;
+  return hs_.back();
+}
+
+void Session::end_pending(Outcome o, std::optional<PacketRef> ref) {
+  if (hs_.empty() || hs_.back().outcome != Outcome::pending) return;
+  Handshake& h = hs_.back();
+  if (state_ == State::challenged) h.anomalies |= anomaly::challenge_without_response;
+  h.outcome = o;
+  if (ref) h.closed = ref;
+  state_ = State::done;
+}
+
+void Session::close(PacketRef ref) { end_pending(Outcome::abandoned, ref); }
+void Session::finish() { end_pending(Outcome::incomplete, std::nullopt); }
+
+namespace {
+std::string to_string(Bytes b) { return std::string(b.as_chars()); }
+}  // namespace
+
+Observation Session::observe(const Decoded& d, Direction dir, PacketRef ref) {
+  Observation ob;
+  ob.dir = dir;
+  const Packet& p = d.packet;
+
+  // The level of a connection that started before the capture: adopt what only level 5 could decode.
+  if (level_ == 0 && d.level == kLevel5 && !std::holds_alternative<Connect>(p)) level_ = kLevel5;
+
+  auto infer = [&](Direction want) {
+    if (ob.dir == Direction::unknown) ob.dir = want;
+  };
+  auto current = [&]() -> Handshake& {
+    if (hs_.empty()) begin_handshake(ref);  // the capture started after CONNECT
+    ob.handshake = hs_.size() - 1;
+    return hs_.back();
+  };
+  auto flag = [&](Handshake& h, std::uint32_t bits) {
+    ob.anomalies |= bits;
+    h.anomalies |= bits;
+  };
+
+  if (const auto* c = std::get_if<Connect>(&p)) {
+    infer(Direction::c2s);
+    if (!hs_.empty()) {
+      if (hs_.back().outcome == Outcome::pending) end_pending(Outcome::abandoned, ref);
+      ob.anomalies |= anomaly::second_connect;
+    }
+    level_ = c->level;
+    Handshake& h = begin_handshake(ref);
+    ob.handshake = hs_.size() - 1;
+    h.anomalies |= ob.anomalies;
+    h.connect = ref;
+    h.client_id = std::string(c->client_id);
+    if (c->level == kLevel5) {
+      if (auto m = c->properties.find(PropertyId::authentication_method)) {
+        h.scheme = AuthScheme::v5;
+        h.auth_method = std::string(m->text);
+      }
+    }
+    if (ob.dir == Direction::s2c) flag(h, anomaly::unexpected_direction);
+    state_ = State::wait_challenge;
+    return ob;
+  }
+
+  if (const auto* a = std::get_if<Authenticate>(&p)) {
+    // Only the direction tells challenge from response; unknown direction follows the handshake state.
+    infer(state_ == State::challenged ? Direction::c2s : Direction::s2c);
+    bool fresh = hs_.empty();
+    Handshake& h = current();
+    if (h.scheme == AuthScheme::none || h.scheme == AuthScheme::v5)
+      h.scheme = a->code == 15 ? AuthScheme::custom15 : AuthScheme::custom0;
+    if (h.client_id.empty()) h.client_id = std::string(a->client_id);
+    Bytes value = a->password.value_or(Bytes());
+    if (ob.dir == Direction::s2c) {
+      ob.role = Role::challenge;
+      ++h.challenges;
+      if (state_ == State::challenged) flag(h, anomaly::repeated_challenge);
+      else if (state_ == State::responded || (state_ == State::done && !fresh)) flag(h, anomaly::unexpected_state);
+      if (!h.challenge_pkt) {
+        h.challenge_pkt = ref;
+        h.challenge = to_string(value);
+      }
+      if (state_ != State::done) state_ = State::challenged;
+    } else {
+      ob.role = Role::response;
+      ++h.responses;
+      if (state_ == State::responded) flag(h, anomaly::repeated_response);
+      else if (state_ == State::wait_challenge) flag(h, anomaly::unexpected_state);
+      else if (state_ == State::done && !fresh) flag(h, anomaly::unexpected_state);
+      if (!h.response_pkt) {
+        h.response_pkt = ref;
+        h.response = to_string(value);
+      }
+      if (state_ != State::done) state_ = State::responded;
+    }
+    if (fresh) state_ = ob.role == Role::challenge ? State::challenged : State::responded;
+    return ob;
+  }
+
+  if (const auto* a = std::get_if<Auth>(&p)) {
+    // Before CONNACK, AUTH alternates server (challenge) / device (response).
+    if (state_ == State::done) {
+      if (!hs_.empty()) ob.handshake = hs_.size() - 1;
+      return ob;  // re-authentication after CONNACK: not part of the connect handshake
+    }
+    infer(state_ == State::challenged ? Direction::c2s : Direction::s2c);
+    bool fresh = hs_.empty();
+    Handshake& h = current();
+    h.scheme = AuthScheme::v5;
+    if (h.auth_method.empty())
+      if (auto m = a->properties.find(PropertyId::authentication_method)) h.auth_method = std::string(m->text);
+    auto data = a->properties.find(PropertyId::authentication_data);
+    std::string value = data ? to_string(data->binary) : std::string();
+    if (ob.dir == Direction::s2c) {
+      ob.role = Role::challenge;
+      ++h.challenges;
+      if (!h.challenge_pkt) {
+        h.challenge_pkt = ref;
+        h.challenge = value;
+      }
+      state_ = State::challenged;
+    } else {
+      ob.role = Role::response;
+      ++h.responses;
+      if (state_ == State::responded) flag(h, anomaly::repeated_response);
+      else if (state_ == State::wait_challenge && !fresh) flag(h, anomaly::unexpected_state);
+      if (!h.response_pkt) {
+        h.response_pkt = ref;
+        h.response = value;
+      }
+      state_ = State::responded;
+    }
+    return ob;
+  }
+
+  if (const auto* c = std::get_if<Connack>(&p)) {
+    infer(Direction::s2c);
+    Handshake& h = current();
+    if (ob.dir == Direction::c2s) flag(h, anomaly::unexpected_direction);
+    if (h.connack) {
+      flag(h, anomaly::second_connack);
+      return ob;
+    }
+    if (h.level == 0) h.level = level_;
+    h.connack = ref;
+    h.connack_code = c->code;
+    bool ok = level_ == kLevel5 ? c->code < 0x80 : c->code == 0;
+    if (state_ == State::challenged) flag(h, anomaly::challenge_without_response);
+    if (!ok && h.challenges > 0 && h.responses > 0) flag(h, anomaly::refused_after_exchange);
+    h.outcome = ok ? Outcome::accepted : Outcome::refused;
+    state_ = State::done;
+    return ob;
+  }
+
+  // Packets whose sender the type tells.
+  switch (p.index()) {
+    case 7:   // subscribe
+    case 9:   // unsubscribe
+    case 11:  // pingreq
+      infer(Direction::c2s);
+      break;
+    case 8:   // suback
+    case 10:  // unsuback
+    case 12:  // pingresp
+      infer(Direction::s2c);
+      break;
+    default: break;
+  }
+  if (!hs_.empty()) ob.handshake = hs_.size() - 1;
+  return ob;
+}
+
+Session::Step Session::decode(std::span<const std::uint8_t> packet, Direction dir, PacketRef ref) {
+  Step s{mqttauth::decode(packet, context()), Observation{}};
+  s.obs.dir = dir;
+  if (s.decoded) s.obs = observe(*s.decoded, dir, ref);
+  return s;
+}
+
+std::string_view weakness_name(ChallengeWeakness w) noexcept {
+  switch (w) {
+    case ChallengeWeakness::timestamp_ms: return "timestamp_ms";
+    case ChallengeWeakness::timestamp_s: return "timestamp_s";
+    case ChallengeWeakness::counter: return "counter";
+    case ChallengeWeakness::too_short: return "too_short";
+    default: return "none";
+  }
+}
+
+ChallengeWeakness classify_challenge(std::string_view c, std::int64_t near_ns) noexcept {
+  bool digits = !c.empty() && c.size() <= 19;
+  for (char ch : c) digits = digits && ch >= '0' && ch <= '9';
+  if (digits) {
+    std::uint64_t v = std::strtoull(std::string(c).c_str(), nullptr, 10);
+    constexpr std::uint64_t day_ms = 86400000ull;
+    auto within = [&](std::uint64_t ms) {
+      if (near_ns == 0) return true;
+      auto near_ms = static_cast<std::uint64_t>(near_ns / 1000000);
+      return (ms > near_ms ? ms - near_ms : near_ms - ms) <= day_ms;
+    };
+    // 2001-09-09 .. 2286: 13 digits of milliseconds; 10 digits of seconds.
+    if (c.size() == 13 && within(v)) return ChallengeWeakness::timestamp_ms;
+    if (c.size() == 10 && within(v * 1000)) return ChallengeWeakness::timestamp_s;
+    if (c.size() <= 9) return ChallengeWeakness::counter;
+  }
+  if (c.size() < 8) return ChallengeWeakness::too_short;
+  return ChallengeWeakness::none;
+}
+
+}  // namespace mqttauth
