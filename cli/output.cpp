@@ -1,0 +1,531 @@
+#include "output.hpp"
+
+#include <charconv>
+
+#include "mqttauth/utf8.hpp"
+
+namespace mqttauth::cli {
+
+// ---------------------------------------------------------------------------------------------- JSON
+
+void append_escaped(std::string& out, std::string_view s) {
+  static constexpr char hexd[] = "0123456789abcdef";
+  std::size_t run = 0;  // start of the pending run of plain characters
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    auto c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x20 && c != '"' && c != '\\' && c != 0x7F) continue;
+    out.append(s.data() + run, i - run);
+    run = i + 1;
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        out += "\\u00";
+        out += hexd[c >> 4];
+        out += hexd[c & 15];
+    }
+  }
+  out.append(s.data() + run, s.size() - run);
+}
+
+void append_hex(std::string& out, Bytes b) {
+  static constexpr char hexd[] = "0123456789abcdef";
+  std::size_t n = out.size();
+  out.resize(n + 2 * b.size());
+  for (std::size_t i = 0; i < b.size(); ++i) {
+    out[n + 2 * i] = hexd[b[i] >> 4];
+    out[n + 2 * i + 1] = hexd[b[i] & 15];
+  }
+}
+
+void JsonWriter::comma() {
+  if (!first_) out_ += ',';
+  first_ = false;
+}
+JsonWriter& JsonWriter::begin_object() {
+  comma();
+  out_ += '{';
+  first_ = true;
+  return *this;
+}
+JsonWriter& JsonWriter::end_object() {
+  out_ += '}';
+  first_ = false;
+  return *this;
+}
+JsonWriter& JsonWriter::begin_array(std::string_view k) {
+  if (!k.empty()) key(k);
+  else comma();
+  out_ += '[';
+  first_ = true;
+  return *this;
+}
+JsonWriter& JsonWriter::end_array() {
+  out_ += ']';
+  first_ = false;
+  return *this;
+}
+JsonWriter& JsonWriter::key(std::string_view k) {
+  comma();
+  out_ += '"';
+  out_ += k;
+  out_ += "\":";
+  first_ = true;  // the value that follows takes no comma
+  return *this;
+}
+JsonWriter& JsonWriter::str(std::string_view v) {
+  comma();
+  out_ += '"';
+  append_escaped(out_, v);
+  out_ += '"';
+  return *this;
+}
+JsonWriter& JsonWriter::num(std::uint64_t v) {
+  comma();
+  char b[24];
+  auto r = std::to_chars(b, b + sizeof b, v);
+  out_.append(b, r.ptr);
+  return *this;
+}
+JsonWriter& JsonWriter::num_signed(std::int64_t v) {
+  comma();
+  char b[24];
+  auto r = std::to_chars(b, b + sizeof b, v);
+  out_.append(b, r.ptr);
+  return *this;
+}
+JsonWriter& JsonWriter::boolean(bool v) {
+  comma();
+  out_ += v ? "true" : "false";
+  return *this;
+}
+JsonWriter& JsonWriter::null() {
+  comma();
+  out_ += "null";
+  return *this;
+}
+JsonWriter& JsonWriter::field_bytes(std::string_view k, Bytes v) {
+  if (valid_utf8(v.data(), v.size())) return field(k, v.as_chars());
+  comma();
+  out_ += '"';
+  out_ += k;
+  out_ += "_hex\":\"";
+  append_hex(out_, v);
+  out_ += '"';
+  return *this;
+}
+
+namespace {
+
+void properties_json(JsonWriter& w, const Properties& props, std::string_view key = "properties") {
+  if (props.empty()) return;
+  w.key(key).begin_object();
+  bool users = false, subids = false;
+  for (const auto& p : props) {
+    if (p.id == PropertyId::user_property) {
+      users = true;
+      continue;
+    }
+    if (p.id == PropertyId::subscription_identifier) {
+      subids = true;
+      continue;
+    }
+    const PropertyInfo* info = property_info(static_cast<std::uint8_t>(p.id));
+    switch (p.type) {
+      case PropertyType::utf8: w.field(info->json_name, p.text); break;
+      case PropertyType::binary: w.field_bytes(info->json_name, p.binary); break;
+      default: w.field_num(info->json_name, p.number);
+    }
+  }
+  if (subids) {  // may repeat: always a list
+    w.begin_array("subscription_identifier");
+    for (const auto& p : props)
+      if (p.id == PropertyId::subscription_identifier) w.num(p.number);
+    w.end_array();
+  }
+  if (users) {  // a list of [name, value] pairs, in order
+    w.begin_array("user_property");
+    for (const auto& p : props)
+      if (p.id == PropertyId::user_property) w.begin_array().str(p.text).str(p.value).end_array();
+    w.end_array();
+  }
+  w.end_object();
+}
+
+void connect_json(JsonWriter& w, const ConnectBody& c) {
+  w.field("protocol_name", c.protocol_name);
+  w.field_num("protocol_level", c.level);
+  if (c.bridge) w.field_bool("bridge", true);
+  w.field_bool(c.level == kLevel5 ? "clean_start" : "clean_session", c.clean);
+  w.field_num("keep_alive", c.keep_alive);
+  w.field("client_id", c.client_id);
+  if (c.will) {
+    w.field("will_topic", c.will->topic);
+    w.field_bytes("will_payload", c.will->payload);
+    w.field_num("will_qos", c.will->qos);
+    w.field_bool("will_retain", c.will->retain);
+    properties_json(w, c.will->properties, "will_properties");
+  }
+  if (c.username) w.field("username", *c.username);
+  if (c.password) w.field_bytes("password", *c.password);
+  properties_json(w, c.properties);
+}
+
+void codes_json(JsonWriter& w, std::string_view key, Bytes codes) {
+  w.begin_array(key);
+  for (auto c : codes) w.num(c);
+  w.end_array();
+}
+
+}  // namespace
+
+void packet_fields_json(JsonWriter& w, const Decoded& d, const Observation& obs) {
+  const bool v5 = d.level == kLevel5;
+  w.field("type", packet_name(d.packet));
+  w.field_num("code", d.header.code());
+  w.field_num("flags", d.header.flags());
+  w.field_num("len", d.header.remaining_length);
+  std::visit(
+      [&](const auto& p) {
+        using T = std::decay_t<decltype(p)>;
+        if constexpr (std::is_same_v<T, Connect>) {
+          connect_json(w, p);
+        } else if constexpr (std::is_same_v<T, Authenticate>) {
+          if (obs.role != Role::none) w.field("role", role_name(obs.role));
+          connect_json(w, p);
+        } else if constexpr (std::is_same_v<T, Connack>) {
+          w.field_bool("session_present", p.session_present);
+          w.field_num(v5 ? "reason_code" : "return_code", p.code);
+          properties_json(w, p.properties);
+        } else if constexpr (std::is_same_v<T, Publish>) {
+          w.field("topic", p.topic);
+          w.field_num("qos", p.qos);
+          w.field_bool("retain", p.retain);
+          w.field_bool("dup", p.dup);
+          if (p.qos > 0) w.field_num("packet_id", p.packet_id);
+          properties_json(w, p.properties);
+          w.field_num("payload_len", p.payload.size());
+          w.field_bytes("payload", p.payload);
+        } else if constexpr (std::is_base_of_v<PubResponse, T>) {
+          w.field_num("packet_id", p.packet_id);
+          if (v5) w.field_num("reason_code", p.reason_code);
+          properties_json(w, p.properties);
+        } else if constexpr (std::is_same_v<T, Subscribe>) {
+          w.field_num("packet_id", p.packet_id);
+          properties_json(w, p.properties);
+          w.begin_array("subscriptions");
+          for (const auto& s : p.subscriptions) {
+            w.begin_object().field("topic", s.filter).field_num("qos", s.qos());
+            if (v5) {
+              w.field_bool("no_local", s.no_local());
+              w.field_bool("retain_as_published", s.retain_as_published());
+              w.field_num("retain_handling", s.retain_handling());
+            }
+            w.end_object();
+          }
+          w.end_array();
+        } else if constexpr (std::is_same_v<T, Suback>) {
+          w.field_num("packet_id", p.packet_id);
+          properties_json(w, p.properties);
+          codes_json(w, v5 ? "reason_codes" : "return_codes", p.codes);
+        } else if constexpr (std::is_same_v<T, Unsubscribe>) {
+          w.field_num("packet_id", p.packet_id);
+          properties_json(w, p.properties);
+          w.begin_array("topics");
+          for (auto f : p.filters) w.str(f);
+          w.end_array();
+        } else if constexpr (std::is_same_v<T, Unsuback>) {
+          w.field_num("packet_id", p.packet_id);
+          properties_json(w, p.properties);
+          if (v5) codes_json(w, "reason_codes", p.codes);
+        } else if constexpr (std::is_same_v<T, Disconnect>) {
+          if (v5) w.field_num("reason_code", p.reason_code);
+          properties_json(w, p.properties);
+        } else if constexpr (std::is_same_v<T, Auth>) {
+          w.field_num("reason_code", p.reason_code);
+          if (obs.role != Role::none) w.field("role", role_name(obs.role));
+          properties_json(w, p.properties);
+        } else if constexpr (std::is_same_v<T, Reserved>) {
+          w.key("body_hex");
+          std::string hex;
+          append_hex(hex, p.body);
+          w.str(hex);
+          if (p.authenticate_error) {
+            w.key("authenticate_error").begin_object();
+            w.field("kind", error_kind_name(p.authenticate_error->kind));
+            w.field_num("offset", p.authenticate_error->offset);
+            w.field("message", p.authenticate_error->message());
+            w.end_object();
+          }
+        }
+      },
+      d.packet);
+}
+
+void packet_json_line(std::string& out, const Decoded& d, const Observation& obs, const PacketPlace& at) {
+  JsonWriter w(out);
+  w.begin_object();
+  w.field_num("index", at.index);
+  w.field_num("offset", at.offset);
+  w.field("dir", direction_name(obs.dir));
+  packet_fields_json(w, d, obs);
+  w.end_object();
+  out += '\n';
+}
+
+void error_json_line(std::string& out, const Error& e, const PacketPlace& at, std::string_view context) {
+  JsonWriter w(out);
+  w.begin_object();
+  w.field_num("index", at.index);
+  w.field_num("offset", at.offset);
+  w.key("error").begin_object();
+  w.field("kind", error_kind_name(e.kind));
+  w.field_num("offset", e.offset);
+  std::string msg = e.message();
+  if (!context.empty()) msg = std::string(context) + ": " + msg;
+  w.field("message", msg);
+  w.end_object();
+  w.end_object();
+  out += '\n';
+}
+
+// ---------------------------------------------------------------------------------------------- text
+
+namespace {
+
+constexpr std::string_view kReset = "\x1b[0m", kDim = "\x1b[2m", kRed = "\x1b[1;31m", kGreen = "\x1b[32m",
+                           kCyan = "\x1b[36m", kMagenta = "\x1b[1;35m", kYellow = "\x1b[33m";
+
+void pad(std::string& out, std::size_t from, std::size_t width) {
+  std::size_t len = out.size() - from;
+  if (len < width) out.append(width - len, ' ');
+  else out += ' ';
+}
+
+void num(std::string& out, std::uint64_t v) {
+  char b[24];
+  auto r = std::to_chars(b, b + sizeof b, v);
+  out.append(b, r.ptr);
+}
+
+void kv(std::string& out, std::string_view k, std::uint64_t v) {
+  out += ' ';
+  out += k;
+  out += '=';
+  num(out, v);
+}
+
+void kv_str(std::string& out, std::string_view k, std::string_view v) {
+  out += ' ';
+  out += k;
+  out += "=\"";
+  append_escaped(out, v);
+  out += '"';
+}
+
+// Text when printable UTF-8, else 0x-hex (long values shortened).
+void kv_bytes(std::string& out, std::string_view k, Bytes v) {
+  if (valid_mqtt_utf8(v.data(), v.size())) {
+    kv_str(out, k, v.as_chars());
+    return;
+  }
+  out += ' ';
+  out += k;
+  out += "=0x";
+  constexpr std::size_t kMax = 32;
+  append_hex(out, v.subview(0, std::min(v.size(), kMax)));
+  if (v.size() > kMax) {
+    out += "...(";
+    num(out, v.size());
+    out += " B)";
+  }
+}
+
+void props_text(std::string& out, const Properties& props) {
+  for (const auto& p : props) {
+    const PropertyInfo* info = property_info(static_cast<std::uint8_t>(p.id));
+    switch (p.type) {
+      case PropertyType::utf8: kv_str(out, info->json_name, p.text); break;
+      case PropertyType::binary: kv_bytes(out, info->json_name, p.binary); break;
+      case PropertyType::utf8_pair:
+        out += " user_property=\"";
+        append_escaped(out, p.text);
+        out += "\":\"";
+        append_escaped(out, p.value);
+        out += '"';
+        break;
+      default: kv(out, info->json_name, p.number);
+    }
+  }
+}
+
+void connect_text(std::string& out, const ConnectBody& c) {
+  kv_str(out, "client_id", c.client_id);
+  kv(out, "level", c.level);
+  if (c.bridge) out += " bridge";
+  if (c.clean) out += c.level == kLevel5 ? " clean_start" : " clean_session";
+  kv(out, "keep_alive", c.keep_alive);
+  if (c.username) kv_str(out, "username", *c.username);
+  if (c.password) kv_bytes(out, "password", *c.password);
+  if (c.will) {
+    kv_str(out, "will_topic", c.will->topic);
+    kv(out, "will_qos", c.will->qos);
+    if (c.will->retain) out += " will_retain";
+    kv_bytes(out, "will_payload", c.will->payload);
+  }
+  props_text(out, c.properties);
+}
+
+std::string_view type_color(const Packet& p) {
+  switch (p.index()) {
+    case 0:
+    case 1:
+    case 13: return kCyan;        // connect, connack, disconnect
+    case 2: return kGreen;        // publish
+    case 14:
+    case 15: return kMagenta;     // auth, authenticate
+    case 16: return kYellow;      // reserved
+    default: return {};
+  }
+}
+
+void upper(std::string& out, std::string_view s) {
+  for (char c : s) out += static_cast<char>(c >= 'a' && c <= 'z' ? c - 32 : c);
+}
+
+void place(std::string& out, const PacketPlace& at, std::string_view dir, const TextStyle& st) {
+  std::size_t s = out.size();
+  if (st.color) out += kDim;
+  num(out, at.index);
+  pad(out, s, 5 + (st.color ? kDim.size() : 0));
+  std::size_t s2 = out.size();
+  out += '@';
+  num(out, at.offset);
+  pad(out, s2, 9);
+  std::size_t s3 = out.size();
+  out += dir;
+  pad(out, s3, 8);
+  if (st.color) out += kReset;
+}
+
+}  // namespace
+
+void packet_text_line(std::string& out, const Decoded& d, const Observation& obs, const PacketPlace& at,
+                      const TextStyle& st) {
+  const bool v5 = d.level == kLevel5;
+  place(out, at, direction_name(obs.dir), st);
+  std::size_t s = out.size();
+  auto color = st.color ? type_color(d.packet) : std::string_view{};
+  out += color;
+  upper(out, packet_name(d.packet));
+  if (std::holds_alternative<Authenticate>(d.packet) || std::holds_alternative<Reserved>(d.packet)) {
+    out += '(';
+    num(out, d.header.code());
+    out += ')';
+  }
+  if (!color.empty()) out += kReset;
+  std::size_t width = 16 + color.size() + (color.empty() ? 0 : kReset.size());
+  if (out.size() - s < width) out.append(width - (out.size() - s), ' ');
+  if (obs.role != Role::none) {
+    out += ' ';
+    out += role_name(obs.role);
+  }
+  std::visit(
+      [&](const auto& p) {
+        using T = std::decay_t<decltype(p)>;
+        if constexpr (std::is_same_v<T, Connect> || std::is_same_v<T, Authenticate>) {
+          connect_text(out, p);
+        } else if constexpr (std::is_same_v<T, Connack>) {
+          if (p.session_present) out += " session_present";
+          kv(out, v5 ? "reason_code" : "return_code", p.code);
+          auto name = v5 ? reason_code_name(PacketCode::connack, p.code) : connack_return_code_name(p.code);
+          if (!name.empty()) {
+            out += " (";
+            out += name;
+            out += ')';
+          }
+          props_text(out, p.properties);
+        } else if constexpr (std::is_same_v<T, Publish>) {
+          kv_str(out, "topic", p.topic);
+          kv(out, "qos", p.qos);
+          if (p.qos > 0) kv(out, "packet_id", p.packet_id);
+          if (p.retain) out += " retain";
+          if (p.dup) out += " dup";
+          props_text(out, p.properties);
+          kv(out, "payload_len", p.payload.size());
+          kv_bytes(out, "payload", p.payload.subview(0, std::min<std::size_t>(p.payload.size(), 64)));
+        } else if constexpr (std::is_base_of_v<PubResponse, T>) {
+          kv(out, "packet_id", p.packet_id);
+          if (v5) kv(out, "reason_code", p.reason_code);
+          props_text(out, p.properties);
+        } else if constexpr (std::is_same_v<T, Subscribe>) {
+          kv(out, "packet_id", p.packet_id);
+          for (const auto& sub : p.subscriptions) {
+            kv_str(out, "topic", sub.filter);
+            kv(out, "qos", sub.qos());
+          }
+          props_text(out, p.properties);
+        } else if constexpr (std::is_same_v<T, Suback> || std::is_same_v<T, Unsuback>) {
+          kv(out, "packet_id", p.packet_id);
+          if (!p.codes.empty()) {
+            out += " codes=";
+            for (std::size_t i = 0; i < p.codes.size(); ++i) {
+              if (i) out += ',';
+              num(out, p.codes[i]);
+            }
+          }
+          props_text(out, p.properties);
+        } else if constexpr (std::is_same_v<T, Unsubscribe>) {
+          kv(out, "packet_id", p.packet_id);
+          for (auto f : p.filters) kv_str(out, "topic", f);
+          props_text(out, p.properties);
+        } else if constexpr (std::is_same_v<T, Disconnect> || std::is_same_v<T, Auth>) {
+          if (v5 || std::is_same_v<T, Auth>) {
+            kv(out, "reason_code", p.reason_code);
+            auto name = reason_code_name(std::is_same_v<T, Auth> ? PacketCode::auth : PacketCode::disconnect,
+                                         p.reason_code);
+            if (!name.empty()) {
+              out += " (";
+              out += name;
+              out += ')';
+            }
+          }
+          props_text(out, p.properties);
+        } else if constexpr (std::is_same_v<T, Reserved>) {
+          kv(out, "flags", p.flags);
+          kv(out, "body_len", p.body.size());
+          if (p.authenticate_error) {
+            out += " not_authenticate=\"";
+            out += p.authenticate_error->message();
+            out += '"';
+          }
+        }
+      },
+      d.packet);
+  if (obs.anomalies) {
+    out += st.color ? " \x1b[33m!" : " !";
+    out += anomaly_names(obs.anomalies);
+    if (st.color) out += kReset;
+  }
+  while (!out.empty() && out.back() == ' ') out.pop_back();
+  out += '\n';
+}
+
+void error_text_line(std::string& out, const Error& e, const PacketPlace& at, std::string_view context,
+                     const TextStyle& st) {
+  place(out, at, "", st);
+  if (st.color) out += kRed;
+  out += "ERROR ";
+  if (!context.empty()) {
+    out += context;
+    out += ": ";
+  }
+  out += e.message();
+  if (st.color) out += kReset;
+  out += '\n';
+}
+
+}  // namespace mqttauth::cli

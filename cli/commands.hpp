@@ -1,0 +1,15 @@
+// Each subcommand lives in its own file and registers itself here.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace mqttauth::cli {
+
+// Exit codes shared by all subcommands.
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFindings = 1;  // decode errors (decode), findings (check), differences (diff)
+inline constexpr int kExitUsage = 2;     // unreadable input or wrong usage
+
+void setup_decode(CLI::App& app);
+
+}  // namespace mqttauth::cli

@@ -1,0 +1,86 @@
+// Output of decoded packets: JSON Lines (the contract of the JSON names, see README) and readable text.
+#pragma once
+
+#include <cstdint>
+#include <cstdio>
+#include <string>
+#include <string_view>
+
+#include "mqttauth/session.hpp"
+
+namespace mqttauth::cli {
+
+// Appends JSON to a string without per-value allocation (the string's capacity is reused).
+class JsonWriter {
+ public:
+  explicit JsonWriter(std::string& out) : out_(out) {}
+  JsonWriter& begin_object();
+  JsonWriter& end_object();
+  JsonWriter& begin_array(std::string_view key = {});
+  JsonWriter& end_array();
+  JsonWriter& key(std::string_view k);
+  JsonWriter& str(std::string_view v);
+  JsonWriter& num(std::uint64_t v);
+  JsonWriter& num_signed(std::int64_t v);
+  JsonWriter& boolean(bool v);
+  JsonWriter& null();
+  // key + value shorthands
+  JsonWriter& field(std::string_view k, std::string_view v) { return key(k).str(v); }
+  JsonWriter& field(std::string_view k, const char* v) { return key(k).str(v); }
+  JsonWriter& field_num(std::string_view k, std::uint64_t v) { return key(k).num(v); }
+  JsonWriter& field_bool(std::string_view k, bool v) { return key(k).boolean(v); }
+  // Binary data: as "<k>": "text" when it is valid UTF-8, else "<k>_hex": "0a1b...".
+  JsonWriter& field_bytes(std::string_view k, Bytes v);
+
+ private:
+  void comma();
+  std::string& out_;
+  bool first_ = true;
+};
+
+void append_escaped(std::string& out, std::string_view s);
+void append_hex(std::string& out, Bytes b);
+
+// Where a packet sits, for output.
+struct PacketPlace {
+  std::uint64_t index = 0;   // 1-based packet number in the stream
+  std::uint64_t offset = 0;  // stream offset of its first byte
+};
+
+// The fields of one decoded packet (without the enclosing braces), per the JSON contract.
+void packet_fields_json(JsonWriter& w, const Decoded& d, const Observation& obs);
+// One JSON object line for a packet.
+void packet_json_line(std::string& out, const Decoded& d, const Observation& obs, const PacketPlace& at);
+// One JSON object line for an error.
+void error_json_line(std::string& out, const Error& e, const PacketPlace& at, std::string_view context);
+
+struct TextStyle {
+  bool color = false;
+};
+// One readable line for a packet.
+void packet_text_line(std::string& out, const Decoded& d, const Observation& obs, const PacketPlace& at,
+                      const TextStyle& style);
+void error_text_line(std::string& out, const Error& e, const PacketPlace& at, std::string_view context,
+                     const TextStyle& style);
+
+// Buffered writing to a FILE*, flushed in large blocks.
+class Out {
+ public:
+  explicit Out(std::FILE* f) : f_(f) { buf_.reserve(1 << 16); }
+  ~Out() { flush(); }
+  std::string& buf() { return buf_; }
+  void maybe_flush() {
+    if (buf_.size() >= (1 << 16)) flush();
+  }
+  void flush() {
+    if (!buf_.empty()) std::fwrite(buf_.data(), 1, buf_.size(), f_);
+    buf_.clear();
+    std::fflush(f_);
+  }
+
+ private:
+  std::FILE* f_;
+  std::string buf_;
+};
+
+}  // namespace mqttauth::cli

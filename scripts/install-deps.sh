@@ -1,0 +1,23 @@
+#!/bin/sh
+# Installs the Debian 12 packages mqttauth needs to build and test, when they are missing.
+# Run as root (or with sudo). Safe to run again: it does nothing when everything is there.
+set -eu
+
+PACKAGES="cmake g++ make pkg-config libcli11-dev libgtest-dev libbenchmark-dev"
+
+missing=""
+for p in $PACKAGES; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"; then
+    missing="$missing $p"
+  fi
+done
+
+if [ -n "$missing" ]; then
+  echo "mqttauth: installing:$missing"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  # shellcheck disable=SC2086
+  apt-get install -y -q --no-install-recommends $missing
+else
+  echo "mqttauth: build dependencies already installed"
+fi

@@ -1,0 +1,77 @@
+// Runs the mqttauth binary and captures its exit code, standard output and standard error.
+#pragma once
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace mqttauth::test {
+
+struct RunResult {
+  int rc = -1;
+  std::string out, err;
+  std::vector<std::string> lines() const {
+    std::vector<std::string> v;
+    std::istringstream in(out);
+    for (std::string l; std::getline(in, l);) v.push_back(l);
+    return v;
+  }
+};
+
+inline std::string shell_quote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) {
+    if (c == '\'') q += "'\\''";
+    else q += c;
+  }
+  return q + "'";
+}
+
+inline std::string slurp(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::ostringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+inline std::string temp_dir() {
+  static std::string dir = [] {
+    char tmpl[] = "/tmp/mqttauth-e2e-XXXXXX";
+    const char* d = mkdtemp(tmpl);
+    return std::string(d ? d : "/tmp");
+  }();
+  return dir;
+}
+
+// args are passed to the binary one by one (quoted); stdin_path, when set, is fed as standard input.
+inline RunResult run(const std::vector<std::string>& args, const std::string& stdin_path = "") {
+  static int n = 0;
+  std::string base = temp_dir() + "/run" + std::to_string(getpid()) + "-" + std::to_string(++n);
+  std::string cmd = shell_quote(MQTTAUTH_BIN);
+  for (const auto& a : args) {
+    cmd += ' ';
+    cmd += shell_quote(a);
+  }
+  cmd += " >" + base + ".out 2>" + base + ".err";
+  if (stdin_path.empty()) {
+    cmd += " </dev/null";
+  } else {
+    cmd += " <";
+    cmd += shell_quote(stdin_path);
+  }
+  int status = std::system(cmd.c_str());
+  RunResult r;
+  r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  r.out = slurp(base + ".out");
+  r.err = slurp(base + ".err");
+  return r;
+}
+
+inline std::string source_path(const std::string& rel) { return std::string(MQTTAUTH_SOURCE_DIR) + "/" + rel; }
+
+}  // namespace mqttauth::test
