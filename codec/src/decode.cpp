@@ -469,6 +469,7 @@ Expected<Packet> decode_body(const FixedHeader& h, Bytes body, const Mode& m, co
     }
     case PacketCode::reserved0: {
       if (ctx.dialect == Dialect::authenticate) return body_authenticate(r, 0, fl, ctx.lenient_vbi);
+      if (ctx.dialect == Dialect::standard) return Error{EK::bad_packet_type, 0, "packet type 0 is reserved"};
       Reserved res{0, fl, body, std::nullopt};
       if (ctx.dialect == Dialect::auto_detect) {
         auto a = body_authenticate(r, 0, fl, ctx.lenient_vbi);

@@ -17,7 +17,7 @@ enum class Dialect : std::uint8_t {
   auto_detect,   // the dialect rules: type 0 = authenticate if the body is CONNECT-like, else reserved;
                  // type 15 = AUTH at level 5, authenticate at level 3/4, by the body when the level is unknown
   authenticate,  // types 0 and 15 are always the custom authenticate packet
-  standard,      // type 15 is always AUTH; type 0 is reserved
+  standard,      // plain MQTT: type 15 is always AUTH; type 0 is an error (bad_packet_type)
 };
 
 struct Limits {
