@@ -4,27 +4,52 @@
 
 namespace mqttauth {
 
+namespace {
+// Drops the frame returned last time from the front of the carry buffer; bytes after it stay held.
+void drop_front_frame(std::vector<std::uint8_t>& carry) {
+  auto h = parse_fixed_header(carry);
+  std::size_t n = h ? std::min(h->packet_size(), carry.size()) : carry.size();
+  carry.erase(carry.begin(), carry.begin() + static_cast<std::ptrdiff_t>(n));
+}
+}  // namespace
+
 void Framer::push(std::span<const std::uint8_t> chunk) {
   if (carry_is_frame_) {
-    carry_.clear();
+    drop_front_frame(carry_);
     carry_is_frame_ = false;
   }
   if (pos_ < in_.size()) {
-    // The caller pushed before draining: keep what is left, in order.
-    if (skip_ == 0 && !failed_) {
-      carry_.insert(carry_.end(), in_.begin() + static_cast<std::ptrdiff_t>(pos_), in_.end());
-      offset_ += in_.size() - pos_;
+    // The caller pushed before draining: keep what is left, in order (after skipping what is to be skipped).
+    auto rest = in_.subspan(pos_);
+    if (skip_ > 0 && !failed_) {
+      auto n = static_cast<std::size_t>(std::min<std::uint64_t>(skip_, rest.size()));
+      skip_ -= n;
+      offset_ += n;
+      rest = rest.subspan(n);
     }
+    carry_.insert(carry_.end(), rest.begin(), rest.end());
+    offset_ += rest.size();
   }
   in_ = chunk;
   pos_ = 0;
 }
 
 void Framer::resync(std::uint64_t offset) {
-  carry_.clear();
+  // carry_ holds the stream bytes just before offset_: a resync point among them is replayed from there, so
+  // the result does not depend on how the stream was chunked. Bytes before them are gone.
+  const std::uint64_t held_from = offset_ - carry_.size();
+  if (offset >= offset_) {
+    carry_.clear();
+    skip_ = offset - offset_;
+  } else if (offset >= held_from) {
+    carry_.erase(carry_.begin(), carry_.begin() + static_cast<std::ptrdiff_t>(offset - held_from));
+    skip_ = 0;
+  } else {
+    carry_.clear();
+    skip_ = 0;
+  }
   carry_is_frame_ = false;
   failed_ = false;
-  skip_ = offset > offset_ ? offset - offset_ : 0;
 }
 
 void Framer::skip_gap(std::uint64_t bytes) {
@@ -37,7 +62,7 @@ void Framer::skip_gap(std::uint64_t bytes) {
 FrameEvent Framer::next() {
   FrameEvent ev;
   if (carry_is_frame_) {
-    carry_.clear();
+    drop_front_frame(carry_);
     carry_is_frame_ = false;
   }
   auto avail = [&] { return in_.size() - pos_; };
@@ -46,6 +71,7 @@ FrameEvent Framer::next() {
     offset_ += n;
   };
   if (failed_) {  // nothing is framed until resync()
+    carry_.clear();
     consume(avail());
     return ev;
   }
@@ -55,7 +81,7 @@ FrameEvent Framer::next() {
     skip_ -= n;
     if (skip_ > 0) return ev;
   }
-  if (avail() == 0) return ev;
+  if (carry_.empty() && avail() == 0) return ev;
 
   auto oversized = [&](const FixedHeader& h, std::uint64_t start, std::size_t held) {
     ev.kind = FrameEvent::Kind::oversized;
@@ -83,23 +109,24 @@ FrameEvent Framer::next() {
       consume(1);
       h = parse_fixed_header(carry_);
     }
-    if (!h) {
-      carry_.clear();
-      return framing_error(h.error(), start);
-    }
-    if (h->packet_size() > max_packet_size_) {
-      std::size_t held = carry_.size();
-      carry_.clear();
+    if (!h) return framing_error(h.error(), start);  // carry_ is kept for a resync() inside it
+    const std::size_t total = h->packet_size();
+    if (total > max_packet_size_) {
+      // carry_ can hold the whole packet and more after a push() before draining or a resync() replay.
+      const std::size_t held = std::min(carry_.size(), total);
+      carry_.erase(carry_.begin(), carry_.begin() + static_cast<std::ptrdiff_t>(held));
       return oversized(*h, start, held);
     }
-    const std::size_t total = h->packet_size();
-    const std::size_t take = std::min(total - carry_.size(), avail());
-    carry_.insert(carry_.end(), in_.begin() + static_cast<std::ptrdiff_t>(pos_),
-                  in_.begin() + static_cast<std::ptrdiff_t>(pos_ + take));
-    consume(take);
-    if (carry_.size() < total) return ev;
+    if (carry_.size() < total) {
+      const std::size_t take = std::min(total - carry_.size(), avail());
+      carry_.insert(carry_.end(), in_.begin() + static_cast<std::ptrdiff_t>(pos_),
+                    in_.begin() + static_cast<std::ptrdiff_t>(pos_ + take));
+      consume(take);
+      if (carry_.size() < total) return ev;
+    }
+    // The frame is the front of carry_ (anything after it stays held for the next call).
     ev.kind = FrameEvent::Kind::frame;
-    ev.frame = Frame{std::span<const std::uint8_t>(carry_), *h, start};
+    ev.frame = Frame{std::span<const std::uint8_t>(carry_).first(total), *h, start};
     carry_is_frame_ = true;
     return ev;
   }
