@@ -356,14 +356,17 @@ TEST(DialectType0, NonZeroFlagsAreReservedOrErrorWhenForced) {
   EXPECT_EQ(forced.error().offset, 0u);
 }
 
-TEST(DialectType0, ForcedStandardIsAlwaysReserved) {
-  auto bytes = field_challenge(0x00);
+TEST(DialectType0, ForcedStandardIsAnError) {
+  // Plain MQTT: type 0 is a reserved packet type, whatever its body.
+  const auto other = hex("00 03 01 02 03");
   for (std::uint8_t level : {std::uint8_t{0}, kLevel311, kLevel5}) {
-    auto r = decode(bytes, ctx(level, Dialect::standard));
-    ASSERT_TRUE(r.ok());
-    ASSERT_TRUE(std::holds_alternative<Reserved>(r->packet)) << packet_name(r->packet);
-    EXPECT_FALSE(std::get<Reserved>(r->packet).authenticate_error);
-    EXPECT_EQ(std::get<Reserved>(r->packet).body.size(), 35u);
+    SCOPED_TRACE(int{level});
+    for (const auto* bytes : {&field_challenge(0x00), &other}) {
+      auto r = decode(*bytes, ctx(level, Dialect::standard));
+      ASSERT_FALSE(r.ok()) << packet_name(r->packet);
+      EXPECT_EQ(r.error().kind, ErrorKind::bad_packet_type);
+      EXPECT_EQ(r.error().offset, 0u);
+    }
   }
 }
 
