@@ -53,7 +53,8 @@ std::string anomaly_names(std::uint32_t bits) {
 }
 
 std::optional<std::int64_t> Handshake::latency_ns() const noexcept {
-  const std::optional<PacketRef>& start = connect ? connect : challenge_pkt;
+  // The capture may start at the response (no CONNECT, no challenge): that is the first packet seen then.
+  const std::optional<PacketRef>& start = connect ? connect : challenge_pkt ? challenge_pkt : response_pkt;
   if (!start || !connack) return std::nullopt;
   return connack->ts_ns - start->ts_ns;
 }
