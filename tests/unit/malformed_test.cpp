@@ -37,8 +37,10 @@ std::vector<std::uint8_t> packet(std::uint8_t first, const std::vector<std::uint
 }
 
 std::vector<std::uint8_t> str(std::string_view s) {
-  std::vector<std::uint8_t> b{static_cast<std::uint8_t>(s.size() >> 8), static_cast<std::uint8_t>(s.size())};
-  b.insert(b.end(), s.begin(), s.end());
+  std::vector<std::uint8_t> b(2 + s.size());
+  b[0] = static_cast<std::uint8_t>(s.size() >> 8);
+  b[1] = static_cast<std::uint8_t>(s.size());
+  std::copy(s.begin(), s.end(), b.begin() + 2);
   return b;
 }
 
