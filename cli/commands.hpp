@@ -8,7 +8,8 @@ namespace mqttauth::cli {
 // Exit codes shared by all subcommands.
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitFindings = 1;  // decode errors (decode), findings (check), differences (diff)
-inline constexpr int kExitUsage = 2;     // unreadable input or wrong usage
+inline constexpr int kExitUsage = 2;     // unreadable input (missing file, not a capture) or wrong usage
+inline constexpr int kExitDamaged = 3;   // a capture is truncated or corrupt part-way (the rest was analysed)
 
 void setup_decode(CLI::App& app);
 

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "commands.hpp"
+#include "capture_input.hpp"
 #include "hexinput.hpp"
 #include "mqttauth/framer.hpp"
 #include "mqttauth/session.hpp"
@@ -15,6 +16,10 @@ namespace mqttauth::cli {
 namespace {
 
 struct DecodeOptions {
+  CaptureOptions cap;
+  std::vector<std::string> types;
+  std::vector<std::string> client_ids;
+  std::vector<std::uint64_t> conns;
   std::string hex;
   std::string hex_file;
   std::string raw;
@@ -25,12 +30,6 @@ struct DecodeOptions {
   std::uint32_t max_packet_size = Limits{}.max_packet_size;
   bool no_summary = false;
 };
-
-Dialect parse_dialect(const std::string& s) {
-  if (s == "authenticate") return Dialect::authenticate;
-  if (s == "standard") return Dialect::standard;
-  return Dialect::auto_detect;
-}
 
 void handshake_summary_text(std::string& out, const Handshake& h, std::size_t n, bool color) {
   out += color ? "\x1b[1m-- handshake " : "-- handshake ";
@@ -148,33 +147,160 @@ int run_decode(const DecodeOptions& o) {
   return errors ? kExitFindings : kExitOk;
 }
 
+// Capture files: one line per MQTT packet of every connection.
+class DecodeSink final : public AnalyzerSink {
+ public:
+  DecodeSink(const DecodeOptions& o, Out& out, bool several_files)
+      : o_(o), out_(out), several_(several_files) {
+    json_ = o.format == "jsonl";
+    csv_ = o.format == "csv";
+    style_.color = o.color == "always" || (o.color == "auto" && !json_ && !csv_ && isatty(STDOUT_FILENO));
+    if (csv_) csv_header(out_.buf());
+  }
+  std::uint64_t errors = 0, packets = 0;
+
+  void on_packet(const Connection& c, Direction dir, const Decoded& d, const Observation& obs,
+                 const PacketMeta& m) override {
+    if (!wanted(c)) return;
+    if (!o_.types.empty()) {
+      bool hit = false;
+      for (const auto& t : o_.types) hit = hit || t == packet_name(d.packet);
+      if (!hit) return;
+    }
+    ++packets;
+    PacketPlace at = place(c, dir, m);
+    if (json_) packet_json_line(out_.buf(), d, obs, at);
+    else if (csv_) packet_csv_line(out_.buf(), d, obs, at);
+    else packet_text_line(out_.buf(), d, obs, at, style_);
+    out_.maybe_flush();
+  }
+  void on_error(const Connection& c, Direction dir, const Error& e, const PacketMeta& m) override {
+    ++errors;
+    if (!wanted(c) || !o_.types.empty()) return;
+    report(place(c, dir, m), e, context(m));
+  }
+  void on_gap(const Connection& c, Direction dir, std::uint64_t, std::uint64_t bytes, const PacketMeta& m,
+              GapReason why) override {
+    if (!wanted(c) || !o_.types.empty() || json_ || csv_) return;
+    PacketPlace at = place(c, dir, m);
+    std::string msg = "GAP " + std::to_string(bytes) + " bytes missing (" + gap_reason_name(why) + ")";
+    note_text_line(out_.buf(), at, direction_name(dir), msg, style_);
+  }
+  void on_resync(const Connection& c, Direction dir, std::uint64_t, std::uint64_t skipped,
+                 const PacketMeta& m) override {
+    if (!wanted(c) || !o_.types.empty() || json_ || csv_) return;
+    note_text_line(out_.buf(), place(c, dir, m), direction_name(dir),
+                   "RESYNC after " + std::to_string(skipped) + " bytes skipped", style_);
+  }
+  void on_tls(const Connection& c) override {
+    if (json_ || csv_) return;
+    std::string line = "-- connection #" + std::to_string(c.id) + " " + c.client.str() + " > " + c.server.str() +
+                       ": TLS, encrypted, not decoded\n";
+    out_.buf() += line;
+  }
+
+ private:
+  bool wanted(const Connection& c) const {
+    if (!o_.conns.empty() && std::find(o_.conns.begin(), o_.conns.end(), c.id) == o_.conns.end()) return false;
+    if (!o_.client_ids.empty()) {
+      const auto& hs = c.session->handshakes();
+      if (hs.empty()) return false;
+      return std::find(o_.client_ids.begin(), o_.client_ids.end(), hs.back().client_id) != o_.client_ids.end();
+    }
+    return true;
+  }
+  PacketPlace place(const Connection& c, Direction dir, const PacketMeta& m) const {
+    PacketPlace at;
+    at.capture = true;
+    at.frame = m.frame;
+    at.ts_ns = m.ts_ns;
+    at.conn = c.id;
+    at.offset = m.offset;
+    at.src = dir == Direction::s2c ? &c.server : &c.client;
+    at.dst = dir == Direction::s2c ? &c.client : &c.server;
+    at.file = m.file;
+    return at;
+  }
+  std::string context(const PacketMeta& m) const {
+    std::string s = m.file ? *m.file : std::string();
+    s += ": frame " + std::to_string(m.frame) + ", stream offset " + std::to_string(m.offset);
+    return s;
+  }
+  void report(const PacketPlace& at, const Error& e, const std::string& ctx) {
+    if (json_) error_json_line(out_.buf(), e, at, ctx);
+    else if (csv_) error_csv_line(out_.buf(), e, at, ctx);
+    else error_text_line(out_.buf(), e, at, ctx, style_);
+  }
+  const DecodeOptions& o_;
+  Out& out_;
+  bool several_;
+  bool json_ = false, csv_ = false;
+  TextStyle style_;
+};
+
+int run_decode_captures(const DecodeOptions& o) {
+  Out out(stdout);
+  DecodeSink sink(o, out, o.cap.files.size() > 1);
+  Analyzer an(analyzer_options(o.cap), sink);
+  InputReport r = read_captures(o.cap, an);
+  out.flush();
+  if (r.unreadable) return kExitUsage;
+  if (r.damaged) return kExitDamaged;
+  return sink.errors ? kExitFindings : kExitOk;
+}
+
 }  // namespace
 
 void setup_decode(CLI::App& app) {
   auto opt = std::make_shared<DecodeOptions>();
-  auto* sub = app.add_subcommand("decode", "Decode an MQTT byte stream given as hex or as a binary file");
-  auto* hex = sub->add_option("--hex", opt->hex, "The stream as hex digits (spaces, ':' and '#' comments allowed)");
+  auto* sub = app.add_subcommand("decode", "Decode MQTT packets from captures, or from a byte stream given as hex or binary");
+  sub->footer(
+      "Examples:\n"
+      "  mqttauth decode capture.pcapng                      every MQTT packet, one line each\n"
+      "  mqttauth decode --port 28830 a.pcap b.pcap          several files, in time order; an extra MQTT port\n"
+      "  mqttauth decode --type authenticate --format jsonl capture.pcap\n"
+      "  mqttauth decode --hex '10 0c 00 04 4d 51 54 54 04 02 00 3c 00 00'\n"
+      "  mqttauth decode --raw stream.bin --level 5\n"
+      "Exit codes: 0 all decoded, 1 decode errors, 2 usage or unreadable input, 3 truncated or corrupt capture.");
+  sub->add_option("files", opt->cap.files, "Capture files (pcap or pcapng), read in time order")->check(CLI::ExistingPath);
+  auto* hex = sub->add_option("--hex", opt->hex, "A byte stream as hex digits (spaces, ':' and '#' comments allowed)");
   auto* hexf = sub->add_option("--hex-file", opt->hex_file, "A text file of hex digits (same syntax as --hex)");
-  auto* raw = sub->add_option("--raw", opt->raw, "A binary file holding the stream, or - for standard input");
+  auto* raw = sub->add_option("--raw", opt->raw, "A binary file holding a byte stream, or - for standard input");
   hex->excludes(hexf, raw);
   hexf->excludes(raw);
+  sub->add_option("--port", opt->cap.ports, "Captures: also treat this TCP port as MQTT (repeatable; 1883 always)")
+      ->check(CLI::Range(1, 65535));
+  sub->add_flag("--no-heuristic", opt->cap.no_heuristic,
+                "Captures: only the MQTT ports, no recognition of connections that open with CONNECT");
+  sub->add_option("--type", opt->types, "Only packets of these types (connect, publish, authenticate, ...)");
+  sub->add_option("--client-id", opt->client_ids, "Only connections of these client ids");
+  sub->add_option("--conn", opt->conns, "Only these connection numbers");
   sub->add_option("--level", opt->level,
-                  "Protocol level of the stream when it starts after CONNECT: 3, 4, 5 (0: from CONNECT)")
+                  "Byte streams: protocol level when the stream starts after CONNECT: 3, 4, 5 (0: from CONNECT)")
       ->check(CLI::IsMember({0, 3, 4, 5}));
   sub->add_option("--dialect", opt->dialect,
                   "Types 0 and 15: auto (the dialect rules), authenticate (always custom), standard")
       ->check(CLI::IsMember({"auto", "authenticate", "standard"}));
-  sub->add_option("--format", opt->format, "Output format: text or jsonl")->check(CLI::IsMember({"text", "jsonl"}));
+  sub->add_option("--format", opt->format, "Output format: text, jsonl or csv (csv: captures)")
+      ->check(CLI::IsMember({"text", "jsonl", "csv"}));
   sub->add_option("--color", opt->color, "Colours in text output: auto, always, never")
       ->check(CLI::IsMember({"auto", "always", "never"}));
   sub->add_option("--max-packet-size", opt->max_packet_size, "Larger packets are reported and skipped")
       ->check(CLI::Range(2u, Limits{}.max_packet_size));
-  sub->add_flag("--no-summary", opt->no_summary, "Text output: no handshake summary lines at the end");
-  sub->callback([opt, sub] {
-    if (opt->hex.empty() && opt->hex_file.empty() && opt->raw.empty())
-      throw CLI::RequiredError("one of --hex, --hex-file, --raw");
-    (void)sub;
-    int rc = run_decode(*opt);
+  sub->add_flag("--no-summary", opt->no_summary, "Byte streams, text output: no handshake summary lines");
+  sub->callback([opt] {
+    const bool stream = !opt->hex.empty() || !opt->hex_file.empty() || !opt->raw.empty();
+    if (!stream && opt->cap.files.empty())
+      throw CLI::RequiredError("capture files, or one of --hex, --hex-file, --raw");
+    if (stream && !opt->cap.files.empty()) throw CLI::ValidationError("capture files and --hex/--raw together");
+    int rc;
+    if (stream) {
+      rc = run_decode(*opt);
+    } else {
+      opt->cap.dialect = opt->dialect;
+      if (opt->max_packet_size != Limits{}.max_packet_size) opt->cap.max_packet_size = opt->max_packet_size;
+      rc = run_decode_captures(*opt);
+    }
     if (rc != 0) throw CLI::RuntimeError(rc);
   });
 }

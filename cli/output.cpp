@@ -102,6 +102,11 @@ JsonWriter& JsonWriter::boolean(bool v) {
   out_ += v ? "true" : "false";
   return *this;
 }
+JsonWriter& JsonWriter::raw_value(std::string_view json) {
+  comma();
+  out_ += json;
+  return *this;
+}
 JsonWriter& JsonWriter::null() {
   comma();
   out_ += "null";
@@ -265,11 +270,47 @@ void packet_fields_json(JsonWriter& w, const Decoded& d, const Observation& obs)
       d.packet);
 }
 
+namespace {
+void place_json(JsonWriter& w, const PacketPlace& at) {
+  if (!at.capture) {
+    w.field_num("index", at.index);
+    w.field_num("offset", at.offset);
+    return;
+  }
+  w.field_num("frame", at.frame);
+  std::string ts;
+  append_ts(ts, at.ts_ns);
+  w.key("ts").raw_value(ts);
+  w.field_num("conn", at.conn);
+  if (at.src) w.field("src", at.src->str());
+  if (at.dst) w.field("dst", at.dst->str());
+  w.field_num("offset", at.offset);
+}
+}  // namespace
+
+void append_ts(std::string& out, std::int64_t ts_ns) {
+  if (ts_ns < 0) {
+    out += '-';
+    ts_ns = -ts_ns;
+  }
+  auto sec = static_cast<std::uint64_t>(ts_ns / 1000000000);
+  auto us = static_cast<std::uint64_t>((ts_ns % 1000000000) / 1000);
+  char b[32];
+  auto r = std::to_chars(b, b + sizeof b, sec);
+  out.append(b, r.ptr);
+  out += '.';
+  char f[6];
+  for (int i = 5; i >= 0; --i) {
+    f[i] = static_cast<char>('0' + us % 10);
+    us /= 10;
+  }
+  out.append(f, 6);
+}
+
 void packet_json_line(std::string& out, const Decoded& d, const Observation& obs, const PacketPlace& at) {
   JsonWriter w(out);
   w.begin_object();
-  w.field_num("index", at.index);
-  w.field_num("offset", at.offset);
+  place_json(w, at);
   w.field("dir", direction_name(obs.dir));
   packet_fields_json(w, d, obs);
   w.end_object();
@@ -279,8 +320,7 @@ void packet_json_line(std::string& out, const Decoded& d, const Observation& obs
 void error_json_line(std::string& out, const Error& e, const PacketPlace& at, std::string_view context) {
   JsonWriter w(out);
   w.begin_object();
-  w.field_num("index", at.index);
-  w.field_num("offset", at.offset);
+  place_json(w, at);
   w.key("error").begin_object();
   w.field("kind", error_kind_name(e.kind));
   w.field_num("offset", e.offset);
@@ -396,9 +436,42 @@ void upper(std::string& out, std::string_view s) {
   for (char c : s) out += static_cast<char>(c >= 'a' && c <= 'z' ? c - 32 : c);
 }
 
+void time_of_day(std::string& out, std::int64_t ts_ns) {
+  auto day_ns = ((ts_ns % 86400000000000) + 86400000000000) % 86400000000000;
+  auto us = static_cast<std::uint64_t>(day_ns / 1000);
+  char b[16];
+  std::uint64_t h = us / 3600000000, m = us / 60000000 % 60, sec = us / 1000000 % 60, frac = us % 1000000;
+  std::snprintf(b, sizeof b, "%02u:%02u:%02u.%06u", static_cast<unsigned>(h), static_cast<unsigned>(m),
+                static_cast<unsigned>(sec), static_cast<unsigned>(frac));
+  out += b;
+}
+
 void place(std::string& out, const PacketPlace& at, std::string_view dir, const TextStyle& st) {
   std::size_t s = out.size();
   if (st.color) out += kDim;
+  if (at.capture) {
+    // frame, time of day (UTC), connection, direction, endpoints
+    num(out, at.frame);
+    pad(out, s, 7 + (st.color ? kDim.size() : 0));
+    time_of_day(out, at.ts_ns);
+    out += ' ';
+    std::size_t s2 = out.size();
+    out += '#';
+    num(out, at.conn);
+    pad(out, s2, 6);
+    std::size_t s3 = out.size();
+    out += dir;
+    pad(out, s3, 4);
+    if (st.color) out += kReset;
+    std::size_t s4 = out.size();
+    if (at.src && at.dst) {
+      out += at.src->str();
+      out += " > ";
+      out += at.dst->str();
+    }
+    pad(out, s4, 44);
+    return;
+  }
   num(out, at.index);
   pad(out, s, 5 + (st.color ? kDim.size() : 0));
   std::size_t s2 = out.size();
@@ -525,6 +598,153 @@ void error_text_line(std::string& out, const Error& e, const PacketPlace& at, st
   }
   out += e.message();
   if (st.color) out += kReset;
+  out += '\n';
+}
+
+}  // namespace mqttauth::cli
+
+namespace mqttauth::cli {
+void note_text_line(std::string& out, const PacketPlace& at, std::string_view dir, std::string_view msg,
+                    const TextStyle& st) {
+  place(out, at, dir, st);
+  if (st.color) out += kYellow;
+  out += msg;
+  if (st.color) out += kReset;
+  out += '\n';
+}
+}  // namespace mqttauth::cli
+
+// ---------------------------------------------------------------------------------------------- CSV
+
+namespace mqttauth::cli {
+namespace {
+
+void csv_field(std::string& out, std::string_view v) {
+  bool quote = v.find_first_of(",\"\r\n") != std::string_view::npos;
+  if (!quote) {
+    out += v;
+    return;
+  }
+  out += '"';
+  for (char c : v) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  out += '"';
+}
+
+void csv_num(std::string& out, std::uint64_t v) {
+  char b[24];
+  auto r = std::to_chars(b, b + sizeof b, v);
+  out.append(b, r.ptr);
+}
+
+void csv_bytes(std::string& out, Bytes b) {
+  if (valid_mqtt_utf8(b.data(), b.size())) {
+    csv_field(out, b.as_chars());
+  } else {
+    out += "0x";
+    append_hex(out, b);
+  }
+}
+
+void csv_place(std::string& out, const PacketPlace& at, std::string_view dir) {
+  csv_num(out, at.capture ? at.frame : at.index);
+  out += ',';
+  if (at.capture) append_ts(out, at.ts_ns);
+  out += ',';
+  if (at.capture) csv_num(out, at.conn);
+  out += ',';
+  if (at.src) out += at.src->str();
+  out += ',';
+  if (at.dst) out += at.dst->str();
+  out += ',';
+  out += dir;
+  out += ',';
+  csv_num(out, at.offset);
+  out += ',';
+}
+
+}  // namespace
+
+void csv_header(std::string& out) {
+  out +=
+      "frame,ts,conn,src,dst,dir,offset,type,code,flags,len,client_id,username,role,password,topic,qos,retain,dup,"
+      "packet_id,return_code,reason_code,payload_len,error_kind,error_offset,error_message\n";
+}
+
+void packet_csv_line(std::string& out, const Decoded& d, const Observation& obs, const PacketPlace& at) {
+  csv_place(out, at, direction_name(obs.dir));
+  const bool v5 = d.level == kLevel5;
+  out += packet_name(d.packet);
+  out += ',';
+  csv_num(out, d.header.code());
+  out += ',';
+  csv_num(out, d.header.flags());
+  out += ',';
+  csv_num(out, d.header.remaining_length);
+  out += ',';
+  // client_id, username, role, password
+  const ConnectBody* cb = nullptr;
+  if (auto* c = std::get_if<Connect>(&d.packet)) cb = c;
+  if (auto* a = std::get_if<Authenticate>(&d.packet)) cb = a;
+  if (cb) csv_field(out, cb->client_id);
+  out += ',';
+  if (cb && cb->username) csv_field(out, *cb->username);
+  out += ',';
+  out += role_name(obs.role);
+  out += ',';
+  if (cb && cb->password) csv_bytes(out, *cb->password);
+  out += ',';
+  // topic, qos, retain, dup, packet_id
+  std::optional<std::uint16_t> pid;
+  if (auto* p = std::get_if<Publish>(&d.packet)) {
+    csv_field(out, p->topic);
+    out += ',';
+    csv_num(out, p->qos);
+    out += p->retain ? ",1," : ",0,";
+    out += p->dup ? "1," : "0,";
+    if (p->qos > 0) pid = p->packet_id;
+  } else {
+    out += ",,,,";
+    std::visit(
+        [&](const auto& x) {
+          using T = std::decay_t<decltype(x)>;
+          if constexpr (requires { x.packet_id; }) pid = x.packet_id;
+          (void)sizeof(T);
+        },
+        d.packet);
+  }
+  if (pid) csv_num(out, *pid);
+  out += ',';
+  // return_code, reason_code
+  std::optional<std::uint8_t> rc, reason;
+  if (auto* c = std::get_if<Connack>(&d.packet)) (v5 ? reason : rc) = c->code;
+  std::visit(
+      [&](const auto& x) {
+        if constexpr (requires { x.reason_code; }) {
+          if (v5 || std::is_same_v<std::decay_t<decltype(x)>, Auth>) reason = x.reason_code;
+        }
+      },
+      d.packet);
+  if (rc) csv_num(out, *rc);
+  out += ',';
+  if (reason) csv_num(out, *reason);
+  out += ',';
+  if (auto* p = std::get_if<Publish>(&d.packet)) csv_num(out, p->payload.size());
+  out += ",,,\n";
+}
+
+void error_csv_line(std::string& out, const Error& e, const PacketPlace& at, std::string_view context) {
+  csv_place(out, at, "");
+  out += "error,,,,,,,,,,,,,,,,";
+  out += error_kind_name(e.kind);
+  out += ',';
+  csv_num(out, e.offset);
+  out += ',';
+  std::string msg = e.message();
+  if (!context.empty()) msg = std::string(context) + ": " + msg;
+  csv_field(out, msg);
   out += '\n';
 }
 

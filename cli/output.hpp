@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "mqttauth/session.hpp"
+#include "netparse.hpp"
 
 namespace mqttauth::cli {
 
@@ -24,6 +25,7 @@ class JsonWriter {
   JsonWriter& num_signed(std::int64_t v);
   JsonWriter& boolean(bool v);
   JsonWriter& null();
+  JsonWriter& raw_value(std::string_view json);  // an already formatted JSON value
   // key + value shorthands
   JsonWriter& field(std::string_view k, std::string_view v) { return key(k).str(v); }
   JsonWriter& field(std::string_view k, const char* v) { return key(k).str(v); }
@@ -43,9 +45,25 @@ void append_hex(std::string& out, Bytes b);
 
 // Where a packet sits, for output.
 struct PacketPlace {
-  std::uint64_t index = 0;   // 1-based packet number in the stream
-  std::uint64_t offset = 0;  // stream offset of its first byte
+  std::uint64_t index = 0;   // byte-stream input: 1-based packet number in the stream
+  std::uint64_t offset = 0;  // stream offset of its first byte (in its direction, for captures)
+  // Capture input (when `capture` is set):
+  bool capture = false;
+  std::uint64_t frame = 0;   // 1-based frame number where the packet completed
+  std::int64_t ts_ns = 0;
+  std::uint64_t conn = 0;    // connection number
+  const Endpoint* src = nullptr;
+  const Endpoint* dst = nullptr;
+  const std::string* file = nullptr;  // named in error messages when several files are read
 };
+
+// Seconds since 1970 with microseconds, as JSON and CSV write them: "1764047123.456789".
+void append_ts(std::string& out, std::int64_t ts_ns);
+
+// CSV: the header line and one line per packet / error.
+void csv_header(std::string& out);
+void packet_csv_line(std::string& out, const Decoded& d, const Observation& obs, const PacketPlace& at);
+void error_csv_line(std::string& out, const Error& e, const PacketPlace& at, std::string_view context);
 
 // The fields of one decoded packet (without the enclosing braces), per the JSON contract.
 void packet_fields_json(JsonWriter& w, const Decoded& d, const Observation& obs);
@@ -62,6 +80,9 @@ void packet_text_line(std::string& out, const Decoded& d, const Observation& obs
                       const TextStyle& style);
 void error_text_line(std::string& out, const Error& e, const PacketPlace& at, std::string_view context,
                      const TextStyle& style);
+// A line about the stream rather than a packet (gap, resync).
+void note_text_line(std::string& out, const PacketPlace& at, std::string_view dir, std::string_view msg,
+                    const TextStyle& style);
 
 // Buffered writing to a FILE*, flushed in large blocks.
 class Out {

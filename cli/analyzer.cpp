@@ -1,0 +1,426 @@
+#include "analyzer.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+namespace mqttauth::cli {
+
+const char* end_reason_name(EndReason r) noexcept {
+  switch (r) {
+    case EndReason::fin: return "fin";
+    case EndReason::rst: return "rst";
+    case EndReason::capture_end: return "capture_end";
+    default: return "open";
+  }
+}
+
+namespace {
+
+// Does `b` start like a CONNECT? true / false, or nullopt when more bytes are needed to tell.
+std::optional<bool> looks_like_connect(std::span<const std::uint8_t> b) {
+  if (b.empty()) return std::nullopt;
+  if (b[0] != 0x10) return false;
+  auto h = parse_fixed_header(b);
+  if (!h) {
+    if (h.error().kind == ErrorKind::need_more) return std::nullopt;
+    return false;
+  }
+  static constexpr std::uint8_t mqtt[] = {0x00, 0x04, 'M', 'Q', 'T', 'T'};
+  static constexpr std::uint8_t mqisdp[] = {0x00, 0x06, 'M', 'Q', 'I', 's', 'd', 'p'};
+  auto body = b.subspan(h->size);
+  auto match = [&](const std::uint8_t* p, std::size_t n) -> std::optional<bool> {
+    std::size_t k = std::min(n, body.size());
+    if (std::memcmp(body.data(), p, k) != 0) return false;
+    if (k < n) return std::nullopt;
+    return true;
+  };
+  auto a = match(mqtt, sizeof mqtt);
+  if (a && *a) return true;
+  auto c = match(mqisdp, sizeof mqisdp);
+  if (c && *c) return true;
+  if (!a || !c) return std::nullopt;  // a prefix of one of them
+  return false;
+}
+
+bool looks_like_tls(std::span<const std::uint8_t> b) {
+  return b.size() >= 3 && b[0] == 0x16 && b[1] == 0x03 && b[2] <= 0x04;
+}
+
+}  // namespace
+
+// One direction of a connection: reassembly, then (for MQTT) framing and decoding.
+struct Analyzer::Dir final : StreamSink {
+  Analyzer* an = nullptr;
+  Conn* conn = nullptr;
+  Direction dir = Direction::unknown;
+  TcpReassembler tcp;
+  Framer framer;
+  std::vector<std::uint8_t> pending;  // first bytes, until the connection's kind is decided
+  std::uint64_t pending_offset = 0;
+  bool resyncing = false;
+  std::vector<std::uint8_t> rbuf;     // bytes after a gap, scanned for a packet boundary
+  std::uint64_t rbase = 0;            // stream offset of rbuf[0]
+  std::size_t rscan = 0;              // first position of rbuf not yet ruled out
+  std::uint64_t rskipped = 0;         // bytes passed over since the gap
+  std::uint64_t frame = 0;            // the capture frame being processed
+  std::int64_t ts = 0;
+
+  Dir(Analyzer* a, Conn* c, const AnalyzerOptions& o)
+      : an(a), conn(c), tcp(o.reassembly), framer(o.max_packet_size) {}
+
+  DirStats& stats();
+  PacketMeta meta(std::uint64_t offset) const;
+  void on_data(std::span<const std::uint8_t> bytes, std::uint64_t offset, std::uint64_t fr) override;
+  void on_gap(std::uint64_t offset, std::uint64_t bytes, std::uint64_t fr, GapReason why) override;
+  void mqtt(std::span<const std::uint8_t> bytes, std::uint64_t offset);
+  void run_framer(std::span<const std::uint8_t> chunk, std::uint64_t chunk_offset);
+  void resync_feed(std::span<const std::uint8_t> bytes);
+  void end_of_stream();
+  void flush_pending();
+};
+
+struct Analyzer::Conn {
+  Connection info;
+  Key key;
+  Dir ab, ba;  // a -> b and b -> a, where a is the source of the first segment seen
+  bool a_is_client = true;
+  Conn(Analyzer* an, const AnalyzerOptions& o) : ab(an, this, o), ba(an, this, o) {}
+  Dir& client_dir() { return a_is_client ? ab : ba; }
+  void set_roles(bool a_client, bool known) {
+    a_is_client = a_client;
+    info.roles_known = known;
+    info.client = a_client ? key.a : key.b;
+    info.server = a_client ? key.b : key.a;
+    ab.dir = a_client ? Direction::c2s : Direction::s2c;
+    ba.dir = a_client ? Direction::s2c : Direction::c2s;
+  }
+};
+
+std::size_t Analyzer::KeyHash::operator()(const Key& k) const noexcept {
+  std::size_t h = 1469598103934665603ull;
+  auto mix = [&](const Endpoint& e) {
+    for (auto byte : e.ip.b) h = (h ^ byte) * 1099511628211ull;
+    h = (h ^ e.port) * 1099511628211ull;
+  };
+  mix(k.a);
+  mix(k.b);
+  return h;
+}
+
+DirStats& Analyzer::Dir::stats() { return dir == Direction::c2s ? conn->info.c2s : conn->info.s2c; }
+
+PacketMeta Analyzer::Dir::meta(std::uint64_t offset) const {
+  return PacketMeta{frame, ts, offset, &conn->info.file};
+}
+
+void Analyzer::Dir::on_data(std::span<const std::uint8_t> bytes, std::uint64_t offset, std::uint64_t fr) {
+  frame = fr;
+  bool held_here = false;
+  if (conn->info.kind == ConnKind::undecided) {
+    // Hold the first bytes until they tell what the connection is (at most 16 bytes are needed).
+    if (pending.empty()) pending_offset = offset;
+    pending.insert(pending.end(), bytes.begin(), bytes.end());
+    held_here = true;
+    if (pending.size() < 16 && !looks_like_connect(pending).has_value() && !looks_like_tls(pending)) return;
+    an->decide(*conn, *this, pending);
+    Dir& other = this == &conn->ab ? conn->ba : conn->ab;
+    if (conn->info.kind == ConnKind::mqtt) other.flush_pending();
+  }
+  if (conn->info.kind != ConnKind::mqtt) {
+    pending.clear();
+    return;
+  }
+  if (!pending.empty()) {  // bytes held while undecided, here or by a decision of the other direction
+    std::vector<std::uint8_t> first;
+    first.swap(pending);
+    if (!held_here) first.insert(first.end(), bytes.begin(), bytes.end());  // in order: contiguous
+    mqtt(first, pending_offset);
+    return;
+  }
+  mqtt(bytes, offset);
+}
+
+void Analyzer::Dir::on_gap(std::uint64_t offset, std::uint64_t bytes, std::uint64_t fr, GapReason why) {
+  frame = fr;
+  if (conn->info.kind != ConnKind::mqtt) {
+    pending.clear();
+    return;
+  }
+  auto& st = stats();
+  ++st.gaps;
+  st.gap_bytes += bytes;
+  an->sink_.on_gap(conn->info, dir, offset, bytes, meta(offset), why);
+  // Whatever packet was in progress is lost; what follows the gap starts at an unknown position.
+  if (resyncing) {
+    rskipped += rbuf.size() + bytes;
+    rbuf.clear();
+    rscan = 0;
+  } else {
+    framer.skip_gap(bytes);
+    resyncing = true;
+    rbuf.clear();
+    rscan = 0;
+    rskipped = 0;
+  }
+  rbase = offset + bytes;
+}
+
+void Analyzer::Dir::mqtt(std::span<const std::uint8_t> bytes, std::uint64_t offset) {
+  stats().bytes += bytes.size();
+  if (resyncing) {
+    resync_feed(bytes);
+    return;
+  }
+  run_framer(bytes, offset);
+}
+
+void Analyzer::Dir::run_framer(std::span<const std::uint8_t> chunk, std::uint64_t chunk_offset) {
+  Session& s = *conn->info.session;
+  framer.push(chunk);
+  while (true) {
+    FrameEvent ev = framer.next();
+    if (ev.kind == FrameEvent::Kind::need_more) break;
+    if (ev.kind == FrameEvent::Kind::frame) {
+      auto step = s.decode(ev.frame.bytes, dir, PacketRef{frame, ts});
+      if (step.decoded) {
+        ++stats().packets;
+        an->sink_.on_packet(conn->info, dir, *step.decoded, step.obs, meta(ev.frame.offset));
+      } else {
+        ++stats().errors;
+        an->sink_.on_error(conn->info, dir, step.decoded.error(), meta(ev.frame.offset));
+      }
+    } else if (ev.kind == FrameEvent::Kind::oversized) {
+      ++stats().errors;
+      an->sink_.on_error(conn->info, dir, Error{ErrorKind::packet_too_large, 1, "packet larger than the maximum packet size; skipped"},
+                         meta(ev.frame.offset));
+    } else {
+      // The stream cannot be framed here: look for the next packet boundary in what follows.
+      ++stats().errors;
+      std::uint64_t at = ev.error.offset;
+      an->sink_.on_error(conn->info, dir, Error{ev.error.kind, 1, ev.error.detail}, meta(at > 0 ? at - 1 : 0));
+      resyncing = true;
+      rbuf.clear();
+      rscan = 0;
+      rskipped = 0;
+      std::uint64_t from = std::max(at, chunk_offset);  // at = offset of the length byte after the header byte
+      rbase = from;
+      if (from < chunk_offset + chunk.size()) {
+        auto rest = chunk.subspan(static_cast<std::size_t>(from - chunk_offset));
+        resync_feed(rest);
+      }
+      return;
+    }
+  }
+}
+
+void Analyzer::Dir::resync_feed(std::span<const std::uint8_t> bytes) {
+  rbuf.insert(rbuf.end(), bytes.begin(), bytes.end());
+  const auto& opts = an->opts_;
+  Session& s = *conn->info.session;
+  const DecodeContext ctx = s.context();
+  while (rscan < rbuf.size()) {
+    auto cand = std::span<const std::uint8_t>(rbuf).subspan(rscan);
+    auto h = parse_fixed_header(cand);
+    bool wait = false, ok = false;
+    if (!h) {
+      wait = h.error().kind == ErrorKind::need_more;
+    } else if (h->packet_size() <= opts.resync_window && h->packet_size() <= opts.max_packet_size) {
+      if (cand.size() < h->packet_size()) {
+        wait = true;
+      } else {
+        auto d = decode(cand.first(h->packet_size()), ctx);
+        if (d) {
+          // A decodable packet followed by the end of the data or by a plausible header byte.
+          auto next = cand.subspan(h->packet_size());
+          ok = next.empty() || (next[0] >> 4) != 0;
+        }
+      }
+    }
+    if (ok) {
+      std::uint64_t skipped = rskipped + rscan;
+      std::uint64_t at = rbase + rscan;
+      an->sink_.on_resync(conn->info, dir, at, skipped, meta(at));
+      resyncing = false;
+      std::vector<std::uint8_t> buf;
+      buf.swap(rbuf);
+      framer.resync(at);
+      // The framer continues from `at`; it has seen nothing since the gap, so skip the scanned bytes.
+      run_framer(std::span<const std::uint8_t>(buf).subspan(rscan), at);
+      rscan = 0;
+      return;
+    }
+    if (wait && rbuf.size() < opts.resync_window) return;  // more data may make this candidate work
+    ++rscan;
+  }
+  if (rbuf.size() >= opts.resync_window) {  // bound the scan buffer
+    rskipped += rscan;
+    rbase += rscan;
+    rbuf.erase(rbuf.begin(), rbuf.begin() + static_cast<std::ptrdiff_t>(rscan));
+    rscan = 0;
+  }
+}
+
+void Analyzer::Dir::flush_pending() {
+  if (conn->info.kind != ConnKind::mqtt || pending.empty()) return;
+  std::vector<std::uint8_t> first;
+  first.swap(pending);
+  mqtt(first, pending_offset);
+}
+
+void Analyzer::Dir::end_of_stream() {
+  tcp.finish(frame, *this);
+  flush_pending();
+  if (conn->info.kind != ConnKind::mqtt) return;
+  if (resyncing) {
+    if (!rbuf.empty()) {
+      ++stats().errors;
+      an->sink_.on_error(conn->info, dir, Error{ErrorKind::need_more, 0, "no packet boundary found after a gap"},
+                         meta(rbase));
+    }
+    return;
+  }
+  if (framer.buffered() > 0) {
+    ++stats().errors;
+    an->sink_.on_error(conn->info, dir,
+                       Error{ErrorKind::need_more, framer.buffered(), "the connection ends inside a packet"},
+                       meta(framer.offset() - framer.buffered()));
+  }
+}
+
+// ------------------------------------------------------------------------------------------ Analyzer
+
+Analyzer::Analyzer(AnalyzerOptions opts, AnalyzerSink& sink) : opts_(std::move(opts)), sink_(sink) {}
+Analyzer::~Analyzer() = default;
+
+void Analyzer::decide(Conn& c, Dir& d, std::span<const std::uint8_t> first) {
+  Connection& info = c.info;
+  const bool on_port = opts_.ports.count(c.key.a.port) || opts_.ports.count(c.key.b.port);
+  const bool tls_port = on_port || c.key.a.port == 8883 || c.key.b.port == 8883;
+  if (looks_like_tls(first)) {
+    info.kind = ConnKind::tls;
+    if (tls_port) {
+      ++counters_.tls_connections;
+      sink_.on_tls(info);
+    }
+    return;
+  }
+  auto connect = looks_like_connect(first);
+  if (connect && *connect) {
+    // The side that opens with CONNECT is the client, whatever the ports said.
+    c.set_roles(&d == &c.ab, true);
+    info.kind = ConnKind::mqtt;
+  } else if (on_port) {
+    info.kind = ConnKind::mqtt;
+  } else {
+    info.kind = ConnKind::other;
+    return;
+  }
+  ++counters_.mqtt_connections;
+  SessionOptions so;
+  so.dialect = opts_.dialect;
+  so.limits.max_packet_size = opts_.max_packet_size;
+  info.session = std::make_unique<Session>(so);
+}
+
+Analyzer::Conn* Analyzer::lookup(const TcpSegment& seg, const CaptureRecord& rec, const std::string& file,
+                                 bool& a_to_b) {
+  Key k1{seg.src, seg.dst}, k2{seg.dst, seg.src};
+  auto it = conns_.find(k1);
+  a_to_b = true;
+  if (it == conns_.end()) {
+    it = conns_.find(k2);
+    a_to_b = false;
+  }
+  const bool syn_only = (seg.flags & (tcpflag::syn | tcpflag::ack)) == tcpflag::syn;
+  if (it != conns_.end() && syn_only) {
+    Conn& old = *it->second;
+    // A new SYN on a 4-tuple that ended or carried data: port reuse, a new connection.
+    if (old.info.end != EndReason::open || old.info.fin_c2s || old.info.fin_s2c || old.ab.tcp.offset() > 0 ||
+        old.ba.tcp.offset() > 0) {
+      end_conn(old, EndReason::capture_end, rec.frame);
+      it = conns_.end();
+    }
+  }
+  if (it != conns_.end()) return it->second.get();
+  if (seg.flags & tcpflag::rst) return nullptr;  // a reset for something we never saw
+  auto c = std::make_unique<Conn>(this, opts_);
+  c->key = Key{seg.src, seg.dst};
+  a_to_b = true;
+  c->info.id = ++next_id_;
+  c->info.file = file;
+  c->info.first_frame = rec.frame;
+  c->info.first_ts = rec.ts_ns;
+  ++counters_.connections;
+  // Roles: the SYN sender is the client; else the side on an MQTT port is the server; else the higher port
+  // is taken for the client (an ephemeral port), until a CONNECT says otherwise.
+  if (syn_only) c->set_roles(true, true);
+  else if (opts_.ports.count(seg.dst.port) && !opts_.ports.count(seg.src.port)) c->set_roles(true, true);
+  else if (opts_.ports.count(seg.src.port) && !opts_.ports.count(seg.dst.port)) c->set_roles(false, true);
+  else if ((seg.flags & (tcpflag::syn | tcpflag::ack)) == (tcpflag::syn | tcpflag::ack)) c->set_roles(false, true);
+  else c->set_roles(seg.src.port >= seg.dst.port, false);
+  Conn* raw = c.get();
+  conns_.emplace(c->key, std::move(c));
+  return raw;
+}
+
+void Analyzer::feed(const CaptureRecord& rec, const std::string& file) {
+  ++counters_.frames;
+  ParsedFrame pf = parser_.parse(rec.link_type, rec.data, rec.orig_len, rec.ts_ns);
+  switch (pf.skip) {
+    case FrameSkip::none: break;
+    case FrameSkip::not_ip: ++counters_.not_ip; return;
+    case FrameSkip::not_tcp: ++counters_.not_tcp; return;
+    case FrameSkip::fragment_pending: ++counters_.fragments; return;
+    case FrameSkip::unsupported_link: ++counters_.unsupported_link; return;
+    case FrameSkip::malformed: ++counters_.malformed; return;
+  }
+  ++counters_.tcp_segments;
+  const TcpSegment& seg = pf.seg;
+  bool a_to_b = true;
+  Conn* c = lookup(seg, rec, file, a_to_b);
+  if (!c) return;
+  Dir& d = a_to_b ? c->ab : c->ba;
+  Dir& other = a_to_b ? c->ba : c->ab;
+  c->info.last_frame = rec.frame;
+  c->info.last_ts = rec.ts_ns;
+  d.frame = other.frame = rec.frame;
+  d.ts = other.ts = rec.ts_ns;
+
+  if (seg.flags & tcpflag::syn) {
+    c->info.syn_seen = true;
+    d.tcp.syn(seg.seq);
+  }
+  if (c->info.kind != ConnKind::other && c->info.kind != ConnKind::tls) {
+    if (!seg.payload.empty() || seg.payload_wire_len > 0 || (seg.flags & tcpflag::fin))
+      d.tcp.segment(seg.seq + ((seg.flags & tcpflag::syn) ? 1u : 0u), seg.payload, seg.payload_wire_len, seg.flags & tcpflag::fin, rec.frame, d);
+    if ((seg.flags & tcpflag::ack) && other.tcp.started()) other.tcp.peer_acked(seg.ack, rec.frame, other);
+  }
+  if (seg.flags & tcpflag::fin) (d.dir == Direction::c2s ? c->info.fin_c2s : c->info.fin_s2c) = true;
+  if (seg.flags & tcpflag::rst) {
+    end_conn(*c, EndReason::rst, rec.frame);
+  } else if (c->info.fin_c2s && c->info.fin_s2c) {
+    end_conn(*c, EndReason::fin, rec.frame);
+  }
+}
+
+void Analyzer::end_conn(Conn& c, EndReason why, std::uint64_t frame) {
+  c.info.end = why;
+  c.ab.frame = c.ba.frame = frame;
+  c.client_dir().end_of_stream();
+  (c.a_is_client ? c.ba : c.ab).end_of_stream();
+  if (c.info.session) {
+    if (why == EndReason::capture_end) c.info.session->finish();
+    else c.info.session->close(PacketRef{frame, c.info.last_ts});
+  }
+  if (c.info.kind == ConnKind::mqtt) sink_.on_connection_end(c.info);
+  conns_.erase(c.key);
+}
+
+void Analyzer::finish() {
+  std::vector<Conn*> open;
+  for (auto& [k, c] : conns_) open.push_back(c.get());
+  std::sort(open.begin(), open.end(), [](Conn* a, Conn* b) { return a->info.id < b->info.id; });
+  for (Conn* c : open) end_conn(*c, EndReason::capture_end, c->info.last_frame);
+}
+
+}  // namespace mqttauth::cli

@@ -1,0 +1,120 @@
+// From capture records to MQTT packets and handshakes: the connection table, TCP reassembly per direction,
+// MQTT recognition on any port, framing, decoding and the per-connection session model.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "capture_file.hpp"
+#include "mqttauth/framer.hpp"
+#include "mqttauth/session.hpp"
+#include "netparse.hpp"
+#include "reassembly.hpp"
+
+namespace mqttauth::cli {
+
+struct AnalyzerOptions {
+  std::set<std::uint16_t> ports{1883};  // MQTT ports: the side on one of them is the server
+  bool any_port = true;                  // also recognise connections that open with a CONNECT
+  std::uint32_t max_packet_size = 64u << 20;
+  ReassemblyLimits reassembly{};
+  std::size_t resync_window = 64u << 10;  // bytes scanned for a packet boundary after a gap
+  Dialect dialect = Dialect::auto_detect;
+};
+
+enum class ConnKind : std::uint8_t { undecided, mqtt, tls, other };
+enum class EndReason : std::uint8_t { open, fin, rst, capture_end };
+const char* end_reason_name(EndReason r) noexcept;
+
+struct DirStats {
+  std::uint64_t packets = 0;
+  std::uint64_t bytes = 0;       // TCP payload bytes
+  std::uint64_t gaps = 0, gap_bytes = 0;
+  std::uint64_t errors = 0;
+};
+
+struct Connection {
+  std::uint64_t id = 0;          // 1-based, in order of first appearance
+  Endpoint client, server;       // as far as known (a guess until roles are certain)
+  bool roles_known = false;
+  bool syn_seen = false;
+  ConnKind kind = ConnKind::undecided;
+  EndReason end = EndReason::open;
+  std::uint64_t first_frame = 0, last_frame = 0;
+  std::int64_t first_ts = 0, last_ts = 0;
+  std::string file;              // capture file of the first frame
+  DirStats c2s, s2c;
+  std::unique_ptr<Session> session;
+  bool fin_c2s = false, fin_s2c = false;
+};
+
+// Where an MQTT packet (or error) sits.
+struct PacketMeta {
+  std::uint64_t frame = 0;   // frame that completed the packet
+  std::int64_t ts_ns = 0;
+  std::uint64_t offset = 0;  // offset in that direction's stream
+  const std::string* file = nullptr;
+};
+
+class AnalyzerSink {
+ public:
+  virtual ~AnalyzerSink() = default;
+  virtual void on_packet(const Connection&, Direction, const Decoded&, const Observation&, const PacketMeta&) {}
+  // A decode error in a connection's stream (the packet is skipped, the stream goes on).
+  virtual void on_error(const Connection&, Direction, const Error&, const PacketMeta&) {}
+  virtual void on_gap(const Connection&, Direction, std::uint64_t /*offset*/, std::uint64_t /*bytes*/,
+                      const PacketMeta&, GapReason) {}
+  // After a gap: `skipped` bytes passed over to find the next packet boundary at `offset`.
+  virtual void on_resync(const Connection&, Direction, std::uint64_t /*offset*/, std::uint64_t /*skipped*/,
+                         const PacketMeta&) {}
+  virtual void on_connection_end(const Connection&) {}
+  // A connection found to be TLS on an MQTT port.
+  virtual void on_tls(const Connection&) {}
+};
+
+class Analyzer {
+ public:
+  Analyzer(AnalyzerOptions opts, AnalyzerSink& sink);
+  ~Analyzer();
+
+  // One capture record of file `file` (kept by the caller for the whole run).
+  void feed(const CaptureRecord& rec, const std::string& file);
+  // The end of the input: pending data is flushed, open connections end with capture_end.
+  void finish();
+
+  // Counters of the input itself.
+  struct Counters {
+    std::uint64_t frames = 0, tcp_segments = 0, not_ip = 0, not_tcp = 0, malformed = 0, unsupported_link = 0;
+    std::uint64_t fragments = 0;
+    std::uint64_t connections = 0, mqtt_connections = 0, tls_connections = 0;
+  };
+  const Counters& counters() const noexcept { return counters_; }
+
+ private:
+  struct Conn;
+  struct Dir;
+  struct Key {
+    Endpoint a, b;
+    friend bool operator==(const Key&, const Key&) = default;
+  };
+  struct KeyHash {
+    std::size_t operator()(const Key& k) const noexcept;
+  };
+  Conn* lookup(const TcpSegment& seg, const CaptureRecord& rec, const std::string& file, bool& a_to_b);
+  void decide(Conn& c, Dir& d, std::span<const std::uint8_t> first);
+  void end_conn(Conn& c, EndReason why, std::uint64_t frame);
+
+  AnalyzerOptions opts_;
+  AnalyzerSink& sink_;
+  FrameParser parser_;
+  std::unordered_map<Key, std::unique_ptr<Conn>, KeyHash> conns_;
+  std::uint64_t next_id_ = 0;
+  Counters counters_;
+  friend struct DirSink;
+};
+
+}  // namespace mqttauth::cli

@@ -1,0 +1,253 @@
+#include "capture_file.hpp"
+
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace mqttauth::cli {
+namespace {
+
+constexpr std::size_t kBlock = 1 << 20;              // read size
+constexpr std::uint32_t kMaxRecord = 64u << 20;      // larger records are taken as corruption
+constexpr std::uint32_t kPcapngShb = 0x0A0D0D0A;
+constexpr std::uint32_t kByteOrderMagic = 0x1A2B3C4D;
+
+std::string at(std::uint64_t frame, std::uint64_t offset) {
+  return "frame " + std::to_string(frame) + ", byte offset " + std::to_string(offset);
+}
+
+}  // namespace
+
+CaptureReader::~CaptureReader() {
+  if (f_) std::fclose(f_);
+}
+
+CaptureReader::Status CaptureReader::fail(Status s, std::string msg) {
+  error_ = path_ + ": " + std::move(msg);
+  return s;
+}
+
+bool CaptureReader::fill(std::size_t need) {
+  if (len_ - pos_ >= need) return true;
+  if (pos_ > 0) {
+    std::memmove(buf_.data(), buf_.data() + pos_, len_ - pos_);
+    len_ -= pos_;
+    pos_ = 0;
+  }
+  if (buf_.size() < need) buf_.resize(std::max(need, kBlock));
+  while (len_ < need && !eof_) {
+    std::size_t n = std::fread(buf_.data() + len_, 1, buf_.size() - len_, f_);
+    if (n == 0) eof_ = true;
+    len_ += n;
+  }
+  return len_ - pos_ >= need;
+}
+
+std::uint16_t CaptureReader::rd16(const std::uint8_t* p) const noexcept {
+  std::uint16_t v;
+  std::memcpy(&v, p, 2);
+  return swapped_ ? static_cast<std::uint16_t>((v >> 8) | (v << 8)) : v;
+}
+
+std::uint32_t CaptureReader::rd32(const std::uint8_t* p) const noexcept {
+  std::uint32_t v;
+  std::memcpy(&v, p, 4);
+  return swapped_ ? __builtin_bswap32(v) : v;
+}
+
+bool CaptureReader::open(const std::string& path) {
+  path_ = path;
+  f_ = std::fopen(path.c_str(), "rb");
+  if (!f_) {
+    error_ = path + ": " + std::strerror(errno);
+    return false;
+  }
+  struct stat st{};
+  if (fstat(fileno(f_), &st) == 0) {
+    if (S_ISDIR(st.st_mode)) {
+      error_ = path + ": is a directory";
+      return false;
+    }
+    file_size_ = static_cast<std::uint64_t>(st.st_size);
+  }
+  buf_.resize(kBlock);
+  if (!fill(4)) {
+    error_ = path + ": not a capture file (" + std::to_string(len_) + " bytes, too short for a header)";
+    return false;
+  }
+  std::uint32_t magic;
+  std::memcpy(&magic, buf_.data(), 4);
+  if (magic == kPcapngShb) {
+    format_ = Format::pcapng;  // the section header block is read by next_pcapng
+    return true;
+  }
+  switch (magic) {
+    case 0xA1B2C3D4: break;
+    case 0xD4C3B2A1: swapped_ = true; break;
+    case 0xA1B23C4D: nanos_ = true; break;
+    case 0x4D3CB2A1: swapped_ = nanos_ = true; break;
+    default:
+      error_ = path + ": not a capture file (unknown magic number; pcap and pcapng are supported)";
+      return false;
+  }
+  format_ = Format::pcap;
+  if (!fill(24)) {
+    error_ = path + ": truncated pcap file header (" + std::to_string(len_) + " of 24 bytes)";
+    return false;
+  }
+  snaplen_ = rd32(buf_.data() + 16);
+  link_type_ = rd32(buf_.data() + 20) & 0x0FFFFFFFu;  // the upper bits carry FCS information
+  pos_ += 24;
+  consumed_ += 24;
+  return true;
+}
+
+CaptureReader::Status CaptureReader::next(CaptureRecord& rec) {
+  if (format_ == Format::pcap) return next_pcap(rec);
+  if (format_ == Format::pcapng) return next_pcapng(rec);
+  return Status::end;
+}
+
+CaptureReader::Status CaptureReader::next_pcap(CaptureRecord& rec) {
+  if (!fill(16)) {
+    if (len_ == pos_) return Status::end;
+    return fail(Status::truncated, "file ends inside the record header of " + at(frame_ + 1, consumed_) + " (" +
+                                       std::to_string(len_ - pos_) + " of 16 bytes)");
+  }
+  const std::uint8_t* h = buf_.data() + pos_;
+  std::uint32_t sec = rd32(h), frac = rd32(h + 4), incl = rd32(h + 8), orig = rd32(h + 12);
+  if (incl > kMaxRecord)
+    return fail(Status::corrupt, "record length " + std::to_string(incl) + " is absurd at " + at(frame_ + 1, consumed_));
+  if (!fill(16 + std::size_t{incl}))
+    return fail(Status::truncated, "file ends inside " + at(frame_ + 1, consumed_) + " (" +
+                                       std::to_string(len_ - pos_ - 16) + " of " + std::to_string(incl) +
+                                       " bytes captured)");
+  rec.frame = ++frame_;
+  rec.ts_ns = static_cast<std::int64_t>(sec) * 1000000000 + static_cast<std::int64_t>(frac) * (nanos_ ? 1 : 1000);
+  rec.link_type = link_type_;
+  rec.interface = 0;
+  rec.orig_len = orig;
+  rec.file_offset = consumed_;
+  rec.data = std::span<const std::uint8_t>(buf_.data() + pos_ + 16, incl);
+  pos_ += 16 + std::size_t{incl};
+  consumed_ += 16 + std::uint64_t{incl};
+  return Status::record;
+}
+
+CaptureReader::Status CaptureReader::next_pcapng(CaptureRecord& rec) {
+  while (true) {
+    if (!fill(8)) {
+      if (len_ == pos_) return Status::end;
+      return fail(Status::truncated, "file ends inside a block header at byte offset " + std::to_string(consumed_));
+    }
+    std::uint32_t raw_type;
+    std::memcpy(&raw_type, buf_.data() + pos_, 4);
+    if (raw_type == kPcapngShb) {
+      // A new section: its byte order comes from its byte-order magic.
+      if (!fill(12))
+        return fail(Status::truncated, "file ends inside a section header at byte offset " + std::to_string(consumed_));
+      std::uint32_t bom;
+      std::memcpy(&bom, buf_.data() + pos_ + 8, 4);
+      if (bom == kByteOrderMagic) swapped_ = false;
+      else if (bom == __builtin_bswap32(kByteOrderMagic)) swapped_ = true;
+      else return fail(Status::corrupt, "bad byte-order magic in the section header at byte offset " + std::to_string(consumed_));
+      ifaces_.clear();
+    }
+    const std::uint8_t* b = buf_.data() + pos_;
+    std::uint32_t type = rd32(b), total = rd32(b + 4);
+    if (total < 12 || total % 4 != 0 || total > kMaxRecord)
+      return fail(Status::corrupt, "block length " + std::to_string(total) + " is invalid at byte offset " +
+                                       std::to_string(consumed_) + " (after frame " + std::to_string(frame_) + ")");
+    if (!fill(total))
+      return fail(Status::truncated, "file ends inside a block at byte offset " + std::to_string(consumed_) + " (" +
+                                         std::to_string(len_ - pos_) + " of " + std::to_string(total) +
+                                         " bytes; after frame " + std::to_string(frame_) + ")");
+    b = buf_.data() + pos_;
+    const std::uint64_t block_offset = consumed_;
+    pos_ += total;
+    consumed_ += total;
+    const std::uint8_t* body = b + 8;
+    const std::size_t body_len = total - 12;
+
+    auto ts_of = [&](const Interface& i, std::uint32_t hi, std::uint32_t lo) {
+      std::uint64_t units = (std::uint64_t{hi} << 32) | lo;
+      std::uint64_t per = i.ts_units_per_s ? i.ts_units_per_s : 1000000;
+      auto sec = static_cast<std::int64_t>(units / per);
+      auto rem = units % per;
+      auto ns = static_cast<std::int64_t>(static_cast<unsigned __int128>(rem) * 1000000000u / per);
+      return (sec + i.ts_offset_s) * 1000000000 + ns;
+    };
+
+    switch (type) {
+      case 1: {  // Interface Description Block
+        if (body_len < 8) return fail(Status::corrupt, "short interface block at byte offset " + std::to_string(block_offset));
+        Interface i;
+        i.link_type = rd16(body);
+        // Options: code (2), length (2), value padded to 4.
+        std::size_t p = 8;
+        while (p + 4 <= body_len) {
+          std::uint16_t code = rd16(body + p), olen = rd16(body + p + 2);
+          if (code == 0 || p + 4 + olen > body_len) break;
+          const std::uint8_t* v = body + p + 4;
+          if (code == 9 && olen >= 1) {  // if_tsresol
+            std::uint8_t r = v[0];
+            std::uint64_t per = 1;
+            if (r & 0x80u) {
+              unsigned e = r & 0x7Fu;
+              per = e < 64 ? (std::uint64_t{1} << e) : 0;
+            } else {
+              for (unsigned k = 0; k < r && per <= 1000000000000000000ull; ++k) per *= 10;
+            }
+            i.ts_units_per_s = per ? per : 1000000;
+          } else if (code == 14 && olen >= 8) {  // if_tsoffset
+            std::uint64_t off;
+            std::memcpy(&off, v, 8);
+            if (swapped_) off = __builtin_bswap64(off);
+            i.ts_offset_s = static_cast<std::int64_t>(off);
+          }
+          p += 4 + ((olen + 3u) & ~3u);
+        }
+        ifaces_.push_back(i);
+        continue;
+      }
+      case 6:    // Enhanced Packet Block
+      case 2: {  // Packet Block (obsolete)
+        if (body_len < 20) return fail(Status::corrupt, "short packet block at byte offset " + std::to_string(block_offset));
+        std::uint32_t ifid = type == 6 ? rd32(body) : rd16(body);
+        std::uint32_t hi = rd32(body + 4), lo = rd32(body + 8), cap = rd32(body + 12), orig = rd32(body + 16);
+        if (ifid >= ifaces_.size())
+          return fail(Status::corrupt, "packet block names interface " + std::to_string(ifid) +
+                                           " that was not described, at " + at(frame_ + 1, block_offset));
+        if (cap > body_len - 20)
+          return fail(Status::corrupt, "captured length " + std::to_string(cap) + " exceeds its block at " +
+                                           at(frame_ + 1, block_offset));
+        rec.frame = ++frame_;
+        rec.ts_ns = ts_of(ifaces_[ifid], hi, lo);
+        rec.link_type = ifaces_[ifid].link_type;
+        rec.interface = ifid;
+        rec.orig_len = orig;
+        rec.file_offset = block_offset;
+        rec.data = std::span<const std::uint8_t>(body + 20, cap);
+        return Status::record;
+      }
+      case 3: {  // Simple Packet Block: interface 0, no timestamp
+        if (body_len < 4 || ifaces_.empty())
+          return fail(Status::corrupt, "bad simple packet block at byte offset " + std::to_string(block_offset));
+        std::uint32_t orig = rd32(body);
+        std::size_t cap = std::min<std::size_t>(orig, body_len - 4);
+        rec.frame = ++frame_;
+        rec.ts_ns = 0;
+        rec.link_type = ifaces_[0].link_type;
+        rec.interface = 0;
+        rec.orig_len = orig;
+        rec.file_offset = block_offset;
+        rec.data = std::span<const std::uint8_t>(body + 4, cap);
+        return Status::record;
+      }
+      default: continue;  // section header, statistics, name resolution, custom blocks: nothing to deliver
+    }
+  }
+}
+
+}  // namespace mqttauth::cli

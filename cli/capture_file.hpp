@@ -1,0 +1,94 @@
+// Reading pcap and pcapng capture files record by record, with large buffered reads.
+//
+// Our own reader rather than libpcap's: libpcap refuses pcapng files whose interfaces have different link
+// types, and it stops without telling where when a file is truncated or corrupt. This one gives every record
+// its link type, and every problem the file name, frame number and byte offset.
+#pragma once
+
+#include <cstdint>
+#include <cstdio>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace mqttauth::cli {
+
+// Link types (LINKTYPE_* values of the pcap format).
+inline constexpr std::uint32_t kLinkNull = 0;
+inline constexpr std::uint32_t kLinkEthernet = 1;
+inline constexpr std::uint32_t kLinkRaw = 101;
+inline constexpr std::uint32_t kLinkLoop = 108;
+inline constexpr std::uint32_t kLinkLinuxSll = 113;
+inline constexpr std::uint32_t kLinkIpv4 = 228;
+inline constexpr std::uint32_t kLinkIpv6 = 229;
+inline constexpr std::uint32_t kLinkLinuxSll2 = 276;
+
+struct CaptureRecord {
+  std::uint64_t frame = 0;        // 1-based record number in the file
+  std::int64_t ts_ns = 0;         // nanoseconds since 1970
+  std::uint32_t link_type = 0;
+  std::uint32_t interface = 0;    // pcapng interface id (0 for pcap)
+  std::uint32_t orig_len = 0;     // length on the wire
+  std::uint64_t file_offset = 0;  // where the record starts in the file
+  std::span<const std::uint8_t> data;  // the captured bytes (caplen), valid until the next call
+};
+
+class CaptureReader {
+ public:
+  enum class Format : std::uint8_t { unknown, pcap, pcapng };
+  enum class Status : std::uint8_t {
+    record,     // `rec` holds the next record
+    end,        // the end of the file, cleanly
+    truncated,  // the file ends inside a record: the records before it were all delivered
+    corrupt,    // a header makes no sense (length out of bounds, unknown magic): reading stops
+  };
+
+  CaptureReader() = default;
+  CaptureReader(const CaptureReader&) = delete;
+  CaptureReader& operator=(const CaptureReader&) = delete;
+  ~CaptureReader();
+
+  // Opens and checks the file header. On failure returns false and sets error() ("not a capture file", ...).
+  bool open(const std::string& path);
+  Status next(CaptureRecord& rec);
+
+  Format format() const noexcept { return format_; }
+  const std::string& path() const noexcept { return path_; }
+  // Human-readable description of the last problem (open failure, truncated or corrupt), with offsets.
+  const std::string& error() const noexcept { return error_; }
+  std::uint64_t bytes_read() const noexcept { return consumed_; }
+  std::uint64_t file_size() const noexcept { return file_size_; }
+
+ private:
+  bool fill(std::size_t need);  // ensure `need` bytes are buffered from pos_; false at EOF
+  std::uint16_t rd16(const std::uint8_t* p) const noexcept;
+  std::uint32_t rd32(const std::uint8_t* p) const noexcept;
+  Status next_pcap(CaptureRecord& rec);
+  Status next_pcapng(CaptureRecord& rec);
+  Status fail(Status s, std::string msg);
+
+  struct Interface {
+    std::uint32_t link_type = 0;
+    std::uint64_t ts_units_per_s = 1000000;  // if_tsresol
+    std::int64_t ts_offset_s = 0;            // if_tsoffset
+  };
+
+  std::FILE* f_ = nullptr;
+  std::string path_;
+  std::string error_;
+  Format format_ = Format::unknown;
+  bool swapped_ = false;
+  bool nanos_ = false;              // pcap: nanosecond timestamps
+  std::uint32_t link_type_ = 0;     // pcap
+  std::uint32_t snaplen_ = 0;
+  std::vector<Interface> ifaces_;   // pcapng: of the current section
+  std::vector<std::uint8_t> buf_;
+  std::size_t pos_ = 0, len_ = 0;   // unread bytes are buf_[pos_, len_)
+  std::uint64_t consumed_ = 0;      // file offset of buf_[pos_]
+  std::uint64_t file_size_ = 0;
+  std::uint64_t frame_ = 0;
+  bool eof_ = false;
+};
+
+}  // namespace mqttauth::cli

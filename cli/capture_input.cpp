@@ -1,0 +1,98 @@
+#include "capture_input.hpp"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <memory>
+
+namespace mqttauth::cli {
+
+Dialect parse_dialect(const std::string& s) {
+  if (s == "authenticate") return Dialect::authenticate;
+  if (s == "standard") return Dialect::standard;
+  return Dialect::auto_detect;
+}
+
+AnalyzerOptions analyzer_options(const CaptureOptions& o) {
+  AnalyzerOptions a;
+  for (int p : o.ports) a.ports.insert(static_cast<std::uint16_t>(p));
+  a.any_port = !o.no_heuristic;
+  a.max_packet_size = o.max_packet_size;
+  a.dialect = parse_dialect(o.dialect);
+  return a;
+}
+
+namespace {
+
+struct Source {
+  CaptureReader reader;
+  CaptureRecord rec;
+  bool has = false;
+  std::string name;
+};
+
+void report_problem(Source& s, CaptureReader::Status st, InputReport& r) {
+  if (st == CaptureReader::Status::truncated || st == CaptureReader::Status::corrupt) {
+    ++r.damaged;
+    std::fprintf(stderr, "mqttauth: %s (%s; the %llu frames before it were analysed)\n", s.reader.error().c_str(),
+                 st == CaptureReader::Status::truncated ? "truncated capture" : "corrupt capture",
+                 static_cast<unsigned long long>(s.rec.frame));
+  }
+}
+
+}  // namespace
+
+InputReport read_captures(const CaptureOptions& o, Analyzer& an) {
+  InputReport r;
+  auto t0 = std::chrono::steady_clock::now();
+  std::vector<std::unique_ptr<Source>> srcs;
+  std::uint64_t total_size = 0;
+  for (const auto& f : o.files) {
+    auto s = std::make_unique<Source>();
+    s->name = f;
+    if (!s->reader.open(f)) {
+      ++r.unreadable;
+      std::fprintf(stderr, "mqttauth: %s\n", s->reader.error().c_str());
+      continue;
+    }
+    total_size += s->reader.file_size();
+    srcs.push_back(std::move(s));
+  }
+  auto advance = [&](Source& s) {
+    auto st = s.reader.next(s.rec);
+    s.has = st == CaptureReader::Status::record;
+    if (!s.has) report_problem(s, st, r);
+  };
+  for (auto& s : srcs) advance(*s);
+
+  const bool progress = o.progress && isatty(STDERR_FILENO);
+  auto last_progress = std::chrono::steady_clock::now();
+  std::uint64_t n = 0;
+  while (true) {
+    // The source whose next record is the earliest (files in the given order on ties).
+    Source* best = nullptr;
+    for (auto& s : srcs)
+      if (s->has && (!best || s->rec.ts_ns < best->rec.ts_ns)) best = s.get();
+    if (!best) break;
+    an.feed(best->rec, best->name);
+    advance(*best);
+    if (progress && (++n & 0x3FFF) == 0) {
+      auto now = std::chrono::steady_clock::now();
+      if (now - last_progress > std::chrono::milliseconds(500)) {
+        last_progress = now;
+        std::uint64_t done = 0;
+        for (auto& s : srcs) done += s->reader.bytes_read();
+        std::fprintf(stderr, "\r%5.1f%%  %llu MB", total_size ? 100.0 * static_cast<double>(done) / static_cast<double>(total_size) : 0.0,
+                     static_cast<unsigned long long>(done >> 20));
+      }
+    }
+  }
+  if (progress && n >= 0x4000) std::fprintf(stderr, "\r%*s\r", 30, "");
+  an.finish();
+  for (auto& s : srcs) r.bytes += s->reader.bytes_read();
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return r;
+}
+
+}  // namespace mqttauth::cli

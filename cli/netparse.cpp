@@ -1,0 +1,248 @@
+#include "netparse.hpp"
+
+#include <arpa/inet.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "capture_file.hpp"
+
+namespace mqttauth::cli {
+namespace {
+
+std::uint16_t be16(const std::uint8_t* p) { return static_cast<std::uint16_t>((p[0] << 8) | p[1]); }
+std::uint32_t be32(const std::uint8_t* p) {
+  return (std::uint32_t{p[0]} << 24) | (std::uint32_t{p[1]} << 16) | (std::uint32_t{p[2]} << 8) | p[3];
+}
+
+constexpr std::uint16_t kEthIpv4 = 0x0800, kEthIpv6 = 0x86DD, kEthVlan = 0x8100, kEthQinQ = 0x88A8,
+                        kEthQinQOld = 0x9100;
+
+ParsedFrame skip(FrameSkip s, const char* why = "") {
+  ParsedFrame f;
+  f.skip = s;
+  f.why = why;
+  return f;
+}
+
+}  // namespace
+
+std::string IpAddr::str() const {
+  char buf[INET6_ADDRSTRLEN];
+  inet_ntop(v6 ? AF_INET6 : AF_INET, b.data(), buf, sizeof buf);
+  return buf;
+}
+
+std::string Endpoint::str() const {
+  return ip.v6 ? "[" + ip.str() + "]:" + std::to_string(port) : ip.str() + ":" + std::to_string(port);
+}
+
+// ------------------------------------------------------------------------------------------ IPv4 fragments
+
+void Ipv4Defrag::expire(std::int64_t now) {
+  for (auto it = pending_.begin(); it != pending_.end();) {
+    if (now - it->second.first_ts > limits_.timeout_ns) {
+      held_ -= it->second.data.size();
+      ++dropped_;
+      it = pending_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+std::optional<std::span<const std::uint8_t>> Ipv4Defrag::add(std::span<const std::uint8_t> ip, std::int64_t ts) {
+  const std::size_t ihl = (ip[0] & 0x0Fu) * 4u;
+  const std::uint16_t total_len = be16(&ip[2]);
+  const std::uint16_t frag = be16(&ip[6]);
+  const bool more = frag & 0x2000u;
+  const std::uint32_t off = (frag & 0x1FFFu) * 8u;
+  std::size_t payload_len = std::min<std::size_t>(ip.size(), total_len) - ihl;
+  Key k{be32(&ip[12]), be32(&ip[16]), be16(&ip[4]), ip[9]};
+  if (pending_.size() > limits_.max_datagrams / 2) expire(ts);
+  auto it = pending_.find(k);
+  if (it == pending_.end()) {
+    if (pending_.size() >= limits_.max_datagrams) {
+      ++dropped_;
+      return std::nullopt;
+    }
+    it = pending_.emplace(k, Pending{}).first;
+    it->second.first_ts = ts;
+  }
+  Pending& p = it->second;
+  std::uint32_t end = off + static_cast<std::uint32_t>(payload_len);
+  if (end > 65535 || held_ + payload_len > limits_.max_bytes) {  // absurd or over the memory bound
+    held_ -= p.data.size();
+    pending_.erase(it);
+    ++dropped_;
+    return std::nullopt;
+  }
+  if (off == 0) p.header.assign(ip.begin(), ip.begin() + static_cast<std::ptrdiff_t>(ihl));
+  if (!more) p.total = end;
+  if (p.data.size() < end) {
+    held_ += end - p.data.size();
+    p.data.resize(end);
+  }
+  // Overlaps: the later fragment wins (a documented, simple policy).
+  std::memcpy(p.data.data() + off, ip.data() + ihl, payload_len);
+  p.have.emplace_back(off, end);
+  if (!p.total || p.header.empty()) return std::nullopt;
+  // Complete when the ranges cover [0, total).
+  std::sort(p.have.begin(), p.have.end());
+  std::uint32_t covered = 0;
+  for (auto [b, e] : p.have) {
+    if (b > covered) return std::nullopt;
+    covered = std::max(covered, e);
+  }
+  if (covered < *p.total) return std::nullopt;
+  done_ = p.header;
+  done_.insert(done_.end(), p.data.begin(), p.data.begin() + *p.total);
+  std::size_t len = done_.size();
+  done_[2] = static_cast<std::uint8_t>(len >> 8);
+  done_[3] = static_cast<std::uint8_t>(len);
+  done_[6] = 0;
+  done_[7] = 0;
+  held_ -= p.data.size();
+  pending_.erase(it);
+  return std::span<const std::uint8_t>(done_);
+}
+
+// ------------------------------------------------------------------------------------------ frames
+
+ParsedFrame FrameParser::parse(std::uint32_t link, std::span<const std::uint8_t> f, std::uint32_t orig_len,
+                               std::int64_t ts) {
+  std::size_t off = 0;
+  std::uint16_t ethertype = 0;
+  switch (link) {
+    case kLinkEthernet: {
+      if (f.size() < 14) return skip(FrameSkip::malformed, "Ethernet header cut");
+      ethertype = be16(&f[12]);
+      off = 14;
+      // 802.1Q, 802.1ad (QinQ): any number of tags.
+      while (ethertype == kEthVlan || ethertype == kEthQinQ || ethertype == kEthQinQOld) {
+        if (f.size() < off + 4) return skip(FrameSkip::malformed, "VLAN tag cut");
+        ethertype = be16(&f[off + 2]);
+        off += 4;
+      }
+      break;
+    }
+    case kLinkLinuxSll:
+      if (f.size() < 16) return skip(FrameSkip::malformed, "Linux cooked header cut");
+      ethertype = be16(&f[14]);
+      off = 16;
+      break;
+    case kLinkLinuxSll2:
+      if (f.size() < 20) return skip(FrameSkip::malformed, "Linux cooked v2 header cut");
+      ethertype = be16(&f[0]);
+      off = 20;
+      break;
+    case kLinkNull:
+    case kLinkLoop: {
+      if (f.size() < 4) return skip(FrameSkip::malformed, "loopback header cut");
+      // The address family, in the capturing host's byte order (NULL) or network order (LOOP).
+      std::uint32_t fam_le, fam_be = be32(&f[0]);
+      std::memcpy(&fam_le, f.data(), 4);
+      std::uint32_t fam = link == kLinkLoop ? fam_be : (fam_le < 256 ? fam_le : __builtin_bswap32(fam_le));
+      off = 4;
+      if (fam == 2) ethertype = kEthIpv4;
+      else if (fam == 10 || fam == 24 || fam == 28 || fam == 30) ethertype = kEthIpv6;  // Linux, BSDs, macOS
+      else return skip(FrameSkip::not_ip);
+      break;
+    }
+    case kLinkRaw:
+    case 12:  // DLT_RAW on some systems
+    case 14:
+    case kLinkIpv4:
+    case kLinkIpv6:
+      if (f.empty()) return skip(FrameSkip::malformed, "empty frame");
+      ethertype = (f[0] >> 4) == 6 ? kEthIpv6 : kEthIpv4;
+      break;
+    default: return skip(FrameSkip::unsupported_link, "unsupported link type");
+  }
+  if (ethertype != kEthIpv4 && ethertype != kEthIpv6) return skip(FrameSkip::not_ip);
+  std::uint32_t wire = orig_len > off ? orig_len - static_cast<std::uint32_t>(off) : 0;
+  return ip(f.subspan(off), wire, ts);
+}
+
+ParsedFrame FrameParser::ip(std::span<const std::uint8_t> p, std::uint32_t wire_len, std::int64_t ts) {
+  if (p.empty()) return skip(FrameSkip::malformed, "IP header cut");
+  const unsigned version = p[0] >> 4;
+  IpAddr src, dst;
+  if (version == 4) {
+    if (p.size() < 20) return skip(FrameSkip::malformed, "IPv4 header cut");
+    std::size_t ihl = (p[0] & 0x0Fu) * 4u;
+    std::uint16_t total = be16(&p[2]);
+    if (ihl < 20 || p.size() < ihl || total < ihl) return skip(FrameSkip::malformed, "bad IPv4 header length");
+    std::uint16_t frag = be16(&p[6]);
+    if ((frag & 0x3FFFu) != 0) {  // more fragments, or a non-zero offset
+      if (p.size() < total) return skip(FrameSkip::malformed, "IPv4 fragment cut by the snap length");
+      auto whole = defrag_.add(p.first(total), ts);
+      if (!whole) return skip(FrameSkip::fragment_pending);
+      return ip(*whole, static_cast<std::uint32_t>(whole->size()), ts);
+    }
+    if (p[9] != 6) return skip(FrameSkip::not_tcp);
+    src.v6 = dst.v6 = false;
+    std::memcpy(src.b.data(), &p[12], 4);
+    std::memcpy(dst.b.data(), &p[16], 4);
+    // Ethernet padding may follow the datagram; the snap length may cut it.
+    std::size_t have = std::min<std::size_t>(p.size(), total);
+    (void)wire_len;  // the IPv4 total length tells the wire length of the segment
+    return tcp(src, dst, p.subspan(ihl, have - ihl), static_cast<std::uint32_t>(total - ihl));
+  }
+  if (version == 6) {
+    if (p.size() < 40) return skip(FrameSkip::malformed, "IPv6 header cut");
+    std::uint32_t payload_len = be16(&p[4]);
+    std::uint8_t next = p[6];
+    src.v6 = dst.v6 = true;
+    std::memcpy(src.b.data(), &p[8], 16);
+    std::memcpy(dst.b.data(), &p[24], 16);
+    std::size_t off = 40;
+    // Extension headers: hop-by-hop, routing, destination options, fragment, authentication.
+    for (int guard = 0; guard < 16; ++guard) {
+      if (next == 6) break;
+      if (next == 0 || next == 43 || next == 60) {
+        if (p.size() < off + 8) return skip(FrameSkip::malformed, "IPv6 extension header cut");
+        next = p[off];
+        off += (std::size_t{p[off + 1]} + 1) * 8;
+      } else if (next == 44) {
+        if (p.size() < off + 8) return skip(FrameSkip::malformed, "IPv6 fragment header cut");
+        std::uint16_t fo = be16(&p[off + 2]);
+        if ((fo & 0xFFF9u) != 0) return skip(FrameSkip::not_tcp, "IPv6 fragments are not reassembled");
+        next = p[off];
+        off += 8;
+      } else if (next == 51) {
+        if (p.size() < off + 8) return skip(FrameSkip::malformed, "IPv6 AH header cut");
+        next = p[off];
+        off += (std::size_t{p[off + 1]} + 2) * 4;
+      } else {
+        return skip(FrameSkip::not_tcp);
+      }
+    }
+    if (next != 6) return skip(FrameSkip::not_tcp);
+    if (off > p.size() || off > 40 + payload_len) return skip(FrameSkip::malformed, "IPv6 extension headers overrun");
+    std::size_t end = std::min<std::size_t>(p.size(), 40 + std::size_t{payload_len});
+    return tcp(src, dst, p.subspan(off, end - off), static_cast<std::uint32_t>(40 + payload_len - off));
+  }
+  return skip(FrameSkip::malformed, "not IPv4 or IPv6");
+}
+
+ParsedFrame FrameParser::tcp(const IpAddr& src, const IpAddr& dst, std::span<const std::uint8_t> p,
+                             std::uint32_t wire_len) {
+  if (p.size() < 20) return skip(FrameSkip::malformed, "TCP header cut");
+  std::size_t doff = (p[12] >> 4) * 4u;
+  if (doff < 20 || doff > p.size()) return skip(FrameSkip::malformed, "bad TCP header length");
+  ParsedFrame f;
+  f.seg.src = Endpoint{src, be16(&p[0])};
+  f.seg.dst = Endpoint{dst, be16(&p[2])};
+  f.seg.seq = be32(&p[4]);
+  f.seg.ack = be32(&p[8]);
+  f.seg.flags = p[13];
+  f.seg.window = be16(&p[14]);
+  f.seg.payload = p.subspan(doff);
+  f.seg.payload_wire_len = wire_len > doff ? wire_len - static_cast<std::uint32_t>(doff) : 0;
+  if (f.seg.payload_wire_len < f.seg.payload.size())
+    f.seg.payload_wire_len = static_cast<std::uint32_t>(f.seg.payload.size());
+  return f;
+}
+
+}  // namespace mqttauth::cli

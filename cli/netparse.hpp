@@ -1,0 +1,109 @@
+// From a captured frame to a TCP segment: link layers (Ethernet with 802.1Q / QinQ tags, Linux cooked v1 and
+// v2, BSD loopback, raw IP), IPv4 (fragments reassembled, bounded) and IPv6 (extension headers).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace mqttauth::cli {
+
+struct IpAddr {
+  std::array<std::uint8_t, 16> b{};  // IPv4 in the first 4 bytes
+  bool v6 = false;
+  friend bool operator==(const IpAddr&, const IpAddr&) = default;
+  friend auto operator<=>(const IpAddr&, const IpAddr&) = default;
+  std::string str() const;
+};
+
+struct Endpoint {
+  IpAddr ip;
+  std::uint16_t port = 0;
+  friend bool operator==(const Endpoint&, const Endpoint&) = default;
+  friend auto operator<=>(const Endpoint&, const Endpoint&) = default;
+  std::string str() const;  // "1.2.3.4:1883", "[::1]:1883"
+};
+
+namespace tcpflag {
+inline constexpr std::uint8_t fin = 0x01, syn = 0x02, rst = 0x04, psh = 0x08, ack = 0x10;
+}
+
+struct TcpSegment {
+  Endpoint src, dst;
+  std::uint32_t seq = 0, ack = 0;
+  std::uint8_t flags = 0;
+  std::uint16_t window = 0;
+  std::span<const std::uint8_t> payload;  // what was captured of it
+  std::uint32_t payload_wire_len = 0;     // its length on the wire (more when the snap length cut it)
+};
+
+// Why a frame yields no TCP segment.
+enum class FrameSkip : std::uint8_t {
+  none,
+  not_ip,            // ARP, LLDP, ...: nothing to say
+  not_tcp,           // UDP, ICMP, ...
+  fragment_pending,  // an IPv4 fragment held for reassembly
+  unsupported_link,  // a link type we do not read
+  malformed,         // a header is cut or inconsistent
+};
+
+struct ParsedFrame {
+  FrameSkip skip = FrameSkip::none;
+  const char* why = "";  // for malformed / unsupported
+  TcpSegment seg;
+};
+
+// IPv4 fragment reassembly with bounded memory; completed datagrams are kept until the next call.
+class Ipv4Defrag {
+ public:
+  struct Limits {
+    std::size_t max_datagrams = 1024;      // in reassembly at once
+    std::size_t max_bytes = 16u << 20;     // held in all
+    std::int64_t timeout_ns = 30'000'000'000;
+  };
+  Ipv4Defrag() = default;
+  explicit Ipv4Defrag(Limits l) : limits_(l) {}
+  // Feeds one fragment (the IPv4 header included). Returns the whole datagram (header + payload, as one
+  // unfragmented packet) once complete.
+  std::optional<std::span<const std::uint8_t>> add(std::span<const std::uint8_t> ip, std::int64_t ts_ns);
+  std::uint64_t dropped() const noexcept { return dropped_; }
+
+ private:
+  struct Key {
+    std::uint32_t src, dst;
+    std::uint16_t id;
+    std::uint8_t proto;
+    friend auto operator<=>(const Key&, const Key&) = default;
+  };
+  struct Pending {
+    std::vector<std::uint8_t> header;
+    std::vector<std::uint8_t> data;
+    std::vector<std::pair<std::uint32_t, std::uint32_t>> have;  // [begin, end) ranges
+    std::optional<std::uint32_t> total;
+    std::int64_t first_ts = 0;
+  };
+  void expire(std::int64_t now);
+  Limits limits_{};
+  std::map<Key, Pending> pending_;
+  std::size_t held_ = 0;
+  std::uint64_t dropped_ = 0;
+  std::vector<std::uint8_t> done_;
+};
+
+class FrameParser {
+ public:
+  ParsedFrame parse(std::uint32_t link_type, std::span<const std::uint8_t> frame, std::uint32_t orig_len,
+                    std::int64_t ts_ns);
+  Ipv4Defrag& defrag() { return defrag_; }
+
+ private:
+  ParsedFrame ip(std::span<const std::uint8_t> p, std::uint32_t wire_len, std::int64_t ts_ns);
+  ParsedFrame tcp(const IpAddr& src, const IpAddr& dst, std::span<const std::uint8_t> p, std::uint32_t wire_len);
+  Ipv4Defrag defrag_;
+};
+
+}  // namespace mqttauth::cli
