@@ -11,6 +11,13 @@ inline constexpr int kExitFindings = 1;  // decode errors (decode), findings (ch
 inline constexpr int kExitUsage = 2;     // unreadable input (missing file, not a capture) or wrong usage
 inline constexpr int kExitDamaged = 3;   // a capture is truncated or corrupt part-way (the rest was analysed)
 
+struct CaptureOptions;
+// The options every capture-reading subcommand shares: files, --port, --no-heuristic, --dialect,
+// --max-packet-size.
+void add_capture_options(CLI::App* sub, CaptureOptions& cap);
+
 void setup_decode(CLI::App& app);
+void setup_sessions(CLI::App& app);
+void setup_stats(CLI::App& app);
 
 }  // namespace mqttauth::cli

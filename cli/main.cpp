@@ -9,6 +9,8 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "mqttauth 0.1.0");
   app.require_subcommand(1);
   mqttauth::cli::setup_decode(app);
+  mqttauth::cli::setup_sessions(app);
+  mqttauth::cli::setup_stats(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

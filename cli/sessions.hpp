@@ -1,0 +1,39 @@
+// One MQTT connection summarised: the row of `mqttauth sessions` (and the unit `check` judges).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "analyzer.hpp"
+#include "secrets.hpp"
+
+namespace mqttauth::cli {
+
+struct SessionRow {
+  std::uint64_t conn = 0;
+  std::string client, server, file;
+  bool roles_known = false;
+  bool has_handshake = false;  // false when the capture started after the handshake
+  bool connect_seen = false;
+  std::string client_id;
+  std::uint8_t level = 0;
+  AuthScheme scheme = AuthScheme::none;
+  std::string auth_method, challenge, response;
+  Outcome outcome = Outcome::pending;
+  std::optional<std::uint8_t> code;
+  std::optional<std::int64_t> latency_ns;
+  std::uint32_t anomalies = 0;
+  ChallengeWeakness weakness = ChallengeWeakness::none;
+  Verification verification = Verification::not_applicable;
+  std::optional<std::uint64_t> challenge_frame, response_frame;
+  DirStats c2s, s2c;
+  EndReason end = EndReason::open;
+  std::uint64_t first_frame = 0, last_frame = 0;
+  std::int64_t start_ns = 0, end_ns = 0;
+};
+
+// The row of a connection that has ended; `secrets` may be null.
+SessionRow make_row(const Connection& c, const Secrets* secrets);
+
+}  // namespace mqttauth::cli

@@ -1,0 +1,316 @@
+// mqttauth sessions: one row per MQTT connection: who, the authentication handshake and its outcome,
+// traffic each way, and how the connection ended.
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <memory>
+
+#include "capture_input.hpp"
+#include "commands.hpp"
+#include "output.hpp"
+#include "sessions.hpp"
+
+namespace mqttauth::cli {
+
+SessionRow make_row(const Connection& c, const Secrets* secrets) {
+  SessionRow r;
+  r.conn = c.id;
+  r.client = c.client.str();
+  r.server = c.server.str();
+  r.roles_known = c.roles_known;
+  r.first_frame = c.first_frame;
+  r.last_frame = c.last_frame;
+  r.start_ns = c.first_ts;
+  r.end_ns = c.last_ts;
+  r.c2s = c.c2s;
+  r.s2c = c.s2c;
+  r.end = c.end;
+  r.file = c.file;
+  if (c.session && !c.session->handshakes().empty()) {
+    const Handshake& h = c.session->handshakes().back();
+    r.has_handshake = true;
+    r.connect_seen = h.connect.has_value();
+    r.client_id = h.client_id;
+    r.level = h.level ? h.level : c.session->level();
+    r.scheme = h.scheme;
+    r.auth_method = h.auth_method;
+    r.challenge = h.challenge;
+    r.response = h.response;
+    r.outcome = h.outcome;
+    r.code = h.connack_code;
+    r.latency_ns = h.latency_ns();
+    r.anomalies = h.anomalies;
+    if (h.challenge_pkt) r.challenge_frame = h.challenge_pkt->id;
+    if (h.response_pkt) r.response_frame = h.response_pkt->id;
+    if (h.scheme != AuthScheme::none && h.challenge_pkt) r.weakness = classify_challenge(h.challenge, h.challenge_pkt->ts_ns);
+    if (secrets && h.scheme != AuthScheme::none && h.challenge_pkt && h.response_pkt)
+      r.verification = secrets->verify(h.client_id, h.challenge, h.response);
+  } else if (c.session) {
+    r.level = c.session->level();
+  }
+  return r;
+}
+
+namespace {
+
+std::string outcome_text(const SessionRow& r) {
+  if (!r.has_handshake) return "unseen";
+  std::string s(outcome_name(r.outcome));
+  if (r.outcome == Outcome::refused && r.code) s += " (" + std::to_string(*r.code) + ")";
+  return s;
+}
+
+std::string scheme_text(const SessionRow& r) {
+  if (!r.has_handshake) return "-";
+  switch (r.scheme) {
+    case AuthScheme::custom0: return "custom code 0";
+    case AuthScheme::custom15: return "custom code 15";
+    case AuthScheme::v5: return "v5 " + (r.auth_method.empty() ? std::string("method") : r.auth_method);
+    default: return "none";
+  }
+}
+
+std::string latency_text(const SessionRow& r) {
+  if (!r.latency_ns) return "-";
+  char b[32];
+  std::snprintf(b, sizeof b, "%.3f ms", static_cast<double>(*r.latency_ns) / 1e6);
+  return b;
+}
+
+// Printable form of a challenge or response, shortened for the table.
+std::string short_value(const std::string& v, std::size_t max) {
+  std::string s;
+  append_escaped(s, v);
+  if (s.size() > max) s = s.substr(0, max - 3) + "...";
+  return s.empty() ? "-" : s;
+}
+
+void json_row(std::string& out, const SessionRow& r) {
+  JsonWriter w(out);
+  w.begin_object();
+  w.field_num("conn", r.conn);
+  w.field("client", r.client);
+  w.field("server", r.server);
+  if (r.has_handshake) w.field("client_id", r.client_id);
+  if (r.level) w.field_num("protocol_level", r.level);
+  w.field("auth", r.has_handshake ? scheme_name(r.scheme) : "unseen");
+  if (!r.auth_method.empty()) w.field("auth_method", r.auth_method);
+  if (r.has_handshake && r.scheme != AuthScheme::none) {
+    w.field_bytes("challenge", Bytes::of(r.challenge));
+    w.field_bytes("response", Bytes::of(r.response));
+    if (r.weakness != ChallengeWeakness::none) w.field("weak_challenge", weakness_name(r.weakness));
+  }
+  w.field("outcome", r.has_handshake ? outcome_name(r.outcome) : "unseen");
+  if (r.code) w.field_num(r.level == kLevel5 ? "reason_code" : "return_code", *r.code);
+  if (r.latency_ns) {
+    char b[32];
+    std::snprintf(b, sizeof b, "%.3f", static_cast<double>(*r.latency_ns) / 1e6);
+    w.key("latency_ms").raw_value(b);
+  }
+  if (r.verification != Verification::not_applicable) w.field("verification", verification_name(r.verification));
+  if (r.anomalies) {
+    w.begin_array("anomalies");
+    std::string names = anomaly_names(r.anomalies);
+    std::size_t s = 0;
+    while (s <= names.size()) {
+      auto e = names.find(',', s);
+      if (e == std::string::npos) e = names.size();
+      w.str(std::string_view(names).substr(s, e - s));
+      s = e + 1;
+    }
+    w.end_array();
+  }
+  w.field_num("packets_c2s", r.c2s.packets);
+  w.field_num("packets_s2c", r.s2c.packets);
+  w.field_num("bytes_c2s", r.c2s.bytes);
+  w.field_num("bytes_s2c", r.s2c.bytes);
+  w.field_num("gaps", r.c2s.gaps + r.s2c.gaps);
+  w.field_num("errors", r.c2s.errors + r.s2c.errors);
+  w.field("end", end_reason_name(r.end));
+  w.field_num("first_frame", r.first_frame);
+  w.field_num("last_frame", r.last_frame);
+  std::string ts;
+  append_ts(ts, r.start_ns);
+  w.key("start_ts").raw_value(ts);
+  ts.clear();
+  append_ts(ts, r.end_ns);
+  w.key("end_ts").raw_value(ts);
+  w.field("file", r.file);
+  w.end_object();
+  out += '\n';
+}
+
+void csv_row(std::string& out, const SessionRow& r) {
+  auto field = [&](std::string_view v) {
+    if (v.find_first_of(",\"\r\n") == std::string_view::npos) {
+      out += v;
+    } else {
+      out += '"';
+      for (char c : v) {
+        if (c == '"') out += '"';
+        out += c;
+      }
+      out += '"';
+    }
+    out += ',';
+  };
+  field(std::to_string(r.conn));
+  field(r.client);
+  field(r.server);
+  field(r.client_id);
+  field(r.level ? std::to_string(r.level) : "");
+  field(r.has_handshake ? scheme_name(r.scheme) : "unseen");
+  field(r.auth_method);
+  field(r.challenge);
+  field(r.response);
+  field(r.has_handshake ? outcome_name(r.outcome) : "unseen");
+  field(r.code ? std::to_string(*r.code) : "");
+  field(r.latency_ns ? std::to_string(static_cast<double>(*r.latency_ns) / 1e6) : "");
+  field(verification_name(r.verification));
+  field(r.weakness != ChallengeWeakness::none ? weakness_name(r.weakness) : "");
+  field(anomaly_names(r.anomalies));
+  field(std::to_string(r.c2s.packets));
+  field(std::to_string(r.s2c.packets));
+  field(std::to_string(r.c2s.bytes));
+  field(std::to_string(r.s2c.bytes));
+  field(std::to_string(r.c2s.gaps + r.s2c.gaps));
+  field(std::to_string(r.c2s.errors + r.s2c.errors));
+  out += end_reason_name(r.end);
+  out += '\n';
+}
+
+void text_table(std::string& out, const std::vector<SessionRow>& rows, bool color) {
+  std::vector<std::vector<std::string>> cells;
+  cells.push_back({"CONN", "CLIENT", "SERVER", "CLIENT ID", "LVL", "AUTH", "CHALLENGE", "RESPONSE", "OUTCOME",
+                   "LATENCY", "VERIFY", "PKTS C2S/S2C", "BYTES C2S/S2C", "END", "NOTES"});
+  for (const auto& r : rows) {
+    std::string notes;
+    if (r.weakness != ChallengeWeakness::none) notes += "weak_challenge=" + std::string(weakness_name(r.weakness));
+    if (r.anomalies) notes += (notes.empty() ? "" : " ") + anomaly_names(r.anomalies);
+    std::uint64_t gaps = r.c2s.gaps + r.s2c.gaps, errors = r.c2s.errors + r.s2c.errors;
+    if (gaps) notes += (notes.empty() ? "" : " ") + std::string("gaps=") + std::to_string(gaps);
+    if (errors) notes += (notes.empty() ? "" : " ") + std::string("errors=") + std::to_string(errors);
+    cells.push_back({"#" + std::to_string(r.conn), r.client, r.server, r.has_handshake ? short_value(r.client_id, 24) : "-",
+                     r.level ? std::to_string(r.level) : "-", scheme_text(r),
+                     r.scheme == AuthScheme::none ? "-" : short_value(r.challenge, 16),
+                     r.scheme == AuthScheme::none ? "-" : short_value(r.response, 16), outcome_text(r), latency_text(r),
+                     r.verification == Verification::not_applicable ? "-" : verification_name(r.verification),
+                     std::to_string(r.c2s.packets) + "/" + std::to_string(r.s2c.packets),
+                     std::to_string(r.c2s.bytes) + "/" + std::to_string(r.s2c.bytes), end_reason_name(r.end),
+                     notes.empty() ? "" : notes});
+  }
+  std::vector<std::size_t> width(cells[0].size(), 0);
+  for (const auto& row : cells)
+    for (std::size_t i = 0; i < row.size(); ++i) width[i] = std::max(width[i], row[i].size());
+  for (std::size_t n = 0; n < cells.size(); ++n) {
+    const auto& row = cells[n];
+    std::string line;
+    for (std::size_t i = 0; i < row.size(); ++i) {
+      std::string cell = row[i];
+      bool last = i + 1 == row.size();
+      if (!last) cell.append(width[i] - row[i].size() + 2, ' ');
+      if (color && n > 0 && i == 8) {  // outcome
+        const char* c = row[i].rfind("accepted", 0) == 0 ? "\x1b[32m" : row[i].rfind("refused", 0) == 0 ? "\x1b[31m" : "\x1b[33m";
+        line += c + cell + "\x1b[0m";
+      } else if (color && n == 0) {
+        line += "\x1b[1m" + cell + "\x1b[0m";
+      } else {
+        line += cell;
+      }
+    }
+    while (!line.empty() && line.back() == ' ') line.pop_back();
+    out += line;
+    out += '\n';
+  }
+}
+
+class SessionsSink final : public AnalyzerSink {
+ public:
+  explicit SessionsSink(const Secrets* secrets) : secrets_(secrets) {}
+  std::vector<SessionRow> rows;
+  void on_connection_end(const Connection& c) override { rows.push_back(make_row(c, secrets_)); }
+
+ private:
+  const Secrets* secrets_;
+};
+
+struct SessionsOptions {
+  CaptureOptions cap;
+  std::string format = "text";
+  std::string color = "auto";
+  std::string secrets;
+};
+
+int run_sessions(const SessionsOptions& o) {
+  Secrets secrets;
+  if (!o.secrets.empty()) {
+    std::string err;
+    if (!secrets.load(o.secrets, err)) {
+      std::fprintf(stderr, "mqttauth sessions: %s\n", err.c_str());
+      return kExitUsage;
+    }
+  }
+  SessionsSink sink(o.secrets.empty() ? nullptr : &secrets);
+  Analyzer an(analyzer_options(o.cap), sink);
+  InputReport rep = read_captures(o.cap, an);
+  std::sort(sink.rows.begin(), sink.rows.end(), [](const auto& a, const auto& b) { return a.conn < b.conn; });
+  Out out(stdout);
+  if (o.format == "jsonl") {
+    for (const auto& r : sink.rows) json_row(out.buf(), r);
+  } else if (o.format == "csv") {
+    out.buf() +=
+        "conn,client,server,client_id,protocol_level,auth,auth_method,challenge,response,outcome,code,latency_ms,"
+        "verification,weak_challenge,anomalies,packets_c2s,packets_s2c,bytes_c2s,bytes_s2c,gaps,errors,end\n";
+    for (const auto& r : sink.rows) csv_row(out.buf(), r);
+  } else {
+    bool color = o.color == "always" || (o.color == "auto" && isatty(STDOUT_FILENO));
+    if (sink.rows.empty()) out.buf() += "no MQTT connections\n";
+    else text_table(out.buf(), sink.rows, color);
+  }
+  out.flush();
+  if (rep.unreadable) return kExitUsage;
+  if (rep.damaged) return kExitDamaged;
+  return kExitOk;
+}
+
+}  // namespace
+
+void add_capture_options(CLI::App* sub, CaptureOptions& cap) {
+  sub->add_option("files", cap.files, "Capture files (pcap or pcapng), read in time order")
+      ->required()
+      ->check(CLI::ExistingPath);
+  sub->add_option("--port", cap.ports, "Also treat this TCP port as MQTT (repeatable; 1883 always)")
+      ->check(CLI::Range(1, 65535));
+  sub->add_flag("--no-heuristic", cap.no_heuristic,
+                "Only the MQTT ports, no recognition of connections that open with CONNECT");
+  sub->add_option("--dialect", cap.dialect, "Types 0 and 15: auto (the dialect rules), authenticate, standard")
+      ->check(CLI::IsMember({"auto", "authenticate", "standard"}));
+  sub->add_option("--max-packet-size", cap.max_packet_size, "Larger MQTT packets are reported and skipped")
+      ->check(CLI::Range(2u, Limits{}.max_packet_size));
+}
+
+void setup_sessions(CLI::App& app) {
+  auto opt = std::make_shared<SessionsOptions>();
+  auto* sub = app.add_subcommand("sessions", "One row per MQTT connection: client, handshake, outcome, traffic");
+  sub->footer(
+      "Examples:\n"
+      "  mqttauth sessions capture.pcapng\n"
+      "  mqttauth sessions --secrets devices.secrets --format jsonl day1.pcap day2.pcap\n"
+      "Secrets file: one '<client-id> <secret>' per line, '#' comments; a response is verified when it equals\n"
+      "the lower-case hex HMAC-SHA256(secret, challenge).\n"
+      "Exit codes: 0 done, 2 usage or unreadable input, 3 truncated or corrupt capture (the rest was analysed).");
+  add_capture_options(sub, opt->cap);
+  sub->add_option("--secrets", opt->secrets, "Verify each response with the secrets in this file")
+      ->check(CLI::ExistingFile);
+  sub->add_option("--format", opt->format, "Output format: text, jsonl or csv")
+      ->check(CLI::IsMember({"text", "jsonl", "csv"}));
+  sub->add_option("--color", opt->color, "Colours in text output: auto, always, never")
+      ->check(CLI::IsMember({"auto", "always", "never"}));
+  sub->callback([opt] {
+    int rc = run_sessions(*opt);
+    if (rc != 0) throw CLI::RuntimeError(rc);
+  });
+}
+
+}  // namespace mqttauth::cli
