@@ -342,7 +342,9 @@ Analyzer::Conn* Analyzer::lookup(const TcpSegment& seg, const CaptureRecord& rec
     }
   }
   if (it != conns_.end()) return it->second.get();
-  if (seg.flags & tcpflag::rst) return nullptr;  // a reset for something we never saw
+  // Only a SYN or data opens a connection: the ACKs and FINs that trail a closed one, or a reset for
+  // something never seen, do not.
+  if (!(seg.flags & tcpflag::syn) && seg.payload_wire_len == 0) return nullptr;
   auto c = std::make_unique<Conn>(this, opts_);
   c->key = Key{seg.src, seg.dst};
   a_to_b = true;
