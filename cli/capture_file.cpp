@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -73,7 +74,8 @@ bool CaptureReader::open(const std::string& path) {
   }
   buf_.resize(kBlock);
   if (!fill(4)) {
-    error_ = path + ": not a capture file (" + std::to_string(len_) + " bytes, too short for a header)";
+    error_ = len_ == 0 ? path + ": empty file, not a capture"
+                       : path + ": not a capture file (" + std::to_string(len_) + " bytes, too short for a header)";
     return false;
   }
   std::uint32_t magic;
@@ -137,32 +139,40 @@ CaptureReader::Status CaptureReader::next_pcap(CaptureRecord& rec) {
 
 CaptureReader::Status CaptureReader::next_pcapng(CaptureRecord& rec) {
   while (true) {
+    // Where a problem lies: the block's offset, and the frame it holds or precedes.
+    auto where = [&](std::uint64_t off) {
+      return "byte offset " + std::to_string(off) + " (before frame " + std::to_string(frame_ + 1) + ")";
+    };
     if (!fill(8)) {
       if (len_ == pos_) return Status::end;
-      return fail(Status::truncated, "file ends inside a block header at byte offset " + std::to_string(consumed_));
+      return fail(Status::truncated, "file ends inside a block header at " + where(consumed_) + "; " +
+                                         std::to_string(len_ - pos_) + " of 8 bytes");
     }
     std::uint32_t raw_type;
     std::memcpy(&raw_type, buf_.data() + pos_, 4);
     if (raw_type == kPcapngShb) {
       // A new section: its byte order comes from its byte-order magic.
       if (!fill(12))
-        return fail(Status::truncated, "file ends inside a section header at byte offset " + std::to_string(consumed_));
+        return fail(Status::truncated, "file ends inside a section header at " + where(consumed_));
       std::uint32_t bom;
       std::memcpy(&bom, buf_.data() + pos_ + 8, 4);
       if (bom == kByteOrderMagic) swapped_ = false;
       else if (bom == __builtin_bswap32(kByteOrderMagic)) swapped_ = true;
-      else return fail(Status::corrupt, "bad byte-order magic in the section header at byte offset " + std::to_string(consumed_));
+      else return fail(Status::corrupt, "bad byte-order magic in the section header at " + where(consumed_));
       ifaces_.clear();
     }
     const std::uint8_t* b = buf_.data() + pos_;
     std::uint32_t type = rd32(b), total = rd32(b + 4);
     if (total < 12 || total % 4 != 0 || total > kMaxRecord)
-      return fail(Status::corrupt, "block length " + std::to_string(total) + " is invalid at byte offset " +
-                                       std::to_string(consumed_) + " (after frame " + std::to_string(frame_) + ")");
-    if (!fill(total))
-      return fail(Status::truncated, "file ends inside a block at byte offset " + std::to_string(consumed_) + " (" +
-                                         std::to_string(len_ - pos_) + " of " + std::to_string(total) +
-                                         " bytes; after frame " + std::to_string(frame_) + ")");
+      return fail(Status::corrupt, "block length " + std::to_string(total) + " is invalid at " + where(consumed_));
+    if (!fill(total)) {
+      if (type == 6 || type == 2 || type == 3)
+        return fail(Status::truncated, "file ends inside " + at(frame_ + 1, consumed_) + " (" +
+                                           std::to_string(len_ - pos_) + " of " + std::to_string(total) +
+                                           " bytes of its block)");
+      return fail(Status::truncated, "file ends inside a block at " + where(consumed_) + "; " +
+                                         std::to_string(len_ - pos_) + " of " + std::to_string(total) + " bytes");
+    }
     b = buf_.data() + pos_;
     const std::uint64_t block_offset = consumed_;
     pos_ += total;
@@ -173,17 +183,23 @@ CaptureReader::Status CaptureReader::next_pcapng(CaptureRecord& rec) {
     auto ts_of = [&](const Interface& i, std::uint32_t hi, std::uint32_t lo) {
       std::uint64_t units = (std::uint64_t{hi} << 32) | lo;
       std::uint64_t per = i.ts_units_per_s ? i.ts_units_per_s : 1000000;
-      auto sec = static_cast<std::int64_t>(units / per);
+      // Saturating: absurd timestamps (a corrupt block, a huge offset) must not overflow.
+      constexpr std::int64_t kMaxSec = 9'000'000'000;  // about year 2255
+      std::uint64_t usec = units / per;
+      std::int64_t sec = usec > static_cast<std::uint64_t>(kMaxSec) ? kMaxSec : static_cast<std::int64_t>(usec);
+      sec += std::clamp<std::int64_t>(i.ts_offset_s, -kMaxSec, kMaxSec);
+      sec = std::clamp<std::int64_t>(sec, -kMaxSec, kMaxSec);
       auto rem = units % per;
       auto ns = static_cast<std::int64_t>(static_cast<unsigned __int128>(rem) * 1000000000u / per);
-      return (sec + i.ts_offset_s) * 1000000000 + ns;
+      return sec * 1000000000 + ns;
     };
 
     switch (type) {
       case 1: {  // Interface Description Block
-        if (body_len < 8) return fail(Status::corrupt, "short interface block at byte offset " + std::to_string(block_offset));
+        if (body_len < 8) return fail(Status::corrupt, "short interface block at " + where(block_offset));
         Interface i;
         i.link_type = rd16(body);
+        i.snaplen = rd32(body + 4);
         // Options: code (2), length (2), value padded to 4.
         std::size_t p = 8;
         while (p + 4 <= body_len) {
@@ -213,7 +229,7 @@ CaptureReader::Status CaptureReader::next_pcapng(CaptureRecord& rec) {
       }
       case 6:    // Enhanced Packet Block
       case 2: {  // Packet Block (obsolete)
-        if (body_len < 20) return fail(Status::corrupt, "short packet block at byte offset " + std::to_string(block_offset));
+        if (body_len < 20) return fail(Status::corrupt, "short packet block at " + at(frame_ + 1, block_offset));
         std::uint32_t ifid = type == 6 ? rd32(body) : rd16(body);
         std::uint32_t hi = rd32(body + 4), lo = rd32(body + 8), cap = rd32(body + 12), orig = rd32(body + 16);
         if (ifid >= ifaces_.size())
@@ -233,9 +249,12 @@ CaptureReader::Status CaptureReader::next_pcapng(CaptureRecord& rec) {
       }
       case 3: {  // Simple Packet Block: interface 0, no timestamp
         if (body_len < 4 || ifaces_.empty())
-          return fail(Status::corrupt, "bad simple packet block at byte offset " + std::to_string(block_offset));
+          return fail(Status::corrupt, "bad simple packet block at " + at(frame_ + 1, block_offset));
         std::uint32_t orig = rd32(body);
+        // No captured length: the original length cut by the interface's snap length (the block's padding
+        // must not be taken for data).
         std::size_t cap = std::min<std::size_t>(orig, body_len - 4);
+        if (ifaces_[0].snaplen != 0) cap = std::min<std::size_t>(cap, ifaces_[0].snaplen);
         rec.frame = ++frame_;
         rec.ts_ns = 0;
         rec.link_type = ifaces_[0].link_type;

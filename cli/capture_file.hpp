@@ -70,6 +70,7 @@ class CaptureReader {
 
   struct Interface {
     std::uint32_t link_type = 0;
+    std::uint32_t snaplen = 0;               // 0: none
     std::uint64_t ts_units_per_s = 1000000;  // if_tsresol
     std::int64_t ts_offset_s = 0;            // if_tsoffset
   };
