@@ -204,7 +204,7 @@ class Client {
   std::int64_t step(std::int64_t ts);
 
  private:
-  void refill();
+  void refill(std::int64_t ts);
   void enqueue(bool from_client, const mqttauth::Packet& p);
   std::uint16_t next_id(bool client_side);
   void publish_flow(bool from_client);
@@ -447,7 +447,7 @@ void Client::publish_flow(bool from_client) {
   }
 }
 
-void Client::refill() {
+void Client::refill(std::int64_t ts) {
   Rng& r = g_.rng();
   switch (phase_) {
     case Phase::connect: {
@@ -481,11 +481,11 @@ void Client::refill() {
       }
       enqueue(true, c);
       if (custom_auth_) {
-        // The challenge: a 13-digit millisecond timestamp, no username; the response: 64 hex digits.
+        // The challenge: the server's clock in milliseconds (13 digits), no username; the response: 64 hex
+        // digits.
         const bool code15 = r.chance(0.5);
         char stamp[24];
-        std::snprintf(stamp, sizeof stamp, "%013llu",
-                      static_cast<unsigned long long>(1'700'000'000'000ULL + r.below(100'000'000'000ULL)));
+        std::snprintf(stamp, sizeof stamp, "%013llu", static_cast<unsigned long long>(ts / 1'000'000 + 1));
         mqttauth::Authenticate ch;
         ch.code = code15 ? 15 : 0;
         ch.level = level_;
@@ -536,7 +536,7 @@ void Client::refill() {
     case Phase::traffic: {
       if (publishes_left_ == 0 || g_.stopping()) {
         phase_ = Phase::closing;
-        refill();
+        refill(ts);
         return;
       }
       auto roll = r.below(100);
@@ -585,7 +585,7 @@ std::int64_t Client::step(std::int64_t ts) {
     ++g_.counts().connections;
     return 3000;
   }
-  if (queue_.empty()) refill();
+  if (queue_.empty()) refill(ts);
   if (queue_.empty()) {
     if (phase_ == Phase::fin) {
       conv_->close(ts);
