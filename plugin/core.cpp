@@ -1,0 +1,188 @@
+#include "core.hpp"
+
+#include <cstdio>
+#include <cstring>
+
+#include "secrets.hpp"
+
+namespace mqttauth::plugin {
+
+Conversation::Conversation(const Options& o) : opts_(o) {}
+
+namespace {
+
+Span span_of(const std::uint8_t* base, const void* p, std::size_t n) {
+  Span s;
+  s.off = static_cast<std::uint32_t>(static_cast<const std::uint8_t*>(p) - base);
+  s.len = static_cast<std::uint32_t>(n);
+  s.present = true;
+  return s;
+}
+
+// A length-prefixed field: the span starts at its 2-byte length.
+Span prefixed(const std::uint8_t* base, const void* p, std::size_t n) {
+  Span s = span_of(base, p, n);
+  s.off -= 2;
+  s.len += 2;
+  return s;
+}
+
+void set_error(PduResult& r, const Error& e, const char* what) {
+  r.has_error = true;
+  r.error_kind = static_cast<std::uint8_t>(e.kind);
+  r.error_offset = static_cast<std::uint32_t>(e.offset);
+  std::snprintf(r.error_text, sizeof r.error_text, "%s: %s", what, e.message().c_str());
+}
+
+}  // namespace
+
+PduResult Conversation::analyze(Capture& cap, const std::uint8_t* pdu, std::size_t len, Direction dir,
+                                std::uint32_t frame, std::int64_t ts_ns, bool first, const Stored* stored) noexcept {
+  PduResult r;
+  try {
+    DecodeContext ctx = session_.context();
+    if (!first && stored) ctx.level = stored->level;
+    r.stored.level = ctx.level;
+    r.type_code = len ? static_cast<std::uint8_t>(pdu[0] >> 4) : 0;
+    if (opts_.code == 1)  // only type 0 is authenticate
+      ctx.dialect = r.type_code == 0 ? Dialect::authenticate : r.type_code == 15 ? Dialect::standard : ctx.dialect;
+    else if (opts_.code == 2 && r.type_code == 15)  // only type 15 is authenticate
+      ctx.dialect = Dialect::authenticate;
+    auto d = decode(std::span<const std::uint8_t>(pdu, len), ctx);
+    if (!d) {
+      r.kind = PduKind::malformed;
+      set_error(r, d.error(), r.type_code == 0 || r.type_code == 15 ? "malformed authenticate" : "malformed packet");
+      if (!first && stored) r.stored = *stored;
+      return r;
+    }
+    r.header_len = d->header.size;
+    const Packet& p = d->packet;
+    if (const auto* a = std::get_if<Authenticate>(&p)) {
+      r.kind = PduKind::authenticate;
+      r.code = a->code;
+      r.protoname = prefixed(pdu, a->protocol_name.data(), a->protocol_name.size());
+      r.level_off = r.protoname.off + r.protoname.len;
+      r.flags_off = r.level_off + 1;
+      r.keepalive_off = r.flags_off + 1;
+      r.level = pdu[r.level_off];
+      r.flags = pdu[r.flags_off];
+      r.keepalive = a->keep_alive;
+      r.clientid = prefixed(pdu, a->client_id.data(), a->client_id.size());
+      if (a->will) {
+        r.will_topic = prefixed(pdu, a->will->topic.data(), a->will->topic.size());
+        r.will_payload = prefixed(pdu, r.will_topic.off + r.will_topic.len + 2 + pdu, a->will->payload.size());
+      }
+      if (a->username) r.username = prefixed(pdu, a->username->data(), a->username->size());
+      if (a->password) {
+        // Placed by position (a zero-length view may point anywhere): after username, will or client id.
+        std::uint32_t at = r.username.present ? r.username.off + r.username.len
+                           : a->will ? r.will_payload.off + r.will_payload.len
+                                     : r.clientid.off + r.clientid.len;
+        Span s;
+        s.off = at;
+        s.len = static_cast<std::uint32_t>(2 + a->password->size());
+        s.present = true;
+        r.password = s;
+      }
+    } else if (const auto* res = std::get_if<Reserved>(&p)) {
+      r.kind = PduKind::reserved;
+      if (res->authenticate_error) set_error(r, *res->authenticate_error, "not an authenticate body");
+    } else {
+      r.kind = PduKind::standard;
+    }
+
+    if (!first) {
+      if (stored) r.stored = *stored;
+      return r;
+    }
+    Observation ob = session_.observe(*d, dir, PacketRef{frame, ts_ns});
+    r.stored.role = static_cast<std::uint8_t>(ob.role);
+    r.stored.anomalies = ob.anomalies;
+    r.stored.handshake = ob.handshake ? static_cast<std::int32_t>(*ob.handshake) : -1;
+    if (ob.handshake) {
+      const Handshake& h = session_.handshakes()[*ob.handshake];
+      std::string value;
+      if (const auto* a = std::get_if<Authenticate>(&p)) {
+        if (a->password) value = std::string(a->password->as_chars());
+      } else if (const auto* au = std::get_if<Auth>(&p)) {
+        if (auto data = au->properties.find(PropertyId::authentication_data)) value = std::string(data->binary.as_chars());
+      }
+      if (ob.role == Role::challenge) {
+        r.stored.replay_of = cap.note_challenge(value, frame);
+        r.stored.weakness = static_cast<std::uint8_t>(classify_challenge(value, ts_ns));
+      } else if (ob.role == Role::response && h.challenge_pkt) {
+        r.stored.verification = cap.verify(h.client_id, h.challenge, value);
+      }
+      if (std::holds_alternative<Connack>(p) && h.connack && h.connack->id == frame) r.stored.ends_handshake = true;
+    }
+  } catch (...) {
+    r.kind = PduKind::malformed;
+    r.has_error = true;
+    std::snprintf(r.error_text, sizeof r.error_text, "internal error while decoding");
+  }
+  return r;
+}
+
+HandshakeView Conversation::handshake(std::int32_t index) const noexcept {
+  HandshakeView v;
+  if (index < 0 || static_cast<std::size_t>(index) >= session_.handshakes().size()) return v;
+  const Handshake& h = session_.handshakes()[static_cast<std::size_t>(index)];
+  v.valid = true;
+  v.scheme = static_cast<std::uint8_t>(h.scheme);
+  v.outcome = static_cast<std::uint8_t>(h.outcome);
+  if (h.connack_code) {
+    v.has_code = true;
+    v.code = *h.connack_code;
+  }
+  if (auto l = h.latency_ns()) {
+    v.has_latency = true;
+    v.latency_ns = *l;
+  }
+  v.connect_in = h.connect ? static_cast<std::uint32_t>(h.connect->id) : 0;
+  v.challenge_in = h.challenge_pkt ? static_cast<std::uint32_t>(h.challenge_pkt->id) : 0;
+  v.response_in = h.response_pkt ? static_cast<std::uint32_t>(h.response_pkt->id) : 0;
+  v.connack_in = h.connack ? static_cast<std::uint32_t>(h.connack->id) : 0;
+  std::snprintf(v.client_id, sizeof v.client_id, "%s", h.client_id.c_str());
+  return v;
+}
+
+bool Capture::load_secrets(const std::string& path, std::string& error) noexcept {
+  try {
+    loaded_.reset();
+    if (path.empty()) return true;
+    auto s = std::make_unique<cli::Secrets>();
+    if (!s->load(path, error)) return false;
+    loaded_ = std::move(s);
+    return true;
+  } catch (...) {
+    error = "out of memory";
+    return false;
+  }
+}
+
+std::uint32_t Capture::note_challenge(const std::string& challenge, std::uint32_t frame) noexcept {
+  try {
+    if (challenge.empty()) return 0;
+    auto [it, inserted] = challenges_.emplace(challenge, frame);
+    return inserted || it->second == frame ? 0 : it->second;
+  } catch (...) {
+    return 0;
+  }
+}
+
+Verification Capture::verify(const std::string& client_id, const std::string& challenge,
+                             const std::string& response) const noexcept {
+  try {
+    if (!loaded_) return Verification::none;
+    switch (loaded_->verify(client_id, challenge, response)) {
+      case cli::Verification::verified: return Verification::verified;
+      case cli::Verification::mismatch: return Verification::mismatch;
+      case cli::Verification::no_secret: return Verification::no_secret;
+      default: return Verification::none;
+    }
+  } catch (...) {
+    return Verification::none;
+  }
+}
+
+}  // namespace mqttauth::plugin

@@ -1,0 +1,109 @@
+// The plugin's C++ core: per-conversation codec state and per-PDU analysis, with no Wireshark calls, so
+// that nothing here can be crossed by Wireshark's longjmp-based exceptions, and nothing here throws.
+// The Wireshark glue (plugin.cpp) turns the plain results into tree items.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_map>
+
+#include "mqttauth/session.hpp"
+#include "secrets.hpp"
+
+namespace mqttauth::plugin {
+
+struct Span {
+  std::uint32_t off = 0, len = 0;  // offsets in the PDU
+  bool present = false;
+};
+
+enum class PduKind : std::uint8_t {
+  standard,      // a standard MQTT packet: for Wireshark's MQTT dissector
+  authenticate,  // the custom packet: ours
+  reserved,      // type 0 that is not an authenticate body (raw); `error` may say why
+  malformed,     // could not be decoded (the error says where); standard types go to Wireshark's MQTT too
+};
+
+enum class Verification : std::uint8_t { none, verified, mismatch, no_secret };
+
+// What the first pass learnt about a PDU, kept for later dissections of the same frame.
+struct Stored {
+  std::uint8_t level = 0;         // the decode context's level
+  std::uint8_t role = 0;          // mqttauth::Role
+  std::uint32_t anomalies = 0;    // mqttauth::anomaly bits
+  std::int32_t handshake = -1;    // index in the conversation's handshakes
+  std::uint32_t replay_of = 0;    // a challenge equal to the one of this earlier frame
+  std::uint8_t weakness = 0;      // mqttauth::ChallengeWeakness
+  Verification verification = Verification::none;
+  bool ends_handshake = false;    // the CONNACK of a handshake
+};
+
+struct PduResult {
+  PduKind kind = PduKind::standard;
+  std::uint8_t type_code = 0;     // 4-bit type
+  // authenticate fields
+  std::uint8_t code = 0;          // 0 or 15
+  Span protoname, clientid, username, password, will_topic, will_payload;
+  std::uint32_t level_off = 0, flags_off = 0, keepalive_off = 0;
+  std::uint8_t level = 0, flags = 0;
+  std::uint16_t keepalive = 0;
+  std::uint32_t header_len = 0;
+  // error (malformed, or why a type-0 body is not authenticate)
+  bool has_error = false;
+  std::uint8_t error_kind = 0;
+  std::uint32_t error_offset = 0;
+  char error_text[160] = {};
+  Stored stored;
+};
+
+struct HandshakeView {
+  bool valid = false;
+  std::uint8_t scheme = 0;   // mqttauth::AuthScheme
+  std::uint8_t outcome = 0;  // mqttauth::Outcome
+  bool has_code = false;
+  std::uint8_t code = 0;
+  bool has_latency = false;
+  std::int64_t latency_ns = 0;
+  std::uint32_t connect_in = 0, challenge_in = 0, response_in = 0, connack_in = 0;
+  char client_id[128] = {};
+};
+
+struct Options {
+  std::uint8_t code = 0;  // the "authenticate packet type" preference: 0 auto, 1 type 0 only, 2 type 15 only
+};
+
+class Capture;
+
+// One TCP conversation.
+class Conversation {
+ public:
+  explicit Conversation(const Options& o);
+  // Analyses one whole PDU. On the first pass (`first`), the session model learns from it and `stored` is
+  // filled; later passes read `stored`.
+  PduResult analyze(Capture& cap, const std::uint8_t* pdu, std::size_t len, Direction dir, std::uint32_t frame,
+                    std::int64_t ts_ns, bool first, const Stored* stored) noexcept;
+  HandshakeView handshake(std::int32_t index) const noexcept;
+
+ private:
+  Options opts_;
+  Session session_;
+};
+
+// File-wide state: challenges seen (for replays), the secrets.
+class Capture {
+ public:
+  void clear() noexcept { challenges_.clear(); }
+  bool load_secrets(const std::string& path, std::string& error) noexcept;
+  // Frame where this challenge was first seen, or 0 (and remembers it).
+  std::uint32_t note_challenge(const std::string& challenge, std::uint32_t frame) noexcept;
+  Verification verify(const std::string& client_id, const std::string& challenge,
+                      const std::string& response) const noexcept;
+
+ private:
+  std::unordered_map<std::string, std::uint32_t> challenges_;
+  std::unique_ptr<cli::Secrets> loaded_;
+};
+
+}  // namespace mqttauth::plugin

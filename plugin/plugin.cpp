@@ -1,0 +1,510 @@
+// The Wireshark 4.0 glue: protocol "MQTT custom authentication" (filter name mqttauth).
+//
+// It takes the MQTT TCP ports (1883 by default) and, by a heuristic, any TCP conversation that opens with a
+// CONNECT. The codec frames the stream (a remaining-length field split across segments included) and
+// decides each PDU: the custom authenticate packet is dissected here; every standard packet is handed to
+// Wireshark's own MQTT dissector, so mqtt.* fields, filters and colouring stay as they are.
+//
+// Wireshark's tvb accessors throw with longjmp. No C++ object is alive across a Wireshark call that can throw:
+// PDU bytes are copied into packet-scope memory and analysed by the noexcept core (core.hpp), which returns
+// plain structs that this file turns into tree items.
+#include <wireshark.h>
+
+#include <epan/conversation.h>
+#include <epan/dissectors/packet-tcp.h>
+#include <epan/expert.h>
+#include <epan/packet.h>
+#include <epan/prefs.h>
+#include <epan/proto_data.h>
+#include <epan/stats_tree.h>
+#include <epan/tap.h>
+#include <wsutil/report_message.h>
+
+#include <cstdio>
+#include <new>
+
+#include "core.hpp"
+
+using mqttauth::Direction;
+using mqttauth::plugin::Capture;
+using mqttauth::plugin::Conversation;
+using mqttauth::plugin::PduKind;
+using mqttauth::plugin::PduResult;
+using mqttauth::plugin::Stored;
+
+// The plugin ABI, with C linkage ("extern" without braces also gives the const objects external linkage).
+extern "C" WS_DLL_PUBLIC_DEF const gchar plugin_version[] = "0.1.0";
+extern "C" WS_DLL_PUBLIC_DEF const int plugin_want_major = WIRESHARK_VERSION_MAJOR;
+extern "C" WS_DLL_PUBLIC_DEF const int plugin_want_minor = WIRESHARK_VERSION_MINOR;
+extern "C" WS_DLL_PUBLIC_DEF void plugin_register(void);
+
+namespace {
+
+#define MQTTAUTH_DEFAULT_PORTS "1883"
+
+int proto_mqttauth = -1;
+int hf_code = -1, hf_role = -1, hf_protoname = -1, hf_level = -1, hf_flags = -1, hf_flag_username = -1,
+    hf_flag_password = -1, hf_flag_will_retain = -1, hf_flag_will_qos = -1, hf_flag_will = -1, hf_flag_clean = -1,
+    hf_flag_reserved = -1, hf_keepalive = -1, hf_clientid = -1, hf_username = -1, hf_password = -1,
+    hf_will_topic = -1, hf_will_payload = -1, hf_outcome = -1, hf_hs_code = -1, hf_latency = -1,
+    hf_connect_in = -1, hf_challenge_in = -1, hf_response_in = -1, hf_connack_in = -1, hf_verification = -1,
+    hf_weakness = -1, hf_replay_of = -1, hf_reserved_body = -1, hf_handshake = -1;
+gint ett_mqttauth = -1, ett_flags = -1, ett_handshake = -1;
+expert_field ei_unexpected_direction = EI_INIT, ei_unexpected_state = EI_INIT, ei_no_response = EI_INIT,
+             ei_refused = EI_INIT, ei_replayed = EI_INIT, ei_predictable = EI_INIT, ei_mismatch = EI_INIT,
+             ei_malformed = EI_INIT, ei_repeated = EI_INIT, ei_snaplen = EI_INIT;
+
+dissector_handle_t mqttauth_handle = nullptr, mqtt_handle = nullptr;
+int mqttauth_tap = -1;
+
+// Preferences.
+gint pref_code = 0;  // 0 auto, 1 code 0, 2 code 15
+gboolean pref_heuristic = TRUE;
+const char* pref_secrets = "";
+
+const enum_val_t code_vals[] = {
+    {"auto", "Auto (the dialect rules)", 0}, {"0", "Type 0", 1}, {"15", "Type 15", 2}, {nullptr, nullptr, 0}};
+
+const value_string role_vals[] = {{0, "Unknown"}, {1, "Challenge"}, {2, "Response"}, {0, nullptr}};
+const value_string outcome_vals[] = {{0, "Pending"},    {1, "Accepted"},  {2, "Refused"},
+                                     {3, "Incomplete"}, {4, "Abandoned"}, {0, nullptr}};
+const value_string verification_vals[] = {
+    {0, "Not checked"}, {1, "Verified"}, {2, "Mismatch"}, {3, "No secret for this client"}, {0, nullptr}};
+const value_string weakness_vals[] = {{0, "None"},           {1, "Millisecond timestamp"}, {2, "Second timestamp"},
+                                      {3, "Decimal counter"}, {4, "Too short"},            {0, nullptr}};
+
+// File-wide state, cleared when a capture is closed.
+Capture* g_capture = nullptr;
+
+struct ConvData {
+  Conversation* conv;
+  address server;
+  guint32 server_port;
+};
+
+void free_conv(ConvData* cd) {
+  delete cd->conv;
+  cd->conv = nullptr;
+}
+
+gboolean conv_cb(wmem_allocator_t*, wmem_cb_event_t, void* user) {
+  free_conv(static_cast<ConvData*>(user));
+  return FALSE;
+}
+
+mqttauth::plugin::Options core_options() {
+  mqttauth::plugin::Options o;
+  o.code = static_cast<std::uint8_t>(pref_code);
+  return o;
+}
+
+ConvData* get_conv(packet_info* pinfo, bool server_is_dst) {
+  conversation_t* conv = find_or_create_conversation(pinfo);
+  auto* cd = static_cast<ConvData*>(conversation_get_proto_data(conv, proto_mqttauth));
+  if (cd) return cd;
+  Conversation* c = new (std::nothrow) Conversation(core_options());
+  if (!c) return nullptr;
+  cd = wmem_new0(wmem_file_scope(), ConvData);
+  cd->conv = c;
+  if (server_is_dst) {
+    copy_address_wmem(wmem_file_scope(), &cd->server, &pinfo->dst);
+    cd->server_port = pinfo->destport;
+  } else {
+    copy_address_wmem(wmem_file_scope(), &cd->server, &pinfo->src);
+    cd->server_port = pinfo->srcport;
+  }
+  wmem_register_callback(wmem_file_scope(), conv_cb, cd);
+  conversation_add_proto_data(conv, proto_mqttauth, cd);
+  return cd;
+}
+
+Direction direction_of(const ConvData* cd, const packet_info* pinfo) {
+  if (pinfo->srcport == cd->server_port && addresses_equal(&pinfo->src, &cd->server)) return Direction::s2c;
+  return Direction::c2s;
+}
+
+struct TapInfo {
+  guint8 role;            // 1 challenge, 2 response (authenticate packets)
+  gboolean handshake_end; // a CONNACK that ends a handshake
+  guint8 outcome;
+  gboolean has_latency;
+  double latency_ms;
+  const char* client_id;
+};
+
+std::int64_t ts_of(const packet_info* pinfo) {
+  return static_cast<std::int64_t>(pinfo->abs_ts.secs) * 1000000000 + pinfo->abs_ts.nsecs;
+}
+
+// Handshake subtree, on authenticate packets and on the CONNACK that ends a handshake.
+void add_handshake(proto_tree* tree, tvbuff_t* tvb, packet_info* pinfo, const ConvData* cd, const Stored& st,
+                   bool is_connack) {
+  auto hv = cd->conv->handshake(st.handshake);
+  if (!hv.valid) return;
+  // A field, not the protocol item: the display filter "mqttauth" stays true for authenticate packets only.
+  proto_item* hi = proto_tree_add_item(tree, hf_handshake, tvb, 0, 0, ENC_NA);
+  proto_item_set_text(hi, "MQTT custom authentication handshake");
+  proto_item_set_generated(hi);
+  proto_tree* ht = proto_item_add_subtree(hi, ett_handshake);
+  guint8 outcome = hv.outcome;
+  // After the first pass every packet has been seen: a handshake still pending never completed.
+  if (outcome == 0 && PINFO_FD_VISITED(pinfo)) outcome = 3;
+  proto_item* ti = proto_tree_add_uint(ht, hf_outcome, tvb, 0, 0, outcome);
+  proto_item_set_generated(ti);
+  proto_item_append_text(hi, ": %s", val_to_str_const(outcome, outcome_vals, "?"));
+  if (hv.has_code) {
+    ti = proto_tree_add_uint(ht, hf_hs_code, tvb, 0, 0, hv.code);
+    proto_item_set_generated(ti);
+  }
+  if (hv.has_latency) {
+    nstime_t ns;
+    ns.secs = static_cast<time_t>(hv.latency_ns / 1000000000);
+    ns.nsecs = static_cast<int>(hv.latency_ns % 1000000000);
+    ti = proto_tree_add_time(ht, hf_latency, tvb, 0, 0, &ns);
+    proto_item_set_generated(ti);
+  }
+  auto link = [&](int hf, std::uint32_t frame) {
+    if (frame && frame != pinfo->num) {
+      proto_item* li = proto_tree_add_uint(ht, hf, tvb, 0, 0, frame);
+      proto_item_set_generated(li);
+    }
+  };
+  link(hf_connect_in, hv.connect_in);
+  link(hf_challenge_in, hv.challenge_in);
+  link(hf_response_in, hv.response_in);
+  link(hf_connack_in, hv.connack_in);
+  if (is_connack) {
+    if (st.anomalies & mqttauth::anomaly::refused_after_exchange)
+      expert_add_info_format(pinfo, hi, &ei_refused, "CONNACK refuses the device after the challenge-response (code %u)",
+                             hv.code);
+  }
+  if ((st.anomalies & mqttauth::anomaly::challenge_without_response) ||
+      (st.role == 1 && PINFO_FD_VISITED(pinfo) && hv.response_in == 0))
+    expert_add_info(pinfo, hi, &ei_no_response);
+}
+
+void dissect_custom(tvbuff_t* tvb, packet_info* pinfo, proto_tree* tree, const ConvData* cd, const PduResult& r) {
+  const Stored& st = r.stored;
+  col_set_str(pinfo->cinfo, COL_PROTOCOL, "MQTT");
+  col_clear(pinfo->cinfo, COL_INFO);  // as Wireshark's MQTT dissector does; the fence keeps earlier PDUs' text
+  proto_item* ti = proto_tree_add_item(tree, proto_mqttauth, tvb, 0, -1, ENC_NA);
+  proto_tree* t = proto_item_add_subtree(ti, ett_mqttauth);
+  if (r.kind == PduKind::reserved) {
+    col_append_sep_fstr(pinfo->cinfo, COL_INFO, ", ", "Reserved (type %u)", r.type_code);
+    proto_item_append_text(ti, ", Reserved packet type %u", r.type_code);
+    proto_tree_add_item(t, hf_reserved_body, tvb, 0, -1, ENC_NA);
+    if (r.has_error) expert_add_info_format(pinfo, ti, &ei_malformed, "%s", r.error_text);
+    return;
+  }
+  if (r.kind == PduKind::malformed) {
+    col_append_sep_fstr(pinfo->cinfo, COL_INFO, ", ", "Authenticate (malformed)");
+    proto_item_append_text(ti, ", Authenticate (malformed)");
+    proto_tree_add_uint(t, hf_code, tvb, 0, 1, r.type_code);
+    expert_add_info_format(pinfo, ti, &ei_malformed, "%s", r.error_text);
+    return;
+  }
+  const char* role = val_to_str_const(st.role, role_vals, "Unknown");
+  const guint8* client_id = r.clientid.len > 2
+                                ? tvb_get_string_enc(pinfo->pool, tvb, static_cast<gint>(r.clientid.off + 2),
+                                                     static_cast<gint>(r.clientid.len - 2), ENC_UTF_8)
+                                : reinterpret_cast<const guint8*>("");
+  col_append_sep_fstr(pinfo->cinfo, COL_INFO, ", ", "Authenticate (%s) %s", st.role ? g_ascii_strdown(role, -1) : "unknown role",
+                      client_id);
+  proto_item_append_text(ti, ", Authenticate (%s), code %u", role, r.code);
+  proto_tree_add_uint(t, hf_code, tvb, 0, 1, r.code);
+  proto_item* ri = proto_tree_add_uint(t, hf_role, tvb, 0, 0, st.role);
+  proto_item_set_generated(ri);
+  auto str = [&](int hf, const mqttauth::plugin::Span& s) -> proto_item* {
+    if (!s.present) return nullptr;
+    // FT_UINT_STRING: the length given is that of the 2-byte count in front of the text.
+    return proto_tree_add_item(t, hf, tvb, static_cast<gint>(s.off), 2, ENC_UTF_8 | ENC_BIG_ENDIAN);
+  };
+  str(hf_protoname, r.protoname);
+  proto_tree_add_item(t, hf_level, tvb, static_cast<gint>(r.level_off), 1, ENC_BIG_ENDIAN);
+  static int* const flag_fields[] = {&hf_flag_username, &hf_flag_password, &hf_flag_will_retain, &hf_flag_will_qos,
+                                     &hf_flag_will,     &hf_flag_clean,    &hf_flag_reserved,    nullptr};
+  proto_tree_add_bitmask(t, tvb, static_cast<guint>(r.flags_off), hf_flags, ett_flags, flag_fields, ENC_BIG_ENDIAN);
+  proto_tree_add_item(t, hf_keepalive, tvb, static_cast<gint>(r.keepalive_off), 2, ENC_BIG_ENDIAN);
+  str(hf_clientid, r.clientid);
+  str(hf_will_topic, r.will_topic);
+  if (r.will_payload.present)
+    proto_tree_add_item(t, hf_will_payload, tvb, static_cast<gint>(r.will_payload.off + 2),
+                        static_cast<gint>(r.will_payload.len - 2), ENC_NA);
+  str(hf_username, r.username);
+  proto_item* pi = str(hf_password, r.password);
+
+  if (st.anomalies & mqttauth::anomaly::unexpected_direction)
+    expert_add_info(pinfo, ri, &ei_unexpected_direction);
+  if (st.anomalies & (mqttauth::anomaly::unexpected_state | mqttauth::anomaly::repeated_challenge))
+    expert_add_info(pinfo, ri, &ei_unexpected_state);
+  if (st.anomalies & mqttauth::anomaly::repeated_response) expert_add_info(pinfo, ri, &ei_repeated);
+  if (st.role == 1) {
+    if (st.weakness) {
+      proto_item* wi = proto_tree_add_uint(t, hf_weakness, tvb, 0, 0, st.weakness);
+      proto_item_set_generated(wi);
+      expert_add_info_format(pinfo, pi ? pi : ti, &ei_predictable, "Predictable challenge: %s",
+                             val_to_str_const(st.weakness, weakness_vals, "?"));
+    }
+    if (st.replay_of) {
+      proto_item* rp = proto_tree_add_uint(t, hf_replay_of, tvb, 0, 0, st.replay_of);
+      proto_item_set_generated(rp);
+      expert_add_info_format(pinfo, pi ? pi : ti, &ei_replayed,
+                             "The same challenge was sent in frame %u: a recorded response can be replayed",
+                             st.replay_of);
+    }
+  }
+  if (st.role == 2 && st.verification != mqttauth::plugin::Verification::none) {
+    proto_item* vi = proto_tree_add_uint(t, hf_verification, tvb, 0, 0, static_cast<guint32>(st.verification));
+    proto_item_set_generated(vi);
+    if (st.verification == mqttauth::plugin::Verification::mismatch)
+      expert_add_info(pinfo, pi ? pi : vi, &ei_mismatch);
+  }
+  add_handshake(t, tvb, pinfo, cd, st, false);
+
+  auto* tap = wmem_new0(pinfo->pool, TapInfo);
+  tap->role = st.role;
+  tap->client_id = reinterpret_cast<const char*>(client_id);
+  tap_queue_packet(mqttauth_tap, pinfo, tap);
+}
+
+void dissect_pdu(tvbuff_t* pdu_tvb, const guint8* bytes, guint len, packet_info* pinfo, proto_tree* tree, ConvData* cd,
+                 Direction dir) {
+  const bool first = !PINFO_FD_VISITED(pinfo);
+  // PDUs of one frame are numbered in dissection order, the same on every pass.
+  auto n = GPOINTER_TO_UINT(p_get_proto_data(pinfo->pool, pinfo, proto_mqttauth, 0));
+  p_add_proto_data(pinfo->pool, pinfo, proto_mqttauth, 0, GUINT_TO_POINTER(n + 1));
+  const auto key = static_cast<guint32>(1 + n);
+  const Stored* stored = first ? nullptr : static_cast<const Stored*>(p_get_proto_data(wmem_file_scope(), pinfo, proto_mqttauth, key));
+  PduResult r = cd->conv->analyze(*g_capture, bytes, len, dir, pinfo->num, ts_of(pinfo), first, stored);
+  if (first) {
+    auto* s = wmem_new(wmem_file_scope(), Stored);
+    *s = r.stored;
+    p_add_proto_data(wmem_file_scope(), pinfo, proto_mqttauth, key, s);
+  }
+  const bool custom = r.kind == PduKind::authenticate || r.kind == PduKind::reserved ||
+                      (r.kind == PduKind::malformed && (r.type_code == 0 || (r.type_code == 15 && r.stored.level != 5)));
+  if (custom) {
+    dissect_custom(pdu_tvb, pinfo, tree, cd, r);
+  } else {
+    call_dissector(mqtt_handle, pdu_tvb, pinfo, tree);
+    if (r.stored.ends_handshake) {
+      auto hv = cd->conv->handshake(r.stored.handshake);
+      if (hv.valid && hv.scheme != 0) {
+        add_handshake(tree, pdu_tvb, pinfo, cd, r.stored, true);
+        auto* tap = wmem_new0(pinfo->pool, TapInfo);
+        tap->handshake_end = TRUE;
+        tap->outcome = hv.outcome;
+        tap->has_latency = hv.has_latency;
+        tap->latency_ms = static_cast<double>(hv.latency_ns) / 1e6;
+        tap->client_id = wmem_strdup(pinfo->pool, hv.client_id);
+        tap_queue_packet(mqttauth_tap, pinfo, tap);
+      }
+    }
+  }
+  // The MQTT dissector clears the Info column on each call: keep what this PDU wrote.
+  col_set_fence(pinfo->cinfo, COL_INFO);
+}
+
+int dissect_stream(tvbuff_t* tvb, packet_info* pinfo, proto_tree* tree, ConvData* cd) {
+  const Direction dir = direction_of(cd, pinfo);
+  guint offset = 0;
+  const guint reported = tvb_reported_length(tvb);
+  while (offset < reported) {
+    const guint captured = static_cast<guint>(tvb_captured_length_remaining(tvb, static_cast<gint>(offset)));
+    guint8 hdr[5];
+    const guint hn = MIN(captured, 5u);
+    tvb_memcpy(tvb, hdr, static_cast<gint>(offset), hn);
+    auto fh = mqttauth::parse_fixed_header(std::span<const std::uint8_t>(hdr, hn));
+    if (!fh) {
+      if (fh.error().kind == mqttauth::ErrorKind::need_more && hn == captured && reported - offset == captured) {
+        if (pinfo->can_desegment) {  // the length field continues in the next segment
+          pinfo->desegment_offset = static_cast<int>(offset);
+          pinfo->desegment_len = DESEGMENT_ONE_MORE_SEGMENT;
+          return static_cast<int>(reported);
+        }
+      }
+      proto_item* ti = proto_tree_add_item(tree, proto_mqttauth, tvb, static_cast<gint>(offset), -1, ENC_NA);
+      expert_add_info_format(pinfo, ti, &ei_malformed, "Cannot frame the MQTT stream at offset %u: %s", offset,
+                             fh.error().detail);
+      return static_cast<int>(reported);
+    }
+    const guint size = static_cast<guint>(fh->packet_size());
+    if (size > reported - offset) {
+      if (pinfo->can_desegment) {
+        pinfo->desegment_offset = static_cast<int>(offset);
+        pinfo->desegment_len = size - (reported - offset);
+        return static_cast<int>(reported);
+      }
+      proto_tree_add_item(tree, proto_mqttauth, tvb, static_cast<gint>(offset), -1, ENC_NA);
+      col_append_sep_str(pinfo->cinfo, COL_INFO, ", ", "Continuation");
+      return static_cast<int>(reported);
+    }
+    if (size > captured) {
+      proto_item* ti = proto_tree_add_item(tree, proto_mqttauth, tvb, static_cast<gint>(offset), -1, ENC_NA);
+      expert_add_info(pinfo, ti, &ei_snaplen);
+      return static_cast<int>(reported);
+    }
+    auto* bytes = static_cast<const guint8*>(tvb_memdup(pinfo->pool, tvb, static_cast<gint>(offset), size));
+    tvbuff_t* pdu_tvb = tvb_new_subset_length(tvb, static_cast<gint>(offset), static_cast<gint>(size));
+    dissect_pdu(pdu_tvb, bytes, size, pinfo, tree, cd, dir);
+    offset += size;
+  }
+  return static_cast<int>(offset);
+}
+
+int dissect_mqttauth(tvbuff_t* tvb, packet_info* pinfo, proto_tree* tree, void*) {
+  // Port-based: the side on the matched port is the server; Decode As without a match: the receiver of the
+  // first data (the device speaks first).
+  bool server_is_dst = !(pinfo->match_uint == pinfo->srcport && pinfo->match_uint != pinfo->destport);
+  ConvData* cd = get_conv(pinfo, server_is_dst);
+  if (!cd) return 0;
+  return dissect_stream(tvb, pinfo, tree, cd);
+}
+
+// Any TCP port: a conversation whose first data is a CONNECT.
+gboolean dissect_heur(tvbuff_t* tvb, packet_info* pinfo, proto_tree* tree, void*) {
+  if (!pref_heuristic) return FALSE;
+  guint8 b[16];
+  const guint n = MIN(static_cast<guint>(tvb_captured_length(tvb)), static_cast<guint>(sizeof b));
+  if (n < 9) return FALSE;
+  tvb_memcpy(tvb, b, 0, n);
+  if (b[0] != 0x10) return FALSE;
+  auto fh = mqttauth::parse_fixed_header(std::span<const std::uint8_t>(b, n));
+  if (!fh || fh->remaining_length < 10) return FALSE;
+  const guint8* body = b + fh->size;
+  const guint left = n - fh->size;
+  static const guint8 mqtt[] = {0x00, 0x04, 'M', 'Q', 'T', 'T'};
+  static const guint8 mqisdp[] = {0x00, 0x06, 'M', 'Q', 'I', 's'};
+  if (left < 6 || (memcmp(body, mqtt, 6) != 0 && memcmp(body, mqisdp, 6) != 0)) return FALSE;
+  conversation_t* conv = find_or_create_conversation(pinfo);
+  conversation_set_dissector(conv, mqttauth_handle);
+  ConvData* cd = get_conv(pinfo, true);
+  if (!cd) return FALSE;
+  dissect_stream(tvb, pinfo, tree, cd);
+  return TRUE;
+}
+
+void init_capture() {
+  if (!g_capture) g_capture = new (std::nothrow) Capture();
+  if (!g_capture) return;
+  g_capture->clear();
+  std::string err;
+  if (!g_capture->load_secrets(pref_secrets ? pref_secrets : "", err))
+    report_failure("MQTT custom authentication: %s", err.c_str());
+}
+
+void cleanup_capture() {
+  if (g_capture) g_capture->clear();
+}
+
+// Statistics: handshakes by outcome, by client id, latency.
+int st_outcome = -1, st_client = -1, st_latency = -1, st_packets = -1;
+
+void tree_init(stats_tree* st) {
+  st_packets = stats_tree_create_node(st, "Authenticate packets", 0, STAT_DT_INT, TRUE);
+  st_outcome = stats_tree_create_pivot(st, "Handshakes by outcome", 0);
+  st_client = stats_tree_create_pivot(st, "Handshakes by client id", 0);
+  st_latency = stats_tree_create_range_node(st, "Handshake latency (ms)", 0, "0-9", "10-49", "50-99", "100-499",
+                                            "500-999", "1000-", nullptr);
+}
+
+tap_packet_status tree_packet(stats_tree* st, packet_info*, epan_dissect_t*, const void* p, tap_flags_t) {
+  const auto* info = static_cast<const TapInfo*>(p);
+  if (info->role) {
+    tick_stat_node(st, "Authenticate packets", 0, TRUE);
+    tick_stat_node(st, info->role == 1 ? "challenge" : info->role == 2 ? "response" : "unknown role", st_packets, FALSE);
+  }
+  if (info->handshake_end) {
+    stats_tree_tick_pivot(st, st_outcome, val_to_str_const(info->outcome, outcome_vals, "?"));
+    stats_tree_tick_pivot(st, st_client, info->client_id ? info->client_id : "");
+    if (info->has_latency)
+      stats_tree_tick_range(st, "Handshake latency (ms)", 0, static_cast<int>(info->latency_ms));
+  }
+  return TAP_PACKET_REDRAW;
+}
+
+void proto_register_mqttauth() {
+  static hf_register_info hf[] = {
+      {&hf_code, {"Packet type code", "mqttauth.code", FT_UINT8, BASE_DEC, nullptr, 0, "4-bit packet type: 0 or 15", HFILL}},
+      {&hf_role, {"Role", "mqttauth.role", FT_UINT8, BASE_DEC, VALS(role_vals), 0, "Challenge (server to device) or response", HFILL}},
+      {&hf_protoname, {"Protocol name", "mqttauth.protoname", FT_UINT_STRING, BASE_NONE, nullptr, 0, nullptr, HFILL}},
+      {&hf_level, {"Protocol level", "mqttauth.level", FT_UINT8, BASE_DEC, nullptr, 0, nullptr, HFILL}},
+      {&hf_flags, {"Flags", "mqttauth.flags", FT_UINT8, BASE_HEX, nullptr, 0, nullptr, HFILL}},
+      {&hf_flag_username, {"User name", "mqttauth.flags.username", FT_BOOLEAN, 8, nullptr, 0x80, nullptr, HFILL}},
+      {&hf_flag_password, {"Password", "mqttauth.flags.password", FT_BOOLEAN, 8, nullptr, 0x40, nullptr, HFILL}},
+      {&hf_flag_will_retain, {"Will retain", "mqttauth.flags.will_retain", FT_BOOLEAN, 8, nullptr, 0x20, nullptr, HFILL}},
+      {&hf_flag_will_qos, {"Will QoS", "mqttauth.flags.will_qos", FT_UINT8, BASE_DEC, nullptr, 0x18, nullptr, HFILL}},
+      {&hf_flag_will, {"Will", "mqttauth.flags.will", FT_BOOLEAN, 8, nullptr, 0x04, nullptr, HFILL}},
+      {&hf_flag_clean, {"Clean session", "mqttauth.flags.clean", FT_BOOLEAN, 8, nullptr, 0x02, nullptr, HFILL}},
+      {&hf_flag_reserved, {"Reserved", "mqttauth.flags.reserved", FT_BOOLEAN, 8, nullptr, 0x01, nullptr, HFILL}},
+      {&hf_keepalive, {"Keep alive", "mqttauth.keepalive", FT_UINT16, BASE_DEC, nullptr, 0, nullptr, HFILL}},
+      {&hf_clientid, {"Client ID", "mqttauth.clientid", FT_UINT_STRING, BASE_NONE, nullptr, 0, nullptr, HFILL}},
+      {&hf_username, {"User name", "mqttauth.username", FT_UINT_STRING, BASE_NONE, nullptr, 0, nullptr, HFILL}},
+      {&hf_password, {"Password", "mqttauth.password", FT_UINT_STRING, BASE_NONE, nullptr, 0, "The challenge or the response", HFILL}},
+      {&hf_will_topic, {"Will topic", "mqttauth.will_topic", FT_UINT_STRING, BASE_NONE, nullptr, 0, nullptr, HFILL}},
+      {&hf_will_payload, {"Will payload", "mqttauth.will_payload", FT_BYTES, BASE_NONE, nullptr, 0, nullptr, HFILL}},
+      {&hf_handshake, {"Handshake", "mqttauth.handshake", FT_NONE, BASE_NONE, nullptr, 0, nullptr, HFILL}},
+      {&hf_outcome, {"Outcome", "mqttauth.handshake.outcome", FT_UINT8, BASE_DEC, VALS(outcome_vals), 0, nullptr, HFILL}},
+      {&hf_hs_code, {"CONNACK code", "mqttauth.handshake.code", FT_UINT8, BASE_DEC, nullptr, 0, nullptr, HFILL}},
+      {&hf_latency, {"Latency", "mqttauth.handshake.latency", FT_RELATIVE_TIME, BASE_NONE, nullptr, 0, "CONNECT to CONNACK", HFILL}},
+      {&hf_connect_in, {"CONNECT in", "mqttauth.connect_in", FT_FRAMENUM, BASE_NONE, FRAMENUM_TYPE(FT_FRAMENUM_REQUEST), 0, nullptr, HFILL}},
+      {&hf_challenge_in, {"Challenge in", "mqttauth.challenge_in", FT_FRAMENUM, BASE_NONE, FRAMENUM_TYPE(FT_FRAMENUM_RESPONSE), 0, nullptr, HFILL}},
+      {&hf_response_in, {"Response in", "mqttauth.response_in", FT_FRAMENUM, BASE_NONE, FRAMENUM_TYPE(FT_FRAMENUM_REQUEST), 0, nullptr, HFILL}},
+      {&hf_connack_in, {"CONNACK in", "mqttauth.connack_in", FT_FRAMENUM, BASE_NONE, FRAMENUM_TYPE(FT_FRAMENUM_RESPONSE), 0, nullptr, HFILL}},
+      {&hf_verification, {"Response verification", "mqttauth.verification", FT_UINT8, BASE_DEC, VALS(verification_vals), 0, nullptr, HFILL}},
+      {&hf_weakness, {"Predictable challenge", "mqttauth.weak_challenge", FT_UINT8, BASE_DEC, VALS(weakness_vals), 0, nullptr, HFILL}},
+      {&hf_replay_of, {"Same challenge as in", "mqttauth.replay_of", FT_FRAMENUM, BASE_NONE, nullptr, 0, nullptr, HFILL}},
+      {&hf_reserved_body, {"Reserved packet body", "mqttauth.reserved_body", FT_BYTES, BASE_NONE, nullptr, 0, nullptr, HFILL}},
+  };
+  static gint* ett[] = {&ett_mqttauth, &ett_flags, &ett_handshake};
+  static ei_register_info ei[] = {
+      {&ei_unexpected_direction, {"mqttauth.unexpected_direction", PI_PROTOCOL, PI_WARN, "Authenticate sent in an unexpected direction", EXPFILL}},
+      {&ei_unexpected_state, {"mqttauth.unexpected_state", PI_PROTOCOL, PI_WARN, "Authenticate outside the CONNECT / CONNACK exchange", EXPFILL}},
+      {&ei_repeated, {"mqttauth.repeated_response", PI_PROTOCOL, PI_WARN, "The device answered the challenge more than once", EXPFILL}},
+      {&ei_no_response, {"mqttauth.no_response", PI_SEQUENCE, PI_WARN, "Challenge without a response", EXPFILL}},
+      {&ei_refused, {"mqttauth.refused", PI_RESPONSE_CODE, PI_WARN, "CONNACK refused after the challenge-response", EXPFILL}},
+      {&ei_replayed, {"mqttauth.replayed_challenge", PI_SECURITY, PI_WARN, "The same challenge was seen before (replayable)", EXPFILL}},
+      {&ei_predictable, {"mqttauth.predictable_challenge", PI_SECURITY, PI_NOTE, "Predictable challenge", EXPFILL}},
+      {&ei_mismatch, {"mqttauth.response_mismatch", PI_SECURITY, PI_WARN, "The response does not match the configured secret", EXPFILL}},
+      {&ei_malformed, {"mqttauth.malformed", PI_MALFORMED, PI_ERROR, "Malformed authenticate packet", EXPFILL}},
+      {&ei_snaplen, {"mqttauth.snaplen", PI_MALFORMED, PI_NOTE, "Packet cut short by the snapshot length", EXPFILL}},
+  };
+  proto_mqttauth = proto_register_protocol("MQTT custom authentication", "MQTTAUTH", "mqttauth");
+  proto_register_field_array(proto_mqttauth, hf, G_N_ELEMENTS(hf));
+  proto_register_subtree_array(ett, G_N_ELEMENTS(ett));
+  expert_module_t* em = expert_register_protocol(proto_mqttauth);
+  expert_register_field_array(em, ei, G_N_ELEMENTS(ei));
+  mqttauth_handle = register_dissector("mqttauth", dissect_mqttauth, proto_mqttauth);
+  module_t* m = prefs_register_protocol(proto_mqttauth, init_capture);
+  prefs_register_enum_preference(m, "code", "Authenticate packet type",
+                                 "Which reserved packet type carries the custom authenticate packet", &pref_code,
+                                 code_vals, FALSE);
+  prefs_register_bool_preference(m, "heuristic", "Recognise MQTT on any TCP port",
+                                 "Claim TCP conversations whose first data is an MQTT CONNECT", &pref_heuristic);
+  prefs_register_filename_preference(m, "secrets", "Secrets file",
+                                     "One '<client-id> <secret>' per line ('#' comments): responses are checked "
+                                     "against hex HMAC-SHA256(secret, challenge)",
+                                     &pref_secrets, FALSE);
+  mqttauth_tap = register_tap("mqttauth");
+  register_init_routine(init_capture);
+  register_cleanup_routine(cleanup_capture);
+}
+
+void proto_reg_handoff_mqttauth() {
+  mqtt_handle = find_dissector_add_dependency("mqtt", proto_mqttauth);
+  // Take the MQTT ports from Wireshark's MQTT dissector (it gets every standard PDU back from us).
+  dissector_delete_uint("tcp.port", 1883, mqtt_handle);
+  dissector_add_uint_range_with_preference("tcp.port", MQTTAUTH_DEFAULT_PORTS, mqttauth_handle);
+  heur_dissector_add("tcp", dissect_heur, "MQTT on any port (opens with CONNECT)", "mqttauth_tcp", proto_mqttauth,
+                     HEURISTIC_ENABLE);
+  stats_tree_register_plugin("mqttauth", "mqttauth", "MQTT custom authentication", 0, tree_packet, tree_init, nullptr);
+}
+
+}  // namespace
+
+extern "C" void plugin_register(void) {
+  static proto_plugin plug;
+  plug.register_protoinfo = proto_register_mqttauth;
+  plug.register_handoff = proto_reg_handoff_mqttauth;
+  proto_register_plugin(&plug);
+}
