@@ -49,10 +49,18 @@ inline std::string temp_dir() {
 }
 
 // args are passed to the binary one by one (quoted); stdin_path, when set, is fed as standard input.
-inline RunResult run(const std::vector<std::string>& args, const std::string& stdin_path = "") {
+// `cwd`, when set, is the working directory of the run.
+inline RunResult run(const std::vector<std::string>& args, const std::string& stdin_path = "",
+                     const std::string& cwd = "") {
   static int n = 0;
   std::string base = temp_dir() + "/run" + std::to_string(getpid()) + "-" + std::to_string(++n);
-  std::string cmd = shell_quote(MQTTAUTH_BIN);
+  std::string cmd;
+  if (!cwd.empty()) {
+    cmd += "cd ";
+    cmd += shell_quote(cwd);
+    cmd += " && ";
+  }
+  cmd += shell_quote(MQTTAUTH_BIN);
   for (const auto& a : args) {
     cmd += ' ';
     cmd += shell_quote(a);

@@ -1,0 +1,55 @@
+// The sample captures of captures/ and their golden decodes: the committed captures are exactly what the
+// generator makes, and the CLI prints exactly the committed expected output for them.
+#include <gtest/gtest.h>
+
+#include "run.hpp"
+
+using namespace mqttauth::test;
+
+namespace {
+
+const std::string kSrc = MQTTAUTH_SOURCE_DIR;
+
+void expect_golden(const std::vector<std::string>& args, const std::string& golden) {
+  auto r = run(args, "", kSrc);
+  ASSERT_EQ(r.rc, 0) << r.err;
+  std::string want = slurp(kSrc + "/" + golden);
+  ASSERT_FALSE(want.empty()) << golden;
+  EXPECT_EQ(r.out, want) << "output differs from " << golden
+                         << " (regenerate it only when the change is intended)";
+}
+
+}  // namespace
+
+TEST(Golden, CommittedCapturesAreTheGeneratorsOutput) {
+  std::string dir = temp_dir() + "/captures";
+  std::string cmd = "mkdir -p " + shell_quote(dir) + " && " + shell_quote(MQTTAUTH_MAKE_CAPTURES_BIN) + " " +
+                    shell_quote(dir);
+  ASSERT_EQ(std::system(cmd.c_str()), 0);
+  for (const char* f : {"field-handshakes.pcap", "field-handshakes.secrets"}) {
+    std::string made = slurp(dir + "/" + f), committed = slurp(kSrc + "/captures/" + f);
+    EXPECT_FALSE(made.empty()) << f;
+    EXPECT_EQ(made, committed) << f << " differs from what tests/tools/make_captures.cpp writes";
+  }
+}
+
+TEST(Golden, DecodeText) {
+  expect_golden({"decode", "captures/field-handshakes.pcap", "--color", "never"}, "captures/field-handshakes.decode.txt");
+}
+
+TEST(Golden, DecodeJsonl) {
+  expect_golden({"decode", "captures/field-handshakes.pcap", "--format", "jsonl"},
+                "captures/field-handshakes.decode.jsonl");
+}
+
+TEST(Golden, SessionsText) {
+  expect_golden({"sessions", "captures/field-handshakes.pcap", "--secrets", "captures/field-handshakes.secrets",
+                 "--color", "never"},
+                "captures/field-handshakes.sessions.txt");
+}
+
+TEST(Golden, SessionsJsonl) {
+  expect_golden({"sessions", "captures/field-handshakes.pcap", "--secrets", "captures/field-handshakes.secrets",
+                 "--format", "jsonl"},
+                "captures/field-handshakes.sessions.jsonl");
+}
