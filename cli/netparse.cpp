@@ -51,6 +51,12 @@ void Ipv4Defrag::expire(std::int64_t now) {
   }
 }
 
+std::size_t Ipv4Defrag::held_ranges() const noexcept {
+  std::size_t n = 0;
+  for (const auto& [k, p] : pending_) n += p.have.size();
+  return n;
+}
+
 std::optional<std::span<const std::uint8_t>> Ipv4Defrag::add(std::span<const std::uint8_t> ip, std::int64_t ts) {
   const std::size_t ihl = (ip[0] & 0x0Fu) * 4u;
   const std::uint16_t total_len = be16(&ip[2]);
@@ -70,33 +76,55 @@ std::optional<std::span<const std::uint8_t>> Ipv4Defrag::add(std::span<const std
     it->second.first_ts = ts;
   }
   Pending& p = it->second;
-  std::uint32_t end = off + static_cast<std::uint32_t>(payload_len);
-  if (end > 65535 || held_ + payload_len > limits_.max_bytes) {  // absurd or over the memory bound
+  auto drop = [&] {
     held_ -= p.data.size();
     pending_.erase(it);
     ++dropped_;
     return std::nullopt;
-  }
-  if (off == 0) p.header.assign(ip.begin(), ip.begin() + static_cast<std::ptrdiff_t>(ihl));
+  };
+  const std::uint32_t end = off + static_cast<std::uint32_t>(payload_len);
+  const std::size_t growth = end > p.data.size() ? end - p.data.size() : 0;
+  if (end > 65535 || held_ + growth > limits_.max_bytes) return drop();  // absurd or over the memory bound
+  if ((p.total && (end > *p.total || (!more && end != *p.total))) || (!more && p.data.size() > end))
+    return drop();  // inconsistent ends
+  if (off == 0 && p.header.empty()) p.header.assign(ip.begin(), ip.begin() + static_cast<std::ptrdiff_t>(ihl));
   if (!more) p.total = end;
-  if (p.data.size() < end) {
-    held_ += end - p.data.size();
+  if (growth) {
+    held_ += growth;
     p.data.resize(end);
   }
-  // Overlaps: the later fragment wins (a documented, simple policy).
-  std::memcpy(p.data.data() + off, ip.data() + ihl, payload_len);
-  p.have.emplace_back(off, end);
-  if (!p.total || p.header.empty()) return std::nullopt;
-  // Complete when the ranges cover [0, total).
-  std::sort(p.have.begin(), p.have.end());
-  std::uint32_t covered = 0;
-  for (auto [b, e] : p.have) {
-    if (b > covered) return std::nullopt;
-    covered = std::max(covered, e);
+  // Copy only the bytes not received yet (the first bytes received win), and merge the ranges.
+  const std::uint8_t* src = ip.data() + ihl;
+  std::uint32_t cur = off;
+  std::vector<std::pair<std::uint32_t, std::uint32_t>> merged;
+  merged.reserve(p.have.size() + 1);
+  std::pair<std::uint32_t, std::uint32_t> mine{off, end};
+  bool placed = false;
+  for (auto r : p.have) {
+    if (r.second < off || r.first > end) {  // disjoint and not adjacent
+      if (!placed && r.first > end) {
+        merged.push_back(mine);
+        placed = true;
+      }
+      merged.push_back(r);
+      continue;
+    }
+    // Overlapping or adjacent: fill what lies before r, then skip r.
+    if (cur < r.first) std::memcpy(p.data.data() + cur, src + (cur - off), std::min(r.first, end) - cur);
+    cur = std::max(cur, std::min(r.second, end));
+    mine.first = std::min(mine.first, r.first);
+    mine.second = std::max(mine.second, r.second);
   }
-  if (covered < *p.total) return std::nullopt;
-  done_ = p.header;
-  done_.insert(done_.end(), p.data.begin(), p.data.begin() + *p.total);
+  if (cur < end) std::memcpy(p.data.data() + cur, src + (cur - off), end - cur);
+  if (!placed) merged.push_back(mine);
+  p.have.swap(merged);
+  if (p.have.size() > limits_.max_ranges) return drop();
+  if (!p.total || p.header.empty()) return std::nullopt;
+  // Complete when one range covers [0, total).
+  if (p.have.size() != 1 || p.have[0].first != 0 || p.have[0].second < *p.total) return std::nullopt;
+  done_.resize(p.header.size() + *p.total);
+  std::copy(p.header.begin(), p.header.end(), done_.begin());
+  std::copy(p.data.begin(), p.data.begin() + *p.total, done_.begin() + static_cast<std::ptrdiff_t>(p.header.size()));
   std::size_t len = done_.size();
   done_[2] = static_cast<std::uint8_t>(len >> 8);
   done_[3] = static_cast<std::uint8_t>(len);
@@ -172,6 +200,9 @@ ParsedFrame FrameParser::ip(std::span<const std::uint8_t> p, std::uint32_t wire_
     if (p.size() < 20) return skip(FrameSkip::malformed, "IPv4 header cut");
     std::size_t ihl = (p[0] & 0x0Fu) * 4u;
     std::uint16_t total = be16(&p[2]);
+    // Total length 0 in an unfragmented datagram: TCP segmentation offload captured before the NIC split
+    // it; the captured bytes are the datagram.
+    if (total == 0 && (be16(&p[6]) & 0x3FFFu) == 0) total = static_cast<std::uint16_t>(std::min<std::size_t>(p.size(), 65535));
     if (ihl < 20 || p.size() < ihl || total < ihl) return skip(FrameSkip::malformed, "bad IPv4 header length");
     std::uint16_t frag = be16(&p[6]);
     if ((frag & 0x3FFFu) != 0) {  // more fragments, or a non-zero offset

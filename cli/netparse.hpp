@@ -58,11 +58,14 @@ struct ParsedFrame {
 };
 
 // IPv4 fragment reassembly with bounded memory; completed datagrams are kept until the next call.
+// Overlaps: the first bytes received for an offset win (as in TCP reassembly); a later fragment only fills
+// what is still missing.
 class Ipv4Defrag {
  public:
   struct Limits {
     std::size_t max_datagrams = 1024;      // in reassembly at once
     std::size_t max_bytes = 16u << 20;     // held in all
+    std::size_t max_ranges = 1024;         // disjoint pieces of one datagram
     std::int64_t timeout_ns = 30'000'000'000;
   };
   Ipv4Defrag() = default;
@@ -71,6 +74,9 @@ class Ipv4Defrag {
   // unfragmented packet) once complete.
   std::optional<std::span<const std::uint8_t>> add(std::span<const std::uint8_t> ip, std::int64_t ts_ns);
   std::uint64_t dropped() const noexcept { return dropped_; }
+  std::size_t pending() const noexcept { return pending_.size(); }  // datagrams in reassembly
+  std::size_t held_bytes() const noexcept { return held_; }
+  std::size_t held_ranges() const noexcept;                        // disjoint received ranges, in all
 
  private:
   struct Key {
@@ -82,7 +88,7 @@ class Ipv4Defrag {
   struct Pending {
     std::vector<std::uint8_t> header;
     std::vector<std::uint8_t> data;
-    std::vector<std::pair<std::uint32_t, std::uint32_t>> have;  // [begin, end) ranges
+    std::vector<std::pair<std::uint32_t, std::uint32_t>> have;  // [begin, end) ranges: sorted, disjoint
     std::optional<std::uint32_t> total;
     std::int64_t first_ts = 0;
   };
