@@ -1,0 +1,166 @@
+// The Wireshark plugin through real tshark.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <set>
+
+#include "tshark.hpp"
+
+using namespace mqttauth::test;
+
+namespace {
+
+#define NEED_TSHARK()                                            \
+  do {                                                           \
+    if (!have_tshark()) GTEST_SKIP() << "tshark is not installed"; \
+  } while (0)
+
+const char* kCapture = "field-handshakes.pcap";
+
+// frame -> tab-separated fields
+std::map<int, std::vector<std::string>> by_frame(const Tshark::Result& r) {
+  std::map<int, std::vector<std::string>> m;
+  for (const auto& l : r.lines()) {
+    auto f = split(l, '\t');
+    if (!f.empty() && !f[0].empty()) m[std::stoi(f[0])] = f;
+  }
+  return m;
+}
+
+}  // namespace
+
+TEST(Plugin, IsLoaded) {
+  NEED_TSHARK();
+  Tshark ts;
+  ASSERT_TRUE(ts.ok);
+  auto r = ts.run("-G plugins");
+  EXPECT_NE(r.out.find("mqttauth.so"), std::string::npos) << r.out << r.err;
+}
+
+TEST(Plugin, AuthenticateFieldsInBothCodes) {
+  NEED_TSHARK();
+  Tshark ts;
+  auto r = ts.run(std::string("-2 -r ") + kCapture +
+                  " -Y mqttauth -T fields -E separator=/t -e frame.number -e mqttauth.code -e mqttauth.role"
+                  " -e mqttauth.protoname -e mqttauth.level -e mqttauth.flags -e mqttauth.keepalive -e mqttauth.clientid"
+                  " -e mqttauth.username -e mqttauth.password -e mqttauth.handshake.outcome -e mqttauth.connect_in"
+                  " -e mqttauth.challenge_in -e mqttauth.response_in -e mqttauth.connack_in");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  auto m = by_frame(r);
+  // Exactly the five authenticate packets: challenge and response of sensor-01 (code 0) and sensor-02 (code 15),
+  // and the unanswered challenge to sensor-05.
+  std::set<int> frames;
+  for (auto& [f, v] : m) frames.insert(f);
+  EXPECT_EQ(frames, (std::set<int>{5, 6, 20, 21, 58}));
+  auto row = [&](int f) { return m.at(f); };
+  // frame, code, role, protoname, level, flags, keepalive, clientid, username, password, outcome, links
+  EXPECT_EQ(row(5)[1], "0");
+  EXPECT_EQ(row(5)[2], "1");
+  EXPECT_EQ(row(5)[3], "MQTT");
+  EXPECT_EQ(row(5)[4], "4");
+  EXPECT_EQ(row(5)[5], "0x42");
+  EXPECT_EQ(row(5)[6], "0");
+  EXPECT_EQ(row(5)[7], "sensor-01");
+  EXPECT_EQ(row(5)[8], "");  // the field leaves an empty username out
+  EXPECT_EQ(row(5)[9], "1764047123008");
+  EXPECT_EQ(row(5)[10], "1");  // accepted
+  EXPECT_EQ(row(5)[11], "4");
+  EXPECT_EQ(row(5)[13], "6");
+  EXPECT_EQ(row(5)[14], "7");
+  EXPECT_EQ(row(6)[2], "2");
+  EXPECT_EQ(row(6)[9], "3670a89fb535c06f410cbfd9a1c702126b8d9aa54f45a086d3da21c59013704d");
+  EXPECT_EQ(row(6)[12], "5");
+  EXPECT_EQ(row(20)[1], "15");
+  EXPECT_EQ(row(20)[2], "1");
+  EXPECT_EQ(row(20)[7], "sensor-02");
+  EXPECT_EQ(row(20)[10], "2");  // refused
+  EXPECT_EQ(row(21)[1], "15");
+  EXPECT_EQ(row(21)[2], "2");
+  EXPECT_EQ(row(58)[7], "sensor-05");
+  EXPECT_EQ(row(58)[10], "3");  // never completed
+}
+
+TEST(Plugin, InfoColumn) {
+  NEED_TSHARK();
+  Tshark ts;
+  auto r = ts.run(std::string("-r ") + kCapture + " -T fields -E separator=/t -e frame.number -e _ws.col.Info");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  auto m = by_frame(r);
+  EXPECT_EQ(m.at(5)[1], "Authenticate (challenge) sensor-01");
+  EXPECT_EQ(m.at(6)[1], "Authenticate (response) sensor-01");
+  EXPECT_EQ(m.at(20)[1], "Authenticate (challenge) sensor-02");
+  EXPECT_EQ(m.at(8)[1], "Subscribe Request (id=1) [devices/sensor-01/cmd]");
+}
+
+TEST(Plugin, StandardPacketsStayWiresharks) {
+  NEED_TSHARK();
+  Tshark with, without(false);
+  const std::string args = std::string("-2 -r ") + kCapture +
+                           " -Y mqtt -T fields -E separator=/t -e frame.number -e mqtt.msgtype -e mqtt.topic -e mqtt.msgid";
+  auto a = by_frame(with.run(args));
+  auto b = by_frame(without.run(args));
+  ASSERT_FALSE(b.empty());
+  std::size_t compared = 0;
+  for (const auto& [frame, fields] : b) {
+    if (fields[1] == "0" || fields[1] == "15") continue;  // Wireshark alone: "Reserved" / AUTH misread
+    ASSERT_TRUE(a.count(frame)) << "frame " << frame << " lost its mqtt fields with the plugin";
+    EXPECT_EQ(a.at(frame), fields) << "frame " << frame;
+    ++compared;
+  }
+  EXPECT_GE(compared, 20u);
+  // Without the plugin the non-standard port 28830 is not MQTT at all; with it the standard packets are.
+  EXPECT_TRUE(a.count(19));
+  EXPECT_FALSE(b.count(19));
+  EXPECT_EQ(a.at(19)[1], "1");  // CONNECT
+  EXPECT_EQ(a.at(22)[1], "2");  // CONNACK
+}
+
+TEST(Plugin, ExpertInfos) {
+  NEED_TSHARK();
+  Tshark ts;
+  auto r = ts.run(std::string("-2 -r ") + kCapture + " -o mqttauth.secrets:field-handshakes.secrets" +
+                  " -T fields -E separator=/t -E occurrence=a -e frame.number -e _ws.expert.message"
+                  " -Y _ws.expert");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  auto m = by_frame(r);
+  auto has = [&](int f, const std::string& text) {
+    return m.count(f) && m.at(f)[1].find(text) != std::string::npos;
+  };
+  EXPECT_TRUE(has(5, "Predictable challenge")) << r.out;
+  EXPECT_TRUE(has(21, "does not match the configured secret")) << r.out;
+  EXPECT_FALSE(has(6, "does not match")) << r.out;
+  EXPECT_TRUE(has(22, "CONNACK refuses the device after the challenge-response")) << r.out;
+  EXPECT_TRUE(has(58, "Challenge without a response")) << r.out;
+}
+
+TEST(Plugin, ResponseVerifiedWithSecrets) {
+  NEED_TSHARK();
+  Tshark ts;
+  auto r = ts.run(std::string("-2 -r ") + kCapture + " -o mqttauth.secrets:field-handshakes.secrets" +
+                  " -Y mqttauth.role==2 -T fields -E separator=/t -e frame.number -e mqttauth.verification");
+  auto m = by_frame(r);
+  EXPECT_EQ(m.at(6)[1], "1");   // verified
+  EXPECT_EQ(m.at(21)[1], "2");  // mismatch
+}
+
+TEST(Plugin, StatsTree) {
+  NEED_TSHARK();
+  Tshark ts;
+  auto r = ts.run(std::string("-2 -q -r ") + kCapture + " -z mqttauth,tree");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.out.find("MQTT custom authentication"), std::string::npos) << r.out;
+  auto count_of = [&](const std::string& label) -> int {
+    for (const auto& l : r.lines()) {
+      auto p = l.find(label);
+      if (p == std::string::npos) continue;
+      return std::atoi(l.substr(p + label.size()).c_str());
+    }
+    return -1;
+  };
+  EXPECT_EQ(count_of("Authenticate packets"), 5);
+  EXPECT_EQ(count_of(" challenge"), 3);
+  EXPECT_EQ(count_of(" response"), 2);
+  EXPECT_EQ(count_of(" Accepted"), 2);
+  EXPECT_EQ(count_of(" Refused"), 1);
+  EXPECT_EQ(count_of(" sensor-02"), 1);
+}
