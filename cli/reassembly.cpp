@@ -1,6 +1,8 @@
 #include "reassembly.hpp"
 
 #include <algorithm>
+#include <cstring>
+#include <iterator>
 
 namespace mqttauth::cli {
 
@@ -29,6 +31,8 @@ void TcpReassembler::syn(std::uint32_t seq) {
 
 void TcpReassembler::skip_to(std::uint64_t offset, std::uint64_t frame, GapReason why, StreamSink& sink) {
   if (offset <= next_) return;
+  // A hole left by a held segment that the snap length cut is reported as such, whatever noticed it.
+  if (auto h = snap_holes_.find(next_); h != snap_holes_.end() && h->second >= offset) why = GapReason::snap_length;
   gap_bytes_ += offset - next_;
   sink.on_gap(next_, offset - next_, frame, why);
   next_ = offset;
@@ -37,6 +41,7 @@ void TcpReassembler::skip_to(std::uint64_t offset, std::uint64_t frame, GapReaso
     held_bytes_ -= held_.begin()->second.size();
     held_.erase(held_.begin());
   }
+  while (!snap_holes_.empty() && snap_holes_.begin()->first < next_) snap_holes_.erase(snap_holes_.begin());
 }
 
 void TcpReassembler::deliver_held(std::uint64_t frame, StreamSink& sink) {
@@ -52,6 +57,38 @@ void TcpReassembler::deliver_held(std::uint64_t frame, StreamSink& sink) {
     }
     held_bytes_ -= it->second.size();
     held_.erase(it);
+  }
+}
+
+void TcpReassembler::hold(std::uint64_t off, std::span<const std::uint8_t> bytes) {
+  // Held entries never overlap: only the parts of [off, end) not held yet are copied (the first bytes
+  // received for an offset win); bytes already held are a retransmission, a conflict when they differ.
+  const std::uint64_t end = off + bytes.size();
+  auto insert = [&](std::uint64_t b, std::uint64_t e) {
+    auto piece = bytes.subspan(static_cast<std::size_t>(b - off), static_cast<std::size_t>(e - b));
+    held_.emplace(b, std::vector<std::uint8_t>(piece.begin(), piece.end()));
+    held_bytes_ += piece.size();
+  };
+  auto it = held_.upper_bound(off);
+  if (it != held_.begin()) {
+    auto prev = std::prev(it);
+    if (prev->first + prev->second.size() > off) it = prev;
+  }
+  std::uint64_t cur = off;
+  while (cur < end) {
+    if (it == held_.end() || it->first >= end) {
+      insert(cur, end);
+      break;
+    }
+    if (it->first > cur) insert(cur, it->first);
+    const std::uint64_t it_end = it->first + it->second.size();
+    const std::uint64_t ob = std::max(cur, it->first), oe = std::min(end, it_end);
+    if (oe > ob) {
+      retrans_ += oe - ob;
+      if (std::memcmp(it->second.data() + (ob - it->first), bytes.data() + (ob - off), oe - ob) != 0) ++conflicts_;
+    }
+    cur = std::max(cur, it_end);
+    ++it;
   }
 }
 
@@ -85,34 +122,36 @@ void TcpReassembler::segment(std::uint32_t seq, std::span<const std::uint8_t> pa
       return;
     }
     retrans_ += next_ - uoff;
-    if (cap_end > next_) {
-      auto skip = static_cast<std::size_t>(next_ - uoff);
-      std::uint64_t at = next_;
-      next_ = cap_end;
-      sink.on_data(payload.subspan(skip), at, frame);
+    // Deliver the new bytes; where out-of-order data received earlier covers some of them, those held
+    // bytes are delivered instead (first wins).
+    while (next_ < cap_end) {
+      const std::uint64_t limit = held_.empty() ? cap_end : std::min(cap_end, held_.begin()->first);
+      if (limit > next_) {
+        std::uint64_t at = next_;
+        next_ = limit;
+        sink.on_data(payload.subspan(static_cast<std::size_t>(at - uoff), static_cast<std::size_t>(limit - at)), at,
+                     frame);
+      }
+      const std::uint64_t before = next_;
+      deliver_held(frame, sink);
+      if (next_ > before) retrans_ += std::min(next_, cap_end) - before;
+      // Held entries always start after next_ here, so each turn delivers at least one byte.
     }
     if (wire_end > next_) skip_to(wire_end, frame, GapReason::snap_length, sink);
     deliver_held(frame, sink);
     return;
   }
 
-  // A hole before this segment: hold a copy (the first bytes received for an offset win).
-  if (!payload.empty()) {
-    auto it = held_.find(uoff);
-    if (it == held_.end() || it->second.size() < payload.size()) {
-      if (it != held_.end()) {
-        ++conflicts_;
-        held_bytes_ -= it->second.size();
-      }
-      held_[uoff].assign(payload.begin(), payload.end());
-      held_bytes_ += payload.size();
-    } else {
-      retrans_ += payload.size();
-    }
+  // A hole before this segment: hold a copy.
+  if (!payload.empty()) hold(uoff, payload);
+  // A held segment cut by the snap length leaves a hole after its captured bytes; it becomes a gap (reported
+  // as snap_length) when the peer acknowledges past it or the direction ends.
+  if (wire_end > cap_end) {
+    snap_holes_[cap_end] = wire_end;
+    if (snap_holes_.size() > limits_.max_held_segments) snap_holes_.erase(snap_holes_.begin());
   }
-  // A held segment cut by the snap length leaves a hole after its captured bytes; it becomes a gap when
-  // the peer acknowledges past it or the direction ends.
-  if (held_bytes_ > limits_.max_held_bytes || held_.size() > limits_.max_held_segments) {
+  // Over the limits: give up on the oldest holes until the held data fits again.
+  while (!held_.empty() && (held_bytes_ > limits_.max_held_bytes || held_.size() > limits_.max_held_segments)) {
     skip_to(held_.begin()->first, frame, GapReason::overflow, sink);
     deliver_held(frame, sink);
   }
@@ -134,6 +173,7 @@ void TcpReassembler::peer_acked(std::uint32_t ack, std::uint64_t frame, StreamSi
     skip_to(held_.begin()->first, frame, GapReason::lost, sink);
     deliver_held(frame, sink);
   }
+  if (held_.empty() && acked > next_) skip_to(acked, frame, GapReason::lost, sink);
 }
 
 void TcpReassembler::finish(std::uint64_t frame, StreamSink& sink) {
@@ -141,6 +181,8 @@ void TcpReassembler::finish(std::uint64_t frame, StreamSink& sink) {
     skip_to(held_.begin()->first, frame, GapReason::end, sink);
     deliver_held(frame, sink);
   }
+  // Bytes sent before the FIN that the capture does not have.
+  if (fin_at_ > static_cast<std::int64_t>(next_)) skip_to(static_cast<std::uint64_t>(fin_at_), frame, GapReason::end, sink);
 }
 
 }  // namespace mqttauth::cli

@@ -3,11 +3,15 @@
 // Policy:
 // - In-order data is delivered at once, as a view of the captured segment (no copy).
 // - Out-of-order segments are copied and held until the hole before them fills.
-// - Overlaps: the first bytes received for an offset win; a retransmission that says something else for
-//   bytes already received is ignored (counted in `overlap_conflicts`).
+// - Overlaps: the first bytes received for an offset win, whether they were delivered at once or held; a
+//   retransmission that says something else for bytes already received is ignored (counted in
+//   `retransmitted_bytes`; `overlap_conflicts` counts the held bytes it contradicted).
 // - A hole becomes a gap (reported with its byte count, and the stream skips it) when the peer has
-//   acknowledged past it (the receiver got bytes the capture lost), when the held data exceeds the limits,
-//   when the snap length cut a segment, or when the direction ends.
+//   acknowledged past it (the receiver got bytes the capture lost), when the held data exceeds the limits
+//   (the oldest holes are given up until it fits), when the snap length cut a segment (at once in order;
+//   when the hole is reached for a held segment), or when the direction ends (FIN, RST, end of capture),
+//   including bytes missing just before a FIN. The FIN's own sequence number is not a byte: acknowledging
+//   it makes no gap.
 // - Sequence numbers are unwrapped to 64-bit stream offsets, so wraparound is invisible.
 // - A capture that starts mid-stream starts the stream at the first segment seen.
 #pragma once
@@ -68,13 +72,15 @@ class TcpReassembler {
   std::int64_t unwrap(std::uint32_t seq) const noexcept;
   void deliver_held(std::uint64_t frame, StreamSink& sink);
   void skip_to(std::uint64_t offset, std::uint64_t frame, GapReason why, StreamSink& sink);
+  void hold(std::uint64_t offset, std::span<const std::uint8_t> bytes);
 
   ReassemblyLimits limits_;
   bool started_ = false;
   std::uint32_t isn_ = 0;     // sequence number of stream offset 0
   std::uint64_t next_ = 0;    // stream offset of the next byte to deliver
   std::int64_t fin_at_ = -1;  // stream offset of the FIN, once seen
-  std::map<std::uint64_t, std::vector<std::uint8_t>> held_;  // out of order, by stream offset
+  std::map<std::uint64_t, std::vector<std::uint8_t>> held_;  // out of order, by stream offset; never overlapping
+  std::map<std::uint64_t, std::uint64_t> snap_holes_;         // [begin, end) cut off held segments
   std::size_t held_bytes_ = 0;
   std::uint64_t retrans_ = 0, conflicts_ = 0, gap_bytes_ = 0;
 };
