@@ -589,7 +589,7 @@ void packet_text_line(std::string& out, const Decoded& d, const Observation& obs
 
 void error_text_line(std::string& out, const Error& e, const PacketPlace& at, std::string_view context,
                      const TextStyle& st) {
-  place(out, at, "", st);
+  place(out, at, at.dir, st);
   if (st.color) out += kRed;
   out += "ERROR ";
   if (!context.empty()) {
@@ -736,7 +736,7 @@ void packet_csv_line(std::string& out, const Decoded& d, const Observation& obs,
 }
 
 void error_csv_line(std::string& out, const Error& e, const PacketPlace& at, std::string_view context) {
-  csv_place(out, at, "");
+  csv_place(out, at, at.dir);
   out += "error,,,,,,,,,,,,,,,,";
   out += error_kind_name(e.kind);
   out += ',';

@@ -164,3 +164,41 @@ TEST(Plugin, StatsTree) {
   EXPECT_EQ(count_of(" Refused"), 1);
   EXPECT_EQ(count_of(" sensor-02"), 1);
 }
+
+// field-anomalies.pcap: Linux cooked v2, port 28830 only (found by the heuristic), a challenge whose length
+// field is split across segments, a 200 KB PUBLISH, a replayed challenge, a response sent twice, a malformed
+// type-15 body.
+TEST(Plugin, AnomaliesCapture) {
+  NEED_TSHARK();
+  Tshark ts;
+  auto r = ts.run("-2 -r field-anomalies.pcap -Y \"mqtt || mqttauth\" -T fields -E separator=/t -e frame.number"
+                  " -e mqtt.msgtype -e mqttauth.role -e mqtt.len");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  auto m = by_frame(r);
+  std::set<int> frames;
+  for (auto& [f, v] : m) frames.insert(f);
+  EXPECT_EQ(frames, (std::set<int>{4, 6, 7, 8, 148, 155, 156, 157, 158, 159, 166, 167, 168, 169})) << r.out;
+  EXPECT_EQ(m.at(6)[2], "1");      // the challenge whose header byte came one segment earlier
+  EXPECT_EQ(m.at(148)[1], "3");    // the 200 KB PUBLISH, its length field split across segments
+  EXPECT_EQ(m.at(148)[3], "200016");
+  EXPECT_EQ(m.at(158)[2], "2");
+
+  auto e = ts.run("-2 -r field-anomalies.pcap -Y _ws.expert -T fields -E separator=/t -E occurrence=a"
+                  " -e frame.number -e _ws.expert.message");
+  auto x = by_frame(e);
+  auto has = [&](int f, const std::string& text) { return x.count(f) && x.at(f)[1].find(text) != std::string::npos; };
+  EXPECT_TRUE(has(156, "The same challenge was sent in frame 6")) << e.out;
+  EXPECT_TRUE(has(158, "answered the challenge more than once")) << e.out;
+  EXPECT_TRUE(has(167, "outside the CONNECT / CONNACK exchange")) << e.out;
+  EXPECT_TRUE(has(168, "malformed authenticate: field_overrun at byte 9")) << e.out;
+}
+
+TEST(Plugin, HeuristicCanBeTurnedOff) {
+  NEED_TSHARK();
+  Tshark ts;
+  auto r = ts.run("-r field-anomalies.pcap -o mqttauth.heuristic:FALSE -Y \"mqtt || mqttauth\"");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_TRUE(r.out.empty()) << r.out;
+  auto d = ts.run("-r field-anomalies.pcap -d tcp.port==28830,mqttauth -o mqttauth.heuristic:FALSE -Y mqttauth");
+  EXPECT_NE(d.out.find("Authenticate (challenge) meter-31"), std::string::npos) << d.out << d.err;
+}

@@ -11,6 +11,14 @@
 //   #4 port 1883:  MQTT 3.1 (MQIsdp) without authentication; PUBLISH QoS 0 and a retained QoS 1
 //   #5 port 1883:  custom code 0 challenge the device never answers; the server resets the connection
 // field-handshakes.secrets: the devices' secrets (the response is hex HMAC-SHA256(secret, challenge)).
+//
+// field-anomalies.pcap: what check, the plugin's expert infos and the reassembly must flag or survive
+// (Linux cooked v2 link type, port 28830 only, so MQTT is recognised by its CONNECT):
+//   #1 custom code 0, the challenge split inside its remaining-length field, then a 200 KB PUBLISH over many
+//      segments with a segment boundary inside its remaining-length field; accepted
+//   #2 custom code 0 replaying #1's challenge (the same value), the device answers twice; accepted
+//   #3 the device sends the challenge (wrong direction), the server answers with a malformed type-15 body;
+//      refused
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -219,6 +227,62 @@ int main(int argc, char** argv) {
     c.reset(false, t += 5000 * kMs);
   }
   w.close();
+
+  PcapWriter a;
+  if (!a.open(dir + "/field-anomalies.pcap", kLinkLinuxSll2, true)) {
+    std::fprintf(stderr, "cannot write %s/field-anomalies.pcap\n", dir.c_str());
+    return 1;
+  }
+  const LinkSpec sll2{kLinkLinuxSll2, {}};
+  const Endpoint server = ep("10.20.0.1", 28830);
+  t = kStart + 3600 * 1000 * kMs;
+  const std::string replayed = std::to_string(t / kMs + 7);
+  // #1
+  {
+    TcpConversation c(a, sll2, ep("10.20.0.31", 41001), server, 100, 900);
+    c.handshake(t);
+    c.send(true, enc(connect311("meter-31", 60), 4), t += 5 * kMs);
+    auto ch = enc(field_authenticate(0, "meter-31", replayed), 4);
+    c.send(false, std::span<const std::uint8_t>(ch).first(1), t += 2 * kMs);   // the header byte alone
+    c.send(false, std::span<const std::uint8_t>(ch).subspan(1), t += 1 * kMs);  // length and body
+    c.send(true, enc(field_authenticate(0, "meter-31", hmac_sha256_hex("meter-secret", replayed)), 4), t += 9 * kMs);
+    c.send(false, enc(Connack{false, 0, {}}, 4), t += 2 * kMs);
+    std::vector<std::uint8_t> big(200 * 1000);
+    for (std::size_t i = 0; i < big.size(); ++i) big[i] = static_cast<std::uint8_t>('a' + i % 26);
+    Publish p;
+    p.topic = "meters/31/dump";
+    p.payload = Bytes(big);
+    auto bytes = enc(p, 4);  // 30 <3-byte remaining length> ...
+    c.send(true, std::span<const std::uint8_t>(bytes).first(2), t += 10 * kMs);  // ends inside the length
+    c.send(true, std::span<const std::uint8_t>(bytes).subspan(2), t += 1 * kMs, 1448);
+    c.close(t += 50 * kMs);
+  }
+  // #2
+  {
+    TcpConversation c(a, sll2, ep("10.20.0.32", 41002), server, 200, 1900);
+    c.handshake(t += 100 * kMs);
+    c.send(true, enc(connect311("meter-32", 60), 4), t += 5 * kMs);
+    c.send(false, enc(field_authenticate(0, "meter-32", replayed), 4), t += 2 * kMs);
+    auto resp = enc(field_authenticate(0, "meter-32", hmac_sha256_hex("meter-secret", replayed)), 4);
+    c.send(true, resp, t += 9 * kMs);
+    c.send(true, resp, t += 1 * kMs);  // answered twice
+    c.send(false, enc(Connack{false, 0, {}}, 4), t += 2 * kMs);
+    c.close(t += 50 * kMs);
+  }
+  // #3
+  {
+    TcpConversation c(a, sll2, ep("10.20.0.33", 41003), server, 300, 2900);
+    c.handshake(t += 100 * kMs);
+    c.send(true, enc(connect311("meter-33", 60), 4), t += 5 * kMs);
+    const std::string backwards = std::to_string(t / kMs);
+    c.send(true, enc(field_authenticate(0, "meter-33", backwards), 4), t += 2 * kMs);
+    // Type 15 whose body is cut after the protocol level: not a valid authenticate body.
+    const std::uint8_t bad[] = {0xF0, 0x07, 0x00, 0x04, 'M', 'Q', 'T', 'T', 0x04};
+    c.send(false, bad, t += 2 * kMs);
+    c.send(false, enc(Connack{false, 5, {}}, 4), t += 2 * kMs);
+    c.close(t += 10 * kMs);
+  }
+  a.close();
 
   std::FILE* f = std::fopen((dir + "/field-handshakes.secrets").c_str(), "w");
   if (!f) return 1;
