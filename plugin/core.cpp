@@ -48,15 +48,28 @@ PduResult Conversation::analyze(Capture& cap, const std::uint8_t* pdu, std::size
       ctx.dialect = r.type_code == 0 ? Dialect::authenticate : r.type_code == 15 ? Dialect::standard : ctx.dialect;
     else if (opts_.code == 2 && r.type_code == 15)  // only type 15 is authenticate
       ctx.dialect = Dialect::authenticate;
+    // Would this type be read as authenticate? Then a failure is a malformed authenticate, shown by us.
+    const bool attempt = (r.type_code == 0 && opts_.code != 2) ||
+                         (r.type_code == 15 && (ctx.dialect == Dialect::authenticate ||
+                                                (ctx.dialect == Dialect::auto_detect && ctx.level != kLevel5)));
+    if (r.type_code == 0 && opts_.code == 2) {  // type 0 is not the authenticate packet: raw
+      r.kind = PduKind::reserved;
+      r.custom = true;
+      if (!first && stored) r.stored = *stored;
+      return r;
+    }
     auto d = decode(std::span<const std::uint8_t>(pdu, len), ctx);
     if (!d) {
       r.kind = PduKind::malformed;
+      // At an unknown level a type-15 body that is not CONNECT-like was read as AUTH: Wireshark's to show.
+      r.custom = attempt && !(r.type_code == 15 && ctx.level == 0 && ctx.dialect == Dialect::auto_detect);
       set_error(r, d.error(), r.type_code == 0 || r.type_code == 15 ? "malformed authenticate" : "malformed packet");
       if (!first && stored) r.stored = *stored;
       return r;
     }
     r.header_len = d->header.size;
     const Packet& p = d->packet;
+    r.custom = std::holds_alternative<Authenticate>(p) || std::holds_alternative<Reserved>(p);
     if (const auto* a = std::get_if<Authenticate>(&p)) {
       r.kind = PduKind::authenticate;
       r.code = a->code;

@@ -43,6 +43,7 @@ struct Stored {
 struct PduResult {
   PduKind kind = PduKind::standard;
   std::uint8_t type_code = 0;     // 4-bit type
+  bool custom = false;            // dissected by the plugin (authenticate, reserved, or a malformed attempt)
   // authenticate fields
   std::uint8_t code = 0;          // 0 or 15
   Span protoname, clientid, username, password, will_topic, will_payload;

@@ -281,9 +281,7 @@ void dissect_pdu(tvbuff_t* pdu_tvb, const guint8* bytes, guint len, packet_info*
     *s = r.stored;
     p_add_proto_data(wmem_file_scope(), pinfo, proto_mqttauth, key, s);
   }
-  const bool custom = r.kind == PduKind::authenticate || r.kind == PduKind::reserved ||
-                      (r.kind == PduKind::malformed && (r.type_code == 0 || (r.type_code == 15 && r.stored.level != 5)));
-  if (custom) {
+  if (r.custom) {
     dissect_custom(pdu_tvb, pinfo, tree, cd, r);
   } else {
     call_dissector(mqtt_handle, pdu_tvb, pinfo, tree);
@@ -344,9 +342,17 @@ int dissect_stream(tvbuff_t* tvb, packet_info* pinfo, proto_tree* tree, ConvData
       expert_add_info(pinfo, ti, &ei_snaplen);
       return static_cast<int>(reported);
     }
-    auto* bytes = static_cast<const guint8*>(tvb_memdup(pinfo->pool, tvb, static_cast<gint>(offset), size));
     tvbuff_t* pdu_tvb = tvb_new_subset_length(tvb, static_cast<gint>(offset), static_cast<gint>(size));
-    dissect_pdu(pdu_tvb, bytes, size, pinfo, tree, cd, dir);
+    const guint8 type = hdr[0] >> 4;
+    if (type == 0 || type == 1 || type == 2 || type == 15) {
+      // CONNECT, CONNACK and types 0 / 15 are what the session model needs: copy and analyse them.
+      auto* bytes = static_cast<const guint8*>(tvb_memdup(pinfo->pool, tvb, static_cast<gint>(offset), size));
+      dissect_pdu(pdu_tvb, bytes, size, pinfo, tree, cd, dir);
+    } else {
+      // Everything else is Wireshark's alone: no copy, no second decode.
+      call_dissector(mqtt_handle, pdu_tvb, pinfo, tree);
+      col_set_fence(pinfo->cinfo, COL_INFO);
+    }
     offset += size;
   }
   return static_cast<int>(offset);

@@ -202,3 +202,18 @@ TEST(Plugin, HeuristicCanBeTurnedOff) {
   auto d = ts.run("-r field-anomalies.pcap -d tcp.port==28830,mqttauth -o mqttauth.heuristic:FALSE -Y mqttauth");
   EXPECT_NE(d.out.find("Authenticate (challenge) meter-31"), std::string::npos) << d.out << d.err;
 }
+
+TEST(Plugin, AuthenticateCodePreference) {
+  NEED_TSHARK();
+  Tshark ts;
+  // Type 15 only: the code-0 packets of sensor-01 are raw reserved packets, sensor-02's code 15 still decode.
+  auto r15 = ts.run(std::string("-r ") + kCapture + " -o mqttauth.code:15 -Y mqttauth.role -T fields -e frame.number");
+  EXPECT_EQ(r15.out, "20\n21\n") << r15.err;
+  auto info = ts.run(std::string("-r ") + kCapture + " -o mqttauth.code:15 -Y frame.number==5 -T fields -e _ws.col.Info");
+  EXPECT_EQ(info.out, "Reserved (type 0)\n");
+  // Type 0 only: the code-15 packets go to Wireshark's MQTT dissector.
+  auto r0 = ts.run(std::string("-r ") + kCapture + " -o mqttauth.code:0 -Y mqttauth.role -T fields -e frame.number");
+  EXPECT_EQ(r0.out, "5\n6\n58\n") << r0.err;
+  auto m0 = ts.run(std::string("-r ") + kCapture + " -o mqttauth.code:0 -Y \"frame.number==20 && mqtt\" -T fields -e mqtt.msgtype");
+  EXPECT_EQ(m0.out, "15\n");
+}
