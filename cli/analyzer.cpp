@@ -1,6 +1,8 @@
 #include "analyzer.hpp"
 
 #include <algorithm>
+#include <optional>
+#include <variant>
 #include <cstring>
 
 namespace mqttauth::cli {
@@ -42,6 +44,19 @@ std::optional<bool> looks_like_connect(std::span<const std::uint8_t> b) {
   return false;
 }
 
+// After a packet found while resynchronising: could `next` start the following packet? Type 0 is the
+// custom authenticate packet here, so 0x00 is plausible only when a CONNECT-like body follows.
+bool plausible_next(std::span<const std::uint8_t> next) {
+  if (next.empty() || (next[0] >> 4) != 0) return true;
+  if (next[0] != 0x00) return false;
+  std::uint8_t head[16];
+  const std::size_t n = std::min(next.size(), sizeof head);
+  std::copy_n(next.begin(), n, head);
+  head[0] = 0x10;
+  auto c = looks_like_connect(std::span<const std::uint8_t>(head, n));
+  return !c.has_value() || *c;
+}
+
 bool looks_like_tls(std::span<const std::uint8_t> b) {
   return b.size() >= 3 && b[0] == 0x16 && b[1] == 0x03 && b[2] <= 0x04;
 }
@@ -58,6 +73,8 @@ struct Analyzer::Dir final : StreamSink {
   std::vector<std::uint8_t> pending;  // first bytes, until the connection's kind is decided
   std::uint64_t pending_offset = 0;
   bool resyncing = false;
+  bool start_unknown = false;         // the stream starts at an unknown position (no SYN, or a gap while undecided)
+  bool quiet_resync = false;          // finding a boundary at once after a start_unknown is not reported
   std::vector<std::uint8_t> rbuf;     // bytes after a gap, scanned for a packet boundary
   std::uint64_t rbase = 0;            // stream offset of rbuf[0]
   std::size_t rscan = 0;              // first position of rbuf not yet ruled out
@@ -143,9 +160,12 @@ void Analyzer::Dir::on_data(std::span<const std::uint8_t> bytes, std::uint64_t o
 void Analyzer::Dir::on_gap(std::uint64_t offset, std::uint64_t bytes, std::uint64_t fr, GapReason why) {
   frame = fr;
   if (conn->info.kind != ConnKind::mqtt) {
+    // Still undecided: the bytes held so far are dropped, and what follows the gap starts anywhere.
     pending.clear();
+    start_unknown = true;
     return;
   }
+  quiet_resync = false;
   auto& st = stats();
   ++st.gaps;
   st.gap_bytes += bytes;
@@ -167,6 +187,15 @@ void Analyzer::Dir::on_gap(std::uint64_t offset, std::uint64_t bytes, std::uint6
 
 void Analyzer::Dir::mqtt(std::span<const std::uint8_t> bytes, std::uint64_t offset) {
   stats().bytes += bytes.size();
+  if (start_unknown) {  // a capture that starts mid-stream: look for a packet boundary first
+    start_unknown = false;
+    resyncing = true;
+    quiet_resync = true;
+    rbuf.clear();
+    rscan = 0;
+    rskipped = 0;
+    rbase = offset;
+  }
   if (resyncing) {
     resync_feed(bytes);
     return;
@@ -199,9 +228,11 @@ void Analyzer::Dir::run_framer(std::span<const std::uint8_t> chunk, std::uint64_
       std::uint64_t at = ev.error.offset;
       an->sink_.on_error(conn->info, dir, Error{ev.error.kind, 1, ev.error.detail}, meta(at > 0 ? at - 1 : 0));
       resyncing = true;
+      quiet_resync = false;
       rbuf.clear();
       rscan = 0;
       rskipped = 0;
+      framer = Framer(an->opts_.max_packet_size);  // it must not keep a view of `chunk`
       std::uint64_t from = std::max(at, chunk_offset);  // at = offset of the length byte after the header byte
       rbase = from;
       if (from < chunk_offset + chunk.size()) {
@@ -218,44 +249,52 @@ void Analyzer::Dir::resync_feed(std::span<const std::uint8_t> bytes) {
   const auto& opts = an->opts_;
   Session& s = *conn->info.session;
   const DecodeContext ctx = s.context();
-  while (rscan < rbuf.size()) {
-    auto cand = std::span<const std::uint8_t>(rbuf).subspan(rscan);
+  // The first position where a whole packet decodes and is followed by a plausible packet start. Positions
+  // whose packet is not all here yet do not stop the scan (a byte of garbage often claims a long packet);
+  // the scan comes back to the first of them when more data arrives.
+  std::optional<std::size_t> first_wait;
+  for (std::size_t pos = rscan; pos < rbuf.size(); ++pos) {
+    auto cand = std::span<const std::uint8_t>(rbuf).subspan(pos);
     auto h = parse_fixed_header(cand);
-    bool wait = false, ok = false;
     if (!h) {
-      wait = h.error().kind == ErrorKind::need_more;
-    } else if (h->packet_size() <= opts.resync_window && h->packet_size() <= opts.max_packet_size) {
-      if (cand.size() < h->packet_size()) {
-        wait = true;
-      } else {
-        auto d = decode(cand.first(h->packet_size()), ctx);
-        if (d) {
-          // A decodable packet followed by the end of the data or by a plausible header byte.
-          auto next = cand.subspan(h->packet_size());
-          ok = next.empty() || (next[0] >> 4) != 0;
-        }
-      }
+      if (h.error().kind == ErrorKind::need_more && !first_wait) first_wait = pos;
+      continue;
     }
-    if (ok) {
-      std::uint64_t skipped = rskipped + rscan;
-      std::uint64_t at = rbase + rscan;
-      an->sink_.on_resync(conn->info, dir, at, skipped, meta(at));
-      resyncing = false;
-      std::vector<std::uint8_t> buf;
-      buf.swap(rbuf);
-      framer.resync(at);
-      // The framer continues from `at`; it has seen nothing since the gap, so skip the scanned bytes.
-      run_framer(std::span<const std::uint8_t>(buf).subspan(rscan), at);
-      rscan = 0;
-      return;
+    if (h->packet_size() > opts.resync_window || h->packet_size() > opts.max_packet_size) continue;
+    if (cand.size() < h->packet_size()) {
+      if (!first_wait) first_wait = pos;
+      continue;
     }
-    if (wait && rbuf.size() < opts.resync_window) return;  // more data may make this candidate work
-    ++rscan;
+    auto d = decode(cand.first(h->packet_size()), ctx);
+    // A type-0 body that is not an authenticate body decodes as `reserved`: too weak to resync on.
+    if (!d || std::holds_alternative<Reserved>(d->packet)) continue;
+    if (!plausible_next(cand.subspan(h->packet_size()))) continue;
+    const std::uint64_t skipped = rskipped + pos;
+    const std::uint64_t at = rbase + pos;
+    if (!(quiet_resync && skipped == 0)) an->sink_.on_resync(conn->info, dir, at, skipped, meta(at));
+    resyncing = false;
+    quiet_resync = false;
+    std::vector<std::uint8_t> buf;
+    buf.swap(rbuf);
+    rscan = 0;
+    // A fresh framer that starts at `at` (the old one may still point into a chunk that is gone, and its
+    // offset is wherever the gap or the framing error left it).
+    framer = Framer(opts.max_packet_size);
+    framer.skip_gap(at);
+    run_framer(std::span<const std::uint8_t>(buf).subspan(pos), at);
+    return;
   }
-  if (rbuf.size() >= opts.resync_window) {  // bound the scan buffer
+  rscan = first_wait ? *first_wait : rbuf.size();
+  if (rbuf.size() >= opts.resync_window) {  // bound the scan buffer: give up waiting on old positions
+    rscan = std::max(rscan, rbuf.size() - std::min(rbuf.size(), opts.resync_window / 2));
     rskipped += rscan;
     rbase += rscan;
     rbuf.erase(rbuf.begin(), rbuf.begin() + static_cast<std::ptrdiff_t>(rscan));
+    rscan = 0;
+  } else if (!first_wait && rscan > 4096) {  // everything scanned is ruled out: drop it
+    rskipped += rscan;
+    rbase += rscan;
+    rbuf.clear();
     rscan = 0;
   }
 }
@@ -269,6 +308,12 @@ void Analyzer::Dir::flush_pending() {
 
 void Analyzer::Dir::end_of_stream() {
   tcp.finish(frame, *this);
+  if (conn->info.kind == ConnKind::undecided && !pending.empty()) {
+    // The stream ends before its first bytes could tell what it is: decide on what there is.
+    an->decide(*conn, *this, pending);
+    Dir& other = this == &conn->ab ? conn->ba : conn->ab;
+    if (conn->info.kind == ConnKind::mqtt) other.flush_pending();
+  }
   flush_pending();
   if (conn->info.kind != ConnKind::mqtt) return;
   if (resyncing) {
@@ -305,7 +350,7 @@ void Analyzer::decide(Conn& c, Dir& d, std::span<const std::uint8_t> first) {
     return;
   }
   auto connect = looks_like_connect(first);
-  if (connect && *connect) {
+  if (connect && *connect && (opts_.any_port || on_port)) {
     // The side that opens with CONNECT is the client, whatever the ports said.
     c.set_roles(&d == &c.ab, true);
     info.kind = ConnKind::mqtt;
@@ -345,6 +390,14 @@ Analyzer::Conn* Analyzer::lookup(const TcpSegment& seg, const CaptureRecord& rec
   // Only a SYN or data opens a connection: the ACKs and FINs that trail a closed one, or a reset for
   // something never seen, do not.
   if (!(seg.flags & tcpflag::syn) && seg.payload_wire_len == 0) return nullptr;
+  // A connection that ended lately on this 4-tuple: its late segments (a retransmission, data after a
+  // reset) are not a new connection; a new SYN is.
+  for (const Key& k : {k1, k2}) {
+    auto cl = closed_.find(k);
+    if (cl == closed_.end()) continue;
+    if (!syn_only && rec.ts_ns - cl->second <= kClosedLinger_ns) return nullptr;
+    closed_.erase(cl);
+  }
   auto c = std::make_unique<Conn>(this, opts_);
   c->key = Key{seg.src, seg.dst};
   a_to_b = true;
@@ -393,7 +446,9 @@ void Analyzer::feed(const CaptureRecord& rec, const std::string& file) {
     d.tcp.syn(seg.seq);
   }
   if (c->info.kind != ConnKind::other && c->info.kind != ConnKind::tls) {
-    if (!seg.payload.empty() || seg.payload_wire_len > 0 || (seg.flags & tcpflag::fin))
+    const bool has_data = !seg.payload.empty() || seg.payload_wire_len > 0 || (seg.flags & tcpflag::fin);
+    if (has_data && !d.tcp.started()) d.start_unknown = true;  // no SYN seen: the capture began mid-stream
+    if (has_data)
       d.tcp.segment(seg.seq + ((seg.flags & tcpflag::syn) ? 1u : 0u), seg.payload, seg.payload_wire_len, seg.flags & tcpflag::fin, rec.frame, d);
     if ((seg.flags & tcpflag::ack) && other.tcp.started()) other.tcp.peer_acked(seg.ack, rec.frame, other);
   }
@@ -415,6 +470,16 @@ void Analyzer::end_conn(Conn& c, EndReason why, std::uint64_t frame) {
     else c.info.session->close(PacketRef{frame, c.info.last_ts});
   }
   if (c.info.kind == ConnKind::mqtt) sink_.on_connection_end(c.info);
+  // Remember the 4-tuple for a while (bounded, oldest forgotten first).
+  const std::int64_t now = c.info.last_ts;
+  closed_[c.key] = now;
+  closed_order_.emplace_back(now, c.key);
+  while (!closed_order_.empty() &&
+         (closed_order_.size() > kMaxClosed || now - closed_order_.front().first > kClosedLinger_ns)) {
+    auto cl = closed_.find(closed_order_.front().second);
+    if (cl != closed_.end() && cl->second == closed_order_.front().first) closed_.erase(cl);
+    closed_order_.pop_front();
+  }
   conns_.erase(c.key);
 }
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <set>
 #include <string>
@@ -112,6 +113,11 @@ class Analyzer {
   AnalyzerSink& sink_;
   FrameParser parser_;
   std::unordered_map<Key, std::unique_ptr<Conn>, KeyHash> conns_;
+  // 4-tuples of connections that ended, with the time they ended: late segments are ignored for a while.
+  static constexpr std::int64_t kClosedLinger_ns = 120'000'000'000;
+  static constexpr std::size_t kMaxClosed = 1u << 16;
+  std::unordered_map<Key, std::int64_t, KeyHash> closed_;
+  std::deque<std::pair<std::int64_t, Key>> closed_order_;
   std::uint64_t next_id_ = 0;
   Counters counters_;
   friend struct DirSink;
