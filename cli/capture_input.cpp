@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdio>
 #include <memory>
+#include <set>
 
 namespace mqttauth::cli {
 
@@ -26,6 +27,7 @@ AnalyzerOptions analyzer_options(const CaptureOptions& o) {
 namespace {
 
 struct Source {
+  std::set<std::uint32_t> warned_links;
   CaptureReader reader;
   CaptureRecord rec;
   bool has = false;
@@ -75,6 +77,9 @@ InputReport read_captures(const CaptureOptions& o, Analyzer& an) {
     for (auto& s : srcs)
       if (s->has && (!best || s->rec.ts_ns < best->rec.ts_ns)) best = s.get();
     if (!best) break;
+    if (!link_supported(best->rec.link_type) && best->warned_links.insert(best->rec.link_type).second)
+      std::fprintf(stderr, "mqttauth: %s: frame %llu: link type %u is not supported; frames of that type are skipped\n",
+                   best->name.c_str(), static_cast<unsigned long long>(best->rec.frame), best->rec.link_type);
     an.feed(best->rec, best->name);
     advance(*best);
     if (progress && (++n & 0x3FFF) == 0) {

@@ -220,6 +220,7 @@ class DecodeSink final : public AnalyzerSink {
     at.dst = dir == Direction::s2c ? &c.client : &c.server;
     at.file = m.file;
     at.dir = direction_name(dir);
+    at.with_file = several_;
     return at;
   }
   std::string context(const PacketMeta& m) const {

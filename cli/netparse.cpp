@@ -137,6 +137,22 @@ std::optional<std::span<const std::uint8_t>> Ipv4Defrag::add(std::span<const std
 
 // ------------------------------------------------------------------------------------------ frames
 
+bool link_supported(std::uint32_t link) noexcept {
+  switch (link) {
+    case kLinkEthernet:
+    case kLinkLinuxSll:
+    case kLinkLinuxSll2:
+    case kLinkNull:
+    case kLinkLoop:
+    case kLinkRaw:
+    case 12:
+    case 14:
+    case kLinkIpv4:
+    case kLinkIpv6: return true;
+    default: return false;
+  }
+}
+
 ParsedFrame FrameParser::parse(std::uint32_t link, std::span<const std::uint8_t> f, std::uint32_t orig_len,
                                std::int64_t ts) {
   std::size_t off = 0;

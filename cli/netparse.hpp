@@ -100,6 +100,9 @@ class Ipv4Defrag {
   std::vector<std::uint8_t> done_;
 };
 
+// Whether FrameParser reads frames of this link type.
+bool link_supported(std::uint32_t link_type) noexcept;
+
 class FrameParser {
  public:
   ParsedFrame parse(std::uint32_t link_type, std::span<const std::uint8_t> frame, std::uint32_t orig_len,

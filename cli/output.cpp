@@ -277,6 +277,7 @@ void place_json(JsonWriter& w, const PacketPlace& at) {
     w.field_num("offset", at.offset);
     return;
   }
+  if (at.with_file && at.file) w.field("file", *at.file);
   w.field_num("frame", at.frame);
   std::string ts;
   append_ts(ts, at.ts_ns);

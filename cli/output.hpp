@@ -56,6 +56,7 @@ struct PacketPlace {
   const Endpoint* dst = nullptr;
   const std::string* file = nullptr;  // named in error messages when several files are read
   std::string_view dir{};              // for error lines: "c2s" / "s2c" when known
+  bool with_file = false;              // JSON / CSV: name the capture file (several files were given)
 };
 
 // Seconds since 1970 with microseconds, as JSON and CSV write them: "1764047123.456789".

@@ -554,3 +554,50 @@ TEST(DecodeCapturesE2E, ExitCodes) {
     EXPECT_NE(r.err.find("directory"), std::string::npos) << r.err;
   }
 }
+
+TEST(DecodeCapturesE2E, SeveralFilesNameTheFileOfEachPacket) {
+  auto f1 = write_conv_file("named-a.pcap", 40011, kT0, 2000000);
+  auto f2 = write_conv_file("named-b.pcap", 40012, kT0 + 1000000, 2000000);
+  auto r = test::run({"decode", "--format", "jsonl", f1, f2});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  auto pk = jsonl(r);
+  ASSERT_EQ(pk.size(), 8u);
+  for (std::size_t i = 0; i < pk.size(); ++i) EXPECT_EQ(pk[i]["file"].str(), i % 2 == 0 ? f1 : f2) << i;
+  // One file: no file field.
+  auto one = jsonl(test::run({"decode", "--format", "jsonl", f1}));
+  ASSERT_FALSE(one.empty());
+  EXPECT_FALSE(one[0].has("file"));
+}
+
+TEST(DecodeCapturesE2E, UnsupportedLinkTypeIsNamedOnceAndTheRestDecoded) {
+  // A pcapng with a USER0 (147) interface and an Ethernet one carrying a handshake.
+  auto path = temp_path("links.pcapng");
+  {
+    PcapngWriter w;
+    ASSERT_TRUE(w.open(path));
+    auto odd = w.add_interface(147);
+    auto eth = w.add_interface(kLinkEthernet);
+    const Buf junk = pattern(40);
+    w.write(kT0, junk, 0, odd);
+    w.write(kT0 + 1, junk, 0, odd);
+    struct Iface final : CaptureWriter {
+      PcapngWriter& w;
+      std::uint32_t id;
+      Iface(PcapngWriter& ww, std::uint32_t i) : w(ww), id(i) {}
+      bool write(std::int64_t ts, std::span<const std::uint8_t> d, std::uint32_t orig, std::uint32_t) override {
+        return w.write(ts, d, orig, id);
+      }
+      bool close() override { return true; }
+    } out(w, eth);
+    TcpConversation t(out, {}, ep4(10, 0, 0, 2, 40100), ep4(10, 0, 0, 1, 1883));
+    t.handshake(kT0 + 10);
+    t.send(true, mqtt_connect("dev-link"), kT0 + 20);
+    t.send(false, mqtt_connack(0), kT0 + 30);
+    w.close();
+  }
+  auto r = test::run({"decode", "--format", "jsonl", path});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(jsonl(r).size(), 2u);
+  EXPECT_NE(r.err.find("frame 1: link type 147 is not supported"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("frame 2:"), std::string::npos) << "named once: " << r.err;
+}
