@@ -1,0 +1,130 @@
+// The reference broker: a real MQTT 3.1 / 3.1.1 / 5.0 broker that also speaks the field's custom
+// challenge-response handshake (CONNECT -> authenticate challenge -> authenticate response -> CONNACK) and
+// MQTT 5 enhanced authentication. A thin Asio server (this class) around a sans-I/O core (core.hpp).
+//
+// Embedding (e.g. to record a capture in-process):
+//
+//   asio::io_context io;
+//   mqttauth::cli::broker::BrokerConfig cfg;
+//   cfg.auth = mqttauth::cli::broker::AuthMode::custom;
+//   cfg.secrets.add("sensor-01", "s3cret");
+//   mqttauth::cli::broker::Broker b(io, std::move(cfg));
+//   std::string err;
+//   if (!b.listen("127.0.0.1:0", err)) ...;
+//   std::uint16_t port = b.port();
+//   b.set_tap(&recorder);
+//   io.run();            // until b.stop() (then the io_context runs out of work)
+//
+// Threading: every member function must be called from the thread that runs the io_context (or while it
+// is not running). The broker never spawns threads.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "secrets.hpp"
+
+namespace asio {
+class io_context;
+}
+
+namespace mqttauth::cli {
+class IoTap;
+}
+
+namespace mqttauth::cli::broker {
+
+// How a listener authenticates clients.
+enum class AuthMode : std::uint8_t {
+  none,    // CONNECT -> CONNACK 0 (no credentials checked)
+  custom,  // the field's authenticate packet (type auth_code) after CONNECT, for every protocol level
+  v5,      // MQTT 5 enhanced authentication, method "HMAC-SHA256"; other clients are refused
+  any,     // v5 clients that send an Authentication Method use v5 auth, every other client uses custom
+};
+const char* auth_mode_name(AuthMode m) noexcept;  // "none", "custom", "v5", "any"
+// Parses "none" | "custom" | "v5" | "any"; false on anything else.
+bool parse_auth_mode(std::string_view s, AuthMode& out) noexcept;
+
+// The method name of MQTT 5 enhanced authentication that the broker accepts.
+inline constexpr std::string_view kAuthMethod = "HMAC-SHA256";
+
+struct ListenerConfig {
+  std::string host_port = "127.0.0.1:1883";  // "HOST:PORT", "[v6]:PORT"; port 0 = any free port
+  AuthMode auth = AuthMode::none;
+  std::uint8_t auth_code = 0;                // type of the custom authenticate packet: 0 or 15
+};
+
+struct BrokerConfig {
+  // Listener defaults for listen(host_port, ...).
+  AuthMode auth = AuthMode::none;
+  std::uint8_t auth_code = 0;
+  // Client secrets (client id -> secret) for custom and v5 authentication.
+  Secrets secrets;
+  // Challenges are the 13-digit millisecond clock as in the field (predictable!) instead of 16 random bytes.
+  bool seed_compat = false;
+
+  // Time limits.
+  std::chrono::milliseconds connect_timeout{10000};  // from accept to CONNECT
+  std::chrono::milliseconds auth_timeout{10000};     // from challenge to response
+  std::chrono::milliseconds retry_interval{0};       // re-send unacknowledged QoS 1/2 on a live connection
+                                                     // after this long (0 = only on reconnect, as the spec says)
+
+  // Limits (bounded memory).
+  std::uint32_t max_packet_size = 1u << 20;          // largest packet accepted and sent (bytes)
+  std::size_t max_connections = 1024;
+  std::size_t max_output_queue = 8u << 20;           // bytes queued for one socket before it is closed
+  std::size_t max_queued_messages = 1000;            // per session: offline / not yet in flight
+  std::size_t max_retained = 100000;                 // retained messages in all
+  std::uint16_t receive_maximum = 20;                // v5: how many QoS 1/2 PUBLISH a client may have in flight
+  std::uint16_t max_inflight = 20;                   // outgoing in flight for 3.x clients
+  std::uint16_t topic_alias_maximum = 10;            // v5: client -> server topic aliases (0 = none)
+  std::uint16_t server_keep_alive = 0;               // v5: imposed on clients when non-zero
+  std::uint32_t max_session_expiry = 0xFFFFFFFFu;    // v5: cap on the session expiry a client asks for
+
+  // ACL: SUBSCRIBE to a filter listed here is refused (SUBACK 0x80, v5 0x87).
+  std::vector<std::string> deny_subscribe;
+
+  // One line per event (connections, handshakes, errors); empty = silent.
+  std::function<void(std::string_view line)> log;
+};
+
+class Broker {
+ public:
+  Broker(asio::io_context& io, BrokerConfig config);
+  ~Broker();
+  Broker(const Broker&) = delete;
+  Broker& operator=(const Broker&) = delete;
+
+  // Opens a listener on "HOST:PORT" with the config's default auth mode and code. On failure returns false
+  // with `error` set. Can be called several times.
+  bool listen(const std::string& host_port, std::string& error);
+  bool listen(const ListenerConfig& listener, std::string& error);
+
+  // The bound port of listener `listener` (in listen() order); 0 when there is no such listener.
+  std::uint16_t port(std::size_t listener = 0) const;
+  // "127.0.0.1:NNNNN" of the bound endpoint.
+  std::string bound_address(std::size_t listener = 0) const;
+  std::size_t listener_count() const;
+
+  // Reports every socket's traffic to `tap` (nullptr: none). Connection ids given to the tap are
+  // first_id, first_id + 1, ... (choose first_id so they do not collide with other users of the tap).
+  void set_tap(IoTap* tap, std::uint64_t first_id = 1);
+
+  // Closes the listeners and every connection; the io_context then runs out of the broker's work.
+  void stop();
+
+  // Open client connections.
+  std::size_t connection_count() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace mqttauth::cli::broker
