@@ -19,5 +19,6 @@ void add_capture_options(CLI::App* sub, CaptureOptions& cap);
 void setup_decode(CLI::App& app);
 void setup_sessions(CLI::App& app);
 void setup_stats(CLI::App& app);
+void setup_check(CLI::App& app);
 
 }  // namespace mqttauth::cli

@@ -26,7 +26,7 @@ struct SessionRow {
   std::uint32_t anomalies = 0;
   ChallengeWeakness weakness = ChallengeWeakness::none;
   Verification verification = Verification::not_applicable;
-  std::optional<std::uint64_t> challenge_frame, response_frame;
+  std::optional<std::uint64_t> challenge_frame, response_frame, connack_frame;
   DirStats c2s, s2c;
   EndReason end = EndReason::open;
   std::uint64_t first_frame = 0, last_frame = 0;

@@ -1,0 +1,441 @@
+// mqttauth check: built-in rules on every connection plus user expectations; exit status for CI, JUnit XML.
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <unordered_map>
+
+#include "capture_input.hpp"
+#include "commands.hpp"
+#include "expect.hpp"
+#include "mqttauth/topic.hpp"
+#include "output.hpp"
+#include "sessions.hpp"
+
+namespace mqttauth::cli {
+namespace {
+
+enum class Severity : std::uint8_t { info = 0, warning = 1, error = 2 };
+const char* severity_name(Severity s) {
+  switch (s) {
+    case Severity::error: return "error";
+    case Severity::warning: return "warning";
+    default: return "info";
+  }
+}
+
+struct Finding {
+  Severity severity = Severity::info;
+  std::string rule;
+  std::uint64_t conn = 0;  // 0: the capture as a whole
+  std::string client_id;
+  std::uint64_t frame = 0;
+  std::string file;
+  std::string message;
+};
+
+struct ExpectResult {
+  const Expectation* e = nullptr;
+  bool pass = false;
+  std::string detail;
+};
+
+constexpr std::uint32_t kViolations = anomaly::unexpected_direction | anomaly::unexpected_state |
+                                      anomaly::repeated_response | anomaly::repeated_challenge |
+                                      anomaly::second_connect | anomaly::second_connack;
+
+class CheckSink final : public AnalyzerSink {
+ public:
+  CheckSink(const Secrets* secrets, const std::vector<Expectation>& ex) : secrets_(secrets), ex_(ex) {
+    publish_counts.assign(ex_.size(), 0);
+  }
+  std::vector<SessionRow> rows;
+  std::unordered_map<std::uint64_t, std::vector<Finding>> by_conn;
+  std::vector<Finding> global;
+  std::vector<std::uint64_t> publish_counts;  // per expectation (publishes)
+  std::array<std::uint64_t, 3> qos{};
+  std::uint64_t decode_errors = 0;
+
+  void on_packet(const Connection&, Direction, const Decoded& d, const Observation&, const PacketMeta&) override {
+    const auto* p = std::get_if<Publish>(&d.packet);
+    if (!p) return;
+    ++qos[p->qos & 3u];
+    for (std::size_t i = 0; i < ex_.size(); ++i)
+      if (ex_[i].kind == ExpectKind::publishes && topic_matches(ex_[i].filter, p->topic)) ++publish_counts[i];
+  }
+  void on_error(const Connection& c, Direction dir, const Error& e, const PacketMeta& m) override {
+    ++decode_errors;
+    add(c, Severity::error, "decode_error", m,
+        e.message() + " (stream offset " + std::to_string(m.offset) + ", " + std::string(direction_name(dir)) + ")");
+  }
+  void on_gap(const Connection& c, Direction dir, std::uint64_t, std::uint64_t bytes, const PacketMeta& m,
+              GapReason why) override {
+    add(c, Severity::warning, "gap", m,
+        std::to_string(bytes) + " bytes missing from the capture (" + gap_reason_name(why) + ", " +
+            std::string(direction_name(dir)) + ")");
+  }
+  void on_tls(const Connection& c) override {
+    PacketMeta m{c.first_frame, c.first_ts, 0, &c.file};
+    add(c, Severity::info, "tls", m, "TLS on an MQTT port: encrypted, not checked");
+  }
+  void on_connection_end(const Connection& c) override {
+    SessionRow r = make_row(c, secrets_);
+    auto& f = by_conn[c.id];
+    for (auto& x : f) x.client_id = r.client_id;
+    auto add_row = [&](Severity s, const char* rule, std::uint64_t frame, std::string msg) {
+      f.push_back(Finding{s, rule, r.conn, r.client_id, frame, r.file, std::move(msg)});
+    };
+    const std::string who = "client '" + r.client_id + "'";
+    if (!r.has_handshake) {
+      add_row(Severity::info, "handshake_not_seen", r.first_frame, "the capture starts after the handshake");
+    } else {
+      switch (r.outcome) {
+        case Outcome::refused:
+          add_row(Severity::warning, "handshake_refused", r.connack_frame.value_or(r.last_frame),
+                  who + " refused with code " + std::to_string(r.code ? *r.code : 0));
+          break;
+        case Outcome::incomplete:
+          add_row(Severity::warning, "handshake_incomplete", r.last_frame, who + ": the capture ends during the handshake");
+          break;
+        case Outcome::abandoned:
+          add_row(Severity::warning, "handshake_abandoned", r.last_frame,
+                  who + ": the connection closed during the handshake (" + end_reason_name(r.end) + ")");
+          break;
+        default: break;
+      }
+      if (r.anomalies & kViolations)
+        add_row(Severity::error, "protocol_violation", r.response_frame.value_or(r.last_frame),
+                who + ": " + anomaly_names(r.anomalies & kViolations));
+      if (r.anomalies & anomaly::challenge_without_response)
+        add_row(Severity::warning, "challenge_without_response", r.challenge_frame.value_or(r.first_frame),
+                who + " never answered the challenge");
+      if (r.verification == Verification::mismatch)
+        add_row(Severity::warning, "response_mismatch", r.response_frame.value_or(r.first_frame),
+                who + ": the response is not HMAC-SHA256(secret, challenge)");
+      else if (r.verification == Verification::no_secret)
+        add_row(Severity::info, "no_secret", r.response_frame.value_or(r.first_frame),
+                who + " has no line in the secrets file");
+      if (r.scheme != AuthScheme::none && !r.challenge.empty()) {
+        auto [it, fresh] = challenges_.emplace(r.challenge, r.conn);
+        if (!fresh && it->second != r.conn)
+          add_row(Severity::warning, "challenge_reused", r.challenge_frame.value_or(r.first_frame),
+                  who + " got the same challenge as connection #" + std::to_string(it->second) +
+                      ": a recorded response can be replayed");
+      }
+      if (r.weakness != ChallengeWeakness::none)
+        add_row(Severity::info, "predictable_challenge", r.challenge_frame.value_or(r.first_frame),
+                "the challenge to " + who + " is predictable (" + std::string(weakness_name(r.weakness)) + ")");
+    }
+    rows.push_back(std::move(r));
+  }
+
+ private:
+  void add(const Connection& c, Severity s, const char* rule, const PacketMeta& m, std::string msg) {
+    by_conn[c.id].push_back(Finding{s, rule, c.id, "", m.frame, m.file ? *m.file : c.file, std::move(msg)});
+  }
+  const Secrets* secrets_;
+  const std::vector<Expectation>& ex_;
+  std::unordered_map<std::string, std::uint64_t> challenges_;
+};
+
+std::vector<ExpectResult> evaluate(const std::vector<Expectation>& ex, const CheckSink& s) {
+  std::vector<ExpectResult> out;
+  for (std::size_t i = 0; i < ex.size(); ++i) {
+    const Expectation& e = ex[i];
+    ExpectResult r{&e, true, ""};
+    switch (e.kind) {
+      case ExpectKind::every_session_authenticates: {
+        std::string bad;
+        std::size_t n = 0, seen = 0;
+        for (const auto& row : s.rows) {
+          if (!row.has_handshake) continue;
+          ++seen;
+          if (row.outcome != Outcome::accepted) {
+            ++n;
+            if (bad.size() < 200)
+              bad += (bad.empty() ? "" : ", ") + std::string("#") + std::to_string(row.conn) + " " + row.client_id + " " +
+                     std::string(outcome_name(row.outcome));
+          }
+        }
+        r.pass = n == 0;
+        r.detail = std::to_string(seen - n) + " of " + std::to_string(seen) + " handshakes accepted" +
+                   (bad.empty() ? "" : " (" + bad + ")");
+        break;
+      }
+      case ExpectKind::client_outcome: {
+        std::size_t n = 0, match = 0;
+        std::string got;
+        for (const auto& row : s.rows) {
+          if (!row.has_handshake || row.client_id != e.client_id) continue;
+          ++n;
+          if (outcome_name(row.outcome) == e.outcome) ++match;
+          got += (got.empty() ? "" : ", ") + std::string(outcome_name(row.outcome));
+        }
+        r.pass = n > 0 && match == n;
+        r.detail = n == 0 ? "no connection of this client" : std::to_string(n) + " connection(s): " + got;
+        break;
+      }
+      case ExpectKind::publishes:
+        r.pass = compare(s.publish_counts[i], e.op, e.count);
+        r.detail = std::to_string(s.publish_counts[i]) + " publishes on " + e.filter;
+        break;
+      case ExpectKind::connections:
+        r.pass = compare(s.rows.size(), e.op, e.count);
+        r.detail = std::to_string(s.rows.size()) + " MQTT connections";
+        break;
+      case ExpectKind::no_qos:
+        r.pass = s.qos[e.qos] == 0;
+        r.detail = std::to_string(s.qos[e.qos]) + " publishes at QoS " + std::to_string(e.qos);
+        break;
+      case ExpectKind::max_latency: {
+        std::int64_t worst = 0;
+        std::string who;
+        for (const auto& row : s.rows)
+          if (row.latency_ns && *row.latency_ns > worst) {
+            worst = *row.latency_ns;
+            who = "#" + std::to_string(row.conn) + " " + row.client_id;
+          }
+        r.pass = worst <= e.latency_ns;
+        char b[96];
+        std::snprintf(b, sizeof b, "slowest handshake %.3f ms", static_cast<double>(worst) / 1e6);
+        r.detail = b + (who.empty() ? std::string() : " (" + who + ")");
+        break;
+      }
+      case ExpectKind::no_decode_errors:
+        r.pass = s.decode_errors == 0;
+        r.detail = std::to_string(s.decode_errors) + " decode errors";
+        break;
+    }
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+void xml_escape(std::string& out, std::string_view s) {
+  for (char c : s) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&apos;"; break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20 && c != '\n' && c != '\t') out += ' ';
+        else out += c;
+    }
+  }
+}
+
+struct CheckOptions {
+  CaptureOptions cap;
+  std::string secrets, expect, junit, format = "text", fail_on = "error", color = "auto";
+};
+
+int run_check(const CheckOptions& o) {
+  Secrets secrets;
+  std::string err;
+  if (!o.secrets.empty() && !secrets.load(o.secrets, err)) {
+    std::fprintf(stderr, "mqttauth check: %s\n", err.c_str());
+    return kExitUsage;
+  }
+  std::vector<Expectation> ex;
+  if (!o.expect.empty()) {
+    auto parsed = parse_expectations(o.expect, err);
+    if (!parsed) {
+      std::fprintf(stderr, "mqttauth check: %s\n", err.c_str());
+      return kExitUsage;
+    }
+    ex = std::move(*parsed);
+  }
+  CheckSink sink(o.secrets.empty() ? nullptr : &secrets, ex);
+  Analyzer an(analyzer_options(o.cap), sink);
+  InputReport rep = read_captures(o.cap, an);
+  if (rep.unreadable) return kExitUsage;
+  if (rep.damaged)
+    sink.global.push_back(Finding{Severity::error, "damaged_capture", 0, "", 0, "",
+                                  std::to_string(rep.damaged) + " capture file(s) truncated or corrupt (see stderr)"});
+  const Severity fail_level = o.fail_on == "warning" ? Severity::warning : o.fail_on == "info" ? Severity::info : Severity::error;
+  std::sort(sink.rows.begin(), sink.rows.end(), [](const auto& a, const auto& b) { return a.conn < b.conn; });
+  auto results = evaluate(ex, sink);
+
+  // All findings in connection order (capture-wide ones first), most severe first within a connection.
+  std::vector<Finding> all = sink.global;
+  for (const auto& row : sink.rows) {
+    auto it = sink.by_conn.find(row.conn);
+    if (it == sink.by_conn.end()) continue;
+    auto f = it->second;
+    std::stable_sort(f.begin(), f.end(), [](const Finding& a, const Finding& b) { return a.severity > b.severity; });
+    all.insert(all.end(), f.begin(), f.end());
+  }
+  std::array<std::size_t, 3> counts{};
+  bool failed = false;
+  for (const auto& f : all) {
+    ++counts[static_cast<std::size_t>(f.severity)];
+    failed = failed || f.severity >= fail_level;
+  }
+  std::size_t failed_ex = 0;
+  for (const auto& r : results) failed_ex += r.pass ? 0 : 1;
+  failed = failed || failed_ex > 0;
+
+  Out out(stdout);
+  std::string& b = out.buf();
+  if (o.format == "jsonl") {
+    for (const auto& f : all) {
+      JsonWriter w(b);
+      w.begin_object().field("severity", severity_name(f.severity)).field("rule", f.rule);
+      if (f.conn) w.field_num("conn", f.conn).field("client_id", f.client_id);
+      if (f.frame) w.field_num("frame", f.frame);
+      if (!f.file.empty()) w.field("file", f.file);
+      w.field("message", f.message).end_object();
+      b += '\n';
+    }
+    for (const auto& r : results) {
+      JsonWriter w(b);
+      w.begin_object().field("expectation", r.e->text).field_num("line", static_cast<std::uint64_t>(r.e->line));
+      w.field_bool("pass", r.pass).field("detail", r.detail).end_object();
+      b += '\n';
+    }
+    JsonWriter w(b);
+    w.begin_object().key("summary").begin_object();
+    w.field_num("connections", sink.rows.size()).field_num("errors", counts[2]).field_num("warnings", counts[1]);
+    w.field_num("infos", counts[0]).field_num("expectations", results.size()).field_num("expectations_failed", failed_ex);
+    w.field("fail_on", o.fail_on).field_bool("pass", !failed).end_object().end_object();
+    b += '\n';
+  } else {
+    const bool color = o.color == "always" || (o.color == "auto" && isatty(STDOUT_FILENO));
+    for (const auto& f : all) {
+      const char* c = f.severity == Severity::error ? "\x1b[1;31m" : f.severity == Severity::warning ? "\x1b[33m" : "\x1b[2m";
+      if (color) b += c;
+      char head[16];
+      std::snprintf(head, sizeof head, "%-8s", severity_name(f.severity));
+      b += head;
+      if (color) b += "\x1b[0m";
+      if (f.conn) b += "conn #" + std::to_string(f.conn) + " ";
+      if (f.frame) b += "frame " + std::to_string(f.frame) + " ";
+      b += f.rule + ": " + f.message + "\n";
+    }
+    for (const auto& r : results) {
+      if (color) b += r.pass ? "\x1b[32m" : "\x1b[1;31m";
+      b += r.pass ? "PASS    " : "FAIL    ";
+      if (color) b += "\x1b[0m";
+      b += "expect " + r.e->text + ": " + r.detail + "\n";
+    }
+    char sum[256];
+    std::snprintf(sum, sizeof sum,
+                  "%zu connections; %zu errors, %zu warnings, %zu infos; %zu expectations, %zu failed; --fail-on %s: %s\n",
+                  sink.rows.size(), counts[2], counts[1], counts[0], results.size(), failed_ex, o.fail_on.c_str(),
+                  failed ? "FAIL" : "PASS");
+    b += sum;
+  }
+  out.flush();
+
+  if (!o.junit.empty()) {
+    std::string x = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
+    std::size_t tests = sink.rows.size() + results.size() + (sink.global.empty() ? 0 : 1), failures = 0;
+    std::string cases;
+    auto testcase = [&](const std::string& classname, const std::string& name, const std::vector<const Finding*>& bad,
+                        const std::string& fail_text, const std::string& out_text) {
+      cases += "    <testcase classname=\"";
+      xml_escape(cases, classname);
+      cases += "\" name=\"";
+      xml_escape(cases, name);
+      cases += "\" time=\"0\">\n";
+      if (!bad.empty() || !fail_text.empty()) {
+        ++failures;
+        std::string msg = fail_text.empty() ? bad.front()->rule + ": " + bad.front()->message : fail_text;
+        cases += "      <failure type=\"";
+        xml_escape(cases, bad.empty() ? std::string("expectation") : bad.front()->rule);
+        cases += "\" message=\"";
+        xml_escape(cases, msg);
+        cases += "\">";
+        for (const auto* f : bad) {
+          std::string line = std::string(severity_name(f->severity)) + " " + f->rule + " frame " +
+                             std::to_string(f->frame) + ": " + f->message + "\n";
+          xml_escape(cases, line);
+        }
+        if (!fail_text.empty()) xml_escape(cases, fail_text);
+        cases += "</failure>\n";
+      }
+      if (!out_text.empty()) {
+        cases += "      <system-out>";
+        xml_escape(cases, out_text);
+        cases += "</system-out>\n";
+      }
+      cases += "    </testcase>\n";
+    };
+    if (!sink.global.empty()) {
+      std::vector<const Finding*> bad;
+      for (const auto& f : sink.global)
+        if (f.severity >= fail_level) bad.push_back(&f);
+      testcase("mqttauth.capture", "capture files", bad, "", "");
+    }
+    for (const auto& row : sink.rows) {
+      std::vector<const Finding*> bad;
+      std::string info;
+      auto it = sink.by_conn.find(row.conn);
+      if (it != sink.by_conn.end())
+        for (const auto& f : it->second) {
+          if (f.severity >= fail_level) bad.push_back(&f);
+          else info += std::string(severity_name(f.severity)) + " " + f.rule + ": " + f.message + "\n";
+        }
+      std::string name = "conn #" + std::to_string(row.conn) + " " + (row.client_id.empty() ? "(no client id)" : row.client_id) +
+                         " " + row.client + " > " + row.server;
+      std::string summary = "outcome " + std::string(row.has_handshake ? outcome_name(row.outcome) : "unseen") + "\n" + info;
+      testcase("mqttauth.connection", name, bad, "", summary);
+    }
+    for (const auto& r : results)
+      testcase("mqttauth.expectation", r.e->text, {}, r.pass ? "" : r.detail, r.pass ? r.detail : "");
+    x += "<testsuites name=\"mqttauth check\" tests=\"" + std::to_string(tests) + "\" failures=\"" +
+         std::to_string(failures) + "\" errors=\"0\">\n";
+    x += "  <testsuite name=\"mqttauth check\" tests=\"" + std::to_string(tests) + "\" failures=\"" +
+         std::to_string(failures) + "\" errors=\"0\" skipped=\"0\" time=\"";
+    char t[32];
+    std::snprintf(t, sizeof t, "%.3f", rep.seconds);
+    x += t;
+    x += "\">\n" + cases + "  </testsuite>\n</testsuites>\n";
+    std::ofstream f(o.junit, std::ios::binary);
+    f << x;
+    if (!f) {
+      std::fprintf(stderr, "mqttauth check: cannot write %s\n", o.junit.c_str());
+      return kExitUsage;
+    }
+  }
+  return failed ? kExitFindings : kExitOk;
+}
+
+}  // namespace
+
+void setup_check(CLI::App& app) {
+  auto opt = std::make_shared<CheckOptions>();
+  auto* sub = app.add_subcommand("check", "Check captures against built-in rules and your expectations (for CI)");
+  sub->footer(
+      "Rules: decode errors and protocol violations (error); refused, incomplete or abandoned handshakes, a\n"
+      "challenge without response, a response that fails --secrets, a challenge used twice, capture gaps\n"
+      "(warning); a predictable challenge, a handshake not seen, TLS (info).\n"
+      "Expectations file (--expect): see README.md, e.g.\n"
+      "  every-session authenticates\n  client sensor-02 refused\n  publishes >= 10 on devices/+/telemetry\n"
+      "  no qos 2\n  max-handshake-latency 500ms\n"
+      "Examples:\n"
+      "  mqttauth check capture.pcap\n"
+      "  mqttauth check --fail-on warning --secrets devices.secrets --expect ci.expect --junit report.xml *.pcap\n"
+      "Exit codes: 0 nothing at or above the fail level and every expectation met, 1 findings or failed\n"
+      "expectations, 2 unreadable input or wrong usage.");
+  add_capture_options(sub, opt->cap);
+  sub->add_option("--secrets", opt->secrets, "Verify responses with the secrets in this file")->check(CLI::ExistingFile);
+  sub->add_option("--expect", opt->expect, "Expectations file")->check(CLI::ExistingFile);
+  sub->add_option("--fail-on", opt->fail_on, "Lowest severity that fails: error (default), warning, info")
+      ->check(CLI::IsMember({"error", "warning", "info"}));
+  sub->add_option("--junit", opt->junit, "Write a JUnit XML report here (one testcase per connection and expectation)");
+  sub->add_option("--format", opt->format, "Output format: text or jsonl")->check(CLI::IsMember({"text", "jsonl"}));
+  sub->add_option("--color", opt->color, "Colours in text output: auto, always, never")
+      ->check(CLI::IsMember({"auto", "always", "never"}));
+  sub->callback([opt] {
+    int rc = run_check(*opt);
+    if (rc != 0) throw CLI::RuntimeError(rc);
+  });
+}
+
+}  // namespace mqttauth::cli

@@ -1,0 +1,151 @@
+// End-to-end tests of `mqttauth check`: rules, expectations, exit codes, JSON Lines and JUnit output.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <map>
+#include <set>
+
+#include "json.hpp"
+#include "run.hpp"
+
+using namespace mqttauth::test;
+
+namespace {
+
+const std::string kSrc = MQTTAUTH_SOURCE_DIR;
+const std::string kHandshakes = kSrc + "/captures/field-handshakes.pcap";
+const std::string kAnomalies = kSrc + "/captures/field-anomalies.pcap";
+const std::string kSecrets = kSrc + "/captures/field-handshakes.secrets";
+
+std::string write_temp(const std::string& name, const std::string& text) {
+  std::string p = temp_dir() + "/" + name;
+  std::ofstream(p) << text;
+  return p;
+}
+
+std::vector<Json> jsonl(const RunResult& r) {
+  std::vector<Json> v;
+  for (const auto& l : r.lines()) v.push_back(Json::parse(l));
+  return v;
+}
+
+// Rules found, as "rule@conn".
+std::multiset<std::string> rules(const RunResult& r) {
+  std::multiset<std::string> s;
+  for (const auto& j : jsonl(r))
+    if (j.has("rule")) s.insert(j["rule"].str() + "@" + (j.has("conn") ? std::to_string(static_cast<int>(j["conn"].num())) : "0"));
+  return s;
+}
+
+std::size_t count(const std::string& s, const std::string& what) {
+  std::size_t n = 0;
+  for (auto p = s.find(what); p != std::string::npos; p = s.find(what, p + 1)) ++n;
+  return n;
+}
+
+}  // namespace
+
+TEST(CheckCli, BuiltInRulesOnTheFiveDeviceCapture) {
+  auto r = run({"check", "--format", "jsonl", "--secrets", kSecrets, kHandshakes});
+  EXPECT_EQ(r.rc, 0) << r.out << r.err;  // only warnings and infos: passes the default --fail-on error
+  auto got = rules(r);
+  std::multiset<std::string> want{"predictable_challenge@1", "handshake_refused@2", "response_mismatch@2",
+                                  "predictable_challenge@2", "handshake_abandoned@5", "challenge_without_response@5",
+                                  "predictable_challenge@5"};
+  EXPECT_EQ(got, want) << r.out;
+  auto last = jsonl(r).back();
+  EXPECT_EQ(last["summary"]["connections"].num(), 5);
+  EXPECT_EQ(last["summary"]["warnings"].num(), 4);
+  EXPECT_TRUE(last["summary"]["pass"].boolean());
+}
+
+TEST(CheckCli, FailOnWarningFailsRefusedDevices) {
+  EXPECT_EQ(run({"check", "--fail-on", "warning", kHandshakes}).rc, 1);
+  EXPECT_EQ(run({"check", "--fail-on", "error", kHandshakes}).rc, 0);
+}
+
+TEST(CheckCli, AnomaliesAreErrors) {
+  auto r = run({"check", "--format", "jsonl", kAnomalies});
+  EXPECT_EQ(r.rc, 1);
+  auto got = rules(r);
+  EXPECT_EQ(got.count("decode_error@3"), 1u) << r.out;
+  EXPECT_EQ(got.count("protocol_violation@2"), 1u) << r.out;  // the device answered twice
+  EXPECT_EQ(got.count("protocol_violation@3"), 1u) << r.out;  // authenticate from the device first
+  EXPECT_EQ(got.count("challenge_reused@2"), 1u) << r.out;
+  for (const auto& j : jsonl(r))
+    if (j.has("rule") && j["rule"].str() == "decode_error") {
+      EXPECT_EQ(j["frame"].num(), 168);
+      EXPECT_NE(j["message"].str().find("field_overrun at byte 9"), std::string::npos);
+    }
+}
+
+TEST(CheckCli, ExpectationsEachKind) {
+  auto ex = write_temp("all.expect",
+                       "# every kind, all true of field-handshakes.pcap\n"
+                       "client sensor-01 authenticates\n"
+                       "client sensor-02 refused\n"
+                       "client sensor-05 abandoned\n"
+                       "publishes >= 2 on devices/+/telemetry\n"
+                       "publishes == 1 on legacy/04/state\n"
+                       "connections == 5\n"
+                       "no decode-errors\n"
+                       "max-handshake-latency 100ms\n"
+                       "no qos 2   # false: sensor-03 publishes at QoS 2\n"
+                       "every-session authenticates   # false\n");
+  auto r = run({"check", "--format", "jsonl", "--expect", ex, kHandshakes});
+  EXPECT_EQ(r.rc, 1);
+  std::map<std::string, bool> pass;
+  for (const auto& j : jsonl(r))
+    if (j.has("expectation")) pass[j["expectation"].str()] = j["pass"].boolean();
+  EXPECT_EQ(pass.size(), 10u);
+  for (const char* ok : {"client sensor-01 authenticates", "client sensor-02 refused", "client sensor-05 abandoned",
+                         "publishes >= 2 on devices/+/telemetry", "publishes == 1 on legacy/04/state", "connections == 5",
+                         "no decode-errors", "max-handshake-latency 100ms"})
+    EXPECT_TRUE(pass[ok]) << ok;
+  EXPECT_FALSE(pass["no qos 2"]);
+  EXPECT_FALSE(pass["every-session authenticates"]);
+  // The same expectations that hold, alone, pass.
+  auto good = write_temp("good.expect", "client sensor-02 refused\nconnections >= 5\nmax-handshake-latency 1s\n");
+  EXPECT_EQ(run({"check", "--expect", good, kHandshakes}).rc, 0);
+  auto slow = write_temp("slow.expect", "max-handshake-latency 10ms\n");
+  EXPECT_EQ(run({"check", "--expect", slow, kHandshakes}).rc, 1);
+}
+
+TEST(CheckCli, ExitTwoOnUnreadableInputOrBadExpectations) {
+  auto notcap = write_temp("not-a-capture.pcap", "hello, this is text\n");
+  auto r = run({"check", notcap});
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_NE(r.err.find("not a capture file"), std::string::npos) << r.err;
+  auto bad = write_temp("bad.expect", "connections == 5\npublishes lots on a/b\n");
+  auto b = run({"check", "--expect", bad, kHandshakes});
+  EXPECT_EQ(b.rc, 2);
+  EXPECT_NE(b.err.find("bad.expect:2:"), std::string::npos) << b.err;
+  EXPECT_EQ(run({"check", "--fail-on", "never", kHandshakes}).rc, 2);
+}
+
+TEST(CheckCli, JUnitReportHasOneTestcasePerDeviceAndExpectation) {
+  auto ex = write_temp("junit.expect", "connections == 5\nclient sensor-01 authenticates\n");
+  std::string xml_path = temp_dir() + "/report.xml";
+  auto r = run({"check", "--fail-on", "warning", "--secrets", kSecrets, "--expect", ex, "--junit", xml_path, kHandshakes});
+  EXPECT_EQ(r.rc, 1);
+  std::string xml = slurp(xml_path);
+  ASSERT_FALSE(xml.empty());
+  EXPECT_EQ(xml.rfind("<?xml version=\"1.0\" encoding=\"UTF-8\"?>", 0), 0u);
+  EXPECT_EQ(count(xml, "<testsuites "), 1u);
+  EXPECT_EQ(count(xml, "<testsuite "), 1u);
+  EXPECT_EQ(count(xml, "<testcase "), 7u);  // five devices, two expectations
+  EXPECT_EQ(count(xml, "classname=\"mqttauth.connection\""), 5u);
+  EXPECT_EQ(count(xml, "classname=\"mqttauth.expectation\""), 2u);
+  // The refused and the abandoned device fail; the accepted ones and both expectations pass.
+  EXPECT_EQ(count(xml, "<failure "), 2u) << xml;
+  EXPECT_NE(xml.find("tests=\"7\" failures=\"2\""), std::string::npos) << xml;
+  auto refused = xml.find("sensor-02");
+  ASSERT_NE(refused, std::string::npos);
+  EXPECT_LT(xml.find("<failure ", refused), xml.find("</testcase>", refused));
+  auto accepted = xml.find("sensor-01 192.168");
+  ASSERT_NE(accepted, std::string::npos);
+  EXPECT_GT(xml.find("<failure ", accepted), xml.find("</testcase>", accepted));
+  // Balanced elements.
+  EXPECT_EQ(count(xml, "<testcase "), count(xml, "</testcase>"));
+  EXPECT_EQ(count(xml, "<failure "), count(xml, "</failure>"));
+}
