@@ -1,0 +1,288 @@
+#include "transcript.hpp"
+
+#include <algorithm>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <unordered_map>
+
+#include "mqttauth/utf8.hpp"
+#include "output.hpp"
+
+namespace mqttauth::cli {
+namespace {
+
+void kv(std::string& s, std::string_view k, std::uint64_t v) {
+  s += ' ';
+  s += k;
+  s += '=';
+  s += std::to_string(v);
+}
+
+void kv_str(std::string& s, std::string_view k, std::string_view v) {
+  s += ' ';
+  s += k;
+  s += "=\"";
+  append_escaped(s, v);
+  s += '"';
+}
+
+void kv_bytes(std::string& s, std::string_view k, Bytes v) {
+  if (valid_mqtt_utf8(v.data(), v.size())) {
+    kv_str(s, k, v.as_chars());
+  } else {
+    s += ' ';
+    s += k;
+    s += "=0x";
+    append_hex(s, v);
+  }
+}
+
+// Properties as "prop.<name>=value"; authentication data is a challenge or a response: left out.
+void props(std::string& s, const Properties& p) {
+  for (const auto& x : p) {
+    const PropertyInfo* info = property_info(static_cast<std::uint8_t>(x.id));
+    std::string key = "prop." + std::string(info->json_name);
+    switch (x.type) {
+      case PropertyType::utf8: kv_str(s, key, x.text); break;
+      case PropertyType::binary:
+        if (x.id == PropertyId::authentication_data) s += " " + key + "=<auth-data>";
+        else kv_bytes(s, key, x.binary);
+        break;
+      case PropertyType::utf8_pair: kv_str(s, key, std::string(x.text) + "=" + std::string(x.value)); break;
+      default: kv(s, key, x.number);
+    }
+  }
+}
+
+class TranscriptSink final : public AnalyzerSink {
+ public:
+  std::map<std::uint64_t, TranscriptSession> sessions;  // by connection id
+  std::unordered_map<std::uint64_t, std::unordered_map<std::uint16_t, std::uint64_t>> ids;
+
+  std::string id_of(std::uint64_t conn, std::uint16_t pid) {
+    auto& m = ids[conn];
+    auto it = m.find(pid);
+    if (it == m.end()) it = m.emplace(pid, m.size() + 1).first;
+    return "#" + std::to_string(it->second);
+  }
+
+  void on_packet(const Connection& c, Direction dir, const Decoded& d, const Observation& obs, const PacketMeta&) override {
+    TranscriptSession& ts = sessions[c.id];
+    ts.conn = c.id;
+    std::string s(direction_name(dir));
+    s += ' ';
+    s += packet_name(d.packet);
+    const bool v5 = d.level == kLevel5;
+    std::visit(
+        [&](const auto& p) {
+          using T = std::decay_t<decltype(p)>;
+          if constexpr (std::is_same_v<T, Connect> || std::is_same_v<T, Authenticate>) {
+            if constexpr (std::is_same_v<T, Authenticate>) {
+              kv(s, "code", p.code);
+              if (obs.role != Role::none) s += " role=" + std::string(role_name(obs.role));
+            }
+            if (ts.client_id.empty()) ts.client_id = std::string(p.client_id);
+            kv_str(s, "protocol", p.protocol_name);
+            kv(s, "level", p.level);
+            kv(s, "clean", p.clean ? 1 : 0);
+            kv(s, "keep_alive", p.keep_alive);
+            kv_str(s, "client_id", p.client_id);
+            if (p.username) kv_str(s, "username", *p.username);
+            if (p.password) {
+              if constexpr (std::is_same_v<T, Authenticate>) s += obs.role == Role::challenge ? " password=<challenge>" : obs.role == Role::response ? " password=<response>" : " password=<set>";
+              else s += " password=<set>";
+            }
+            if (p.will) {
+              kv_str(s, "will_topic", p.will->topic);
+              kv(s, "will_qos", p.will->qos);
+              kv(s, "will_retain", p.will->retain ? 1 : 0);
+              kv_bytes(s, "will_payload", p.will->payload);
+            }
+            props(s, p.properties);
+          } else if constexpr (std::is_same_v<T, Connack>) {
+            kv(s, v5 ? "reason_code" : "return_code", p.code);
+            kv(s, "session_present", p.session_present ? 1 : 0);
+            props(s, p.properties);
+          } else if constexpr (std::is_same_v<T, Publish>) {
+            kv_str(s, "topic", p.topic);
+            kv(s, "qos", p.qos);
+            kv(s, "retain", p.retain ? 1 : 0);
+            kv(s, "dup", p.dup ? 1 : 0);
+            if (p.qos) s += " id=" + id_of(c.id, p.packet_id);
+            props(s, p.properties);
+            kv_bytes(s, "payload", p.payload);
+          } else if constexpr (std::is_base_of_v<PubResponse, T>) {
+            s += " id=" + id_of(c.id, p.packet_id);
+            if (v5) kv(s, "reason_code", p.reason_code);
+            props(s, p.properties);
+          } else if constexpr (std::is_same_v<T, Subscribe>) {
+            s += " id=" + id_of(c.id, p.packet_id);
+            for (const auto& sub : p.subscriptions) {  // filter="topic":options
+              kv_str(s, "filter", sub.filter);
+              s += ':' + std::to_string(sub.options);
+            }
+            props(s, p.properties);
+          } else if constexpr (std::is_same_v<T, Suback> || std::is_same_v<T, Unsuback>) {
+            s += " id=" + id_of(c.id, p.packet_id);
+            std::string codes;
+            for (auto x : p.codes) codes += (codes.empty() ? "" : ",") + std::to_string(x);
+            if (!codes.empty()) s += " codes=" + codes;
+            props(s, p.properties);
+          } else if constexpr (std::is_same_v<T, Unsubscribe>) {
+            s += " id=" + id_of(c.id, p.packet_id);
+            for (auto f : p.filters) kv_str(s, "filter", f);
+            props(s, p.properties);
+          } else if constexpr (std::is_same_v<T, Disconnect> || std::is_same_v<T, Auth>) {
+            if (v5 || std::is_same_v<T, Auth>) kv(s, "reason_code", p.reason_code);
+            if constexpr (std::is_same_v<T, Auth>)
+              if (obs.role != Role::none) s += " role=" + std::string(role_name(obs.role));
+            props(s, p.properties);
+          } else if constexpr (std::is_same_v<T, Reserved>) {
+            kv(s, "code", p.code);
+            kv(s, "flags", p.flags);
+            s += " body=0x";
+            append_hex(s, p.body);
+          }
+        },
+        d.packet);
+    ts.lines.push_back(std::move(s));
+  }
+  void on_error(const Connection& c, Direction dir, const Error& e, const PacketMeta&) override {
+    TranscriptSession& ts = sessions[c.id];
+    ts.conn = c.id;
+    ts.lines.push_back(std::string(direction_name(dir)) + " error kind=" + std::string(error_kind_name(e.kind)) +
+                       " offset=" + std::to_string(e.offset));
+  }
+  void on_connection_end(const Connection& c) override {
+    TranscriptSession& ts = sessions[c.id];
+    ts.conn = c.id;
+    if (ts.client_id.empty() && c.session && !c.session->handshakes().empty())
+      ts.client_id = c.session->handshakes().back().client_id;
+  }
+};
+
+// Splits a line into words; quoted values keep their spaces.
+std::vector<std::string> words(const std::string& line) {
+  std::vector<std::string> w;
+  std::string cur;
+  bool quoted = false, escaped = false;
+  for (char c : line) {
+    if (escaped) {
+      escaped = false;
+      cur += c;
+      continue;
+    }
+    if (c == '\\' && quoted) {
+      escaped = true;
+      cur += c;
+      continue;
+    }
+    if (c == '"') quoted = !quoted;
+    if (c == ' ' && !quoted) {
+      if (!cur.empty()) w.push_back(cur);
+      cur.clear();
+      continue;
+    }
+    cur += c;
+  }
+  if (!cur.empty()) w.push_back(cur);
+  return w;
+}
+
+}  // namespace
+
+bool transcript_from_captures(const CaptureOptions& o, Transcript& out, int& damaged) {
+  TranscriptSink sink;
+  Analyzer an(analyzer_options(o), sink);
+  InputReport r = read_captures(o, an);
+  damaged = r.damaged;
+  if (r.unreadable) return false;
+  for (std::size_t i = 0; i < o.files.size(); ++i) out.source += (i ? " " : "") + o.files[i];
+  for (auto& [id, s] : sink.sessions)
+    if (!s.lines.empty()) out.sessions.push_back(std::move(s));
+  return true;
+}
+
+std::string transcript_text(const Transcript& t) {
+  std::string s = std::string(kTranscriptHeader) + "\n# from: " + t.source + "\n";
+  for (const auto& ses : t.sessions) {
+    s += "session \"";
+    append_escaped(s, ses.client_id);
+    s += "\" " + std::to_string(ses.conn) + "\n";
+    for (const auto& l : ses.lines) s += "  " + l + "\n";
+  }
+  return s;
+}
+
+std::optional<Transcript> transcript_parse(const std::string& text, const std::string& source, std::string& error) {
+  std::istringstream in(text);
+  std::string line;
+  if (!std::getline(in, line) || line != kTranscriptHeader) {
+    error = source + ": not a transcript (the first line must be '" + kTranscriptHeader + "')";
+    return std::nullopt;
+  }
+  Transcript t;
+  t.source = source;
+  for (int n = 2; std::getline(in, line); ++n) {
+    if (line.empty() || line[0] == '#') continue;
+    if (line.rfind("session \"", 0) == 0) {
+      auto end = line.rfind('"');
+      if (end <= 8) {
+        error = source + ":" + std::to_string(n) + ": bad session line";
+        return std::nullopt;
+      }
+      TranscriptSession s;
+      // Unescape the JSON-style escapes of the client id.
+      std::string raw = line.substr(9, end - 9), id;
+      for (std::size_t i = 0; i < raw.size(); ++i) {
+        if (raw[i] == '\\' && i + 1 < raw.size()) {
+          char e = raw[++i];
+          if (e == 'u' && i + 4 < raw.size() + 1) {
+            id += static_cast<char>(std::stoi(raw.substr(i + 1, 4), nullptr, 16));
+            i += 4;
+          } else {
+            id += e == 'n' ? '\n' : e == 't' ? '\t' : e == 'r' ? '\r' : e;
+          }
+        } else {
+          id += raw[i];
+        }
+      }
+      s.client_id = id;
+      s.conn = std::strtoull(line.c_str() + end + 1, nullptr, 10);
+      t.sessions.push_back(std::move(s));
+    } else if (line.rfind("  ", 0) == 0 && !t.sessions.empty()) {
+      t.sessions.back().lines.push_back(line.substr(2));
+    } else {
+      error = source + ":" + std::to_string(n) + ": unexpected line";
+      return std::nullopt;
+    }
+  }
+  return t;
+}
+
+bool is_transcript_file(const std::string& path) {
+  std::ifstream f(path);
+  std::string first;
+  return f && std::getline(f, first) && first == kTranscriptHeader;
+}
+
+void transcript_ignore(Transcript& t, const std::set<std::string>& ignore) {
+  if (ignore.empty()) return;
+  for (auto& s : t.sessions)
+    for (auto& l : s.lines) {
+      auto w = words(l);
+      std::string out;
+      for (std::size_t i = 0; i < w.size(); ++i) {
+        auto eq = w[i].find('=');
+        std::string key = eq == std::string::npos ? w[i] : w[i].substr(0, eq);
+        // "prop" ignores every property; "payload" ignores the payload, and so on.
+        bool drop = i >= 2 && (ignore.count(key) || (key.rfind("prop.", 0) == 0 && ignore.count("prop")));
+        if (drop) continue;
+        out += (out.empty() ? "" : " ") + w[i];
+      }
+      l = out;
+    }
+}
+
+}  // namespace mqttauth::cli

@@ -1,0 +1,41 @@
+// A capture reduced to what should not change from run to run: per MQTT session (matched by client id),
+// one line per packet with its direction and its meaningful fields, as "key=value" words. Timestamps, ports,
+// TCP sequence numbers, challenge and response values are left out and packet identifiers are renumbered in
+// order of first appearance, so two runs of the same scenario give the same transcript. `mqttauth diff`
+// compares transcripts; they can be saved (a golden file) and compared with a later capture.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "capture_input.hpp"
+
+namespace mqttauth::cli {
+
+struct TranscriptSession {
+  std::string client_id;  // empty when no CONNECT / authenticate was seen
+  std::uint64_t conn = 0;
+  std::vector<std::string> lines;  // "c2s publish topic=a qos=1 ..." in capture order
+};
+
+struct Transcript {
+  std::string source;  // file name(s)
+  std::vector<TranscriptSession> sessions;
+};
+
+inline constexpr const char* kTranscriptHeader = "# mqttauth transcript 1";
+
+// From captures. Returns false when a file could not be read (messages on stderr).
+bool transcript_from_captures(const CaptureOptions& o, Transcript& out, int& damaged);
+// Writes / reads the text form. Reading fails (nullopt, `error` set) unless the first line is the header.
+std::string transcript_text(const Transcript& t);
+std::optional<Transcript> transcript_parse(const std::string& text, const std::string& source, std::string& error);
+bool is_transcript_file(const std::string& path);
+
+// Drops the fields named in `ignore` (keys, e.g. "payload", "keep_alive", "topic") from every line.
+void transcript_ignore(Transcript& t, const std::set<std::string>& ignore);
+
+}  // namespace mqttauth::cli
