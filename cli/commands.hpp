@@ -20,6 +20,7 @@ void setup_decode(CLI::App& app);
 void setup_sessions(CLI::App& app);
 void setup_stats(CLI::App& app);
 void setup_check(CLI::App& app);
+void setup_device(CLI::App& app);
 void setup_diff(CLI::App& app);
 
 }  // namespace mqttauth::cli

@@ -12,6 +12,7 @@ int main(int argc, char** argv) {
   mqttauth::cli::setup_sessions(app);
   mqttauth::cli::setup_stats(app);
   mqttauth::cli::setup_check(app);
+  mqttauth::cli::setup_device(app);
   mqttauth::cli::setup_diff(app);
   try {
     app.parse(argc, argv);
