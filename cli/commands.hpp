@@ -19,6 +19,7 @@ void add_capture_options(CLI::App* sub, CaptureOptions& cap);
 void setup_decode(CLI::App& app);
 void setup_sessions(CLI::App& app);
 void setup_stats(CLI::App& app);
+void setup_broker(CLI::App& app);
 void setup_check(CLI::App& app);
 void setup_device(CLI::App& app);
 void setup_diff(CLI::App& app);

@@ -11,6 +11,7 @@ int main(int argc, char** argv) {
   mqttauth::cli::setup_decode(app);
   mqttauth::cli::setup_sessions(app);
   mqttauth::cli::setup_stats(app);
+  mqttauth::cli::setup_broker(app);
   mqttauth::cli::setup_check(app);
   mqttauth::cli::setup_device(app);
   mqttauth::cli::setup_diff(app);

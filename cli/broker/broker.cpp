@@ -1,0 +1,353 @@
+// The Asio server around the broker core: listeners, one read loop and one write queue per socket, a
+// 100 ms tick for the core's timers.
+#include "broker/broker.hpp"
+
+#include <asio.hpp>
+
+#include <array>
+#include <deque>
+#include <unordered_map>
+
+#include "broker/core.hpp"
+#include "iotap.hpp"
+
+namespace mqttauth::cli::broker {
+
+namespace {
+
+using asio::ip::tcp;
+
+TimeMs steady_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+std::int64_t wall_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+Endpoint to_endpoint(const tcp::endpoint& ep) {
+  Endpoint out;
+  out.port = ep.port();
+  auto a = ep.address();
+  if (a.is_v4()) {
+    auto b = a.to_v4().to_bytes();
+    std::copy(b.begin(), b.end(), out.ip.b.begin());
+  } else {
+    auto b = a.to_v6().to_bytes();
+    std::copy(b.begin(), b.end(), out.ip.b.begin());
+    out.ip.v6 = true;
+  }
+  return out;
+}
+
+std::string endpoint_str(const tcp::endpoint& ep) {
+  auto a = ep.address();
+  if (a.is_v6()) return "[" + a.to_string() + "]:" + std::to_string(ep.port());
+  return a.to_string() + ":" + std::to_string(ep.port());
+}
+
+// "HOST:PORT" or "[V6]:PORT" -> endpoint. "localhost" means 127.0.0.1.
+bool parse_host_port(const std::string& s, tcp::endpoint& out, std::string& error) {
+  std::string host, port;
+  if (!s.empty() && s[0] == '[') {
+    auto close = s.find(']');
+    if (close == std::string::npos || close + 1 >= s.size() || s[close + 1] != ':') {
+      error = "bad listen address '" + s + "' (expected [V6]:PORT)";
+      return false;
+    }
+    host = s.substr(1, close - 1);
+    port = s.substr(close + 2);
+  } else {
+    auto colon = s.rfind(':');
+    if (colon == std::string::npos) {
+      error = "bad listen address '" + s + "' (expected HOST:PORT)";
+      return false;
+    }
+    host = s.substr(0, colon);
+    port = s.substr(colon + 1);
+  }
+  if (host == "localhost") host = "127.0.0.1";
+  unsigned long p = 0;
+  try {
+    std::size_t used = 0;
+    p = std::stoul(port, &used);
+    if (used != port.size() || p > 65535) throw std::out_of_range("port");
+  } catch (const std::exception&) {
+    error = "bad port in listen address '" + s + "'";
+    return false;
+  }
+  asio::error_code ec;
+  auto addr = asio::ip::make_address(host, ec);
+  if (ec) {
+    error = "bad host in listen address '" + s + "' (a numeric IPv4/IPv6 address or localhost)";
+    return false;
+  }
+  out = tcp::endpoint(addr, static_cast<std::uint16_t>(p));
+  return true;
+}
+
+}  // namespace
+
+// The state shared with pending Asio handlers (they keep it alive).
+class Server : public std::enable_shared_from_this<Server> {
+ public:
+  Server(asio::io_context& io, BrokerConfig cfg) : io_(io), cfg_(std::move(cfg)), core_(cfg_), timer_(io) {}
+
+  struct Listener {
+    explicit Listener(asio::io_context& io) : acceptor(io) {}
+    tcp::acceptor acceptor;
+    ListenerConfig cfg;
+    std::string bound;
+    std::uint16_t port = 0;
+  };
+
+  struct Connection {
+    explicit Connection(tcp::socket s) : sock(std::move(s)) {}
+    tcp::socket sock;
+    ConnId id = 0;
+    std::array<std::uint8_t, 16384> buf{};
+    std::deque<std::vector<std::uint8_t>> outq;
+    std::vector<std::uint8_t> writing_buf;
+    std::size_t queued = 0;
+    bool writing = false;
+    bool closing = false;  // close once the queue is written
+    bool gone = false;
+  };
+
+  bool listen(const ListenerConfig& lc, std::string& error) {
+    tcp::endpoint ep;
+    if (!parse_host_port(lc.host_port, ep, error)) return false;
+    auto l = std::make_shared<Listener>(io_);
+    l->cfg = lc;
+    asio::error_code ec;
+    l->acceptor.open(ep.protocol(), ec);
+    if (!ec) l->acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
+    if (!ec) l->acceptor.bind(ep, ec);
+    if (!ec) l->acceptor.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) {
+      error = "cannot listen on " + lc.host_port + ": " + ec.message();
+      return false;
+    }
+    auto local = l->acceptor.local_endpoint(ec);
+    l->port = local.port();
+    l->bound = endpoint_str(local);
+    listeners_.push_back(l);
+    accept(l);
+    if (!ticking_) {
+      ticking_ = true;
+      schedule_tick();
+    }
+    return true;
+  }
+
+  void stop() {
+    stopped_ = true;
+    asio::error_code ec;
+    timer_.cancel();
+    for (auto& l : listeners_) l->acceptor.close(ec);
+    std::vector<std::shared_ptr<Connection>> all;
+    for (auto& [id, c] : conns_) all.push_back(c);
+    for (auto& c : all) {
+      core_.closed(c->id, steady_ms());
+      finish(c, false, false);
+    }
+    core_.take_actions();
+  }
+
+  const std::vector<std::shared_ptr<Listener>>& listeners() const { return listeners_; }
+  std::size_t connection_count() const { return conns_.size(); }
+  void set_tap(IoTap* tap, std::uint64_t first) {
+    tap_ = tap;
+    tap_first_ = first;
+  }
+
+ private:
+  void log(const std::string& s) {
+    if (cfg_.log) cfg_.log(s);
+  }
+
+  void schedule_tick() {
+    timer_.expires_after(std::chrono::milliseconds(100));
+    timer_.async_wait([self = shared_from_this()](const asio::error_code& ec) {
+      if (ec || self->stopped_) return;
+      self->core_.tick(steady_ms());
+      self->flush();
+      self->schedule_tick();
+    });
+  }
+
+  void accept(const std::shared_ptr<Listener>& l) {
+    l->acceptor.async_accept([self = shared_from_this(), l](const asio::error_code& ec, tcp::socket sock) {
+      if (self->stopped_ || !l->acceptor.is_open()) return;
+      if (!ec) self->on_accept(*l, std::move(sock));
+      self->accept(l);
+    });
+  }
+
+  void on_accept(Listener& l, tcp::socket sock) {
+    asio::error_code ec;
+    if (conns_.size() >= cfg_.max_connections) {
+      log("connection refused: " + std::to_string(conns_.size()) + " connections open (max_connections)");
+      sock.close(ec);
+      return;
+    }
+    sock.set_option(tcp::no_delay(true), ec);
+    auto c = std::make_shared<Connection>(std::move(sock));
+    c->id = next_id_++;
+    conns_[c->id] = c;
+    auto remote = c->sock.remote_endpoint(ec);
+    auto local = c->sock.local_endpoint(ec);
+    log("conn " + std::to_string(c->id) + ": accepted from " + endpoint_str(remote) + " on " + l.bound + " (auth " +
+        auth_mode_name(l.cfg.auth) + ")");
+    if (tap_) tap_->on_open(tap_first_ + c->id - 1, to_endpoint(remote), to_endpoint(local), wall_ns());
+    core_.open(c->id, l.cfg, steady_ms());
+    read(c);
+  }
+
+  void read(const std::shared_ptr<Connection>& c) {
+    c->sock.async_read_some(asio::buffer(c->buf), [self = shared_from_this(), c](const asio::error_code& ec,
+                                                                                   std::size_t n) {
+      if (c->gone) return;
+      if (ec) {
+        bool reset = ec != asio::error::eof;
+        self->core_.closed(c->id, steady_ms());
+        self->finish(c, true, reset);
+        self->flush();
+        return;
+      }
+      std::span<const std::uint8_t> data(c->buf.data(), n);
+      if (self->tap_) self->tap_->on_data(self->tap_first_ + c->id - 1, true, data, wall_ns());
+      self->core_.receive(c->id, data, steady_ms());
+      self->flush();
+      if (!c->gone && !c->closing) self->read(c);
+    });
+  }
+
+  void flush() {
+    while (core_.has_actions()) {
+      for (auto& a : core_.take_actions()) {
+        auto it = conns_.find(a.conn);
+        if (it == conns_.end()) continue;
+        auto c = it->second;
+        if (c->gone) continue;
+        if (a.kind == Action::Kind::close) {
+          c->closing = true;
+          if (!c->writing) finish(c, false, false);
+          continue;
+        }
+        if (c->closing) continue;
+        c->queued += a.bytes.size();
+        if (c->queued > cfg_.max_output_queue) {
+          log("conn " + std::to_string(c->id) + ": output queue over " + std::to_string(cfg_.max_output_queue) +
+              " bytes, closing");
+          core_.closed(c->id, steady_ms());
+          finish(c, false, true);
+          continue;
+        }
+        c->outq.push_back(std::move(a.bytes));
+        if (!c->writing) write(c);
+      }
+    }
+  }
+
+  void write(const std::shared_ptr<Connection>& c) {
+    if (c->outq.empty()) return;
+    c->writing_buf.clear();
+    for (auto& b : c->outq) c->writing_buf.insert(c->writing_buf.end(), b.begin(), b.end());
+    c->outq.clear();
+    c->writing = true;
+    if (tap_) tap_->on_data(tap_first_ + c->id - 1, false, c->writing_buf, wall_ns());
+    asio::async_write(c->sock, asio::buffer(c->writing_buf),
+                      [self = shared_from_this(), c](const asio::error_code& ec, std::size_t n) {
+                        c->writing = false;
+                        if (c->gone) return;
+                        if (ec) {
+                          self->core_.closed(c->id, steady_ms());
+                          self->finish(c, true, true);
+                          self->flush();
+                          return;
+                        }
+                        c->queued -= std::min(c->queued, n);
+                        if (!c->outq.empty()) {
+                          self->write(c);
+                        } else if (c->closing) {
+                          self->finish(c, false, false);
+                        }
+                      });
+  }
+
+  // The socket is done: closed by the peer (by_client) or by us.
+  void finish(const std::shared_ptr<Connection>& c, bool by_client, bool reset) {
+    if (c->gone) return;
+    c->gone = true;
+    asio::error_code ec;
+    if (!by_client && !reset) c->sock.shutdown(tcp::socket::shutdown_both, ec);
+    if (reset) {
+      c->sock.set_option(asio::socket_base::linger(true, 0), ec);
+    }
+    c->sock.close(ec);
+    if (tap_) tap_->on_close(tap_first_ + c->id - 1, by_client, reset, wall_ns());
+    conns_.erase(c->id);
+  }
+
+  asio::io_context& io_;
+  BrokerConfig cfg_;
+  Core core_;
+  asio::steady_timer timer_;
+  std::vector<std::shared_ptr<Listener>> listeners_;
+  std::unordered_map<ConnId, std::shared_ptr<Connection>> conns_;
+  ConnId next_id_ = 1;
+  IoTap* tap_ = nullptr;
+  std::uint64_t tap_first_ = 1;
+  bool ticking_ = false;
+  bool stopped_ = false;
+};
+
+struct Broker::Impl {
+  std::shared_ptr<Server> server;
+  AuthMode default_auth = AuthMode::none;
+  std::uint8_t default_code = 0;
+};
+
+Broker::Broker(asio::io_context& io, BrokerConfig config) : impl_(std::make_unique<Impl>()) {
+  impl_->default_auth = config.auth;
+  impl_->default_code = config.auth_code;
+  impl_->server = std::make_shared<Server>(io, std::move(config));
+}
+
+Broker::~Broker() { impl_->server->stop(); }
+
+bool Broker::listen(const std::string& host_port, std::string& error) {
+  ListenerConfig lc;
+  lc.host_port = host_port;
+  lc.auth = impl_->default_auth;
+  lc.auth_code = impl_->default_code;
+  return listen(lc, error);
+}
+
+bool Broker::listen(const ListenerConfig& listener, std::string& error) {
+  if (listener.auth_code != 0 && listener.auth_code != 15) {
+    error = "the authenticate packet code must be 0 or 15";
+    return false;
+  }
+  return impl_->server->listen(listener, error);
+}
+
+std::uint16_t Broker::port(std::size_t listener) const {
+  const auto& ls = impl_->server->listeners();
+  return listener < ls.size() ? ls[listener]->port : 0;
+}
+
+std::string Broker::bound_address(std::size_t listener) const {
+  const auto& ls = impl_->server->listeners();
+  return listener < ls.size() ? ls[listener]->bound : std::string{};
+}
+
+std::size_t Broker::listener_count() const { return impl_->server->listeners().size(); }
+void Broker::set_tap(IoTap* tap, std::uint64_t first_id) { impl_->server->set_tap(tap, first_id); }
+void Broker::stop() { impl_->server->stop(); }
+std::size_t Broker::connection_count() const { return impl_->server->connection_count(); }
+
+}  // namespace mqttauth::cli::broker

@@ -1,0 +1,177 @@
+// mqttauth broker: the reference broker (MQTT 3.1 / 3.1.1 / 5.0 with the custom authenticate handshake).
+#include <asio.hpp>
+
+#include <cstdio>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "broker/broker.hpp"
+#include "broker/config.hpp"
+#include "commands.hpp"
+
+namespace mqttauth::cli {
+
+namespace {
+
+struct BrokerOptions {
+  std::vector<std::string> listen;
+  std::string config;
+  std::string auth;
+  int auth_code = -1;
+  std::string secrets;
+  bool seed_compat = false;
+  double auth_timeout = -1;
+  double connect_timeout = -1;
+  long long max_packet_size = -1;
+  long long max_connections = -1;
+  int server_keep_alive = -1;
+  std::vector<std::string> deny_subscribe;
+  bool quiet = false;
+};
+
+int run_broker(const BrokerOptions& o) {
+  using namespace broker;
+  FileConfig fc;
+  std::string error;
+  if (!o.config.empty() && !load_config(o.config, fc, error)) {
+    std::fprintf(stderr, "mqttauth broker: %s\n", error.c_str());
+    return kExitUsage;
+  }
+  BrokerConfig& cfg = fc.broker;
+  // The command line overrides the file.
+  if (!o.auth.empty() && !parse_auth_mode(o.auth, cfg.auth)) {
+    std::fprintf(stderr, "mqttauth broker: --auth must be none, custom, v5 or any\n");
+    return kExitUsage;
+  }
+  if (o.auth_code >= 0) cfg.auth_code = static_cast<std::uint8_t>(o.auth_code);
+  if (!o.secrets.empty()) fc.secrets_path = o.secrets;
+  if (o.seed_compat) cfg.seed_compat = true;
+  if (o.auth_timeout >= 0) cfg.auth_timeout = std::chrono::milliseconds(static_cast<long long>(o.auth_timeout * 1000));
+  if (o.connect_timeout >= 0)
+    cfg.connect_timeout = std::chrono::milliseconds(static_cast<long long>(o.connect_timeout * 1000));
+  if (o.max_packet_size >= 0) cfg.max_packet_size = static_cast<std::uint32_t>(o.max_packet_size);
+  if (o.max_connections >= 0) cfg.max_connections = static_cast<std::size_t>(o.max_connections);
+  if (o.server_keep_alive >= 0) cfg.server_keep_alive = static_cast<std::uint16_t>(o.server_keep_alive);
+  for (const auto& d : o.deny_subscribe) cfg.deny_subscribe.push_back(d);
+  if (o.quiet) fc.log = false;
+
+  std::vector<ListenerConfig> listeners;
+  ListenerConfig dflt;
+  dflt.auth = cfg.auth;
+  dflt.auth_code = cfg.auth_code;
+  if (!o.listen.empty()) {
+    for (const auto& l : o.listen) {
+      ListenerConfig lc;
+      if (!parse_listener(l, dflt, lc, error)) {
+        std::fprintf(stderr, "mqttauth broker: --listen %s: %s\n", l.c_str(), error.c_str());
+        return kExitUsage;
+      }
+      listeners.push_back(lc);
+    }
+  } else if (!fc.listeners.empty()) {
+    listeners = fc.listeners;
+  } else {
+    listeners.push_back(dflt);
+  }
+  // --auth / --auth-code given on the command line apply to every listener.
+  for (auto& l : listeners) {
+    if (!o.auth.empty()) l.auth = cfg.auth;
+    if (o.auth_code >= 0) l.auth_code = cfg.auth_code;
+  }
+
+  bool needs_secrets = false;
+  for (const auto& l : listeners) needs_secrets = needs_secrets || l.auth != AuthMode::none;
+  if (!fc.secrets_path.empty()) {
+    if (!cfg.secrets.load(fc.secrets_path, error)) {
+      std::fprintf(stderr, "mqttauth broker: %s\n", error.c_str());
+      return kExitUsage;
+    }
+  } else if (needs_secrets) {
+    std::fprintf(stderr, "mqttauth broker: warning: authentication without --secrets refuses every client\n");
+  }
+  if (cfg.seed_compat)
+    std::fprintf(stderr,
+                 "mqttauth broker: warning: --seed-compat challenges are the millisecond clock, which an attacker "
+                 "can predict (replayable responses); use it only to reproduce the field's behaviour\n");
+  if (fc.log) {
+    cfg.log = [](std::string_view line) {
+      std::fprintf(stderr, "%.*s\n", static_cast<int>(line.size()), line.data());
+      std::fflush(stderr);
+    };
+  }
+
+  asio::io_context io;
+  Broker b(io, cfg);
+  for (std::size_t i = 0; i < listeners.size(); ++i) {
+    if (!b.listen(listeners[i], error)) {
+      std::fprintf(stderr, "mqttauth broker: %s\n", error.c_str());
+      return kExitUsage;
+    }
+    std::fprintf(stderr, "listening on %s (auth %s%s)\n", b.bound_address(i).c_str(),
+                 auth_mode_name(listeners[i].auth),
+                 listeners[i].auth == AuthMode::custom || listeners[i].auth == AuthMode::any
+                     ? (listeners[i].auth_code == 15 ? ", code 15" : ", code 0")
+                     : "");
+  }
+  std::fflush(stderr);
+  asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](const asio::error_code& ec, int) {
+    if (ec) return;
+    std::fprintf(stderr, "mqttauth broker: stopping\n");
+    b.stop();
+  });
+  b.set_tap(nullptr);
+  io.run();
+  return kExitOk;
+}
+
+}  // namespace
+
+void setup_broker(CLI::App& app) {
+  auto opt = std::make_shared<BrokerOptions>();
+  auto* sub = app.add_subcommand("broker", "Run the reference MQTT broker (3.1/3.1.1/5.0, custom and v5 auth)");
+  sub->footer(
+      "Examples:\n"
+      "  mqttauth broker                                   # 127.0.0.1:1883, no authentication\n"
+      "  mqttauth broker --auth custom --auth-code 15 --secrets devices.secrets\n"
+      "  mqttauth broker --listen 127.0.0.1:0 --listen '127.0.0.1:1884 auth=v5' --secrets devices.secrets\n"
+      "  mqttauth broker --config docs/broker.conf\n"
+      "A listener is HOST:PORT, optionally followed by auth=none|custom|v5|any and code=0|15.\n"
+      "Exit codes: 0 stopped (SIGINT/SIGTERM), 2 usage, unreadable config or secrets, cannot listen.");
+  sub->add_option("--listen", opt->listen, "HOST:PORT to listen on (repeatable; port 0 = any free port)")
+      ->expected(1)
+      ->allow_extra_args(false)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  sub->add_option("--config", opt->config, "Configuration file (key = value; the command line overrides it)");
+  sub->add_option("--auth", opt->auth, "Authentication: none, custom, v5 or any (all listeners)")
+      ->check(CLI::IsMember({"none", "custom", "v5", "any"}));
+  sub->add_option("--auth-code", opt->auth_code, "Packet type of the custom authenticate packet: 0 or 15")
+      ->check(CLI::IsMember({0, 15}));
+  sub->add_option("--secrets", opt->secrets, "Secrets file: '<client-id> <secret>' lines");
+  sub->add_flag("--seed-compat", opt->seed_compat,
+                "Challenges are the 13-digit millisecond clock as in the field (predictable!)");
+  sub->add_option("--auth-timeout", opt->auth_timeout, "Seconds to wait for the response (default 10)")
+      ->check(CLI::Range(0.0, 86400.0));
+  sub->add_option("--connect-timeout", opt->connect_timeout, "Seconds to wait for CONNECT (default 10)")
+      ->check(CLI::Range(0.0, 86400.0));
+  sub->add_option("--max-packet-size", opt->max_packet_size, "Largest packet accepted (default 1048576)")
+      ->check(CLI::Range(64LL, 268435460LL));
+  sub->add_option("--max-connections", opt->max_connections, "Open connections at most (default 1024)")
+      ->check(CLI::Range(1LL, 1000000LL));
+  sub->add_option("--server-keep-alive", opt->server_keep_alive,
+                  "Largest keep alive for MQTT 5 clients, sent as Server Keep Alive (0 = none)")
+      ->check(CLI::Range(0, 65535));
+  sub->add_option("--deny-subscribe", opt->deny_subscribe, "Refuse subscriptions to this topic filter (repeatable)")
+      ->expected(1)
+      ->allow_extra_args(false)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  sub->add_flag("-q,--quiet", opt->quiet, "No log lines on stderr (the listening lines stay)");
+  sub->callback([opt] {
+    int rc = run_broker(*opt);
+    if (rc != 0) throw CLI::RuntimeError(rc);
+  });
+}
+
+}  // namespace mqttauth::cli
