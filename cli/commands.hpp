@@ -22,6 +22,7 @@ void setup_stats(CLI::App& app);
 void setup_broker(CLI::App& app);
 void setup_check(CLI::App& app);
 void setup_device(CLI::App& app);
+void setup_capture(CLI::App& app);
 void setup_diff(CLI::App& app);
 
 }  // namespace mqttauth::cli

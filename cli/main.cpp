@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
   mqttauth::cli::setup_broker(app);
   mqttauth::cli::setup_check(app);
   mqttauth::cli::setup_device(app);
+  mqttauth::cli::setup_capture(app);
   mqttauth::cli::setup_diff(app);
   try {
     app.parse(argc, argv);
