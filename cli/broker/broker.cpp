@@ -6,6 +6,7 @@
 
 #include <array>
 #include <deque>
+#include <set>
 #include <unordered_map>
 
 #include "broker/core.hpp"
@@ -104,16 +105,20 @@ class Server : public std::enable_shared_from_this<Server> {
   };
 
   struct Connection {
-    explicit Connection(tcp::socket s) : sock(std::move(s)) {}
+    Connection(tcp::socket s, asio::io_context& io) : sock(std::move(s)), linger(io) {}
     tcp::socket sock;
+    asio::steady_timer linger;  // bounds the drain after a close by the broker
     ConnId id = 0;
     std::array<std::uint8_t, 16384> buf{};
     std::deque<std::vector<std::uint8_t>> outq;
     std::vector<std::uint8_t> writing_buf;
     std::size_t queued = 0;
     bool writing = false;
-    bool closing = false;  // close once the queue is written
-    bool gone = false;
+    bool closing = false;   // close once the queue is written
+    bool gone = false;      // the core forgot it; nothing more is sent
+    bool reading = false;   // a read is pending
+    bool draining = false;  // we sent FIN: reading and discarding until the peer closes (or the linger time)
+    bool sock_closed = false;
   };
 
   bool listen(const ListenerConfig& lc, std::string& error) {
@@ -154,6 +159,8 @@ class Server : public std::enable_shared_from_this<Server> {
       finish(c, false, false);
     }
     core_.take_actions();
+    std::vector<std::shared_ptr<Connection>> drains(draining_.begin(), draining_.end());
+    for (auto& c : drains) close_socket(c);
   }
 
   const std::vector<std::shared_ptr<Listener>>& listeners() const { return listeners_; }
@@ -194,7 +201,7 @@ class Server : public std::enable_shared_from_this<Server> {
       return;
     }
     sock.set_option(tcp::no_delay(true), ec);
-    auto c = std::make_shared<Connection>(std::move(sock));
+    auto c = std::make_shared<Connection>(std::move(sock), io_);
     c->id = next_id_++;
     conns_[c->id] = c;
     auto remote = c->sock.remote_endpoint(ec);
@@ -207,8 +214,20 @@ class Server : public std::enable_shared_from_this<Server> {
   }
 
   void read(const std::shared_ptr<Connection>& c) {
+    c->reading = true;
     c->sock.async_read_some(asio::buffer(c->buf), [self = shared_from_this(), c](const asio::error_code& ec,
                                                                                    std::size_t n) {
+      c->reading = false;
+      if (c->sock_closed) return;
+      if (c->draining) {
+        // After our FIN: discard what the peer still sends until it closes.
+        if (ec) {
+          self->close_socket(c);
+        } else {
+          self->read(c);
+        }
+        return;
+      }
       if (c->gone) return;
       if (ec) {
         bool reset = ec != asio::error::eof;
@@ -278,18 +297,37 @@ class Server : public std::enable_shared_from_this<Server> {
                       });
   }
 
-  // The socket is done: closed by the peer (by_client) or by us.
+  // The connection is done: closed by the peer (by_client), or by us. A close by us sends FIN and then
+  // drains the peer's bytes for a short while, so that it can read our last packets (a DISCONNECT with a
+  // reason, a refusing CONNACK) before it sees the connection go.
   void finish(const std::shared_ptr<Connection>& c, bool by_client, bool reset) {
     if (c->gone) return;
     c->gone = true;
-    asio::error_code ec;
-    if (!by_client && !reset) c->sock.shutdown(tcp::socket::shutdown_both, ec);
-    if (reset) {
-      c->sock.set_option(asio::socket_base::linger(true, 0), ec);
-    }
-    c->sock.close(ec);
-    if (tap_) tap_->on_close(tap_first_ + c->id - 1, by_client, reset, wall_ns());
     conns_.erase(c->id);
+    if (tap_) tap_->on_close(tap_first_ + c->id - 1, by_client, reset, wall_ns());
+    asio::error_code ec;
+    if (by_client || reset || stopped_) {
+      if (reset) c->sock.set_option(asio::socket_base::linger(true, 0), ec);
+      close_socket(c);
+      return;
+    }
+    c->sock.shutdown(tcp::socket::shutdown_send, ec);
+    c->draining = true;
+    draining_.insert(c);
+    c->linger.expires_after(std::chrono::seconds(2));
+    c->linger.async_wait([self = shared_from_this(), c](const asio::error_code& e) {
+      if (!e) self->close_socket(c);
+    });
+    if (!c->reading) read(c);
+  }
+
+  void close_socket(const std::shared_ptr<Connection>& c) {
+    if (c->sock_closed) return;
+    c->sock_closed = true;
+    asio::error_code ec;
+    c->linger.cancel();
+    c->sock.close(ec);
+    draining_.erase(c);
   }
 
   asio::io_context& io_;
@@ -298,6 +336,7 @@ class Server : public std::enable_shared_from_this<Server> {
   asio::steady_timer timer_;
   std::vector<std::shared_ptr<Listener>> listeners_;
   std::unordered_map<ConnId, std::shared_ptr<Connection>> conns_;
+  std::set<std::shared_ptr<Connection>> draining_;
   ConnId next_id_ = 1;
   IoTap* tap_ = nullptr;
   std::uint64_t tap_first_ = 1;

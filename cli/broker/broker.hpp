@@ -87,8 +87,9 @@ struct BrokerConfig {
   std::uint16_t server_keep_alive = 0;               // v5: imposed on clients when non-zero
   std::uint32_t max_session_expiry = 0xFFFFFFFFu;    // v5: cap on the session expiry a client asks for
 
-  // ACL: SUBSCRIBE to a filter listed here is refused (SUBACK 0x80, v5 0x87).
+  // ACL: SUBSCRIBE to a filter listed here is refused (SUBACK 0x80, v5 `deny_reason_v5`).
   std::vector<std::string> deny_subscribe;
+  std::uint8_t deny_reason_v5 = 0x87;  // Not authorized (the Paho suites want 0x80)
 
   // One line per event (connections, handshakes, errors); empty = silent.
   std::function<void(std::string_view line)> log;

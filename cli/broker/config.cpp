@@ -151,6 +151,13 @@ bool parse_config(std::string_view text, const std::string& base_dir, FileConfig
       ok = parse_uint(v, b.server_keep_alive, 65535ull);
     } else if (key == "max_session_expiry") {
       ok = parse_uint(v, b.max_session_expiry, 0xFFFFFFFFull);
+    } else if (key == "deny_reason_v5") {
+      unsigned code = 0;
+      ok = v.size() > 2 && v[0] == '0' && (v[1] == 'x' || v[1] == 'X')
+               ? (std::from_chars(v.data() + 2, v.data() + v.size(), code, 16).ec == std::errc{})
+               : parse_uint(v, code, 255ull);
+      ok = ok && code >= 0x80 && code <= 0xFF;
+      b.deny_reason_v5 = static_cast<std::uint8_t>(code);
     } else if (key == "deny_subscribe") {
       if (v.empty()) return fail("deny_subscribe needs a topic filter");
       b.deny_subscribe.emplace_back(v);

@@ -626,7 +626,7 @@ void Core::on_subscribe(Conn& c, const Subscribe& p, TimeMs now) {
   for (std::size_t i = 0; i < p.subscriptions.size(); ++i) {
     const Subscription& sub = p.subscriptions[i];
     if (acl_denies(sub.filter)) {
-      codes[i] = v5 ? kRcNotAuthorized : 0x80;
+      codes[i] = v5 ? config_.deny_reason_v5 : 0x80;
       log("conn " + std::to_string(c.id) + " (" + c.client_id + "): subscription to " + std::string(sub.filter) +
           " refused by the ACL");
       continue;
