@@ -238,8 +238,16 @@ std::optional<Transcript> transcript_parse(const std::string& text, const std::s
       for (std::size_t i = 0; i < raw.size(); ++i) {
         if (raw[i] == '\\' && i + 1 < raw.size()) {
           char e = raw[++i];
-          if (e == 'u' && i + 4 < raw.size() + 1) {
-            id += static_cast<char>(std::stoi(raw.substr(i + 1, 4), nullptr, 16));
+          unsigned cp = 0;
+          bool hex4 = e == 'u' && i + 4 < raw.size();
+          for (std::size_t k = 1; hex4 && k <= 4; ++k) {
+            char h = raw[i + k];
+            int v = h >= '0' && h <= '9' ? h - '0' : h >= 'a' && h <= 'f' ? h - 'a' + 10 : h >= 'A' && h <= 'F' ? h - 'A' + 10 : -1;
+            if (v < 0) hex4 = false;
+            cp = cp * 16 + static_cast<unsigned>(v < 0 ? 0 : v);
+          }
+          if (hex4 && cp < 0x80) {  // the writer escapes control characters only
+            id += static_cast<char>(cp);
             i += 4;
           } else {
             id += e == 'n' ? '\n' : e == 't' ? '\t' : e == 'r' ? '\r' : e;

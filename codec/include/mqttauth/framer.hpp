@@ -62,7 +62,6 @@ class Framer {
   std::uint64_t offset_ = 0;          // stream offset of in_[pos_]
   std::uint64_t skip_ = 0;
   bool failed_ = false;
-  std::uint64_t resync_at_ = 0;
 };
 
 }  // namespace mqttauth
