@@ -1,0 +1,46 @@
+#!/bin/sh
+# Builds and runs every test: the release build (unit, end-to-end, plugin through tshark, benchmark smoke
+# runs), the same suite under AddressSanitizer + UndefinedBehaviorSanitizer, and a short run of every fuzz
+# target (Clang, libFuzzer) on its seed corpus. FUZZ_SECONDS sets the length of each fuzz run (default 15).
+set -eu
+# ctest's status through the pipes to tee: sh has no pipefail, so each ctest log is checked for its summary.
+cd "$(dirname "$0")/.."
+
+logs=$(mktemp -d)
+count() { sed -n 's/.*tests passed, 0 tests failed out of \([0-9]*\).*/\1/p' "$1" | tail -n 1; }
+
+echo "== release build and tests"
+cmake --preset release
+cmake --build --preset release
+ctest --preset release 2>&1 | tee "$logs/release.log"
+[ -n "$(count "$logs/release.log")" ] || exit 1
+
+echo "== AddressSanitizer + UndefinedBehaviorSanitizer build and tests"
+cmake --preset asan
+cmake --build --preset asan
+ctest --preset asan 2>&1 | tee "$logs/asan.log"
+[ -n "$(count "$logs/asan.log")" ] || exit 1
+
+echo "== fuzz targets, ${FUZZ_SECONDS:-15} s each"
+cmake --preset fuzz
+cmake --build --preset fuzz --target fuzz_decode fuzz_stream fuzz_reassembly fuzz_capture fuzz_expect
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+failed=0
+for t in decode stream reassembly capture expect; do
+  mkdir -p "$work/$t"
+  seeds="tests/fuzz/corpus/$t tests/fuzz/regressions/$t"
+  [ "$t" = capture ] && seeds="$seeds captures"
+  # shellcheck disable=SC2086
+  if build/fuzz/tests/fuzz_$t "$work/$t" $seeds -max_total_time="${FUZZ_SECONDS:-15}" -timeout=10 \
+       -rss_limit_mb=2048 -artifact_prefix="$work/$t-" -print_final_stats=1 >"$work/$t.log" 2>&1; then
+    echo "fuzz_$t: $(grep -o 'number_of_executed_units: [0-9]*' "$work/$t.log" | cut -d' ' -f2) runs, no finding"
+  else
+    echo "fuzz_$t: FINDING"; tail -40 "$work/$t.log"; ls "$work" | grep -- "$t-" || true
+    failed=1
+  fi
+done
+[ "$failed" = 0 ] || { echo "fuzzing found a problem: add the input to tests/fuzz/regressions/ and fix it"; exit 1; }
+fuzz_ok=5
+echo "== all tests passed"
+echo "total: $(( $(count "$logs/release.log") + $(count "$logs/asan.log") + fuzz_ok )) passed, 0 failed"
