@@ -114,14 +114,30 @@ struct Analyzer::Conn {
 };
 
 std::size_t Analyzer::KeyHash::operator()(const Key& k) const noexcept {
-  std::size_t h = 1469598103934665603ull;
-  auto mix = [&](const Endpoint& e) {
-    for (auto byte : e.ip.b) h = (h ^ byte) * 1099511628211ull;
-    h = (h ^ e.port) * 1099511628211ull;
+  // Eight bytes at a time (the FNV byte loop this replaces was a tenth of the run time of `stats`).
+  auto mix = [](std::uint64_t h, std::uint64_t v) {
+    h = (h ^ v) * 0x9E3779B97F4A7C15ull;
+    return h ^ (h >> 32);
   };
-  mix(k.a);
-  mix(k.b);
-  return h;
+  auto word = [](const std::uint8_t* p) {
+    std::uint64_t v;
+    std::memcpy(&v, p, 8);
+    return v;
+  };
+  std::uint64_t h = 0x243F6A8885A308D3ull;
+  for (const Endpoint* e : {&k.a, &k.b}) {
+    h = mix(h, word(e->ip.b.data()));
+    h = mix(h, word(e->ip.b.data() + 8));
+    h = mix(h, std::uint64_t{e->port} | (std::uint64_t{e->ip.v6} << 16));
+  }
+  return static_cast<std::size_t>(h);
+}
+
+// The table key of a 4-tuple: the same for both directions, so that one lookup finds the connection.
+Analyzer::Key Analyzer::table_key(const Endpoint& x, const Endpoint& y) noexcept {
+  int c = std::memcmp(x.ip.b.data(), y.ip.b.data(), x.ip.b.size());
+  bool x_first = c != 0 ? c < 0 : x.port <= y.port;
+  return x_first ? Key{x, y} : Key{y, x};
 }
 
 DirStats& Analyzer::Dir::stats() { return dir == Direction::c2s ? conn->info.c2s : conn->info.s2c; }
@@ -369,13 +385,9 @@ void Analyzer::decide(Conn& c, Dir& d, std::span<const std::uint8_t> first) {
 
 Analyzer::Conn* Analyzer::lookup(const TcpSegment& seg, const CaptureRecord& rec, const std::string& file,
                                  bool& a_to_b) {
-  Key k1{seg.src, seg.dst}, k2{seg.dst, seg.src};
-  auto it = conns_.find(k1);
-  a_to_b = true;
-  if (it == conns_.end()) {
-    it = conns_.find(k2);
-    a_to_b = false;
-  }
+  const Key key = table_key(seg.src, seg.dst);
+  auto it = conns_.find(key);
+  a_to_b = it == conns_.end() || it->second->key.a == seg.src;
   const bool syn_only = (seg.flags & (tcpflag::syn | tcpflag::ack)) == tcpflag::syn;
   if (it != conns_.end() && syn_only) {
     Conn& old = *it->second;
@@ -392,9 +404,7 @@ Analyzer::Conn* Analyzer::lookup(const TcpSegment& seg, const CaptureRecord& rec
   if (!(seg.flags & tcpflag::syn) && seg.payload_wire_len == 0) return nullptr;
   // A connection that ended lately on this 4-tuple: its late segments (a retransmission, data after a
   // reset) are not a new connection; a new SYN is.
-  for (const Key& k : {k1, k2}) {
-    auto cl = closed_.find(k);
-    if (cl == closed_.end()) continue;
+  if (auto cl = closed_.find(key); cl != closed_.end()) {
     if (!syn_only && rec.ts_ns - cl->second <= kClosedLinger_ns) return nullptr;
     closed_.erase(cl);
   }
@@ -414,7 +424,7 @@ Analyzer::Conn* Analyzer::lookup(const TcpSegment& seg, const CaptureRecord& rec
   else if ((seg.flags & (tcpflag::syn | tcpflag::ack)) == (tcpflag::syn | tcpflag::ack)) c->set_roles(false, true);
   else c->set_roles(seg.src.port >= seg.dst.port, false);
   Conn* raw = c.get();
-  conns_.emplace(c->key, std::move(c));
+  conns_.emplace(key, std::move(c));
   return raw;
 }
 
@@ -472,15 +482,16 @@ void Analyzer::end_conn(Conn& c, EndReason why, std::uint64_t frame) {
   if (c.info.kind == ConnKind::mqtt) sink_.on_connection_end(c.info);
   // Remember the 4-tuple for a while (bounded, oldest forgotten first).
   const std::int64_t now = c.info.last_ts;
-  closed_[c.key] = now;
-  closed_order_.emplace_back(now, c.key);
+  const Key key = table_key(c.key.a, c.key.b);
+  closed_[key] = now;
+  closed_order_.emplace_back(now, key);
   while (!closed_order_.empty() &&
          (closed_order_.size() > kMaxClosed || now - closed_order_.front().first > kClosedLinger_ns)) {
     auto cl = closed_.find(closed_order_.front().second);
     if (cl != closed_.end() && cl->second == closed_order_.front().first) closed_.erase(cl);
     closed_order_.pop_front();
   }
-  conns_.erase(c.key);
+  conns_.erase(key);
 }
 
 void Analyzer::finish() {

@@ -105,6 +105,7 @@ class Analyzer {
   struct KeyHash {
     std::size_t operator()(const Key& k) const noexcept;
   };
+  static Key table_key(const Endpoint& x, const Endpoint& y) noexcept;
   Conn* lookup(const TcpSegment& seg, const CaptureRecord& rec, const std::string& file, bool& a_to_b);
   void decide(Conn& c, Dir& d, std::span<const std::uint8_t> first);
   void end_conn(Conn& c, EndReason why, std::uint64_t frame);
@@ -112,11 +113,11 @@ class Analyzer {
   AnalyzerOptions opts_;
   AnalyzerSink& sink_;
   FrameParser parser_;
-  std::unordered_map<Key, std::unique_ptr<Conn>, KeyHash> conns_;
+  std::unordered_map<Key, std::unique_ptr<Conn>, KeyHash> conns_;  // by table_key()
   // 4-tuples of connections that ended, with the time they ended: late segments are ignored for a while.
   static constexpr std::int64_t kClosedLinger_ns = 120'000'000'000;
   static constexpr std::size_t kMaxClosed = 1u << 16;
-  std::unordered_map<Key, std::int64_t, KeyHash> closed_;
+  std::unordered_map<Key, std::int64_t, KeyHash> closed_;  // by table_key()
   std::deque<std::pair<std::int64_t, Key>> closed_order_;
   std::uint64_t next_id_ = 0;
   Counters counters_;

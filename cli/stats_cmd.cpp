@@ -19,10 +19,16 @@ namespace {
 constexpr std::size_t kTypes = std::variant_size_v<Packet>;
 constexpr std::size_t kMaxTopics = 100000;  // distinct topics counted; the rest go to "(other)"
 
+// Topics are looked up by string_view: no std::string is made per PUBLISH.
+struct TopicHash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+};
+
 class StatsSink final : public AnalyzerSink {
  public:
   std::array<std::array<std::uint64_t, 3>, kTypes> by_type{};  // [type][c2s, s2c, unknown]
-  std::unordered_map<std::string, std::uint64_t> topics;
+  std::unordered_map<std::string, std::uint64_t, TopicHash, std::equal_to<>> topics;
   std::uint64_t other_topics = 0;
   std::array<std::uint64_t, 3> qos{};
   std::uint64_t payload_bytes = 0;
@@ -36,7 +42,7 @@ class StatsSink final : public AnalyzerSink {
     if (const auto* p = std::get_if<Publish>(&d.packet)) {
       ++qos[p->qos & 3u];
       payload_bytes += p->payload.size();
-      auto it = topics.find(std::string(p->topic));
+      auto it = topics.find(p->topic);
       if (it != topics.end()) ++it->second;
       else if (topics.size() < kMaxTopics) topics.emplace(std::string(p->topic), 1);
       else ++other_topics;
