@@ -1,0 +1,973 @@
+// The reference broker: its sans-I/O core driven with encoded packets and a fake clock, the config file, and a
+// few real sockets on 127.0.0.1 (port 0) speaking bytes built with the codec.
+#include <gtest/gtest.h>
+
+#include <asio.hpp>
+
+#include <chrono>
+#include <deque>
+#include <map>
+#include <set>
+#include <thread>
+
+#include "broker/broker.hpp"
+#include "broker/config.hpp"
+#include "broker/core.hpp"
+#include "iotap.hpp"
+#include "mqttauth/codec.hpp"
+#include "secrets.hpp"
+
+namespace mqttauth::clitest {
+
+using namespace mqttauth::cli::broker;
+using Buf = std::vector<std::uint8_t>;
+
+namespace {
+
+constexpr const char* kChallenge = "00112233445566778899aabbccddeeff";
+
+// Drives a Core: connections are numbered by the test; what the core sends is decoded per connection.
+class Harness {
+ public:
+  BrokerConfig cfg;
+  TimeMs now = 1000;
+  std::unique_ptr<Core> core;
+  std::map<ConnId, std::deque<Buf>> raw;  // stable storage for decoded views
+  std::map<ConnId, std::vector<Packet>> got;
+  std::map<ConnId, std::uint8_t> level;
+  std::set<ConnId> closed;
+
+  Harness() {
+    cfg.secrets.add("dev1", "s3cret");
+    cfg.secrets.add("dev5", "five");
+  }
+  void start() {
+    core = std::make_unique<Core>(cfg, [] { return std::string(kChallenge); });
+  }
+  void open(ConnId id, ListenerConfig l = {}) {
+    if (!core) start();
+    core->open(id, l, now);
+    collect();
+  }
+  void send(ConnId id, const Packet& p) {
+    std::uint8_t lv = level.count(id) ? level[id] : kLevel311;
+    if (auto* c = std::get_if<Connect>(&p)) level[id] = lv = c->level;
+    Buf b = encode_or_throw(p, lv);
+    core->receive(id, b, now);
+    collect();
+  }
+  void bytes(ConnId id, const Buf& b) {
+    core->receive(id, b, now);
+    collect();
+  }
+  void tick(TimeMs advance) {
+    now += advance;
+    core->tick(now);
+    collect();
+  }
+  void drop(ConnId id) {
+    core->closed(id, now);
+    collect();
+  }
+  void collect() {
+    for (auto& a : core->take_actions()) {
+      if (a.kind == Action::Kind::close) {
+        closed.insert(a.conn);
+        continue;
+      }
+      auto& store = raw[a.conn];
+      store.push_back(std::move(a.bytes));
+      const Buf& b = store.back();
+      std::size_t off = 0;
+      DecodeContext ctx;
+      ctx.level = level.count(a.conn) ? level[a.conn] : kLevel311;
+      while (off < b.size()) {
+        auto d = decode(std::span<const std::uint8_t>(b).subspan(off), ctx);
+        ASSERT_TRUE(d.ok()) << d.error().message();
+        got[a.conn].push_back(d->packet);
+        off += d->header.packet_size();
+      }
+    }
+  }
+  std::vector<Packet> take(ConnId id) {
+    auto v = std::move(got[id]);
+    got[id].clear();
+    return v;
+  }
+  // CONNECT and expect CONNACK 0.
+  void connect(ConnId id, std::string_view client_id, std::uint8_t lv = kLevel311, bool clean = true,
+               std::uint16_t keep_alive = 0) {
+    open(id);
+    Connect c;
+    c.level = lv;
+    c.protocol_name = lv == kLevel31 ? "MQIsdp" : "MQTT";
+    c.client_id = client_id;
+    c.clean = clean;
+    c.keep_alive = keep_alive;
+    send(id, c);
+    auto ps = take(id);
+    ASSERT_GE(ps.size(), 1u);
+    ASSERT_TRUE(std::holds_alternative<Connack>(ps[0]));
+    ASSERT_EQ(std::get<Connack>(ps[0]).code, 0);
+    // Packets that followed the CONNACK (redelivery) stay for the test.
+    for (std::size_t i = 1; i < ps.size(); ++i) got[id].push_back(ps[i]);
+  }
+  void subscribe(ConnId id, std::string_view filter, std::uint8_t options, std::uint8_t expect = 0xFF) {
+    Subscribe s;
+    s.packet_id = 7;
+    s.subscriptions.push_back({filter, options});
+    send(id, s);
+    auto ps = take(id);
+    ASSERT_GE(ps.size(), 1u);
+    ASSERT_TRUE(std::holds_alternative<Suback>(ps[0]));
+    ASSERT_EQ(std::get<Suback>(ps[0]).codes.size(), 1u);
+    EXPECT_EQ(std::get<Suback>(ps[0]).codes[0], expect == 0xFF ? (options & 3) : expect);
+    // Retained messages that followed the SUBACK stay for the test.
+    for (std::size_t i = 1; i < ps.size(); ++i) got[id].push_back(ps[i]);
+  }
+  void publish(ConnId id, std::string_view topic, std::string_view payload, std::uint8_t qos = 0,
+               bool retain = false, std::uint16_t pid = 1) {
+    Publish p;
+    p.topic = topic;
+    p.payload = Bytes::of(payload);
+    p.qos = qos;
+    p.retain = retain;
+    p.packet_id = qos ? pid : 0;
+    send(id, p);
+  }
+};
+
+template <class T>
+std::vector<T> only(const std::vector<Packet>& ps) {
+  std::vector<T> out;
+  for (const auto& p : ps)
+    if (auto* x = std::get_if<T>(&p)) out.push_back(*x);
+  return out;
+}
+
+}  // namespace
+
+TEST(BrokerCore, ConnectWithoutAuth) {
+  Harness h;
+  h.connect(1, "a");
+  h.connect(2, "b", kLevel31);
+  h.connect(3, "c", kLevel5);
+  EXPECT_EQ(h.core->connection_count(), 3u);
+  EXPECT_TRUE(h.core->is_connected("c"));
+}
+
+TEST(BrokerCore, EmptyClientId) {
+  Harness h;
+  h.open(1);
+  Connect c;
+  c.client_id = "";
+  c.clean = false;
+  h.send(1, c);
+  auto ps = h.take(1);
+  ASSERT_EQ(ps.size(), 1u);
+  EXPECT_EQ(std::get<Connack>(ps[0]).code, 2);  // identifier rejected
+  EXPECT_TRUE(h.closed.count(1));
+
+  h.open(2);
+  c.level = kLevel5;
+  c.clean = true;
+  h.send(2, c);
+  ps = h.take(2);
+  ASSERT_EQ(ps.size(), 1u);
+  const auto& ack = std::get<Connack>(ps[0]);
+  EXPECT_EQ(ack.code, 0);
+  auto assigned = ack.properties.find(PropertyId::assigned_client_identifier);
+  ASSERT_TRUE(assigned);
+  EXPECT_FALSE(assigned->text.empty());
+}
+
+TEST(BrokerCore, WildcardsAndDollarTopics) {
+  Harness h;
+  h.connect(1, "sub");
+  h.connect(2, "pub");
+  h.subscribe(1, "a/+/c", 0);
+  h.subscribe(1, "x/#", 0);
+  h.subscribe(1, "#", 0);
+  h.publish(2, "a/b/c", "1");   // a/+/c and #: one delivery
+  h.publish(2, "x", "2");       // x/# matches the parent, and #
+  h.publish(2, "$SYS/x", "3");  // not matched by #
+  auto pubs = only<Publish>(h.take(1));
+  ASSERT_EQ(pubs.size(), 2u);
+  EXPECT_EQ(pubs[0].topic, "a/b/c");
+  EXPECT_EQ(pubs[1].topic, "x");
+  h.subscribe(1, "$SYS/#", 0);
+  h.publish(2, "$SYS/x", "4");
+  EXPECT_EQ(only<Publish>(h.take(1)).size(), 1u);
+}
+
+TEST(BrokerCore, RetainedStoreAndDelete) {
+  Harness h;
+  h.connect(1, "pub");
+  h.publish(1, "r/1", "one", 0, true);
+  h.publish(1, "r/2", "two", 1, true, 5);
+  EXPECT_EQ(h.core->retained_count(), 2u);
+  h.connect(2, "sub");
+  h.subscribe(2, "r/#", 1);
+  auto pubs = only<Publish>(h.take(2));
+  ASSERT_EQ(pubs.size(), 2u);
+  EXPECT_TRUE(pubs[0].retain);
+  EXPECT_TRUE(pubs[1].retain);
+  // Live delivery has retain 0 in 3.1.1.
+  h.publish(1, "r/1", "again", 0, true);
+  pubs = only<Publish>(h.take(2));
+  ASSERT_EQ(pubs.size(), 1u);
+  EXPECT_FALSE(pubs[0].retain);
+  // An empty retained payload deletes.
+  h.publish(1, "r/1", "", 0, true);
+  h.publish(1, "r/2", "", 0, true);
+  EXPECT_EQ(h.core->retained_count(), 0u);
+}
+
+TEST(BrokerCore, Qos1FlowAndRedeliveryOnReconnect) {
+  Harness h;
+  h.connect(1, "sub", kLevel311, false);
+  h.subscribe(1, "t", 1);
+  h.connect(2, "pub");
+  h.publish(2, "t", "m", 1, false, 9);
+  auto acks = only<Puback>(h.take(2));
+  ASSERT_EQ(acks.size(), 1u);
+  EXPECT_EQ(acks[0].packet_id, 9);
+  auto pubs = only<Publish>(h.take(1));
+  ASSERT_EQ(pubs.size(), 1u);
+  EXPECT_EQ(pubs[0].qos, 1);
+  EXPECT_FALSE(pubs[0].dup);
+  std::uint16_t id = pubs[0].packet_id;
+  // Not acknowledged: the connection drops, the session stays, the message comes again with DUP.
+  h.drop(1);
+  EXPECT_EQ(h.core->pending_messages("sub"), 1u);
+  h.connect(3, "sub", kLevel311, false);
+  pubs = only<Publish>(h.take(3));
+  ASSERT_EQ(pubs.size(), 1u);
+  EXPECT_TRUE(pubs[0].dup);
+  EXPECT_EQ(pubs[0].packet_id, id);
+  Puback ack;
+  ack.packet_id = id;
+  h.send(3, ack);
+  EXPECT_EQ(h.core->pending_messages("sub"), 0u);
+}
+
+TEST(BrokerCore, OfflineQueueing) {
+  Harness h;
+  h.connect(1, "sub", kLevel311, false);
+  h.subscribe(1, "t", 2);
+  Disconnect d;
+  h.send(1, d);
+  EXPECT_TRUE(h.closed.count(1));
+  h.connect(2, "pub");
+  h.publish(2, "t", "q0", 0);
+  h.publish(2, "t", "q1", 1, false, 1);
+  h.publish(2, "t", "q2", 2, false, 2);
+  EXPECT_EQ(h.core->pending_messages("sub"), 3u);
+  h.open(3);
+  Connect c;
+  c.client_id = "sub";
+  c.clean = false;
+  h.send(3, c);
+  auto ps = h.take(3);
+  ASSERT_EQ(ps.size(), 4u);
+  EXPECT_TRUE(std::get<Connack>(ps[0]).session_present);
+  EXPECT_EQ(only<Publish>(ps).size(), 3u);
+}
+
+TEST(BrokerCore, Qos2BothDirections) {
+  Harness h;
+  h.connect(1, "sub");
+  h.subscribe(1, "t", 2);
+  h.connect(2, "pub");
+  h.publish(2, "t", "m", 2, false, 4);
+  auto recs = only<Pubrec>(h.take(2));
+  ASSERT_EQ(recs.size(), 1u);
+  // A duplicate before PUBREL is acknowledged but not delivered again.
+  h.publish(2, "t", "m", 2, false, 4);
+  EXPECT_EQ(only<Pubrec>(h.take(2)).size(), 1u);
+  Pubrel rel;
+  rel.packet_id = 4;
+  h.send(2, rel);
+  EXPECT_EQ(only<Pubcomp>(h.take(2)).size(), 1u);
+
+  auto pubs = only<Publish>(h.take(1));
+  ASSERT_EQ(pubs.size(), 1u);
+  EXPECT_EQ(pubs[0].qos, 2);
+  Pubrec rec;
+  rec.packet_id = pubs[0].packet_id;
+  h.send(1, rec);
+  auto rels = only<Pubrel>(h.take(1));
+  ASSERT_EQ(rels.size(), 1u);
+  EXPECT_EQ(rels[0].packet_id, pubs[0].packet_id);
+  EXPECT_EQ(h.core->pending_messages("sub"), 1u);
+  Pubcomp comp;
+  comp.packet_id = pubs[0].packet_id;
+  h.send(1, comp);
+  EXPECT_EQ(h.core->pending_messages("sub"), 0u);
+}
+
+TEST(BrokerCore, WillOnAbnormalCloseOnly) {
+  Harness h;
+  h.connect(1, "watcher");
+  h.subscribe(1, "will/#", 1);
+  for (int abnormal = 0; abnormal < 2; ++abnormal) {
+    ConnId id = static_cast<ConnId>(10 + abnormal);
+    h.open(id);
+    Connect c;
+    c.client_id = "dev";
+    c.will = mqttauth::Will{1, false, {}, "will/dev", Bytes::of("gone")};
+    h.send(id, c);
+    h.take(id);
+    if (abnormal) {
+      h.drop(id);
+    } else {
+      h.send(id, Disconnect{});
+    }
+    auto pubs = only<Publish>(h.take(1));
+    ASSERT_EQ(pubs.size(), static_cast<std::size_t>(abnormal));
+    if (abnormal) {
+      EXPECT_EQ(pubs[0].payload.as_chars(), "gone");
+    }
+  }
+}
+
+TEST(BrokerCore, V5WillDelay) {
+  Harness h;
+  h.connect(1, "watcher", kLevel5);
+  h.subscribe(1, "will", 0);
+  h.open(2);
+  PropertyBuilder wp, cp;
+  wp.add_int(PropertyId::will_delay_interval, 3);
+  cp.add_int(PropertyId::session_expiry_interval, 10);
+  Connect c;
+  c.level = kLevel5;
+  c.client_id = "dev";
+  c.properties = cp.properties();
+  c.will = mqttauth::Will{0, false, wp.properties(), "will", Bytes::of("late")};
+  h.send(2, c);
+  h.take(2);
+  h.drop(2);
+  EXPECT_TRUE(only<Publish>(h.take(1)).empty());
+  h.tick(2000);
+  EXPECT_TRUE(only<Publish>(h.take(1)).empty());
+  h.tick(1100);
+  EXPECT_EQ(only<Publish>(h.take(1)).size(), 1u);
+}
+
+TEST(BrokerCore, SessionTakeover) {
+  Harness h;
+  h.connect(1, "same", kLevel5, false);
+  h.subscribe(1, "t", 1);
+  h.open(2);
+  Connect c;
+  c.level = kLevel5;
+  c.client_id = "same";
+  c.clean = false;
+  h.send(2, c);
+  EXPECT_TRUE(h.closed.count(1));
+  auto old = only<Disconnect>(h.take(1));
+  ASSERT_EQ(old.size(), 1u);
+  EXPECT_EQ(old[0].reason_code, 0x8E);
+  auto ps = h.take(2);
+  ASSERT_EQ(ps.size(), 1u);
+  EXPECT_TRUE(std::get<Connack>(ps[0]).session_present);
+  EXPECT_TRUE(h.core->is_connected("same"));
+}
+
+TEST(BrokerCore, KeepAliveExpiry) {
+  Harness h;
+  h.connect(1, "watcher");
+  h.subscribe(1, "will", 0);
+  h.open(2);
+  Connect c;
+  c.client_id = "sleepy";
+  c.keep_alive = 2;
+  c.will = mqttauth::Will{0, false, {}, "will", Bytes::of("timeout")};
+  h.send(2, c);
+  h.take(2);
+  h.tick(2900);  // within 1.5 x 2 s
+  EXPECT_FALSE(h.closed.count(2));
+  h.send(2, Pingreq{});
+  EXPECT_EQ(only<Pingresp>(h.take(2)).size(), 1u);
+  h.tick(2900);
+  EXPECT_FALSE(h.closed.count(2));
+  h.tick(200);
+  EXPECT_TRUE(h.closed.count(2));
+  EXPECT_EQ(only<Publish>(h.take(1)).size(), 1u);
+}
+
+TEST(BrokerCore, ConnectTimeout) {
+  Harness h;
+  h.cfg.connect_timeout = std::chrono::milliseconds(500);
+  h.open(1);
+  h.tick(400);
+  EXPECT_FALSE(h.closed.count(1));
+  h.tick(200);
+  EXPECT_TRUE(h.closed.count(1));
+  EXPECT_EQ(h.core->connection_count(), 0u);
+}
+
+class CustomAuth : public ::testing::TestWithParam<std::uint8_t> {};
+
+TEST_P(CustomAuth, RightAndWrongResponse) {
+  const std::uint8_t code = GetParam();
+  for (int right = 0; right < 2; ++right) {
+    Harness h;
+    ListenerConfig l;
+    l.auth = AuthMode::custom;
+    l.auth_code = code;
+    h.open(1, l);
+    Connect c;
+    c.client_id = "dev1";
+    h.send(1, c);
+    auto ps = h.take(1);
+    ASSERT_EQ(ps.size(), 1u);
+    ASSERT_TRUE(std::holds_alternative<Authenticate>(ps[0]));
+    const auto& ch = std::get<Authenticate>(ps[0]);
+    EXPECT_EQ(ch.code, code);
+    EXPECT_EQ(ch.flags(), 0x42);
+    EXPECT_EQ(ch.level, kLevel311);
+    EXPECT_EQ(ch.keep_alive, 0);
+    EXPECT_FALSE(ch.username);
+    ASSERT_TRUE(ch.password);
+    EXPECT_EQ(ch.password->as_chars(), kChallenge);
+    EXPECT_EQ(h.raw[1].back()[0], code == 0 ? 0x00 : 0xF0);
+
+    std::string response = right ? cli::hmac_sha256_hex("s3cret", kChallenge) : std::string(64, '0');
+    Authenticate r;
+    r.code = code;
+    r.client_id = "dev1";
+    r.password = Bytes::of(response);
+    h.send(1, r);
+    ps = h.take(1);
+    ASSERT_EQ(ps.size(), 1u);
+    EXPECT_EQ(std::get<Connack>(ps[0]).code, right ? 0 : 5);
+    EXPECT_EQ(h.closed.count(1), right ? 0u : 1u);
+  }
+}
+INSTANTIATE_TEST_SUITE_P(Codes, CustomAuth, ::testing::Values(std::uint8_t{0}, std::uint8_t{15}));
+
+TEST(BrokerCore, CustomAuthTimeoutAndUnknownClient) {
+  Harness h;
+  h.cfg.auth_timeout = std::chrono::milliseconds(300);
+  ListenerConfig l;
+  l.auth = AuthMode::custom;
+  h.open(1, l);
+  Connect c;
+  c.client_id = "dev1";
+  h.send(1, c);
+  h.tick(200);
+  EXPECT_FALSE(h.closed.count(1));
+  h.tick(200);
+  EXPECT_TRUE(h.closed.count(1));
+
+  // No secret for the client: refused even with some response.
+  h.open(2, l);
+  c.client_id = "stranger";
+  h.send(2, c);
+  h.take(2);
+  Authenticate r;
+  r.client_id = "stranger";
+  r.password = Bytes::of(cli::hmac_sha256_hex("", kChallenge));
+  h.send(2, r);
+  auto ps = h.take(2);
+  ASSERT_EQ(ps.size(), 1u);
+  EXPECT_EQ(std::get<Connack>(ps[0]).code, 5);
+}
+
+TEST(BrokerCore, CustomAuthRefusesOtherPacketsFirst) {
+  Harness h;
+  ListenerConfig l;
+  l.auth = AuthMode::custom;
+  h.open(1, l);
+  Connect c;
+  c.client_id = "dev1";
+  h.send(1, c);
+  h.take(1);
+  h.publish(1, "t", "sneaky");
+  EXPECT_TRUE(h.closed.count(1));
+  EXPECT_FALSE(h.core->has_session("dev1"));
+}
+
+namespace {
+void v5_auth(Harness& h, ConnId id, std::string_view method, std::string_view response, std::uint8_t expect) {
+  ListenerConfig l;
+  l.auth = AuthMode::v5;
+  h.open(id, l);
+  PropertyBuilder cp;
+  cp.add_string(PropertyId::authentication_method, method);
+  Connect c;
+  c.level = kLevel5;
+  c.client_id = "dev5";
+  c.properties = cp.properties();
+  h.send(id, c);
+  auto ps = h.take(id);
+  ASSERT_EQ(ps.size(), 1u);
+  if (method != kAuthMethod) {
+    EXPECT_EQ(std::get<Connack>(ps[0]).code, expect);
+    return;
+  }
+  ASSERT_TRUE(std::holds_alternative<Auth>(ps[0]));
+  const auto& a = std::get<Auth>(ps[0]);
+  EXPECT_EQ(a.reason_code, 0x18);
+  auto data = a.properties.find(PropertyId::authentication_data);
+  ASSERT_TRUE(data);
+  EXPECT_EQ(data->binary.as_chars(), kChallenge);
+  PropertyBuilder ap;
+  ap.add_string(PropertyId::authentication_method, kAuthMethod);
+  ap.add_binary(PropertyId::authentication_data, Bytes::of(response));
+  Auth r;
+  r.reason_code = 0x18;
+  r.properties = ap.properties();
+  h.send(id, r);
+  ps = h.take(id);
+  ASSERT_EQ(ps.size(), 1u);
+  const auto& ack = std::get<Connack>(ps[0]);
+  EXPECT_EQ(ack.code, expect);
+  if (expect == 0) {
+    auto m = ack.properties.find(PropertyId::authentication_method);
+    ASSERT_TRUE(m);
+    EXPECT_EQ(m->text, kAuthMethod);
+  }
+}
+}  // namespace
+
+TEST(BrokerCore, V5EnhancedAuth) {
+  Harness h;
+  v5_auth(h, 1, kAuthMethod, cli::hmac_sha256_hex("five", kChallenge), 0);
+  EXPECT_TRUE(h.core->is_connected("dev5"));
+  Harness h2;
+  v5_auth(h2, 1, kAuthMethod, "wrong", 0x87);
+  EXPECT_TRUE(h2.closed.count(1));
+  Harness h3;
+  v5_auth(h3, 1, "SCRAM-SHA-1", "", 0x8C);
+  EXPECT_TRUE(h3.closed.count(1));
+}
+
+TEST(BrokerCore, AnyModeChoosesByClient) {
+  Harness h;
+  ListenerConfig l;
+  l.auth = AuthMode::any;
+  l.auth_code = 15;
+  // 3.1.1: custom.
+  h.open(1, l);
+  Connect c;
+  c.client_id = "dev1";
+  h.send(1, c);
+  auto ps = h.take(1);
+  ASSERT_EQ(ps.size(), 1u);
+  EXPECT_TRUE(std::holds_alternative<Authenticate>(ps[0]));
+  // 5.0 with a method: v5.
+  h.open(2, l);
+  PropertyBuilder cp;
+  cp.add_string(PropertyId::authentication_method, kAuthMethod);
+  Connect c5;
+  c5.level = kLevel5;
+  c5.client_id = "dev5";
+  c5.properties = cp.properties();
+  h.send(2, c5);
+  ps = h.take(2);
+  ASSERT_EQ(ps.size(), 1u);
+  EXPECT_TRUE(std::holds_alternative<Auth>(ps[0]));
+}
+
+TEST(BrokerCore, AclRefusesSubscription) {
+  Harness h;
+  h.cfg.deny_subscribe = {"test/nosubscribe", "secret/#"};
+  h.connect(1, "a");
+  h.subscribe(1, "test/nosubscribe", 2, 0x80);
+  h.subscribe(1, "secret/x", 1, 0x80);
+  h.subscribe(1, "test/ok", 1);
+  h.connect(2, "b", kLevel5);
+  h.subscribe(2, "test/nosubscribe", 1, 0x87);
+}
+
+TEST(BrokerCore, MalformedPacketClosesOnlyThatConnection) {
+  Harness h;
+  h.connect(1, "a", kLevel5);
+  h.connect(2, "b");
+  h.bytes(1, Buf{0x30, 0x03, 0x00, 0x05, 0x41});  // topic length past the end
+  EXPECT_TRUE(h.closed.count(1));
+  auto d = only<Disconnect>(h.take(1));
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].reason_code, 0x81);
+  EXPECT_FALSE(h.closed.count(2));
+  h.bytes(2, Buf{0x00, 0x00});  // type 0 in plain MQTT
+  EXPECT_TRUE(h.closed.count(2));
+  // Garbage before CONNECT.
+  h.open(3);
+  h.bytes(3, Buf{0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x01});
+  EXPECT_TRUE(h.closed.count(3));
+}
+
+TEST(BrokerCore, OversizedPacket) {
+  Harness h;
+  h.cfg.max_packet_size = 128;
+  h.connect(1, "a", kLevel5);
+  std::string big(200, 'x');
+  h.publish(1, "t", big);
+  EXPECT_TRUE(h.closed.count(1));
+  auto d = only<Disconnect>(h.take(1));
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].reason_code, 0x95);
+}
+
+TEST(BrokerCore, TopicAliasesFromClient) {
+  Harness h;
+  h.connect(1, "sub");
+  h.subscribe(1, "long/topic", 0);
+  h.connect(2, "pub", kLevel5);
+  PropertyBuilder a;
+  a.add_int(PropertyId::topic_alias, 3);
+  Publish p;
+  p.topic = "long/topic";
+  p.payload = Bytes::of("1");
+  p.properties = a.properties();
+  h.send(2, p);
+  p.topic = "";
+  h.send(2, p);
+  auto pubs = only<Publish>(h.take(1));
+  ASSERT_EQ(pubs.size(), 2u);
+  EXPECT_EQ(pubs[1].topic, "long/topic");
+  // Above the Topic Alias Maximum the broker sent (10). (Alias 0 is refused by the decoder already: 0x81.)
+  PropertyBuilder bad;
+  bad.add_int(PropertyId::topic_alias, 11);
+  p.properties = bad.properties();
+  p.topic = "x";
+  h.send(2, p);
+  EXPECT_TRUE(h.closed.count(2));
+  auto d = only<Disconnect>(h.take(2));
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].reason_code, 0x94);
+}
+
+TEST(BrokerCore, ReceiveMaximumEnforced) {
+  Harness h;
+  h.cfg.receive_maximum = 2;
+  h.connect(1, "pub", kLevel5);
+  h.publish(1, "t", "1", 2, false, 1);
+  h.publish(1, "t", "2", 2, false, 2);
+  EXPECT_FALSE(h.closed.count(1));
+  h.publish(1, "t", "3", 2, false, 3);
+  EXPECT_TRUE(h.closed.count(1));
+  auto d = only<Disconnect>(h.take(1));
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].reason_code, 0x93);
+}
+
+TEST(BrokerCore, OutgoingFlowControlAndSubscriptionIds) {
+  Harness h;
+  h.open(1);
+  PropertyBuilder cp;
+  cp.add_int(PropertyId::receive_maximum, 1);
+  Connect c;
+  c.level = kLevel5;
+  c.client_id = "slow";
+  c.properties = cp.properties();
+  h.send(1, c);
+  h.take(1);
+  PropertyBuilder sp;
+  sp.add_int(PropertyId::subscription_identifier, 42);
+  Subscribe s;
+  s.packet_id = 1;
+  s.properties = sp.properties();
+  s.subscriptions.push_back({"t", 1});
+  h.send(1, s);
+  h.take(1);
+  h.connect(2, "pub");
+  h.publish(2, "t", "a", 1, false, 1);
+  h.publish(2, "t", "b", 1, false, 2);
+  auto pubs = only<Publish>(h.take(1));
+  ASSERT_EQ(pubs.size(), 1u);  // one in flight at a time
+  auto sid = pubs[0].properties.find(PropertyId::subscription_identifier);
+  ASSERT_TRUE(sid);
+  EXPECT_EQ(sid->number, 42u);
+  Puback ack;
+  ack.packet_id = pubs[0].packet_id;
+  h.send(1, ack);
+  pubs = only<Publish>(h.take(1));
+  ASSERT_EQ(pubs.size(), 1u);
+  EXPECT_EQ(pubs[0].payload.as_chars(), "b");
+}
+
+TEST(BrokerCore, NoLocalAndRetainAsPublished) {
+  Harness h;
+  h.connect(1, "me", kLevel5);
+  h.subscribe(1, "t", 0x04 | 1);  // no local
+  h.publish(1, "t", "mine", 1, false, 3);
+  EXPECT_TRUE(only<Publish>(h.take(1)).empty());
+  h.connect(2, "other", kLevel5);
+  h.subscribe(2, "t", 0x08 | 1);  // retain as published
+  h.publish(1, "t", "kept", 0, true);
+  auto pubs = only<Publish>(h.take(2));
+  ASSERT_EQ(pubs.size(), 1u);
+  EXPECT_TRUE(pubs[0].retain);
+  // Retain handling 2: no retained messages at subscribe time.
+  h.connect(3, "third", kLevel5);
+  h.subscribe(3, "t", 0x20 | 1);
+  EXPECT_TRUE(only<Publish>(h.take(3)).empty());
+}
+
+TEST(BrokerCore, SessionExpiry) {
+  Harness h;
+  h.open(1);
+  PropertyBuilder cp;
+  cp.add_int(PropertyId::session_expiry_interval, 2);
+  Connect c;
+  c.level = kLevel5;
+  c.client_id = "brief";
+  c.clean = false;
+  c.properties = cp.properties();
+  h.send(1, c);
+  h.take(1);
+  h.send(1, Disconnect{});
+  EXPECT_TRUE(h.core->has_session("brief"));
+  h.tick(1500);
+  EXPECT_TRUE(h.core->has_session("brief"));
+  h.tick(600);
+  EXPECT_FALSE(h.core->has_session("brief"));
+}
+
+TEST(BrokerConfigFile, ParsesKeysAndListeners) {
+  FileConfig fc;
+  std::string err;
+  const char* text =
+      "# comment\n"
+      "listener = 127.0.0.1:0 auth=custom code=15\n"
+      "auth = v5\n"
+      "listener = [::1]:1884\n"
+      "auth_timeout = 2.5   # seconds\n"
+      "max_packet_size = 4096\n"
+      "deny_subscribe = test/nosubscribe\n"
+      "deny_reason_v5 = 0x80\n"
+      "secrets = devices.secrets\n"
+      "seed_compat = yes\n";
+  ASSERT_TRUE(parse_config(text, "/etc/x", fc, err)) << err;
+  ASSERT_EQ(fc.listeners.size(), 2u);
+  EXPECT_EQ(fc.listeners[0].auth, AuthMode::custom);
+  EXPECT_EQ(fc.listeners[0].auth_code, 15);
+  EXPECT_EQ(fc.listeners[1].auth, AuthMode::v5);
+  EXPECT_EQ(fc.listeners[1].host_port, "[::1]:1884");
+  EXPECT_EQ(fc.broker.auth_timeout.count(), 2500);
+  EXPECT_EQ(fc.broker.max_packet_size, 4096u);
+  EXPECT_EQ(fc.broker.deny_reason_v5, 0x80);
+  EXPECT_EQ(fc.secrets_path, "/etc/x/devices.secrets");
+  EXPECT_TRUE(fc.broker.seed_compat);
+
+  FileConfig bad;
+  EXPECT_FALSE(parse_config("nonsense = 1\n", "", bad, err));
+  EXPECT_NE(err.find("line 1"), std::string::npos);
+  EXPECT_FALSE(parse_config("listener = 127.0.0.1:1 code=3\n", "", bad, err));
+  EXPECT_FALSE(parse_config("max_packet_size = lots\n", "", bad, err));
+}
+
+TEST(BrokerChallenge, RandomHexAndSeedCompat) {
+  std::string a = make_challenge(false), b = make_challenge(false);
+  EXPECT_EQ(a.size(), 32u);
+  EXPECT_NE(a, b);
+  EXPECT_EQ(a.find_first_not_of("0123456789abcdef"), std::string::npos);
+  std::string t = make_challenge(true);
+  EXPECT_EQ(t.size(), 13u);
+  EXPECT_EQ(t.find_first_not_of("0123456789"), std::string::npos);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Real sockets on 127.0.0.1.
+
+namespace {
+
+struct CountingTap : cli::IoTap {
+  std::size_t opens = 0, closes = 0, bytes_in = 0, bytes_out = 0;
+  void on_open(std::uint64_t, const cli::Endpoint&, const cli::Endpoint&, std::int64_t) override { ++opens; }
+  void on_data(std::uint64_t, bool from_client, std::span<const std::uint8_t> b, std::int64_t) override {
+    (from_client ? bytes_in : bytes_out) += b.size();
+  }
+  void on_close(std::uint64_t, bool, bool, std::int64_t) override { ++closes; }
+};
+
+// A broker on its own io thread.
+class LiveBroker {
+ public:
+  explicit LiveBroker(BrokerConfig cfg, ListenerConfig l = {}) : broker_(io_, std::move(cfg)) {
+    l.host_port = "127.0.0.1:0";
+    std::string err;
+    ok = broker_.listen(l, err);
+    broker_.set_tap(&tap);
+    thread_ = std::thread([this] { io_.run(); });
+  }
+  ~LiveBroker() {
+    asio::post(io_, [this] { broker_.stop(); });
+    thread_.join();
+  }
+  std::uint16_t port() const { return broker_.port(); }
+  bool ok = false;
+  CountingTap tap;
+
+ private:
+  asio::io_context io_;
+  Broker broker_;
+  std::thread thread_;
+};
+
+// A blocking client with a receive timeout.
+class RawClient {
+ public:
+  explicit RawClient(std::uint16_t port) : sock_(io_) {
+    sock_.connect(asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
+    timeval tv{2, 0};
+    setsockopt(sock_.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  }
+  void send(const Packet& p, std::uint8_t level = kLevel311) {
+    Buf b = encode_or_throw(p, level);
+    asio::write(sock_, asio::buffer(b));
+  }
+  void send_raw(const Buf& b) { asio::write(sock_, asio::buffer(b)); }
+  // Next packet, or nullopt on close / timeout.
+  std::optional<Packet> recv(std::uint8_t level = kLevel311) {
+    for (int guard = 0; guard < 1000; ++guard) {
+      if (!buf_.empty()) {
+        DecodeContext ctx;
+        ctx.level = level;
+        auto d = decode(buf_, ctx);
+        if (d) {
+          std::size_t n = d->header.packet_size();
+          store_.emplace_back(buf_.begin(), buf_.begin() + static_cast<std::ptrdiff_t>(n));
+          buf_.erase(buf_.begin(), buf_.begin() + static_cast<std::ptrdiff_t>(n));
+          auto again = decode(store_.back(), ctx);
+          return again->packet;
+        }
+        if (d.error().kind != ErrorKind::need_more) return std::nullopt;
+      }
+      std::uint8_t tmp[4096];
+      asio::error_code ec;
+      std::size_t n = sock_.read_some(asio::buffer(tmp), ec);
+      if (ec) return std::nullopt;
+      buf_.insert(buf_.end(), tmp, tmp + n);
+    }
+    return std::nullopt;
+  }
+  // True when the broker closed the connection (read gives EOF/reset) within the timeout.
+  bool closed_by_peer() {
+    std::uint8_t tmp[256];
+    for (int i = 0; i < 100; ++i) {
+      asio::error_code ec;
+      sock_.read_some(asio::buffer(tmp), ec);
+      if (ec == asio::error::eof || ec == asio::error::connection_reset) return true;
+      if (ec) return false;
+    }
+    return false;
+  }
+
+ private:
+  asio::io_context io_;
+  asio::ip::tcp::socket sock_;
+  Buf buf_;
+  std::deque<Buf> store_;
+};
+
+}  // namespace
+
+TEST(BrokerLive, CustomHandshakeOverTcp) {
+  BrokerConfig cfg;
+  cfg.secrets.add("sensor-01", "k");
+  ListenerConfig l;
+  l.auth = AuthMode::custom;
+  l.auth_code = 15;
+  LiveBroker b(cfg, l);
+  ASSERT_TRUE(b.ok);
+  ASSERT_NE(b.port(), 0);
+  for (int right = 1; right >= 0; --right) {
+    RawClient c(b.port());
+    Connect con;
+    con.client_id = "sensor-01";
+    c.send(con);
+    auto ch = c.recv();
+    ASSERT_TRUE(ch);
+    ASSERT_TRUE(std::holds_alternative<Authenticate>(*ch));
+    std::string challenge(std::get<Authenticate>(*ch).password->as_chars());
+    EXPECT_EQ(challenge.size(), 32u);
+    Authenticate r;
+    r.code = 15;
+    r.client_id = "sensor-01";
+    std::string resp = right ? cli::hmac_sha256_hex("k", challenge) : "nope";
+    r.password = Bytes::of(resp);
+    c.send(r);
+    auto ack = c.recv();
+    ASSERT_TRUE(ack);
+    EXPECT_EQ(std::get<Connack>(*ack).code, right ? 0 : 5);
+    if (!right) {
+      EXPECT_TRUE(c.closed_by_peer());
+    }
+  }
+  EXPECT_GE(b.tap.opens, 2u);
+  EXPECT_GT(b.tap.bytes_in, 0u);
+  EXPECT_GT(b.tap.bytes_out, 0u);
+}
+
+TEST(BrokerLive, PublishSubscribeAcrossSockets) {
+  LiveBroker b(BrokerConfig{});
+  ASSERT_TRUE(b.ok);
+  RawClient sub(b.port()), pub(b.port());
+  Connect c;
+  c.client_id = "sub";
+  sub.send(c);
+  ASSERT_TRUE(sub.recv());
+  c.client_id = "pub";
+  pub.send(c);
+  ASSERT_TRUE(pub.recv());
+  Subscribe s;
+  s.packet_id = 1;
+  s.subscriptions.push_back({"sensors/+/temp", 1});
+  sub.send(s);
+  auto sa = sub.recv();
+  ASSERT_TRUE(sa && std::holds_alternative<Suback>(*sa));
+  Publish p;
+  p.topic = "sensors/7/temp";
+  p.payload = Bytes::of("21.5");
+  p.qos = 1;
+  p.packet_id = 3;
+  pub.send(p);
+  auto pa = pub.recv();
+  ASSERT_TRUE(pa && std::holds_alternative<Puback>(*pa));
+  auto m = sub.recv();
+  ASSERT_TRUE(m && std::holds_alternative<Publish>(*m));
+  EXPECT_EQ(std::get<Publish>(*m).payload.as_chars(), "21.5");
+}
+
+TEST(BrokerLive, GarbageAndSilenceAreClosed) {
+  BrokerConfig cfg;
+  cfg.connect_timeout = std::chrono::milliseconds(300);
+  LiveBroker b(cfg);
+  ASSERT_TRUE(b.ok);
+  RawClient garbage(b.port());
+  garbage.send_raw(Buf{0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x7F});
+  EXPECT_TRUE(garbage.closed_by_peer());
+  RawClient silent(b.port());
+  auto t0 = std::chrono::steady_clock::now();
+  EXPECT_TRUE(silent.closed_by_peer());
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(2));
+  // The broker still serves others.
+  RawClient ok(b.port());
+  Connect c;
+  c.client_id = "fine";
+  ok.send(c);
+  auto ack = ok.recv();
+  ASSERT_TRUE(ack && std::holds_alternative<Connack>(*ack));
+}
+
+TEST(BrokerLive, ListenErrors) {
+  asio::io_context io;
+  Broker b(io, BrokerConfig{});
+  std::string err;
+  EXPECT_FALSE(b.listen("nonsense", err));
+  EXPECT_FALSE(err.empty());
+  EXPECT_FALSE(b.listen("127.0.0.1:99999", err));
+  ASSERT_TRUE(b.listen("127.0.0.1:0", err)) << err;
+  EXPECT_EQ(b.listener_count(), 1u);
+  EXPECT_EQ(b.bound_address(0), "127.0.0.1:" + std::to_string(b.port(0)));
+  EXPECT_EQ(b.port(5), 0);
+  b.stop();
+  io.run();  // nothing left: returns at once
+}
+
+}  // namespace mqttauth::clitest
