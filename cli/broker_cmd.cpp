@@ -109,10 +109,11 @@ int run_broker(const BrokerOptions& o) {
       std::fprintf(stderr, "mqttauth broker: %s\n", error.c_str());
       return kExitUsage;
     }
-    std::fprintf(stderr, "listening on %s (auth %s%s)\n", b.bound_address(i).c_str(),
-                 auth_mode_name(listeners[i].auth),
+    // Exactly "listening on HOST:PORT" (scripts read the port from it); the auth mode on a line of its own.
+    std::fprintf(stderr, "listening on %s\n", b.bound_address(i).c_str());
+    std::fprintf(stderr, "  auth %s%s\n", auth_mode_name(listeners[i].auth),
                  listeners[i].auth == AuthMode::custom || listeners[i].auth == AuthMode::any
-                     ? (listeners[i].auth_code == 15 ? ", code 15" : ", code 0")
+                     ? (listeners[i].auth_code == 15 ? ", authenticate code 15" : ", authenticate code 0")
                      : "");
   }
   std::fflush(stderr);
