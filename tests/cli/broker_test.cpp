@@ -4,6 +4,7 @@
 
 #include <asio.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <deque>
 #include <map>
@@ -777,7 +778,7 @@ TEST(BrokerChallenge, RandomHexAndSeedCompat) {
 namespace {
 
 struct CountingTap : cli::IoTap {
-  std::size_t opens = 0, closes = 0, bytes_in = 0, bytes_out = 0;
+  std::atomic<std::size_t> opens = 0, closes = 0, bytes_in = 0, bytes_out = 0;
   void on_open(std::uint64_t, const cli::Endpoint&, const cli::Endpoint&, std::int64_t) override { ++opens; }
   void on_data(std::uint64_t, bool from_client, std::span<const std::uint8_t> b, std::int64_t) override {
     (from_client ? bytes_in : bytes_out) += b.size();
@@ -953,6 +954,59 @@ TEST(BrokerLive, GarbageAndSilenceAreClosed) {
   ok.send(c);
   auto ack = ok.recv();
   ASSERT_TRUE(ack && std::holds_alternative<Connack>(*ack));
+}
+
+TEST(BrokerLive, SubscriberThatDoesNotReadIsClosed) {
+  BrokerConfig cfg;
+  cfg.max_output_queue = 64 * 1024;
+  LiveBroker b(cfg);
+  ASSERT_TRUE(b.ok);
+  RawClient sub(b.port()), pub(b.port());
+  Connect c;
+  c.client_id = "deaf";
+  sub.send(c);
+  ASSERT_TRUE(sub.recv());
+  Subscribe s;
+  s.packet_id = 1;
+  s.subscriptions.push_back({"flood", 0});
+  sub.send(s);
+  ASSERT_TRUE(sub.recv());
+  c.client_id = "loud";
+  pub.send(c);
+  ASSERT_TRUE(pub.recv());
+  std::string payload(4096, 'x');
+  Publish p;
+  p.topic = "flood";
+  p.payload = Bytes::of(payload);
+  Buf one = encode_or_throw(p, kLevel311);
+  Buf many;
+  for (int i = 0; i < 256; ++i) many.insert(many.end(), one.begin(), one.end());
+  // Up to 64 MiB in all, far more than the socket buffers and the 64 KiB queue can hold; stop once closed.
+  for (int round = 0; round < 64 && b.tap.closes.load() == 0; ++round) pub.send_raw(many);
+  for (int i = 0; i < 200 && b.tap.closes.load() == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_EQ(b.tap.closes.load(), 1u);  // the deaf subscriber; the publisher stays
+  Pingreq ping;
+  pub.send(ping);
+  auto pong = pub.recv();
+  ASSERT_TRUE(pong && std::holds_alternative<Pingresp>(*pong));
+}
+
+TEST(BrokerLive, MaxConnections) {
+  BrokerConfig cfg;
+  cfg.max_connections = 2;
+  LiveBroker b(cfg);
+  ASSERT_TRUE(b.ok);
+  RawClient a(b.port()), c2(b.port());
+  // Let the broker accept both before the third arrives.
+  Connect c;
+  c.client_id = "a";
+  a.send(c);
+  ASSERT_TRUE(a.recv());
+  RawClient third(b.port());
+  EXPECT_TRUE(third.closed_by_peer());
+  c.client_id = "c2";
+  c2.send(c);
+  ASSERT_TRUE(c2.recv());
 }
 
 TEST(BrokerLive, ListenErrors) {
