@@ -33,8 +33,41 @@ std::string IpAddr::str() const {
   return buf;
 }
 
+std::size_t Endpoint::format(char* buf) const noexcept {
+  // By hand for IPv4 (inet_ntop goes through sprintf: a fifth of the run time of `decode --format jsonl`).
+  char* p = buf;
+  auto dec = [&p](unsigned v) {
+    if (v >= 100) *p++ = static_cast<char>('0' + v / 100);
+    if (v >= 10) *p++ = static_cast<char>('0' + v / 10 % 10);
+    *p++ = static_cast<char>('0' + v % 10);
+  };
+  if (ip.v6) {
+    char a[INET6_ADDRSTRLEN];
+    inet_ntop(AF_INET6, ip.b.data(), a, sizeof a);
+    *p++ = '[';
+    for (const char* q = a; *q; ++q) *p++ = *q;
+    *p++ = ']';
+  } else {
+    for (int i = 0; i < 4; ++i) {
+      if (i) *p++ = '.';
+      dec(ip.b[static_cast<std::size_t>(i)]);
+    }
+  }
+  *p++ = ':';
+  char d[8];
+  int n = 0;
+  unsigned v = port;
+  do {
+    d[n++] = static_cast<char>('0' + v % 10);
+    v /= 10;
+  } while (v);
+  while (n) *p++ = d[--n];
+  return static_cast<std::size_t>(p - buf);
+}
+
 std::string Endpoint::str() const {
-  return ip.v6 ? "[" + ip.str() + "]:" + std::to_string(port) : ip.str() + ":" + std::to_string(port);
+  char b[kTextMax];
+  return std::string(b, format(b));
 }
 
 // ------------------------------------------------------------------------------------------ IPv4 fragments

@@ -26,6 +26,9 @@ struct Endpoint {
   friend bool operator==(const Endpoint&, const Endpoint&) = default;
   friend auto operator<=>(const Endpoint&, const Endpoint&) = default;
   std::string str() const;  // "1.2.3.4:1883", "[::1]:1883"
+  // The same text into `buf` (at least kTextMax bytes, not terminated); returns its length. No allocation.
+  static constexpr std::size_t kTextMax = 56;
+  std::size_t format(char* buf) const noexcept;
 };
 
 namespace tcpflag {

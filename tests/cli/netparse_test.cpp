@@ -396,3 +396,16 @@ TEST(NetParse, EndpointStrings) {
   EXPECT_EQ(kC4.str(), "192.168.1.10:50123");
   EXPECT_EQ(kS6.str(), "[fd00::1]:1883");
 }
+
+TEST(NetParse, EndpointFormatEdgeValues) {
+  EXPECT_EQ(ep4(0, 0, 0, 0, 0).str(), "0.0.0.0:0");
+  EXPECT_EQ(ep4(255, 255, 255, 255, 65535).str(), "255.255.255.255:65535");
+  EXPECT_EQ(ep4(9, 10, 99, 100, 9).str(), "9.10.99.100:9");
+  Endpoint v6;
+  v6.ip.v6 = true;
+  for (std::size_t i = 0; i < 16; ++i) v6.ip.b[i] = static_cast<std::uint8_t>(0xF0 + i % 16);  // no :: run
+  v6.port = 65535;
+  const std::string s = v6.str();
+  EXPECT_EQ(s, "[f0f1:f2f3:f4f5:f6f7:f8f9:fafb:fcfd:feff]:65535");
+  EXPECT_LE(s.size(), Endpoint::kTextMax);
+}
