@@ -26,10 +26,12 @@ class JsonWriter {
   JsonWriter& boolean(bool v);
   JsonWriter& null();
   JsonWriter& raw_value(std::string_view json);  // an already formatted JSON value
+  // The string written to: a raw value may be continued there (after raw_value()).
+  std::string& out() noexcept { return out_; }
   // key + value shorthands
-  JsonWriter& field(std::string_view k, std::string_view v) { return key(k).str(v); }
-  JsonWriter& field(std::string_view k, const char* v) { return key(k).str(v); }
-  JsonWriter& field_num(std::string_view k, std::uint64_t v) { return key(k).num(v); }
+  JsonWriter& field(std::string_view k, std::string_view v);
+  JsonWriter& field(std::string_view k, const char* v) { return field(k, std::string_view(v)); }
+  JsonWriter& field_num(std::string_view k, std::uint64_t v);
   JsonWriter& field_bool(std::string_view k, bool v) { return key(k).boolean(v); }
   // Binary data: as "<k>": "text" when it is valid UTF-8, else "<k>_hex": "0a1b...".
   JsonWriter& field_bytes(std::string_view k, Bytes v);
@@ -41,6 +43,7 @@ class JsonWriter {
 };
 
 void append_escaped(std::string& out, std::string_view s);
+void append_endpoint(std::string& out, const Endpoint& e);  // Endpoint::str() without a temporary
 void append_hex(std::string& out, Bytes b);
 
 // Where a packet sits, for output.
