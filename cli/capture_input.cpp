@@ -2,10 +2,13 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <memory>
 #include <set>
+#include <thread>
 
 namespace mqttauth::cli {
 
@@ -98,6 +101,31 @@ InputReport read_captures(const CaptureOptions& o, Analyzer& an) {
   for (auto& s : srcs) r.bytes += s->reader.bytes_read();
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return r;
+}
+
+void for_each_file(std::size_t files, unsigned jobs, const std::function<void(std::size_t)>& work) {
+  std::atomic<std::size_t> next{0};
+  auto worker = [&] {
+    for (std::size_t i; (i = next.fetch_add(1)) < files;) work(i);
+  };
+  const std::size_t threads = std::min<std::size_t>(std::max(jobs, 1u), files);
+  std::vector<std::thread> pool;
+  for (std::size_t t = 1; t < threads; ++t) pool.emplace_back(worker);
+  worker();
+  for (auto& t : pool) t.join();
+}
+
+CaptureOptions one_file(const CaptureOptions& o, std::size_t i) {
+  CaptureOptions one = o;
+  one.files = {o.files[i]};
+  one.progress = false;
+  return one;
+}
+
+void add_report(InputReport& into, const InputReport& r) {
+  into.unreadable += r.unreadable;
+  into.damaged += r.damaged;
+  into.bytes += r.bytes;
 }
 
 }  // namespace mqttauth::cli

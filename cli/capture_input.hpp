@@ -2,10 +2,15 @@
 // by name, frame and byte offset, and progress on a terminal.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
 #include "analyzer.hpp"
+
+namespace CLI {
+class App;
+}
 
 namespace mqttauth::cli {
 
@@ -24,7 +29,13 @@ struct CaptureOptions {
   std::uint32_t max_packet_size = 64u << 20;
   std::string dialect = "auto";
   bool progress = true;  // on stderr, when stderr is a terminal
+  // -j N: the files are independent captures (no connection spans two files), analysed up to N at once, and
+  // the results are put together in file order. 0: the files are merged in time order into one analysis.
+  unsigned jobs = 0;
 };
+
+// Adds -j/--jobs to a subcommand (decode, sessions, stats).
+void add_jobs_option(CLI::App* sub, CaptureOptions& cap);
 
 AnalyzerOptions analyzer_options(const CaptureOptions& o);
 Dialect parse_dialect(const std::string& s);
@@ -32,5 +43,13 @@ Dialect parse_dialect(const std::string& s);
 // Feeds every record of every file to `an` (merged by timestamp across files) and finishes it.
 // Problems are printed on stderr as "mqttauth: FILE: ...".
 InputReport read_captures(const CaptureOptions& o, Analyzer& an);
+
+// -j: calls work(i) once for every file index i, on up to `jobs` threads at once (files taken in order as
+// threads come free). Each call must use its own Analyzer and sink.
+void for_each_file(std::size_t files, unsigned jobs, const std::function<void(std::size_t)>& work);
+// The options of `o` for its file i alone (no progress display: several files are read at once).
+CaptureOptions one_file(const CaptureOptions& o, std::size_t i);
+// Adds the counts of `r` to `into` (not the time).
+void add_report(InputReport& into, const InputReport& r);
 
 }  // namespace mqttauth::cli

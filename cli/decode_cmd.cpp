@@ -150,12 +150,12 @@ int run_decode(const DecodeOptions& o) {
 // Capture files: one line per MQTT packet of every connection.
 class DecodeSink final : public AnalyzerSink {
  public:
-  DecodeSink(const DecodeOptions& o, Out& out, bool several_files)
+  DecodeSink(const DecodeOptions& o, Out& out, bool several_files, bool header = true)
       : o_(o), out_(out), several_(several_files) {
     json_ = o.format == "jsonl";
     csv_ = o.format == "csv";
     style_.color = o.color == "always" || (o.color == "auto" && !json_ && !csv_ && isatty(STDOUT_FILENO));
-    if (csv_) csv_header(out_.buf());
+    if (csv_ && header) csv_header(out_.buf());
   }
   std::uint64_t errors = 0, packets = 0;
 
@@ -240,7 +240,41 @@ class DecodeSink final : public AnalyzerSink {
   TextStyle style_;
 };
 
+// -j: each file on its own, up to N at once; the output in file order.
+int run_decode_parallel(const DecodeOptions& o) {
+  const std::size_t n = o.cap.files.size();
+  OrderedOutput ordered(stdout, n);
+  std::vector<InputReport> reps(n);
+  std::vector<std::uint64_t> errors(n, 0);
+  for_each_file(n, o.cap.jobs, [&](std::size_t i) {
+    std::FILE* f = ordered.open(i);
+    if (!f) {
+      std::fprintf(stderr, "mqttauth: %s: cannot create a temporary file for its output\n", o.cap.files[i].c_str());
+      reps[i].unreadable = 1;
+    } else {
+      Out out(f);
+      DecodeSink sink(o, out, n > 1, i == 0);
+      CaptureOptions one = one_file(o.cap, i);
+      Analyzer an(analyzer_options(one), sink);
+      reps[i] = read_captures(one, an);
+      errors[i] = sink.errors;
+      out.flush();
+    }
+    ordered.close(i);
+  });
+  InputReport r;
+  std::uint64_t errs = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    add_report(r, reps[i]);
+    errs += errors[i];
+  }
+  if (r.unreadable) return kExitUsage;
+  if (r.damaged) return kExitDamaged;
+  return errs ? kExitFindings : kExitOk;
+}
+
 int run_decode_captures(const DecodeOptions& o) {
+  if (o.cap.jobs > 0) return run_decode_parallel(o);
   Out out(stdout);
   DecodeSink sink(o, out, o.cap.files.size() > 1);
   Analyzer an(analyzer_options(o.cap), sink);
@@ -277,6 +311,7 @@ void setup_decode(CLI::App& app) {
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   sub->add_flag("--no-heuristic", opt->cap.no_heuristic,
                 "Captures: only the MQTT ports, no recognition of connections that open with CONNECT");
+  add_jobs_option(sub, opt->cap);
   // One value per occurrence (repeatable), so that capture files may follow.
   sub->add_option("--type", opt->types, "Only packets of this type (connect, publish, authenticate, ...; repeatable)")
       ->expected(1)

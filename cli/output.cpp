@@ -845,4 +845,27 @@ void error_csv_line(std::string& out, const Error& e, const PacketPlace& at, std
   out += '\n';
 }
 
+std::FILE* OrderedOutput::open(std::size_t i) {
+  std::lock_guard<std::mutex> lock(m_);
+  if (i == current_) return f_;
+  spool_[i] = std::tmpfile();
+  return spool_[i];
+}
+
+void OrderedOutput::close(std::size_t i) {
+  std::lock_guard<std::mutex> lock(m_);
+  done_[i] = true;
+  while (current_ < done_.size() && done_[current_]) {
+    if (std::FILE* t = spool_[current_]) {
+      std::rewind(t);
+      std::vector<char> buf(1 << 20);
+      for (std::size_t n; (n = std::fread(buf.data(), 1, buf.size(), t)) > 0;) std::fwrite(buf.data(), 1, n, f_);
+      std::fclose(t);
+      spool_[current_] = nullptr;
+    }
+    ++current_;
+  }
+  std::fflush(f_);
+}
+
 }  // namespace mqttauth::cli

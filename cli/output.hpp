@@ -3,8 +3,10 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <mutex>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "mqttauth/session.hpp"
 #include "netparse.hpp"
@@ -107,6 +109,24 @@ class Out {
  private:
   std::FILE* f_;
   std::string buf_;
+};
+
+// The outputs of several files analysed at once (-j), written to `f` in file order: the file being output
+// now writes straight to `f`; the others are spooled to temporary files and copied when their turn comes.
+class OrderedOutput {
+ public:
+  OrderedOutput(std::FILE* f, std::size_t files) : f_(f), spool_(files, nullptr), done_(files, false) {}
+  // Where file i writes; null when no temporary file can be made.
+  std::FILE* open(std::size_t i);
+  // File i is complete (its writes flushed).
+  void close(std::size_t i);
+
+ private:
+  std::mutex m_;
+  std::FILE* f_;
+  std::size_t current_ = 0;
+  std::vector<std::FILE*> spool_;
+  std::vector<bool> done_;
 };
 
 }  // namespace mqttauth::cli

@@ -252,10 +252,32 @@ int run_sessions(const SessionsOptions& o) {
       return kExitUsage;
     }
   }
-  SessionsSink sink(o.secrets.empty() ? nullptr : &secrets);
-  Analyzer an(analyzer_options(o.cap), sink);
-  InputReport rep = read_captures(o.cap, an);
-  std::sort(sink.rows.begin(), sink.rows.end(), [](const auto& a, const auto& b) { return a.conn < b.conn; });
+  const Secrets* sec = o.secrets.empty() ? nullptr : &secrets;
+  auto by_conn = [](const auto& a, const auto& b) { return a.conn < b.conn; };
+  SessionsSink sink(sec);
+  InputReport rep;
+  if (o.cap.jobs == 0) {
+    Analyzer an(analyzer_options(o.cap), sink);
+    rep = read_captures(o.cap, an);
+    std::sort(sink.rows.begin(), sink.rows.end(), by_conn);
+  } else {
+    // -j: each file on its own, its rows in connection order; the files' rows one after the other.
+    const std::size_t n = o.cap.files.size();
+    std::vector<std::vector<SessionRow>> rows(n);
+    std::vector<InputReport> reps(n);
+    for_each_file(n, o.cap.jobs, [&](std::size_t i) {
+      SessionsSink s(sec);
+      CaptureOptions one = one_file(o.cap, i);
+      Analyzer an(analyzer_options(one), s);
+      reps[i] = read_captures(one, an);
+      std::sort(s.rows.begin(), s.rows.end(), by_conn);
+      rows[i] = std::move(s.rows);
+    });
+    for (std::size_t i = 0; i < n; ++i) {
+      add_report(rep, reps[i]);
+      for (auto& r : rows[i]) sink.rows.push_back(std::move(r));
+    }
+  }
   Out out(stdout);
   if (o.format == "jsonl") {
     for (const auto& r : sink.rows) json_row(out.buf(), r);
@@ -294,6 +316,13 @@ void add_capture_options(CLI::App* sub, CaptureOptions& cap) {
       ->check(CLI::Range(2u, Limits{}.max_packet_size));
 }
 
+void add_jobs_option(CLI::App* sub, CaptureOptions& cap) {
+  sub->add_option("-j,--jobs", cap.jobs,
+                  "Read the files as independent captures, N at once, results in file order (without -j the "
+                  "files are merged in time order and connections may span them)")
+      ->check(CLI::Range(1u, 1024u));
+}
+
 void setup_sessions(CLI::App& app) {
   auto opt = std::make_shared<SessionsOptions>();
   auto* sub = app.add_subcommand("sessions", "One row per MQTT connection: client, handshake, outcome, traffic");
@@ -305,6 +334,7 @@ void setup_sessions(CLI::App& app) {
       "the lower-case hex HMAC-SHA256(secret, challenge).\n"
       "Exit codes: 0 done, 2 usage or unreadable input, 3 truncated or corrupt capture (the rest was analysed).");
   add_capture_options(sub, opt->cap);
+  add_jobs_option(sub, opt->cap);
   sub->add_option("--secrets", opt->secrets, "Verify each response with the secrets in this file")
       ->check(CLI::ExistingFile);
   sub->add_option("--format", opt->format, "Output format: text, jsonl or csv")

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <chrono>
 #include <cstdio>
 #include <map>
 #include <memory>
@@ -60,6 +61,29 @@ class StatsSink final : public AnalyzerSink {
     resync_bytes += skipped;
   }
   void on_tls(const Connection&) override { ++tls; }
+  // -j: the counts of another file's analysis added to these.
+  void merge(const StatsSink& o) {
+    for (std::size_t t = 0; t < kTypes; ++t)
+      for (std::size_t d = 0; d < 3; ++d) by_type[t][d] += o.by_type[t][d];
+    for (const auto& [topic, n] : o.topics) {
+      auto it = topics.find(topic);
+      if (it != topics.end()) it->second += n;
+      else if (topics.size() < kMaxTopics) topics.emplace(topic, n);
+      else other_topics += n;
+    }
+    other_topics += o.other_topics;
+    for (std::size_t q = 0; q < 3; ++q) qos[q] += o.qos[q];
+    payload_bytes += o.payload_bytes;
+    for (const auto& [k, n] : o.outcomes) outcomes[k] += n;
+    for (const auto& [k, n] : o.errors) errors[k] += n;
+    gaps += o.gaps;
+    gap_bytes += o.gap_bytes;
+    resyncs += o.resyncs;
+    resync_bytes += o.resync_bytes;
+    connections += o.connections;
+    tls += o.tls;
+    weak_challenges += o.weak_challenges;
+  }
   void on_connection_end(const Connection& c) override {
     ++connections;
     if (!c.session || c.session->handshakes().empty()) {
@@ -201,13 +225,51 @@ void print_text(std::string& out, const StatsSink& s, const Analyzer::Counters& 
   out += b;
 }
 
+void add_counters(Analyzer::Counters& a, const Analyzer::Counters& b) {
+  a.frames += b.frames;
+  a.tcp_segments += b.tcp_segments;
+  a.not_ip += b.not_ip;
+  a.not_tcp += b.not_tcp;
+  a.malformed += b.malformed;
+  a.unsupported_link += b.unsupported_link;
+  a.fragments += b.fragments;
+  a.connections += b.connections;
+  a.mqtt_connections += b.mqtt_connections;
+  a.tls_connections += b.tls_connections;
+}
+
 int run_stats(const StatsOptions& o) {
   StatsSink sink;
-  Analyzer an(analyzer_options(o.cap), sink);
-  InputReport rep = read_captures(o.cap, an);
+  Analyzer::Counters counters;
+  InputReport rep;
+  if (o.cap.jobs == 0) {
+    Analyzer an(analyzer_options(o.cap), sink);
+    rep = read_captures(o.cap, an);
+    counters = an.counters();
+  } else {
+    // -j: each file on its own; the counts are added up in file order.
+    auto t0 = std::chrono::steady_clock::now();
+    const std::size_t n = o.cap.files.size();
+    std::vector<std::unique_ptr<StatsSink>> sinks(n);
+    std::vector<Analyzer::Counters> counts(n);
+    std::vector<InputReport> reps(n);
+    for_each_file(n, o.cap.jobs, [&](std::size_t i) {
+      sinks[i] = std::make_unique<StatsSink>();
+      CaptureOptions one = one_file(o.cap, i);
+      Analyzer an(analyzer_options(one), *sinks[i]);
+      reps[i] = read_captures(one, an);
+      counts[i] = an.counters();
+    });
+    for (std::size_t i = 0; i < n; ++i) {
+      sink.merge(*sinks[i]);
+      add_counters(counters, counts[i]);
+      add_report(rep, reps[i]);
+    }
+    rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  }
   Out out(stdout);
-  if (o.format == "jsonl") print_json(out.buf(), sink, an.counters(), rep, o.top);
-  else print_text(out.buf(), sink, an.counters(), rep, o.top);
+  if (o.format == "jsonl") print_json(out.buf(), sink, counters, rep, o.top);
+  else print_text(out.buf(), sink, counters, rep, o.top);
   out.flush();
   if (rep.unreadable) return kExitUsage;
   if (rep.damaged) return kExitDamaged;
@@ -225,6 +287,7 @@ void setup_stats(CLI::App& app) {
       "  mqttauth stats --format jsonl --top 20 *.pcap\n"
       "Exit codes: 0 done, 2 usage or unreadable input, 3 truncated or corrupt capture (the rest was analysed).");
   add_capture_options(sub, opt->cap);
+  add_jobs_option(sub, opt->cap);
   sub->add_option("--format", opt->format, "Output format: text or jsonl (one JSON object)")
       ->check(CLI::IsMember({"text", "jsonl"}));
   sub->add_option("--top", opt->top, "How many topics to list")->check(CLI::Range(1, 100000));

@@ -1,0 +1,113 @@
+// -j N: the files are independent captures analysed in parallel; the output comes in file order (decode,
+// sessions) or as the sum of the files' counts (stats), the same for any N.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "json.hpp"
+#include "run.hpp"
+
+using namespace mqttauth::test;
+
+namespace {
+
+// Three small synthetic captures (different seeds), made once per test binary run.
+const std::vector<std::string>& captures() {
+  static const std::vector<std::string> paths = [] {
+    std::vector<std::string> v;
+    for (int seed = 1; seed <= 3; ++seed) {
+      std::string p = temp_dir() + "/jobs-" + std::to_string(seed) + ".pcap";
+      std::string cmd = shell_quote(MQTTAUTH_SYNTH_BIN) + " -o " + shell_quote(p) + " --seed " +
+                        std::to_string(seed) + " --clients 3 --publishes 2,5 >/dev/null 2>&1";
+      if (std::system(cmd.c_str()) != 0) return std::vector<std::string>();
+      v.push_back(p);
+    }
+    return v;
+  }();
+  return paths;
+}
+
+std::vector<std::string> args(std::vector<std::string> a, const std::vector<std::string>& files) {
+  a.insert(a.end(), files.begin(), files.end());
+  return a;
+}
+
+// Drops the "file" field that decode adds when several files are given.
+std::string without_file(const std::string& out) {
+  std::string r;
+  std::size_t s = 0;
+  while (true) {
+    auto f = out.find("\"file\":\"", s);
+    if (f == std::string::npos) break;
+    auto e = out.find("\",", f + 8);
+    r += out.substr(s, f - s);
+    s = e + 2;
+  }
+  return r + out.substr(s);
+}
+
+}  // namespace
+
+TEST(Jobs, DecodeOutputIsEachFileInTurn) {
+  const auto& files = captures();
+  ASSERT_EQ(files.size(), 3u);
+  std::string expected;
+  for (const auto& f : files) {
+    auto one = run({"decode", "--format", "jsonl", f});
+    ASSERT_EQ(one.rc, 0) << one.err;
+    expected += one.out;
+  }
+  for (const char* j : {"1", "2", "3", "8"}) {
+    auto r = run(args({"decode", "--format", "jsonl", "-j", j}, files));
+    ASSERT_EQ(r.rc, 0) << r.err;
+    EXPECT_TRUE(without_file(r.out) == expected) << "-j " << j;
+    EXPECT_NE(r.out.find("\"file\":"), std::string::npos);
+  }
+}
+
+TEST(Jobs, DecodeCsvHasOneHeader) {
+  auto r = run(args({"decode", "--format", "csv", "-j", "2"}, captures()));
+  ASSERT_EQ(r.rc, 0) << r.err;
+  std::size_t headers = 0;
+  for (const auto& l : r.lines()) headers += l.rfind("frame,", 0) == 0;
+  EXPECT_EQ(headers, 1u);
+}
+
+TEST(Jobs, StatsAreTheSumOfTheFiles) {
+  const auto& files = captures();
+  ASSERT_EQ(files.size(), 3u);
+  std::uint64_t packets = 0, connections = 0;
+  for (const auto& f : files) {
+    auto one = run({"stats", "--format", "jsonl", f});
+    ASSERT_EQ(one.rc, 0) << one.err;
+    auto j = Json::parse(one.out);
+    packets += static_cast<std::uint64_t>(j["packets_total"].num());
+    connections += static_cast<std::uint64_t>(j["mqtt_connections"].num());
+  }
+  auto r = run(args({"stats", "--format", "jsonl", "-j", "2"}, files));
+  ASSERT_EQ(r.rc, 0) << r.err;
+  auto j = Json::parse(r.out);
+  EXPECT_EQ(static_cast<std::uint64_t>(j["packets_total"].num()), packets);
+  EXPECT_EQ(static_cast<std::uint64_t>(j["mqtt_connections"].num()), connections);
+}
+
+TEST(Jobs, SessionsInFileOrder) {
+  const auto& files = captures();
+  std::string expected;
+  for (const auto& f : files) expected += run({"sessions", "--format", "jsonl", f}).out;
+  auto r = run(args({"sessions", "--format", "jsonl", "-j", "3"}, files));
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_TRUE(r.out == expected);
+}
+
+TEST(Jobs, UnreadableFileIsUsageError) {
+  std::string junk = temp_dir() + "/jobs-junk.pcap";
+  std::FILE* f = std::fopen(junk.c_str(), "w");
+  ASSERT_NE(f, nullptr);
+  std::fputs("not a capture", f);
+  std::fclose(f);
+  auto r = run({"stats", "-j", "2", captures().at(0), junk});
+  EXPECT_EQ(r.rc, 2);
+}
