@@ -2,9 +2,12 @@
 //
 // Many client connections, interleaved in time, each one: TCP handshake, CONNECT (some with the field's
 // custom challenge-response: an authenticate packet, code 0 or 15, server to device with a 13-digit
-// millisecond timestamp in the password, the device's 64-hex-digit response, then CONNACK 0 or 5),
-// SUBSCRIBE / SUBACK, many PUBLISH flows (QoS 0, 1 and 2 with PUBACK / PUBREC / PUBREL / PUBCOMP),
-// PINGREQ / PINGRESP, DISCONNECT, FIN. Every packet is built with the codec's encode(); every segment is
+// millisecond timestamp in the password, the device's 64-hex-digit response, then CONNACK 0 or 5; or, at
+// level 5 with --v5-auth-ratio, MQTT 5 enhanced authentication: CONNECT with an Authentication Method, AUTH
+// 0x18 both ways, CONNACK), SUBSCRIBE / SUBACK, many PUBLISH flows (QoS 0, 1 and 2 with PUBACK / PUBREC /
+// PUBREL / PUBCOMP; with --large-ratio some carry 10-64 KB, sent over many segments), PINGREQ / PINGRESP,
+// DISCONNECT, FIN; with --reconnect-ratio the device then connects again with the same client id. Packets
+// from one side often share a segment. Every packet is built with the codec's encode(); every segment is
 // written through TcpConversation (MSS 1460) on an Ethernet link.
 //
 // The output depends only on the options: one std::mt19937_64 seeded with --seed, and no std::*_distribution
@@ -49,6 +52,9 @@ struct Options {
   double auth_ratio = 0.3;     // share of level 3/4 connections with the custom challenge-response
   unsigned min_publishes = 20, max_publishes = 200;
   bool pcapng = false;
+  double large_ratio = 0;      // share of PUBLISH with a 10-64 KB payload
+  double reconnect_ratio = 0;  // share of connections after which the device connects again
+  double v5_auth_ratio = 0;    // share of level 5 connections with enhanced authentication (AUTH)
 };
 
 [[noreturn]] void usage(const char* msg) {
@@ -68,6 +74,11 @@ struct Options {
                "  --publishes MIN,MAX   PUBLISH flows per connection (default 20,200)\n"
                "  --segment-split       end some TCP segments inside fixed headers and remaining-length\n"
                "                        fields, and let bursts span several segments\n"
+               "  --large-ratio R       share of PUBLISH packets with a 10-64 KB payload, 0..1 (default 0)\n"
+               "  --reconnect-ratio R   share of connections after which the device reconnects with the\n"
+               "                        same client id, 0..1 (default 0)\n"
+               "  --v5-auth-ratio R     share of level 5 connections using enhanced authentication (CONNECT\n"
+               "                        with an Authentication Method, AUTH 0x18 both ways), 0..1 (default 0)\n"
                "  --pcapng              write pcapng instead of pcap\n"
                "  --manifest FILE       JSON with the exact number of packets written, per type\n");
   std::exit(2);
@@ -114,6 +125,11 @@ Options parse_args(int argc, char** argv) {
       o.auth_ratio = parse_double(val(), "--auth-ratio");
       if (o.auth_ratio > 1) usage("--auth-ratio is between 0 and 1");
     } else if (a == "--no-auth") o.auth_ratio = 0;
+    else if (a == "--large-ratio" || a == "--reconnect-ratio" || a == "--v5-auth-ratio") {
+      double v = parse_double(val(), a.c_str());
+      if (v > 1) usage((a + " is between 0 and 1").c_str());
+      (a == "--large-ratio" ? o.large_ratio : a == "--reconnect-ratio" ? o.reconnect_ratio : o.v5_auth_ratio) = v;
+    }
     else if (a == "--publishes") {
       std::string s = val();
       auto comma = s.find(',');
@@ -145,6 +161,9 @@ class Rng {
   std::uint64_t below(std::uint64_t n) { return n ? g_() % n : 0; }
   std::uint64_t between(std::uint64_t lo, std::uint64_t hi) { return lo + below(hi - lo + 1); }
   bool chance(double p) { return static_cast<double>(g_() >> 11) * 0x1.0p-53 < p; }
+  // For the options that default to 0: no draw at all then, so that captures made without them stay the
+  // same bytes.
+  bool maybe(double p) { return p > 0 && chance(p); }
 
  private:
   std::mt19937_64 g_;
@@ -185,7 +204,8 @@ struct Counts {
   std::map<std::string, std::uint64_t> by_type;
   std::uint64_t authenticate_code0 = 0, authenticate_code15 = 0;
   std::uint64_t connack_refused = 0;
-  std::uint64_t connections = 0, custom_auth_connections = 0;
+  std::uint64_t connections = 0, custom_auth_connections = 0, v5_auth_connections = 0, reconnects = 0;
+  std::uint64_t large_publishes = 0;
   std::uint64_t by_level[6] = {};
   std::uint64_t split_in_fixed_header = 0, split_in_remaining_length = 0, split_in_body = 0;
 };
@@ -197,8 +217,11 @@ class Client {
  public:
   enum class Phase : std::uint8_t { connect, subscribe, traffic, closing, fin, done };
 
-  Client(Generator& g, std::uint64_t index);
+  // `again`: the device connects again after its previous connection (the same client id and address).
+  Client(Generator& g, std::uint64_t index, bool again = false);
   bool done() const { return phase_ == Phase::done; }
+  bool reconnects() const { return reconnect_; }
+  std::uint64_t index() const { return index_; }
   // Sends the next write (one packet, or a burst of packets from the same side) at time `ts`; returns the
   // time it took on the wire.
   std::int64_t step(std::int64_t ts);
@@ -212,11 +235,14 @@ class Client {
   std::int64_t send(bool from_client, const std::vector<const Pending*>& burst, std::int64_t ts);
 
   Generator& g_;
+  std::uint64_t index_ = 0;
   std::unique_ptr<TcpConversation> conv_;
   std::string client_id_;
   std::string topic_up_, topic_down_, topic_status_;
   std::uint8_t level_ = 4;
   bool custom_auth_ = false;
+  bool v5_auth_ = false;
+  bool reconnect_ = false;
   bool refused_ = false;
   bool handshake_done_ = false;
   unsigned publishes_left_ = 0;
@@ -269,7 +295,10 @@ class Generator {
       ts += static_cast<std::int64_t>(rng_.between(20'000, 400'000));
       if (o_.size_mb > 0 && static_cast<double>(counter.bytes()) >= target) stopping_ = true;
       if (active[i]->done()) {
-        if (want_more()) active[i] = std::make_unique<Client>(*this, started++);
+        if (active[i]->reconnects() && !stopping_) {
+          ++counts_.reconnects;
+          active[i] = std::make_unique<Client>(*this, active[i]->index(), true);
+        } else if (want_more()) active[i] = std::make_unique<Client>(*this, started++);
         else active.erase(active.begin() + static_cast<std::ptrdiff_t>(i));
       }
     }
@@ -309,6 +338,10 @@ class Generator {
                  static_cast<unsigned long long>(counter.frames()),
                  static_cast<unsigned long long>(counts_.connections),
                  static_cast<unsigned long long>(counts_.custom_auth_connections));
+    std::fprintf(f, "  \"v5_auth_connections\": %llu,\n  \"reconnects\": %llu,\n  \"large_publishes\": %llu,\n",
+                 static_cast<unsigned long long>(counts_.v5_auth_connections),
+                 static_cast<unsigned long long>(counts_.reconnects),
+                 static_cast<unsigned long long>(counts_.large_publishes));
     std::fprintf(f, "  \"connections_by_level\": {\"3\": %llu, \"4\": %llu, \"5\": %llu},\n",
                  static_cast<unsigned long long>(counts_.by_level[3]),
                  static_cast<unsigned long long>(counts_.by_level[4]),
@@ -348,14 +381,18 @@ Endpoint make_endpoint(std::uint8_t a, std::uint8_t b, std::uint8_t c, std::uint
   return e;
 }
 
-Client::Client(Generator& g, std::uint64_t index) : g_(g) {
+Client::Client(Generator& g, std::uint64_t index, bool again) : g_(g), index_(index) {
   Rng& r = g_.rng();
   const Options& o = g_.opts();
   level_ = o.levels[static_cast<std::size_t>(r.below(o.levels.size()))];
   custom_auth_ = level_ != mqttauth::kLevel5 && r.chance(o.auth_ratio);
+  v5_auth_ = level_ == mqttauth::kLevel5 && r.maybe(o.v5_auth_ratio);
+  reconnect_ = r.maybe(o.reconnect_ratio);
   publishes_left_ = static_cast<unsigned>(r.between(o.min_publishes, o.max_publishes));
+  if (again && publishes_left_ > 4) publishes_left_ /= 4;  // a short session after a reconnect
   ++g_.counts().by_level[level_];
   if (custom_auth_) ++g_.counts().custom_auth_connections;
+  if (v5_auth_) ++g_.counts().v5_auth_connections;
 
   char id[32];
   std::snprintf(id, sizeof id, "sensor-%06llu", static_cast<unsigned long long>(index));
@@ -394,6 +431,24 @@ void Client::enqueue(bool from_client, const mqttauth::Packet& p) {
 
 std::vector<std::uint8_t> Client::payload() {
   Rng& r = g_.rng();
+  if (r.maybe(g_.opts().large_ratio)) {
+    // 10-64 KB: a JSON-looking prefix, then filler made 8 characters per draw.
+    ++g_.counts().large_publishes;
+    auto n = static_cast<std::size_t>(r.between(10 * 1024, 64 * 1024));
+    std::vector<std::uint8_t> p(n);
+    static const char kAlphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789";
+    static const char kHead[] = "{\"blob\":\"";
+    std::size_t i = 0;
+    for (; i < sizeof kHead - 1; ++i) p[i] = static_cast<std::uint8_t>(kHead[i]);
+    for (std::uint64_t w = 0; i < n - 2; ++i) {
+      if ((i & 7) == 0 || w == 0) w = r.next() | 1;
+      p[i] = static_cast<std::uint8_t>(kAlphabet[(w & 0xFF) % (sizeof kAlphabet - 1)]);
+      w >>= 8;
+    }
+    p[n - 2] = '"';
+    p[n - 1] = '}';
+    return p;
+  }
   auto n = static_cast<std::size_t>(r.between(20, 500));
   std::vector<std::uint8_t> p(n);
   // A JSON-looking prefix, then printable filler.
@@ -474,12 +529,30 @@ void Client::refill(std::int64_t ts) {
         w.retain = r.chance(0.5);
         c.will = w;
       }
+      static const char kMethod[] = "HMAC-SHA256";
       if (level_ == mqttauth::kLevel5) {
         props.add_int(mqttauth::PropertyId::session_expiry_interval, 300);
         if (r.chance(0.5)) props.add_int(mqttauth::PropertyId::receive_maximum, 20);
+        if (v5_auth_) props.add_string(mqttauth::PropertyId::authentication_method, kMethod);
         c.properties = props.properties();
       }
       enqueue(true, c);
+      if (v5_auth_) {
+        // Enhanced authentication: the server's challenge and the device's response in AUTH 0x18 (continue
+        // authentication), as the reference device does.
+        static const char kHex[] = "0123456789abcdef";
+        std::string challenge(32, '0'), response(64, '0');
+        for (char& ch : challenge) ch = kHex[r.below(16)];
+        for (char& ch : response) ch = kHex[r.below(16)];
+        mqttauth::PropertyBuilder cp, rp;
+        cp.add_string(mqttauth::PropertyId::authentication_method, kMethod);
+        cp.add_binary(mqttauth::PropertyId::authentication_data, mqttauth::Bytes::of(challenge));
+        enqueue(false, mqttauth::Auth{0x18, cp.properties()});
+        rp.add_string(mqttauth::PropertyId::authentication_method, kMethod);
+        rp.add_binary(mqttauth::PropertyId::authentication_data, mqttauth::Bytes::of(response));
+        enqueue(true, mqttauth::Auth{0x18, rp.properties()});
+        refused_ = r.chance(0.15);
+      }
       if (custom_auth_) {
         // The challenge: the server's clock in milliseconds (13 digits), no username; the response: 64 hex
         // digits.
@@ -508,6 +581,7 @@ void Client::refill(std::int64_t ts) {
       if (level_ == mqttauth::kLevel5 && !refused_) {
         aprops.add_int(mqttauth::PropertyId::topic_alias_maximum, 10);
         aprops.add_int(mqttauth::PropertyId::server_keep_alive, 60);
+        if (v5_auth_) aprops.add_string(mqttauth::PropertyId::authentication_method, kMethod);
         ack.properties = aprops.properties();
       }
       if (refused_) ++g_.counts().connack_refused;
