@@ -24,5 +24,6 @@ void setup_check(CLI::App& app);
 void setup_device(CLI::App& app);
 void setup_capture(CLI::App& app);
 void setup_diff(CLI::App& app);
+void setup_replay(CLI::App& app);
 
 }  // namespace mqttauth::cli

@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
   mqttauth::cli::setup_device(app);
   mqttauth::cli::setup_capture(app);
   mqttauth::cli::setup_diff(app);
+  mqttauth::cli::setup_replay(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

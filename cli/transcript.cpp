@@ -55,21 +55,15 @@ void props(std::string& s, const Properties& p) {
   }
 }
 
-class TranscriptSink final : public AnalyzerSink {
- public:
-  std::map<std::uint64_t, TranscriptSession> sessions;  // by connection id
-  std::unordered_map<std::uint64_t, std::unordered_map<std::uint16_t, std::uint64_t>> ids;
+}  // namespace
 
-  std::string id_of(std::uint64_t conn, std::uint16_t pid) {
-    auto& m = ids[conn];
-    auto it = m.find(pid);
-    if (it == m.end()) it = m.emplace(pid, m.size() + 1).first;
-    return "#" + std::to_string(it->second);
-  }
+std::string PacketIds::id(std::uint16_t pid) {
+  auto it = map_.find(pid);
+  if (it == map_.end()) it = map_.emplace(pid, map_.size() + 1).first;
+  return "#" + std::to_string(it->second);
+}
 
-  void on_packet(const Connection& c, Direction dir, const Decoded& d, const Observation& obs, const PacketMeta&) override {
-    TranscriptSession& ts = sessions[c.id];
-    ts.conn = c.id;
+std::string transcript_line(const Decoded& d, Direction dir, Role role, PacketIds& ids, std::string* client_id) {
     std::string s(direction_name(dir));
     s += ' ';
     s += packet_name(d.packet);
@@ -80,9 +74,9 @@ class TranscriptSink final : public AnalyzerSink {
           if constexpr (std::is_same_v<T, Connect> || std::is_same_v<T, Authenticate>) {
             if constexpr (std::is_same_v<T, Authenticate>) {
               kv(s, "code", p.code);
-              if (obs.role != Role::none) s += " role=" + std::string(role_name(obs.role));
+              if (role != Role::none) s += " role=" + std::string(role_name(role));
             }
-            if (ts.client_id.empty()) ts.client_id = std::string(p.client_id);
+            if (client_id && client_id->empty()) *client_id = std::string(p.client_id);
             kv_str(s, "protocol", p.protocol_name);
             kv(s, "level", p.level);
             kv(s, "clean", p.clean ? 1 : 0);
@@ -90,7 +84,7 @@ class TranscriptSink final : public AnalyzerSink {
             kv_str(s, "client_id", p.client_id);
             if (p.username) kv_str(s, "username", *p.username);
             if (p.password) {
-              if constexpr (std::is_same_v<T, Authenticate>) s += obs.role == Role::challenge ? " password=<challenge>" : obs.role == Role::response ? " password=<response>" : " password=<set>";
+              if constexpr (std::is_same_v<T, Authenticate>) s += role == Role::challenge ? " password=<challenge>" : role == Role::response ? " password=<response>" : " password=<set>";
               else s += " password=<set>";
             }
             if (p.will) {
@@ -109,34 +103,34 @@ class TranscriptSink final : public AnalyzerSink {
             kv(s, "qos", p.qos);
             kv(s, "retain", p.retain ? 1 : 0);
             kv(s, "dup", p.dup ? 1 : 0);
-            if (p.qos) s += " id=" + id_of(c.id, p.packet_id);
+            if (p.qos) s += " id=" + ids.id(p.packet_id);
             props(s, p.properties);
             kv_bytes(s, "payload", p.payload);
           } else if constexpr (std::is_base_of_v<PubResponse, T>) {
-            s += " id=" + id_of(c.id, p.packet_id);
+            s += " id=" + ids.id(p.packet_id);
             if (v5) kv(s, "reason_code", p.reason_code);
             props(s, p.properties);
           } else if constexpr (std::is_same_v<T, Subscribe>) {
-            s += " id=" + id_of(c.id, p.packet_id);
+            s += " id=" + ids.id(p.packet_id);
             for (const auto& sub : p.subscriptions) {  // filter="topic":options
               kv_str(s, "filter", sub.filter);
               s += ':' + std::to_string(sub.options);
             }
             props(s, p.properties);
           } else if constexpr (std::is_same_v<T, Suback> || std::is_same_v<T, Unsuback>) {
-            s += " id=" + id_of(c.id, p.packet_id);
+            s += " id=" + ids.id(p.packet_id);
             std::string codes;
             for (auto x : p.codes) codes += (codes.empty() ? "" : ",") + std::to_string(x);
             if (!codes.empty()) s += " codes=" + codes;
             props(s, p.properties);
           } else if constexpr (std::is_same_v<T, Unsubscribe>) {
-            s += " id=" + id_of(c.id, p.packet_id);
+            s += " id=" + ids.id(p.packet_id);
             for (auto f : p.filters) kv_str(s, "filter", f);
             props(s, p.properties);
           } else if constexpr (std::is_same_v<T, Disconnect> || std::is_same_v<T, Auth>) {
             if (v5 || std::is_same_v<T, Auth>) kv(s, "reason_code", p.reason_code);
             if constexpr (std::is_same_v<T, Auth>)
-              if (obs.role != Role::none) s += " role=" + std::string(role_name(obs.role));
+              if (role != Role::none) s += " role=" + std::string(role_name(role));
             props(s, p.properties);
           } else if constexpr (std::is_same_v<T, Reserved>) {
             kv(s, "code", p.code);
@@ -146,7 +140,20 @@ class TranscriptSink final : public AnalyzerSink {
           }
         },
         d.packet);
-    ts.lines.push_back(std::move(s));
+    return s;
+}
+
+namespace {
+
+class TranscriptSink final : public AnalyzerSink {
+ public:
+  std::map<std::uint64_t, TranscriptSession> sessions;  // by connection id
+  std::unordered_map<std::uint64_t, PacketIds> ids;
+
+  void on_packet(const Connection& c, Direction dir, const Decoded& d, const Observation& obs, const PacketMeta&) override {
+    TranscriptSession& ts = sessions[c.id];
+    ts.conn = c.id;
+    ts.lines.push_back(transcript_line(d, dir, obs.role, ids[c.id], &ts.client_id));
   }
   void on_error(const Connection& c, Direction dir, const Error& e, const PacketMeta&) override {
     TranscriptSession& ts = sessions[c.id];

@@ -9,6 +9,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "capture_input.hpp"
@@ -27,6 +28,19 @@ struct Transcript {
 };
 
 inline constexpr const char* kTranscriptHeader = "# mqttauth transcript 1";
+
+// Packet identifiers renumbered in order of first appearance (#1, #2, ...).
+class PacketIds {
+ public:
+  std::string id(std::uint16_t packet_id);
+
+ private:
+  std::unordered_map<std::uint16_t, std::size_t> map_;
+};
+
+// The transcript line of one packet: "<dir> <type> key=value ...". `client_id`, when given and empty, takes
+// the client id of a CONNECT or authenticate packet.
+std::string transcript_line(const Decoded& d, Direction dir, Role role, PacketIds& ids, std::string* client_id = nullptr);
 
 // From captures. Returns false when a file could not be read (messages on stderr).
 bool transcript_from_captures(const CaptureOptions& o, Transcript& out, int& damaged);
