@@ -1,6 +1,8 @@
 #include "capture_file.hpp"
 
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -10,6 +12,7 @@ namespace mqttauth::cli {
 namespace {
 
 constexpr std::size_t kBlock = 1 << 20;              // read size
+constexpr std::size_t kWindow = 4u << 20;            // mapped window
 constexpr std::uint32_t kMaxRecord = 64u << 20;      // larger records are taken as corruption
 constexpr std::uint32_t kPcapngShb = 0x0A0D0D0A;
 constexpr std::uint32_t kByteOrderMagic = 0x1A2B3C4D;
@@ -21,7 +24,46 @@ std::string at(std::uint64_t frame, std::uint64_t offset) {
 }  // namespace
 
 CaptureReader::~CaptureReader() {
+  unmap();
   if (f_) std::fclose(f_);
+}
+
+void CaptureReader::unmap() noexcept {
+  if (map_) munmap(map_, map_len_);
+  map_ = nullptr;
+  map_len_ = 0;
+}
+
+// Maps the window that starts at the page of the next unread byte and holds at least `need` bytes (as far as
+// the file goes). Mapping instead of reading saves copying every byte (8% of `stats`).
+bool CaptureReader::fill_mapped(std::size_t need) {
+  if (len_ - pos_ >= need) return true;
+  struct stat st{};
+  if (fstat(fileno(f_), &st) == 0 && static_cast<std::uint64_t>(st.st_size) > file_size_)
+    file_size_ = static_cast<std::uint64_t>(st.st_size);  // the file grew (a capture still being written)
+  if (map_off_ + len_ >= file_size_) return false;        // already mapped to the end
+  static const std::uint64_t page = static_cast<std::uint64_t>(sysconf(_SC_PAGESIZE));
+  const std::uint64_t start = consumed_ & ~(page - 1);
+  const std::uint64_t end = std::min<std::uint64_t>(file_size_, std::max<std::uint64_t>(start + kWindow, consumed_ + need));
+  unmap();
+  void* m = mmap(nullptr, static_cast<std::size_t>(end - start), PROT_READ, MAP_PRIVATE, fileno(f_),
+                 static_cast<off_t>(start));
+  if (m == MAP_FAILED) {
+    // Read from here on instead.
+    mapped_ = false;
+    data_ = nullptr;
+    pos_ = len_ = 0;
+    if (fseeko(f_, static_cast<off_t>(consumed_), SEEK_SET) != 0) eof_ = true;
+    return fill(need);
+  }
+  madvise(m, static_cast<std::size_t>(end - start), MADV_SEQUENTIAL);
+  map_ = m;
+  map_len_ = static_cast<std::size_t>(end - start);
+  map_off_ = start;
+  data_ = static_cast<const std::uint8_t*>(m);
+  len_ = map_len_;
+  pos_ = static_cast<std::size_t>(consumed_ - start);
+  return len_ - pos_ >= need;
 }
 
 CaptureReader::Status CaptureReader::fail(Status s, std::string msg) {
@@ -31,12 +73,14 @@ CaptureReader::Status CaptureReader::fail(Status s, std::string msg) {
 
 bool CaptureReader::fill(std::size_t need) {
   if (len_ - pos_ >= need) return true;
+  if (mapped_) return fill_mapped(need);
   if (pos_ > 0) {
-    std::memmove(buf_.data(), buf_.data() + pos_, len_ - pos_);
+    std::memmove(buf_.data(), data_ + pos_, len_ - pos_);
     len_ -= pos_;
     pos_ = 0;
   }
   if (buf_.size() < need) buf_.resize(std::max(need, kBlock));
+  data_ = buf_.data();
   while (len_ < need && !eof_) {
     std::size_t n = std::fread(buf_.data() + len_, 1, buf_.size() - len_, f_);
     if (n == 0) eof_ = true;
@@ -71,15 +115,19 @@ bool CaptureReader::open(const std::string& path) {
       return false;
     }
     file_size_ = static_cast<std::uint64_t>(st.st_size);
+    mapped_ = S_ISREG(st.st_mode) && file_size_ > 0;
   }
-  buf_.resize(kBlock);
+  if (!mapped_) {
+    buf_.resize(kBlock);
+    data_ = buf_.data();
+  }
   if (!fill(4)) {
     error_ = len_ == 0 ? path + ": empty file, not a capture"
                        : path + ": not a capture file (" + std::to_string(len_) + " bytes, too short for a header)";
     return false;
   }
   std::uint32_t magic;
-  std::memcpy(&magic, buf_.data(), 4);
+  std::memcpy(&magic, data_, 4);
   if (magic == kPcapngShb) {
     format_ = Format::pcapng;  // the section header block is read by next_pcapng
     return true;
@@ -98,8 +146,8 @@ bool CaptureReader::open(const std::string& path) {
     error_ = path + ": truncated pcap file header (" + std::to_string(len_) + " of 24 bytes)";
     return false;
   }
-  snaplen_ = rd32(buf_.data() + 16);
-  link_type_ = rd32(buf_.data() + 20) & 0x0FFFFFFFu;  // the upper bits carry FCS information
+  snaplen_ = rd32(data_ + 16);
+  link_type_ = rd32(data_ + 20) & 0x0FFFFFFFu;  // the upper bits carry FCS information
   pos_ += 24;
   consumed_ += 24;
   return true;
@@ -117,7 +165,7 @@ CaptureReader::Status CaptureReader::next_pcap(CaptureRecord& rec) {
     return fail(Status::truncated, "file ends inside the record header of " + at(frame_ + 1, consumed_) + " (" +
                                        std::to_string(len_ - pos_) + " of 16 bytes)");
   }
-  const std::uint8_t* h = buf_.data() + pos_;
+  const std::uint8_t* h = data_ + pos_;
   std::uint32_t sec = rd32(h), frac = rd32(h + 4), incl = rd32(h + 8), orig = rd32(h + 12);
   if (incl > kMaxRecord)
     return fail(Status::corrupt, "record length " + std::to_string(incl) + " is absurd at " + at(frame_ + 1, consumed_));
@@ -131,7 +179,7 @@ CaptureReader::Status CaptureReader::next_pcap(CaptureRecord& rec) {
   rec.interface = 0;
   rec.orig_len = orig;
   rec.file_offset = consumed_;
-  rec.data = std::span<const std::uint8_t>(buf_.data() + pos_ + 16, incl);
+  rec.data = std::span<const std::uint8_t>(data_ + pos_ + 16, incl);
   pos_ += 16 + std::size_t{incl};
   consumed_ += 16 + std::uint64_t{incl};
   return Status::record;
@@ -149,19 +197,19 @@ CaptureReader::Status CaptureReader::next_pcapng(CaptureRecord& rec) {
                                          std::to_string(len_ - pos_) + " of 8 bytes");
     }
     std::uint32_t raw_type;
-    std::memcpy(&raw_type, buf_.data() + pos_, 4);
+    std::memcpy(&raw_type, data_ + pos_, 4);
     if (raw_type == kPcapngShb) {
       // A new section: its byte order comes from its byte-order magic.
       if (!fill(12))
         return fail(Status::truncated, "file ends inside a section header at " + where(consumed_));
       std::uint32_t bom;
-      std::memcpy(&bom, buf_.data() + pos_ + 8, 4);
+      std::memcpy(&bom, data_ + pos_ + 8, 4);
       if (bom == kByteOrderMagic) swapped_ = false;
       else if (bom == __builtin_bswap32(kByteOrderMagic)) swapped_ = true;
       else return fail(Status::corrupt, "bad byte-order magic in the section header at " + where(consumed_));
       ifaces_.clear();
     }
-    const std::uint8_t* b = buf_.data() + pos_;
+    const std::uint8_t* b = data_ + pos_;
     std::uint32_t type = rd32(b), total = rd32(b + 4);
     if (total < 12 || total % 4 != 0 || total > kMaxRecord)
       return fail(Status::corrupt, "block length " + std::to_string(total) + " is invalid at " + where(consumed_));
@@ -173,7 +221,7 @@ CaptureReader::Status CaptureReader::next_pcapng(CaptureRecord& rec) {
       return fail(Status::truncated, "file ends inside a block at " + where(consumed_) + "; " +
                                          std::to_string(len_ - pos_) + " of " + std::to_string(total) + " bytes");
     }
-    b = buf_.data() + pos_;
+    b = data_ + pos_;
     const std::uint64_t block_offset = consumed_;
     pos_ += total;
     consumed_ += total;

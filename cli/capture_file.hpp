@@ -1,4 +1,5 @@
-// Reading pcap and pcapng capture files record by record, with large buffered reads.
+// Reading pcap and pcapng capture files record by record, from a mapped window of the file (or with large
+// buffered reads where mapping is not possible).
 //
 // Our own reader rather than libpcap's: libpcap refuses pcapng files whose interfaces have different link
 // types, and it stops without telling where when a file is truncated or corrupt. This one gives every record
@@ -84,8 +85,17 @@ class CaptureReader {
   std::uint32_t link_type_ = 0;     // pcap
   std::uint32_t snaplen_ = 0;
   std::vector<Interface> ifaces_;   // pcapng: of the current section
+  // Regular files are mapped a window at a time (no copy; the peak RSS stays about one window whatever the
+  // file size); pipes and anything mmap refuses are read into buf_.
+  bool fill_mapped(std::size_t need);
+  void unmap() noexcept;
   std::vector<std::uint8_t> buf_;
-  std::size_t pos_ = 0, len_ = 0;   // unread bytes are buf_[pos_, len_)
+  const std::uint8_t* data_ = nullptr;  // buf_.data(), or the mapped window
+  bool mapped_ = false;
+  void* map_ = nullptr;
+  std::size_t map_len_ = 0;
+  std::uint64_t map_off_ = 0;       // file offset of data_[0] when mapped
+  std::size_t pos_ = 0, len_ = 0;   // unread bytes are data_[pos_, len_)
   std::uint64_t consumed_ = 0;      // file offset of buf_[pos_]
   std::uint64_t file_size_ = 0;
   std::uint64_t frame_ = 0;
