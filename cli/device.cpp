@@ -339,6 +339,13 @@ class Runner : public std::enable_shared_from_this<Runner> {
         continue;
       }
       if (auto* ca = std::get_if<Connack>(&d->packet)) {
+        if (ca->code == 0 && cfg_.answer_twice) {
+          // The second response is a protocol violation the broker answers by closing: wait for that rather
+          // than racing it with the next packets, so that captures of this misbehaviour are reproducible.
+          log("accepted, then answered twice");
+          co_await await_close();
+          co_return fail(kDeviceProtocolError, "answered the challenge twice: the connection ended after CONNACK");
+        }
         if (ca->code == 0) {
           log("accepted");
           co_return kDeviceOk;
