@@ -141,10 +141,7 @@ void setup_broker(CLI::App& app) {
       "  mqttauth broker --config docs/broker.conf\n"
       "A listener is HOST:PORT, optionally followed by auth=none|custom|v5|any and code=0|15.\n"
       "Exit codes: 0 stopped (SIGINT/SIGTERM), 2 usage, unreadable config or secrets, cannot listen.");
-  sub->add_option("--listen", opt->listen, "HOST:PORT to listen on (repeatable; port 0 = any free port)")
-      ->expected(1)
-      ->allow_extra_args(false)
-      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  repeatable(sub->add_option("--listen", opt->listen, "HOST:PORT to listen on (repeatable; port 0 = any free port)"));
   sub->add_option("--config", opt->config, "Configuration file (key = value; the command line overrides it)");
   sub->add_option("--auth", opt->auth, "Authentication: none, custom, v5 or any (all listeners)")
       ->check(CLI::IsMember({"none", "custom", "v5", "any"}));
@@ -164,10 +161,7 @@ void setup_broker(CLI::App& app) {
   sub->add_option("--server-keep-alive", opt->server_keep_alive,
                   "Largest keep alive for MQTT 5 clients, sent as Server Keep Alive (0 = none)")
       ->check(CLI::Range(0, 65535));
-  sub->add_option("--deny-subscribe", opt->deny_subscribe, "Refuse subscriptions to this topic filter (repeatable)")
-      ->expected(1)
-      ->allow_extra_args(false)
-      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  repeatable(sub->add_option("--deny-subscribe", opt->deny_subscribe, "Refuse subscriptions to this topic filter (repeatable)"));
   sub->add_flag("-q,--quiet", opt->quiet, "No log lines on stderr (the listening lines stay)");
   sub->callback([opt] {
     int rc = run_broker(*opt);

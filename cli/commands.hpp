@@ -11,6 +11,12 @@ inline constexpr int kExitFindings = 1;  // decode errors (decode), findings (ch
 inline constexpr int kExitUsage = 2;     // unreadable input (missing file, not a capture) or wrong usage
 inline constexpr int kExitDamaged = 3;   // a capture is truncated or corrupt part-way (the rest was analysed)
 
+// A vector option that takes one value per occurrence (repeatable), so that positional arguments may
+// follow it on the command line.
+inline CLI::Option* repeatable(CLI::Option* o) {
+  return o->expected(1)->allow_extra_args(false)->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+}
+
 struct CaptureOptions;
 // The options every capture-reading subcommand shares: files, --port, --no-heuristic, --dialect,
 // --max-packet-size.

@@ -304,27 +304,15 @@ void setup_decode(CLI::App& app) {
   auto* raw = sub->add_option("--raw", opt->raw, "A binary file holding a byte stream, or - for standard input");
   hex->excludes(hexf, raw);
   hexf->excludes(raw);
-  sub->add_option("--port", opt->cap.ports, "Captures: also treat this TCP port as MQTT (repeatable; 1883 always)")
-      ->check(CLI::Range(1, 65535))
-      ->expected(1)
-      ->allow_extra_args(false)
-      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  repeatable(sub->add_option("--port", opt->cap.ports, "Captures: also treat this TCP port as MQTT (repeatable; 1883 always)")
+      ->check(CLI::Range(1, 65535)));
   sub->add_flag("--no-heuristic", opt->cap.no_heuristic,
                 "Captures: only the MQTT ports, no recognition of connections that open with CONNECT");
   add_jobs_option(sub, opt->cap);
   // One value per occurrence (repeatable), so that capture files may follow.
-  sub->add_option("--type", opt->types, "Only packets of this type (connect, publish, authenticate, ...; repeatable)")
-      ->expected(1)
-      ->allow_extra_args(false)
-      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
-  sub->add_option("--client-id", opt->client_ids, "Only connections of this client id (repeatable)")
-      ->expected(1)
-      ->allow_extra_args(false)
-      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
-  sub->add_option("--conn", opt->conns, "Only this connection number (repeatable)")
-      ->expected(1)
-      ->allow_extra_args(false)
-      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  repeatable(sub->add_option("--type", opt->types, "Only packets of this type (connect, publish, authenticate, ...; repeatable)"));
+  repeatable(sub->add_option("--client-id", opt->client_ids, "Only connections of this client id (repeatable)"));
+  repeatable(sub->add_option("--conn", opt->conns, "Only this connection number (repeatable)"));
   sub->add_option("--level", opt->level,
                   "Byte streams: protocol level when the stream starts after CONNECT: 3, 4, 5 (0: from CONNECT)")
       ->check(CLI::IsMember({0, 3, 4, 5}));

@@ -142,17 +142,11 @@ void setup_diff(CLI::App& app) {
       "  mqttauth diff golden.transcript todays-run.pcap             # in CI: exit 1 when behaviour changed\n"
       "Exit codes: 0 same, 1 different, 2 unreadable input or wrong usage.");
   sub->add_option("inputs", opt->inputs, "A B: captures or transcripts (with --write: captures)")->required();
-  sub->add_option("--ignore", opt->ignore, "Also ignore this field (repeatable)")
-      ->expected(1)
-      ->allow_extra_args(false)
-      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  repeatable(sub->add_option("--ignore", opt->ignore, "Also ignore this field (repeatable)"));
   sub->add_option("--write", opt->write, "Write the transcript of the captures to this file instead of comparing");
   sub->add_option("--context", opt->context, "Lines of context around changes")->check(CLI::Range(0, 100));
-  sub->add_option("--port", opt->cap.ports, "Also treat this TCP port as MQTT (repeatable)")
-      ->check(CLI::Range(1, 65535))
-      ->expected(1)
-      ->allow_extra_args(false)
-      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  repeatable(sub->add_option("--port", opt->cap.ports, "Also treat this TCP port as MQTT (repeatable)")
+      ->check(CLI::Range(1, 65535)));
   sub->add_option("--color", opt->color, "Colours: auto, always, never")->check(CLI::IsMember({"auto", "always", "never"}));
   sub->callback([opt] {
     opt->cap.progress = false;

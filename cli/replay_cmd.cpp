@@ -237,10 +237,7 @@ void setup_replay(CLI::App& app) {
   sub->add_option("--timing", opt->timing, "fast (default) or captured")->check(CLI::IsMember({"fast", "captured"}));
   sub->add_option("--speed", opt->speed, "With --timing captured: time scale (2 = twice as fast)")->check(CLI::PositiveNumber);
   sub->add_option("--timeout-ms", opt->timeout_ms, "How long to wait for the broker's answers")->check(CLI::Range(10, 60000));
-  sub->add_option("--conn", opt->conns, "Only this connection number (repeatable)")
-      ->expected(1)
-      ->allow_extra_args(false)
-      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  repeatable(sub->add_option("--conn", opt->conns, "Only this connection number (repeatable)"));
   sub->add_option("--color", opt->color, "Colours: auto, always, never")->check(CLI::IsMember({"auto", "always", "never"}));
   sub->callback([opt] {
     opt->cap.progress = false;

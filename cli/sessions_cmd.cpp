@@ -303,11 +303,8 @@ void add_capture_options(CLI::App* sub, CaptureOptions& cap) {
   sub->add_option("files", cap.files, "Capture files (pcap or pcapng), read in time order")
       ->required()
       ->check(CLI::ExistingPath);
-  sub->add_option("--port", cap.ports, "Also treat this TCP port as MQTT (repeatable; 1883 always)")
-      ->check(CLI::Range(1, 65535))
-      ->expected(1)
-      ->allow_extra_args(false)
-      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  repeatable(sub->add_option("--port", cap.ports, "Also treat this TCP port as MQTT (repeatable; 1883 always)")
+      ->check(CLI::Range(1, 65535)));
   sub->add_flag("--no-heuristic", cap.no_heuristic,
                 "Only the MQTT ports, no recognition of connections that open with CONNECT");
   sub->add_option("--dialect", cap.dialect, "Types 0 and 15: auto (the dialect rules), authenticate, standard")
