@@ -59,6 +59,7 @@ bool send_all(int fd, const std::vector<std::uint8_t>& b) {
 
 // Reads until one whole packet arrives (or the timeout); returns its bytes.
 struct Reader {
+  explicit Reader(int d) : fd(d) {}
   int fd;
   Framer f;
   std::vector<std::uint8_t> buf = std::vector<std::uint8_t>(1 << 20);
@@ -134,7 +135,7 @@ int main(int argc, char** argv) {
     for (long i = 0; i < handshakes; ++i) {
       int fd = dial(to);
       if (fd < 0) return std::fprintf(stderr, "cannot connect to %s\n", to.c_str()), 2;
-      Reader r{fd, Framer{}};
+      Reader r(fd);
       std::string cid = secret.empty() ? id + "-" + std::to_string(i) : id;
       if (!handshake(fd, r, cid, secret)) return std::fprintf(stderr, "handshake %ld failed\n", i), 1;
       send_all(fd, encode_or_throw(Disconnect{}, 4));
@@ -147,7 +148,7 @@ int main(int argc, char** argv) {
   if (messages > 0) {
     int sub = dial(to), pub = dial(to);
     if (sub < 0 || pub < 0) return std::fprintf(stderr, "cannot connect to %s\n", to.c_str()), 2;
-    Reader rs{sub, Framer{}}, rp{pub, Framer{}};
+    Reader rs(sub), rp(pub);
     if (!handshake(sub, rs, id + "-sub", secret) || !handshake(pub, rp, id + "-pub", secret)) return 1;
     Subscribe s;
     s.packet_id = 1;
