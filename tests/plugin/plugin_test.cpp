@@ -217,3 +217,70 @@ TEST(Plugin, AuthenticateCodePreference) {
   auto m0 = ts.run(std::string("-r ") + kCapture + " -o mqttauth.code:0 -Y \"frame.number==20 && mqtt\" -T fields -e mqtt.msgtype");
   EXPECT_EQ(m0.out, "15\n");
 }
+
+// The plugin and the CLI must see the same MQTT packets, frame by frame, and the same authenticate roles,
+// in every capture of captures/ (one shared codec, two front ends).
+TEST(Plugin, SamePacketsAsTheCliForEveryBundledCapture) {
+  NEED_TSHARK();
+  Tshark ts;
+  std::vector<std::string> files;
+  {
+    auto r = ts.run("-v");  // any run, to have the folder listed below
+    (void)r;
+    FILE* p = popen(("ls " + q(ts.home) + " | grep '\\.pcap$'").c_str(), "r");
+    char line[512];
+    while (p && fgets(line, sizeof line, p)) {
+      std::string f = line;
+      while (!f.empty() && (f.back() == '\n' || f.back() == '\r')) f.pop_back();
+      files.push_back(f);
+    }
+    if (p) pclose(p);
+  }
+  ASSERT_GE(files.size(), 10u);
+  std::size_t authenticate_frames = 0;
+  for (const auto& f : files) {
+    SCOPED_TRACE(f);
+    // tshark: per frame, the number of MQTT PDUs (standard ones under mqtt.msgtype, ours under mqttauth.code),
+    // and the authenticate roles.
+    auto t = ts.run("-2 -r " + q(f) + " -Y \"mqtt || mqttauth\" -T fields -E separator=/t -E occurrence=a"
+                    " -E aggregator=, -e frame.number -e mqtt.msgtype -e mqttauth.code -e mqttauth.role");
+    ASSERT_EQ(t.rc, 0) << t.err;
+    std::map<int, int> tshark_count;
+    std::map<int, std::string> tshark_roles;
+    for (const auto& l : t.lines()) {
+      auto v = split(l, '\t');
+      int frame = std::stoi(v[0]);
+      for (std::size_t col : {1u, 2u})
+        if (v.size() > col && !v[col].empty()) tshark_count[frame] += static_cast<int>(split(v[col], ',').size());
+      if (v.size() > 3 && !v[3].empty()) tshark_roles[frame] = v[3];
+    }
+    // The CLI on the same file.
+    std::string cmd = std::string(MQTTAUTH_BIN) + " decode --format jsonl " + q(ts.home + "/" + f);
+    FILE* p = popen(cmd.c_str(), "r");
+    ASSERT_TRUE(p);
+    std::map<int, int> cli_count;
+    std::map<int, std::string> cli_roles;
+    char buf[1 << 16];
+    while (fgets(buf, sizeof buf, p)) {
+      std::string l = buf;
+      auto fp = l.find("\"frame\":");
+      if (fp == std::string::npos) continue;
+      int frame = std::atoi(l.c_str() + fp + 8);
+      ++cli_count[frame];
+      auto rp = l.find("\"role\":\"");
+      // Roles of authenticate packets (MQTT 5 AUTH is shown by Wireshark's MQTT dissector itself).
+      if (rp != std::string::npos && l.find("\"type\":\"authenticate\"") != std::string::npos) {
+        std::string role = l.substr(rp + 8, l.find('"', rp + 8) - rp - 8);
+        std::string code = role == "challenge" ? "1" : "2";
+        auto& r = cli_roles[frame];
+        r += (r.empty() ? "" : ",") + code;
+      }
+    }
+    pclose(p);
+    EXPECT_FALSE(cli_count.empty());
+    EXPECT_EQ(tshark_count, cli_count);
+    EXPECT_EQ(tshark_roles, cli_roles);
+    authenticate_frames += cli_roles.size();
+  }
+  EXPECT_GE(authenticate_frames, 40u);  // the corpus is full of handshakes
+}
