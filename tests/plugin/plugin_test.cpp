@@ -284,3 +284,64 @@ TEST(Plugin, SamePacketsAsTheCliForEveryBundledCapture) {
   }
   EXPECT_GE(authenticate_frames, 40u);  // the corpus is full of handshakes
 }
+
+// Hostile input end to end: mutated and truncated copies of every bundled capture (deterministic: a fixed
+// seed) never crash or hang the CLI or tshark with the plugin; the CLI exits 0, 1 (decode errors) or 3
+// (damaged capture), never with a signal.
+TEST(Plugin, MutatedAndTruncatedCapturesNeverCrashCliOrTshark) {
+  NEED_TSHARK();
+  Tshark ts;
+  const std::string dir = ts.home;
+  FILE* p = popen(("ls " + q(dir) + " | grep '\\.pcap$'").c_str(), "r");
+  std::vector<std::string> files;
+  char line[512];
+  while (p && fgets(line, sizeof line, p)) {
+    std::string f = line;
+    f.pop_back();
+    files.push_back(f);
+  }
+  if (p) pclose(p);
+  ASSERT_FALSE(files.empty());
+  std::uint64_t state = 0x9E3779B97F4A7C15ull;
+  auto rnd = [&] {
+    state ^= state << 13;
+    state ^= state >> 7;
+    state ^= state << 17;
+    return state;
+  };
+  int made = 0;
+  for (const auto& f : files) {
+    std::string bytes = read_file(dir + "/" + f);
+    if (bytes.size() < 64) continue;
+    for (int variant = 0; variant < 3; ++variant) {
+      std::string m = bytes;
+      if (variant == 0) {  // about 1 byte in 200 replaced, the file header kept
+        for (std::size_t i = 24; i < m.size(); ++i)
+          if (rnd() % 200 == 0) m[i] = static_cast<char>(rnd());
+      } else if (variant == 1) {  // truncated at a random point
+        m.resize(24 + rnd() % (m.size() - 24));
+      } else {  // a record length made absurd
+        std::size_t at = 24 + 8;
+        m[at] = m[at + 1] = m[at + 2] = static_cast<char>(0xFF);
+      }
+      std::string name = "hostile-" + std::to_string(made++) + ".pcap";
+      {
+        std::ofstream o(dir + "/" + name, std::ios::binary);
+        o << m;
+      }
+      std::system(("chmod a+r " + q(dir + "/" + name)).c_str());
+      for (const char* sub : {"decode --format jsonl", "sessions", "stats", "check"}) {
+        std::string cmd = "timeout 60 " + std::string(MQTTAUTH_BIN) + " " + sub + " " + q(dir + "/" + name) +
+                          " >/dev/null 2>&1";
+        int st = std::system(cmd.c_str());
+        ASSERT_TRUE(WIFEXITED(st)) << sub << " " << name << " from " << f;
+        int rc = WEXITSTATUS(st);
+        EXPECT_TRUE(rc == 0 || rc == 1 || rc == 3) << sub << " on " << name << " (from " << f << ") exited " << rc;
+      }
+      auto t = ts.run("-2 -r " + q(name) + " -Y mqttauth -T fields -e frame.number");
+      EXPECT_TRUE(t.rc == 0 || t.rc == 2) << name << " (from " << f << "): tshark exited " << t.rc << "\n" << t.err;
+      EXPECT_EQ(t.err.find("Segmentation"), std::string::npos) << t.err;
+    }
+  }
+  EXPECT_GE(made, 30);
+}
