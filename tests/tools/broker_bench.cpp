@@ -16,6 +16,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -116,13 +117,14 @@ bool handshake(int fd, Reader& r, const std::string& id, const std::string& secr
 
 int main(int argc, char** argv) {
   std::string to = "127.0.0.1:1883", id = "bench", secret;
-  long messages = 0, handshakes = 0, payload = 16;
+  long messages = 0, handshakes = 0, payload = 16, concurrent = 0;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string k = argv[i], v = argv[i + 1];
     if (k == "--to") to = v;
     else if (k == "--messages") messages = std::atol(v.c_str());
     else if (k == "--handshakes") handshakes = std::atol(v.c_str());
     else if (k == "--payload") payload = std::atol(v.c_str());
+    else if (k == "--concurrent") concurrent = std::atol(v.c_str());
     else if (k == "--client-id") id = v;
     else if (k == "--secret") secret = v;
     else {
@@ -144,6 +146,43 @@ int main(int argc, char** argv) {
     double s = std::chrono::duration<double>(Clock::now() - t0).count();
     std::printf("handshakes: %ld in %.3f s = %.0f /s%s\n", handshakes, s, static_cast<double>(handshakes) / s,
                 secret.empty() ? "" : " (custom challenge-response)");
+  }
+  if (concurrent > 0) {
+    // N devices connected at once: every CONNECT first, then every challenge answered, then every CONNACK.
+    auto t0 = Clock::now();
+    std::vector<std::unique_ptr<Reader>> rs;
+    for (long i = 0; i < concurrent; ++i) {
+      int fd = dial(to);
+      if (fd < 0) return std::fprintf(stderr, "connection %ld failed\n", i), 1;
+      rs.push_back(std::make_unique<Reader>(fd));
+      // Distinct client ids id-0 .. id-N-1 (one secret for all: give the broker a secrets file with each).
+      if (!send_all(fd, encode_or_throw(connect_packet(id + "-" + std::to_string(i)), 4))) return 1;
+    }
+    long accepted = 0;
+    for (auto& r : rs) {
+      bool ok = false;
+      for (int step = 0; step < 3 && r->next(10000); ++step) {
+        auto d = decode(r->last, DecodeContext{4, Dialect::auto_detect, {}, false});
+        if (!d) break;
+        if (auto* a = std::get_if<Authenticate>(&d->packet)) {
+          std::string challenge(a->password ? a->password->as_chars() : std::string_view{});
+          std::string resp = cli::hmac_sha256_hex(secret, challenge);
+          Authenticate out;
+          out.code = a->code;
+          out.client_id = a->client_id;
+          out.password = Bytes::of(resp);
+          if (!send_all(r->fd, encode_or_throw(out, 4))) break;
+          continue;
+        }
+        if (auto* c = std::get_if<Connack>(&d->packet)) ok = c->code == 0;
+        break;
+      }
+      accepted += ok ? 1 : 0;
+    }
+    double s = std::chrono::duration<double>(Clock::now() - t0).count();
+    std::printf("concurrent: %ld of %ld devices accepted while all connected, in %.3f s\n", accepted, concurrent, s);
+    for (auto& r : rs) close(r->fd);
+    if (accepted != concurrent) return 1;
   }
   if (messages > 0) {
     int sub = dial(to), pub = dial(to);
