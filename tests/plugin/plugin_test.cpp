@@ -35,6 +35,9 @@ TEST(Plugin, IsLoaded) {
   ASSERT_TRUE(ts.ok);
   auto r = ts.run("-G plugins");
   EXPECT_NE(r.out.find("mqttauth.so"), std::string::npos) << r.out << r.err;
+  // The copy under test, not one installed globally (that one would shadow it in every test here).
+  EXPECT_NE(r.out.find(ts.home + "/.local/lib/wireshark/plugins/4.0/epan/mqttauth.so"), std::string::npos)
+      << "another mqttauth.so is loaded instead of the build under test (installed globally?): " << r.out;
 }
 
 TEST(Plugin, AuthenticateFieldsInBothCodes) {
