@@ -138,10 +138,8 @@ JsonWriter& JsonWriter::num(std::uint64_t v) {
   first_ = false;
   return *this;
 }
-JsonWriter& JsonWriter::field_num(std::string_view k, std::uint64_t v) {
-  // ,"k":123 in one append.
-  char b[96];
-  if (k.size() + 28 > sizeof b) return key(k).num(v);
+// Writes [,]"k": into b (room for k.size() + 4 bytes); returns the length.
+std::size_t JsonWriter::key_prefix(char* b, std::string_view k) const {
   std::size_t n = 0;
   if (!first_) b[n++] = ',';
   b[n++] = '"';
@@ -149,6 +147,14 @@ JsonWriter& JsonWriter::field_num(std::string_view k, std::uint64_t v) {
   n += k.size();
   b[n++] = '"';
   b[n++] = ':';
+  return n;
+}
+
+JsonWriter& JsonWriter::field_num(std::string_view k, std::uint64_t v) {
+  // ,"k":123 in one append.
+  char b[96];
+  if (k.size() + 28 > sizeof b) return key(k).num(v);
+  std::size_t n = key_prefix(b, k);
   auto r = std::to_chars(b + n, b + sizeof b, v);
   out_.append(b, static_cast<std::size_t>(r.ptr - b));
   first_ = false;
@@ -158,13 +164,7 @@ JsonWriter& JsonWriter::field(std::string_view k, std::string_view v) {
   // ,"k":" in one append, then the escaped value.
   char b[96];
   if (k.size() + 6 > sizeof b) return key(k).str(v);
-  std::size_t n = 0;
-  if (!first_) b[n++] = ',';
-  b[n++] = '"';
-  std::memcpy(b + n, k.data(), k.size());
-  n += k.size();
-  b[n++] = '"';
-  b[n++] = ':';
+  std::size_t n = key_prefix(b, k);
   b[n++] = '"';
   out_.append(b, n);
   append_escaped(out_, v);

@@ -40,6 +40,7 @@ class JsonWriter {
 
  private:
   void comma();
+  std::size_t key_prefix(char* b, std::string_view k) const;
   std::string& out_;
   bool first_ = true;
 };
