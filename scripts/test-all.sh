@@ -7,6 +7,8 @@ set -eu
 cd "$(dirname "$0")/.."
 
 logs=$(mktemp -d)
+# Tests that need tshark fail instead of skipping when it is missing (install-deps.sh installs it).
+export MQTTAUTH_REQUIRE_TSHARK=1
 count() { sed -n 's/.*tests passed, 0 tests failed out of \([0-9]*\).*/\1/p' "$1" | tail -n 1; }
 
 echo "== release build and tests"

@@ -13,14 +13,13 @@
 #include <string>
 #include <vector>
 
+#include "../plugin/have_tshark.hpp"
 #include "json.hpp"
 #include "run.hpp"
 
 using namespace mqttauth::test;
 
 namespace {
-
-bool have_tshark() { return std::system("command -v tshark >/dev/null 2>&1") == 0; }
 
 int shell(const std::string& cmd) {
   int status = std::system(cmd.c_str());

@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "have_tshark.hpp"
+
 namespace mqttauth::test {
 
 inline std::string q(const std::string& s) {
@@ -28,8 +30,6 @@ inline std::string read_file(const std::string& p) {
   ss << f.rdbuf();
   return ss.str();
 }
-
-inline bool have_tshark() { return std::system("command -v tshark >/dev/null 2>&1") == 0; }
 
 struct Tshark {
   std::string home;  // the temporary HOME, also holding the captures
