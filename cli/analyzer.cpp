@@ -119,24 +119,27 @@ std::size_t Analyzer::KeyHash::operator()(const Key& k) const noexcept {
     h = (h ^ v) * 0x9E3779B97F4A7C15ull;
     return h ^ (h >> 32);
   };
-  auto word = [](const std::uint8_t* p) {
-    std::uint64_t v;
-    std::memcpy(&v, p, 8);
-    return v;
-  };
   std::uint64_t h = 0x243F6A8885A308D3ull;
   for (const Endpoint* e : {&k.a, &k.b}) {
-    h = mix(h, word(e->ip.b.data()));
-    h = mix(h, word(e->ip.b.data() + 8));
+    h = mix(h, e->ip.word(0));
+    h = mix(h, e->ip.word(1));
     h = mix(h, std::uint64_t{e->port} | (std::uint64_t{e->ip.v6} << 16));
   }
   return static_cast<std::size_t>(h);
 }
 
+// The shard of a TCP segment's connection: the same for both directions (XOR is symmetric), cheap.
+unsigned Analyzer::shard_of(const TcpSegment& seg, unsigned shards) noexcept {
+  std::uint64_t h = (seg.src.ip.word(0) ^ seg.dst.ip.word(0)) * 0x9E3779B97F4A7C15ull;
+  h = (h ^ seg.src.ip.word(1) ^ seg.dst.ip.word(1) ^ (std::uint64_t{seg.src.port} ^ seg.dst.port)) * 0xC2B2AE3D27D4EB4Full;
+  return static_cast<unsigned>((h >> 32) % shards);
+}
+
 // The table key of a 4-tuple: the same for both directions, so that one lookup finds the connection.
 Analyzer::Key Analyzer::table_key(const Endpoint& x, const Endpoint& y) noexcept {
-  int c = std::memcmp(x.ip.b.data(), y.ip.b.data(), x.ip.b.size());
-  bool x_first = c != 0 ? c < 0 : x.port <= y.port;
+  // Any total order does: the two 8-byte halves of the addresses as integers, then the ports.
+  const std::uint64_t x0 = x.ip.word(0), y0 = y.ip.word(0), x1 = x.ip.word(1), y1 = y.ip.word(1);
+  bool x_first = x0 != y0 ? x0 < y0 : x1 != y1 ? x1 < y1 : x.port <= y.port;
   return x_first ? Key{x, y} : Key{y, x};
 }
 
@@ -441,6 +444,7 @@ void Analyzer::feed(const CaptureRecord& rec, const std::string& file) {
   }
   ++counters_.tcp_segments;
   const TcpSegment& seg = pf.seg;
+  if (opts_.shard_count > 1 && shard_of(seg, opts_.shard_count) != opts_.shard) return;
   bool a_to_b = true;
   Conn* c = lookup(seg, rec, file, a_to_b);
   if (!c) return;
@@ -492,6 +496,19 @@ void Analyzer::end_conn(Conn& c, EndReason why, std::uint64_t frame) {
     closed_order_.pop_front();
   }
   conns_.erase(key);
+}
+
+Analyzer::Counters Analyzer::merge_shards(const std::vector<Counters>& shards) {
+  Counters all;
+  if (shards.empty()) return all;
+  all = shards.front();  // the frame counters: the same in every shard
+  all.connections = all.mqtt_connections = all.tls_connections = 0;
+  for (const Counters& c : shards) {
+    all.connections += c.connections;
+    all.mqtt_connections += c.mqtt_connections;
+    all.tls_connections += c.tls_connections;
+  }
+  return all;
 }
 
 void Analyzer::finish() {

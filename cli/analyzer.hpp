@@ -25,6 +25,9 @@ struct AnalyzerOptions {
   ReassemblyLimits reassembly{};
   std::size_t resync_window = 64u << 10;  // bytes scanned for a packet boundary after a gap
   Dialect dialect = Dialect::auto_detect;
+  // Connections split between `shard_count` analyzers that each read the whole input: this one follows only
+  // the TCP connections whose 4-tuple hashes to `shard` (frame counters still count every frame).
+  unsigned shard = 0, shard_count = 1;
 };
 
 enum class ConnKind : std::uint8_t { undecided, mqtt, tls, other };
@@ -94,6 +97,9 @@ class Analyzer {
     std::uint64_t connections = 0, mqtt_connections = 0, tls_connections = 0;
   };
   const Counters& counters() const noexcept { return counters_; }
+  // The counters of one analysis split into shards: every shard counts the same frames, connections are
+  // counted by the shard that follows them.
+  static Counters merge_shards(const std::vector<Counters>& shards);
 
  private:
   struct Conn;
@@ -106,6 +112,7 @@ class Analyzer {
     std::size_t operator()(const Key& k) const noexcept;
   };
   static Key table_key(const Endpoint& x, const Endpoint& y) noexcept;
+  static unsigned shard_of(const TcpSegment& seg, unsigned shards) noexcept;
   Conn* lookup(const TcpSegment& seg, const CaptureRecord& rec, const std::string& file, bool& a_to_b);
   void decide(Conn& c, Dir& d, std::span<const std::uint8_t> first);
   void end_conn(Conn& c, EndReason why, std::uint64_t frame);

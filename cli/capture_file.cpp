@@ -71,7 +71,7 @@ CaptureReader::Status CaptureReader::fail(Status s, std::string msg) {
   return s;
 }
 
-bool CaptureReader::fill(std::size_t need) {
+bool CaptureReader::refill(std::size_t need) {
   if (len_ - pos_ >= need) return true;
   if (mapped_) return fill_mapped(need);
   if (pos_ > 0) {

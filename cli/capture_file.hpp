@@ -62,7 +62,9 @@ class CaptureReader {
   std::uint64_t file_size() const noexcept { return file_size_; }
 
  private:
-  bool fill(std::size_t need);  // ensure `need` bytes are buffered from pos_; false at EOF
+  // Ensures `need` bytes are buffered from pos_; false at EOF. Inline: it runs twice per record.
+  bool fill(std::size_t need) { return len_ - pos_ >= need || refill(need); }
+  bool refill(std::size_t need);
   std::uint16_t rd16(const std::uint8_t* p) const noexcept;
   std::uint32_t rd32(const std::uint8_t* p) const noexcept;
   Status next_pcap(CaptureRecord& rec);

@@ -24,6 +24,8 @@ AnalyzerOptions analyzer_options(const CaptureOptions& o) {
   a.any_port = !o.no_heuristic;
   a.max_packet_size = o.max_packet_size;
   a.dialect = parse_dialect(o.dialect);
+  a.shard = o.shard;
+  a.shard_count = std::max(o.threads, 1u);
   return a;
 }
 
@@ -37,12 +39,13 @@ struct Source {
   std::string name;
 };
 
-void report_problem(Source& s, CaptureReader::Status st, InputReport& r) {
+void report_problem(Source& s, CaptureReader::Status st, InputReport& r, bool loud) {
   if (st == CaptureReader::Status::truncated || st == CaptureReader::Status::corrupt) {
     ++r.damaged;
-    std::fprintf(stderr, "mqttauth: %s (%s; the %llu frames before it were analysed)\n", s.reader.error().c_str(),
-                 st == CaptureReader::Status::truncated ? "truncated capture" : "corrupt capture",
-                 static_cast<unsigned long long>(s.rec.frame));
+    if (loud)
+      std::fprintf(stderr, "mqttauth: %s (%s; the %llu frames before it were analysed)\n", s.reader.error().c_str(),
+                   st == CaptureReader::Status::truncated ? "truncated capture" : "corrupt capture",
+                   static_cast<unsigned long long>(s.rec.frame));
   }
 }
 
@@ -50,6 +53,7 @@ void report_problem(Source& s, CaptureReader::Status st, InputReport& r) {
 
 InputReport read_captures(const CaptureOptions& o, Analyzer& an) {
   InputReport r;
+  const bool loud = o.shard == 0;  // the other shards read the same input: one report is enough
   auto t0 = std::chrono::steady_clock::now();
   std::vector<std::unique_ptr<Source>> srcs;
   std::uint64_t total_size = 0;
@@ -58,7 +62,7 @@ InputReport read_captures(const CaptureOptions& o, Analyzer& an) {
     s->name = f;
     if (!s->reader.open(f)) {
       ++r.unreadable;
-      std::fprintf(stderr, "mqttauth: %s\n", s->reader.error().c_str());
+      if (loud) std::fprintf(stderr, "mqttauth: %s\n", s->reader.error().c_str());
       continue;
     }
     total_size += s->reader.file_size();
@@ -67,11 +71,11 @@ InputReport read_captures(const CaptureOptions& o, Analyzer& an) {
   auto advance = [&](Source& s) {
     auto st = s.reader.next(s.rec);
     s.has = st == CaptureReader::Status::record;
-    if (!s.has) report_problem(s, st, r);
+    if (!s.has) report_problem(s, st, r, loud);
   };
   for (auto& s : srcs) advance(*s);
 
-  const bool progress = o.progress && isatty(STDERR_FILENO);
+  const bool progress = loud && o.progress && isatty(STDERR_FILENO);
   auto last_progress = std::chrono::steady_clock::now();
   std::uint64_t n = 0;
   while (true) {
@@ -80,7 +84,7 @@ InputReport read_captures(const CaptureOptions& o, Analyzer& an) {
     for (auto& s : srcs)
       if (s->has && (!best || s->rec.ts_ns < best->rec.ts_ns)) best = s.get();
     if (!best) break;
-    if (!link_supported(best->rec.link_type) && best->warned_links.insert(best->rec.link_type).second)
+    if (loud && !link_supported(best->rec.link_type) && best->warned_links.insert(best->rec.link_type).second)
       std::fprintf(stderr, "mqttauth: %s: frame %llu: link type %u is not supported; frames of that type are skipped\n",
                    best->name.c_str(), static_cast<unsigned long long>(best->rec.frame), best->rec.link_type);
     an.feed(best->rec, best->name);

@@ -32,7 +32,13 @@ struct CaptureOptions {
   // -j N: the files are independent captures (no connection spans two files), analysed up to N at once, and
   // the results are put together in file order. 0: the files are merged in time order into one analysis.
   unsigned jobs = 0;
+  // Without -j: the connections split between this many threads, each reading the whole input (stats).
+  // 0: the number of cores, at most kMaxThreads.
+  unsigned threads = 1;
+  // This reader is shard `shard` of `threads`: only shard 0 reports problems of the input on stderr.
+  unsigned shard = 0;
 };
+inline constexpr unsigned kMaxThreads = 4;
 
 // Adds -j/--jobs to a subcommand (decode, sessions, stats).
 void add_jobs_option(CLI::App* sub, CaptureOptions& cap);

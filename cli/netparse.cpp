@@ -244,7 +244,6 @@ ParsedFrame FrameParser::parse(std::uint32_t link, std::span<const std::uint8_t>
 ParsedFrame FrameParser::ip(std::span<const std::uint8_t> p, std::uint32_t wire_len, std::int64_t ts) {
   if (p.empty()) return skip(FrameSkip::malformed, "IP header cut");
   const unsigned version = p[0] >> 4;
-  IpAddr src, dst;
   if (version == 4) {
     if (p.size() < 20) return skip(FrameSkip::malformed, "IPv4 header cut");
     std::size_t ihl = (p[0] & 0x0Fu) * 4u;
@@ -261,21 +260,19 @@ ParsedFrame FrameParser::ip(std::span<const std::uint8_t> p, std::uint32_t wire_
       return ip(*whole, static_cast<std::uint32_t>(whole->size()), ts);
     }
     if (p[9] != 6) return skip(FrameSkip::not_tcp);
-    src.v6 = dst.v6 = false;
-    std::memcpy(src.b.data(), &p[12], 4);
-    std::memcpy(dst.b.data(), &p[16], 4);
     // Ethernet padding may follow the datagram; the snap length may cut it.
     std::size_t have = std::min<std::size_t>(p.size(), total);
     (void)wire_len;  // the IPv4 total length tells the wire length of the segment
-    return tcp(src, dst, p.subspan(ihl, have - ihl), static_cast<std::uint32_t>(total - ihl));
+    ParsedFrame f;  // filled in place: this runs for every frame
+    std::memcpy(f.seg.src.ip.b.data(), &p[12], 4);
+    std::memcpy(f.seg.dst.ip.b.data(), &p[16], 4);
+    tcp(f, p.subspan(ihl, have - ihl), static_cast<std::uint32_t>(total - ihl));
+    return f;
   }
   if (version == 6) {
     if (p.size() < 40) return skip(FrameSkip::malformed, "IPv6 header cut");
     std::uint32_t payload_len = be16(&p[4]);
     std::uint8_t next = p[6];
-    src.v6 = dst.v6 = true;
-    std::memcpy(src.b.data(), &p[8], 16);
-    std::memcpy(dst.b.data(), &p[24], 16);
     std::size_t off = 40;
     // Extension headers: hop-by-hop, routing, destination options, fragment, authentication.
     for (int guard = 0; guard < 16; ++guard) {
@@ -301,19 +298,26 @@ ParsedFrame FrameParser::ip(std::span<const std::uint8_t> p, std::uint32_t wire_
     if (next != 6) return skip(FrameSkip::not_tcp);
     if (off > p.size() || off > 40 + payload_len) return skip(FrameSkip::malformed, "IPv6 extension headers overrun");
     std::size_t end = std::min<std::size_t>(p.size(), 40 + std::size_t{payload_len});
-    return tcp(src, dst, p.subspan(off, end - off), static_cast<std::uint32_t>(40 + payload_len - off));
+    ParsedFrame f;
+    f.seg.src.ip.v6 = f.seg.dst.ip.v6 = true;
+    std::memcpy(f.seg.src.ip.b.data(), &p[8], 16);
+    std::memcpy(f.seg.dst.ip.b.data(), &p[24], 16);
+    tcp(f, p.subspan(off, end - off), static_cast<std::uint32_t>(40 + payload_len - off));
+    return f;
   }
   return skip(FrameSkip::malformed, "not IPv4 or IPv6");
 }
 
-ParsedFrame FrameParser::tcp(const IpAddr& src, const IpAddr& dst, std::span<const std::uint8_t> p,
-                             std::uint32_t wire_len) {
-  if (p.size() < 20) return skip(FrameSkip::malformed, "TCP header cut");
+void FrameParser::tcp(ParsedFrame& f, std::span<const std::uint8_t> p, std::uint32_t wire_len) {
+  auto bad = [&f](const char* why) {
+    f.skip = FrameSkip::malformed;
+    f.why = why;
+  };
+  if (p.size() < 20) return bad("TCP header cut");
   std::size_t doff = (p[12] >> 4) * 4u;
-  if (doff < 20 || doff > p.size()) return skip(FrameSkip::malformed, "bad TCP header length");
-  ParsedFrame f;
-  f.seg.src = Endpoint{src, be16(&p[0])};
-  f.seg.dst = Endpoint{dst, be16(&p[2])};
+  if (doff < 20 || doff > p.size()) return bad("bad TCP header length");
+  f.seg.src.port = be16(&p[0]);
+  f.seg.dst.port = be16(&p[2]);
   f.seg.seq = be32(&p[4]);
   f.seg.ack = be32(&p[8]);
   f.seg.flags = p[13];
@@ -322,7 +326,6 @@ ParsedFrame FrameParser::tcp(const IpAddr& src, const IpAddr& dst, std::span<con
   f.seg.payload_wire_len = wire_len > doff ? wire_len - static_cast<std::uint32_t>(doff) : 0;
   if (f.seg.payload_wire_len < f.seg.payload.size())
     f.seg.payload_wire_len = static_cast<std::uint32_t>(f.seg.payload.size());
-  return f;
 }
 
 }  // namespace mqttauth::cli

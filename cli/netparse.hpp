@@ -4,6 +4,7 @@
 
 #include <array>
 #include <cstdint>
+#include <cstring>
 #include <map>
 #include <optional>
 #include <span>
@@ -15,7 +16,16 @@ namespace mqttauth::cli {
 struct IpAddr {
   std::array<std::uint8_t, 16> b{};  // IPv4 in the first 4 bytes
   bool v6 = false;
-  friend bool operator==(const IpAddr&, const IpAddr&) = default;
+  // Bytes 0-7 (i = 0) or 8-15 (i = 1) as one integer, for comparing and hashing eight bytes at a time.
+  std::uint64_t word(int i) const noexcept {
+    std::uint64_t v;
+    std::memcpy(&v, b.data() + 8 * i, 8);
+    return v;
+  }
+  // Two word compares: the connection table compares addresses on every lookup (memcmp was 3% of stats).
+  friend bool operator==(const IpAddr& x, const IpAddr& y) noexcept {
+    return x.word(0) == y.word(0) && x.word(1) == y.word(1) && x.v6 == y.v6;
+  }
   friend auto operator<=>(const IpAddr&, const IpAddr&) = default;
   std::string str() const;
 };
@@ -114,7 +124,8 @@ class FrameParser {
 
  private:
   ParsedFrame ip(std::span<const std::uint8_t> p, std::uint32_t wire_len, std::int64_t ts_ns);
-  ParsedFrame tcp(const IpAddr& src, const IpAddr& dst, std::span<const std::uint8_t> p, std::uint32_t wire_len);
+  // The TCP header into `f` (whose addresses are set); marks `f` malformed when the header is bad.
+  static void tcp(ParsedFrame& f, std::span<const std::uint8_t> p, std::uint32_t wire_len);
   Ipv4Defrag defrag_;
 };
 

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <map>
 #include <memory>
+#include <thread>
 #include <unordered_map>
 
 #include "capture_input.hpp"
@@ -243,9 +244,30 @@ int run_stats(const StatsOptions& o) {
   Analyzer::Counters counters;
   InputReport rep;
   if (o.cap.jobs == 0) {
-    Analyzer an(analyzer_options(o.cap), sink);
-    rep = read_captures(o.cap, an);
-    counters = an.counters();
+    // The connections split between threads that each read the whole input (reading is a small part of
+    // the work); the counts are added up.
+    unsigned threads = o.cap.threads;
+    if (threads == 0) threads = std::clamp(std::thread::hardware_concurrency(), 1u, kMaxThreads);
+    std::vector<std::unique_ptr<StatsSink>> sinks(threads);
+    std::vector<Analyzer::Counters> counts(threads);
+    std::vector<InputReport> reps(threads);
+    auto work = [&](unsigned i) {
+      sinks[i] = std::make_unique<StatsSink>();
+      CaptureOptions shard = o.cap;
+      shard.threads = threads;
+      shard.shard = i;
+      Analyzer an(analyzer_options(shard), *sinks[i]);
+      reps[i] = read_captures(shard, an);
+      counts[i] = an.counters();
+    };
+    std::vector<std::thread> pool;  // one thread per shard (shard 0 on this one)
+    for (unsigned i = 1; i < threads; ++i) pool.emplace_back(work, i);
+    work(0);
+    for (auto& t : pool) t.join();
+    for (const auto& s : sinks) sink.merge(*s);
+    counters = Analyzer::merge_shards(counts);
+    rep = reps.front();  // every shard read the same input
+    for (const auto& r : reps) rep.seconds = std::max(rep.seconds, r.seconds);
   } else {
     // -j: each file on its own; the counts are added up in file order.
     auto t0 = std::chrono::steady_clock::now();
@@ -288,6 +310,11 @@ void setup_stats(CLI::App& app) {
       "Exit codes: 0 done, 2 usage or unreadable input, 3 truncated or corrupt capture (the rest was analysed).");
   add_capture_options(sub, opt->cap);
   add_jobs_option(sub, opt->cap);
+  opt->cap.threads = 0;
+  sub->add_option("--threads", opt->cap.threads,
+                  "Without -j: split the connections between N threads, each reading the whole input (default: "
+                  "the number of cores, at most 4)")
+      ->check(CLI::Range(1u, 64u));
   sub->add_option("--format", opt->format, "Output format: text or jsonl (one JSON object)")
       ->check(CLI::IsMember({"text", "jsonl"}));
   sub->add_option("--top", opt->top, "How many topics to list")->check(CLI::Range(1, 100000));

@@ -111,3 +111,69 @@ TEST(Jobs, UnreadableFileIsUsageError) {
   auto r = run({"stats", "-j", "2", captures().at(0), junk});
   EXPECT_EQ(r.rc, 2);
 }
+
+// --threads N splits one input's connections between N threads that each read it all: the counts must be
+// exactly those of one thread, on every bundled capture, on synthetic ones with many connections, and on a
+// truncated one (whose problem is reported once, not once per thread).
+namespace {
+
+// The stats JSON without the timing fields.
+std::string without_timing(std::string s) {
+  for (const char* key : {"\"seconds\":", "\"mb_per_second\":"}) {
+    auto k = s.find(key);
+    if (k == std::string::npos) continue;
+    auto e = s.find_first_of(",}", k);
+    s.erase(k, e - k + (s[e] == ',' ? 1 : 0));
+  }
+  return s;
+}
+
+}  // namespace
+
+TEST(Threads, StatsAreTheSameForAnyNumberOfThreads) {
+  std::vector<std::string> inputs;
+  for (const char* c : {"field-handshakes", "field-anomalies", "loopback-mixed", "loopback-many-devices",
+                        "loopback-large-payload", "loopback-no-response"})
+    inputs.push_back(source_path("captures/" + std::string(c) + ".pcap"));
+  const std::string many = temp_dir() + "/threads-many.pcap";
+  ASSERT_EQ(std::system((shell_quote(MQTTAUTH_SYNTH_BIN) + " -o " + shell_quote(many) +
+                         " --seed 7 --clients 40 --publishes 5,20 --reconnect-ratio 0.3 --v5-auth-ratio 0.3"
+                         " --segment-split >/dev/null 2>&1").c_str()),
+            0);
+  inputs.push_back(many);
+  for (const auto& in : inputs) {
+    auto one = run({"stats", "--format", "jsonl", "--threads", "1", in});
+    ASSERT_EQ(one.rc, 0) << in << one.err;
+    for (const char* t : {"2", "3", "4"}) {
+      auto r = run({"stats", "--format", "jsonl", "--threads", t, in});
+      ASSERT_EQ(r.rc, 0) << in << r.err;
+      EXPECT_EQ(without_timing(r.out), without_timing(one.out)) << in << " --threads " << t;
+    }
+  }
+  // Several files merged in time order (no -j): split the same way.
+  auto one = run({"stats", "--format", "jsonl", "--threads", "1", inputs[0], inputs[1], many});
+  auto two = run({"stats", "--format", "jsonl", "--threads", "2", inputs[0], inputs[1], many});
+  ASSERT_EQ(one.rc, 0) << one.err;
+  EXPECT_EQ(without_timing(two.out), without_timing(one.out));
+  EXPECT_GT(Json::parse(one.out)["mqtt_connections"].num(), 40);
+}
+
+TEST(Threads, TruncatedCaptureIsReportedOnce) {
+  const std::string src = source_path("captures/loopback-mixed.pcap");
+  const std::string cut = temp_dir() + "/threads-cut.pcap";
+  std::string bytes = slurp(src);
+  ASSERT_GT(bytes.size(), 3000u);
+  {
+    std::FILE* f = std::fopen(cut.c_str(), "wb");
+    ASSERT_NE(f, nullptr);
+    std::fwrite(bytes.data(), 1, bytes.size() - 37, f);
+    std::fclose(f);
+  }
+  auto one = run({"stats", "--format", "jsonl", "--threads", "1", cut});
+  auto three = run({"stats", "--format", "jsonl", "--threads", "3", cut});
+  EXPECT_EQ(one.rc, 3) << one.err;
+  EXPECT_EQ(three.rc, 3) << three.err;
+  EXPECT_EQ(without_timing(three.out), without_timing(one.out));
+  EXPECT_EQ(three.err, one.err);
+  EXPECT_NE(one.err.find("truncated capture"), std::string::npos) << one.err;
+}
