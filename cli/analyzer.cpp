@@ -12,6 +12,7 @@ const char* end_reason_name(EndReason r) noexcept {
     case EndReason::fin: return "fin";
     case EndReason::rst: return "rst";
     case EndReason::capture_end: return "capture_end";
+    case EndReason::evicted: return "evicted";
     default: return "open";
   }
 }
@@ -101,6 +102,7 @@ struct Analyzer::Conn {
   Key key;
   Dir ab, ba;  // a -> b and b -> a, where a is the source of the first segment seen
   bool a_is_client = true;
+  std::list<Conn*>::iterator lru;  // its place in Analyzer::lru_
   Conn(Analyzer* an, const AnalyzerOptions& o) : ab(an, this, o), ba(an, this, o) {}
   Dir& client_dir() { return a_is_client ? ab : ba; }
   void set_roles(bool a_client, bool known) {
@@ -401,7 +403,11 @@ Analyzer::Conn* Analyzer::lookup(const TcpSegment& seg, const CaptureRecord& rec
       it = conns_.end();
     }
   }
-  if (it != conns_.end()) return it->second.get();
+  if (it != conns_.end()) {
+    Conn* c = it->second.get();
+    lru_.splice(lru_.end(), lru_, c->lru);  // now the most recently active
+    return c;
+  }
   // Only a SYN or data opens a connection: the ACKs and FINs that trail a closed one, or a reset for
   // something never seen, do not.
   if (!(seg.flags & tcpflag::syn) && seg.payload_wire_len == 0) return nullptr;
@@ -415,6 +421,7 @@ Analyzer::Conn* Analyzer::lookup(const TcpSegment& seg, const CaptureRecord& rec
   c->key = Key{seg.src, seg.dst};
   a_to_b = true;
   c->info.id = ++next_id_;
+  open_ids_.insert(c->info.id);
   c->info.file = file;
   c->info.first_frame = rec.frame;
   c->info.first_ts = rec.ts_ns;
@@ -426,7 +433,14 @@ Analyzer::Conn* Analyzer::lookup(const TcpSegment& seg, const CaptureRecord& rec
   else if (opts_.ports.count(seg.src.port) && !opts_.ports.count(seg.dst.port)) c->set_roles(false, true);
   else if ((seg.flags & (tcpflag::syn | tcpflag::ack)) == (tcpflag::syn | tcpflag::ack)) c->set_roles(false, true);
   else c->set_roles(seg.src.port >= seg.dst.port, false);
+  // The table is full: the least recently active connection ends here (its handshake as far as it got).
+  const std::size_t cap = std::max<std::size_t>(1, opts_.max_connections / std::max(1u, opts_.shard_count));
+  while (conns_.size() >= cap && !lru_.empty()) {
+    ++counters_.evicted;
+    end_conn(*lru_.front(), EndReason::evicted, lru_.front()->info.last_frame);
+  }
   Conn* raw = c.get();
+  raw->lru = lru_.insert(lru_.end(), raw);
   conns_.emplace(key, std::move(c));
   return raw;
 }
@@ -476,17 +490,23 @@ void Analyzer::feed(const CaptureRecord& rec, const std::string& file) {
 
 void Analyzer::end_conn(Conn& c, EndReason why, std::uint64_t frame) {
   c.info.end = why;
+  open_ids_.erase(c.info.id);
   c.ab.frame = c.ba.frame = frame;
   c.client_dir().end_of_stream();
   (c.a_is_client ? c.ba : c.ab).end_of_stream();
   if (c.info.session) {
-    if (why == EndReason::capture_end) c.info.session->finish();
+    if (why == EndReason::capture_end || why == EndReason::evicted) c.info.session->finish();
     else c.info.session->close(PacketRef{frame, c.info.last_ts});
   }
   if (c.info.kind == ConnKind::mqtt) sink_.on_connection_end(c.info);
+  const Key key = table_key(c.key.a, c.key.b);
+  lru_.erase(c.lru);
+  if (why == EndReason::evicted) {  // not closed: what comes later on it is followed as a new connection
+    conns_.erase(key);
+    return;
+  }
   // Remember the 4-tuple for a while (bounded, oldest forgotten first).
   const std::int64_t now = c.info.last_ts;
-  const Key key = table_key(c.key.a, c.key.b);
   closed_[key] = now;
   closed_order_.emplace_back(now, key);
   while (!closed_order_.empty() &&
@@ -495,18 +515,19 @@ void Analyzer::end_conn(Conn& c, EndReason why, std::uint64_t frame) {
     if (cl != closed_.end() && cl->second == closed_order_.front().first) closed_.erase(cl);
     closed_order_.pop_front();
   }
-  conns_.erase(key);
+  conns_.erase(key);  // destroys c
 }
 
 Analyzer::Counters Analyzer::merge_shards(const std::vector<Counters>& shards) {
   Counters all;
   if (shards.empty()) return all;
   all = shards.front();  // the frame counters: the same in every shard
-  all.connections = all.mqtt_connections = all.tls_connections = 0;
+  all.connections = all.mqtt_connections = all.tls_connections = all.evicted = 0;
   for (const Counters& c : shards) {
     all.connections += c.connections;
     all.mqtt_connections += c.mqtt_connections;
     all.tls_connections += c.tls_connections;
+    all.evicted += c.evicted;
   }
   return all;
 }

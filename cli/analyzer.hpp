@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <list>
 #include <memory>
 #include <set>
 #include <string>
@@ -25,13 +26,17 @@ struct AnalyzerOptions {
   ReassemblyLimits reassembly{};
   std::size_t resync_window = 64u << 10;  // bytes scanned for a packet boundary after a gap
   Dialect dialect = Dialect::auto_detect;
+  // Open connections followed at once (about 1.5 KB each): when a new one would exceed this, the least
+  // recently active is ended early (EndReason::evicted). Bounds memory on floods of connections that never
+  // close (SYN floods, captures cut while thousands of devices stay connected).
+  std::size_t max_connections = 100000;
   // Connections split between `shard_count` analyzers that each read the whole input: this one follows only
   // the TCP connections whose 4-tuple hashes to `shard` (frame counters still count every frame).
   unsigned shard = 0, shard_count = 1;
 };
 
 enum class ConnKind : std::uint8_t { undecided, mqtt, tls, other };
-enum class EndReason : std::uint8_t { open, fin, rst, capture_end };
+enum class EndReason : std::uint8_t { open, fin, rst, capture_end, evicted };
 const char* end_reason_name(EndReason r) noexcept;
 
 struct DirStats {
@@ -95,8 +100,13 @@ class Analyzer {
     std::uint64_t frames = 0, tcp_segments = 0, not_ip = 0, not_tcp = 0, malformed = 0, unsupported_link = 0;
     std::uint64_t fragments = 0;
     std::uint64_t connections = 0, mqtt_connections = 0, tls_connections = 0;
+    std::uint64_t evicted = 0;  // connections ended early because max_connections were open
   };
   const Counters& counters() const noexcept { return counters_; }
+  // The id of the oldest connection still open (ids are given in order of first appearance); 0 when none
+  // is. In on_connection_end, the ending connection no longer counts as open. Lets a sink write per-
+  // connection output in id order as soon as every earlier connection has ended.
+  std::uint64_t oldest_open_id() const noexcept { return open_ids_.empty() ? 0 : *open_ids_.begin(); }
   // The counters of one analysis split into shards: every shard counts the same frames, connections are
   // counted by the shard that follows them.
   static Counters merge_shards(const std::vector<Counters>& shards);
@@ -121,6 +131,8 @@ class Analyzer {
   AnalyzerSink& sink_;
   FrameParser parser_;
   std::unordered_map<Key, std::unique_ptr<Conn>, KeyHash> conns_;  // by table_key()
+  std::list<Conn*> lru_;  // the open connections, least recently active first
+  std::set<std::uint64_t> open_ids_;
   // 4-tuples of connections that ended, with the time they ended: late segments are ignored for a while.
   static constexpr std::int64_t kClosedLinger_ns = 120'000'000'000;
   static constexpr std::size_t kMaxClosed = 1u << 16;

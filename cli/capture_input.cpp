@@ -23,6 +23,7 @@ AnalyzerOptions analyzer_options(const CaptureOptions& o) {
   for (int p : o.ports) a.ports.insert(static_cast<std::uint16_t>(p));
   a.any_port = !o.no_heuristic;
   a.max_packet_size = o.max_packet_size;
+  a.max_connections = o.max_connections;
   a.dialect = parse_dialect(o.dialect);
   a.shard = o.shard;
   a.shard_count = std::max(o.threads, 1u);
@@ -102,6 +103,7 @@ InputReport read_captures(const CaptureOptions& o, Analyzer& an) {
   }
   if (progress && n >= 0x4000) std::fprintf(stderr, "\r%*s\r", 30, "");
   an.finish();
+  if (o.threads <= 1) report_evictions(an.counters(), o);  // else the caller, for all shards at once
   for (auto& s : srcs) r.bytes += s->reader.bytes_read();
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return r;
@@ -124,6 +126,14 @@ CaptureOptions one_file(const CaptureOptions& o, std::size_t i) {
   one.files = {o.files[i]};
   one.progress = false;
   return one;
+}
+
+void report_evictions(const Analyzer::Counters& c, const CaptureOptions& o) {
+  if (c.evicted == 0) return;
+  std::fprintf(stderr,
+               "mqttauth: %llu connections were ended early (end 'evicted'): more than %zu were open at once; "
+               "--max-connections raises the limit\n",
+               static_cast<unsigned long long>(c.evicted), o.max_connections);
 }
 
 void add_report(InputReport& into, const InputReport& r) {

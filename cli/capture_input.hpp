@@ -27,6 +27,7 @@ struct CaptureOptions {
   std::vector<int> ports;
   bool no_heuristic = false;
   std::uint32_t max_packet_size = 64u << 20;
+  std::size_t max_connections = AnalyzerOptions{}.max_connections;
   std::string dialect = "auto";
   bool progress = true;  // on stderr, when stderr is a terminal
   // -j N: the files are independent captures (no connection spans two files), analysed up to N at once, and
@@ -40,6 +41,8 @@ struct CaptureOptions {
 };
 inline constexpr unsigned kMaxThreads = 4;
 
+// Adds --max-connections to a subcommand that reads captures (add_capture_options includes it).
+void add_max_connections_option(CLI::App* sub, CaptureOptions& cap);
 // Adds -j/--jobs to a subcommand (decode, sessions, stats).
 void add_jobs_option(CLI::App* sub, CaptureOptions& cap);
 
@@ -55,6 +58,8 @@ InputReport read_captures(const CaptureOptions& o, Analyzer& an);
 void for_each_file(std::size_t files, unsigned jobs, const std::function<void(std::size_t)>& work);
 // The options of `o` for its file i alone (no progress display: several files are read at once).
 CaptureOptions one_file(const CaptureOptions& o, std::size_t i);
+// Warns on stderr when connections were evicted (more than --max-connections open at once).
+void report_evictions(const Analyzer::Counters& c, const CaptureOptions& o);
 // Adds the counts of `r` to `into` (not the time).
 void add_report(InputReport& into, const InputReport& r);
 

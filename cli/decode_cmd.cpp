@@ -325,6 +325,7 @@ void setup_decode(CLI::App& app) {
       ->check(CLI::IsMember({"auto", "always", "never"}));
   sub->add_option("--max-packet-size", opt->max_packet_size, "Larger packets are reported and skipped")
       ->check(CLI::Range(2u, Limits{}.max_packet_size));
+  add_max_connections_option(sub, opt->cap);
   sub->add_flag("--no-summary", opt->no_summary, "Byte streams, text output: no handshake summary lines");
   sub->callback([opt] {
     const bool stream = !opt->hex.empty() || !opt->hex_file.empty() || !opt->raw.empty();

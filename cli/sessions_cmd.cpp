@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <functional>
+#include <map>
 #include <memory>
 
 #include "capture_input.hpp"
@@ -230,10 +232,34 @@ class SessionsSink final : public AnalyzerSink {
  public:
   explicit SessionsSink(const Secrets* secrets) : secrets_(secrets) {}
   std::vector<SessionRow> rows;
-  void on_connection_end(const Connection& c) override { rows.push_back(make_row(c, secrets_)); }
+  void on_connection_end(const Connection& c) override {
+    if (!write_) {
+      rows.push_back(make_row(c, secrets_));
+      return;
+    }
+    // Streaming: a row waits only for the connections that began before it and are still open.
+    waiting_.emplace(c.id, make_row(c, secrets_));
+    write_ready(an_->oldest_open_id());
+  }
+  // Writes the rows that wait on connections that began before them and are still open (oldest_open = 0:
+  // all of them; at the end of the input, when the last connections to end were not MQTT).
+  void write_ready(std::uint64_t oldest_open) {
+    while (!waiting_.empty() && (oldest_open == 0 || waiting_.begin()->first < oldest_open)) {
+      write_(waiting_.begin()->second);
+      waiting_.erase(waiting_.begin());
+    }
+  }
+  // Rows are written by `write` in connection order as soon as they can be, instead of kept in `rows`.
+  void stream(const Analyzer* an, std::function<void(const SessionRow&)> write) {
+    an_ = an;
+    write_ = std::move(write);
+  }
 
  private:
   const Secrets* secrets_;
+  const Analyzer* an_ = nullptr;
+  std::function<void(const SessionRow&)> write_;
+  std::map<std::uint64_t, SessionRow> waiting_;
 };
 
 struct SessionsOptions {
@@ -256,6 +282,26 @@ int run_sessions(const SessionsOptions& o) {
   auto by_conn = [](const auto& a, const auto& b) { return a.conn < b.conn; };
   SessionsSink sink(sec);
   InputReport rep;
+  Out out(stdout);
+  const char* kCsvHeader =
+      "conn,client,server,client_id,protocol_level,auth,auth_method,challenge,response,outcome,code,latency_ms,"
+      "verification,weak_challenge,anomalies,packets_c2s,packets_s2c,bytes_c2s,bytes_s2c,gaps,errors,end\n";
+  if (o.cap.jobs == 0 && o.format != "text") {
+    // JSON Lines and CSV stream: memory stays bounded by the connections open at once, not the capture.
+    Analyzer an(analyzer_options(o.cap), sink);
+    if (o.format == "csv") out.buf() += kCsvHeader;
+    sink.stream(&an, [&](const SessionRow& r) {
+      if (o.format == "csv") csv_row(out.buf(), r);
+      else json_row(out.buf(), r);
+      out.maybe_flush();
+    });
+    rep = read_captures(o.cap, an);
+    sink.write_ready(0);
+    out.flush();
+    if (rep.unreadable) return kExitUsage;
+    if (rep.damaged) return kExitDamaged;
+    return kExitOk;
+  }
   if (o.cap.jobs == 0) {
     Analyzer an(analyzer_options(o.cap), sink);
     rep = read_captures(o.cap, an);
@@ -278,13 +324,10 @@ int run_sessions(const SessionsOptions& o) {
       for (auto& r : rows[i]) sink.rows.push_back(std::move(r));
     }
   }
-  Out out(stdout);
   if (o.format == "jsonl") {
     for (const auto& r : sink.rows) json_row(out.buf(), r);
   } else if (o.format == "csv") {
-    out.buf() +=
-        "conn,client,server,client_id,protocol_level,auth,auth_method,challenge,response,outcome,code,latency_ms,"
-        "verification,weak_challenge,anomalies,packets_c2s,packets_s2c,bytes_c2s,bytes_s2c,gaps,errors,end\n";
+    out.buf() += kCsvHeader;
     for (const auto& r : sink.rows) csv_row(out.buf(), r);
   } else {
     bool color = o.color == "always" || (o.color == "auto" && isatty(STDOUT_FILENO));
@@ -311,6 +354,14 @@ void add_capture_options(CLI::App* sub, CaptureOptions& cap) {
       ->check(CLI::IsMember({"auto", "authenticate", "standard"}));
   sub->add_option("--max-packet-size", cap.max_packet_size, "Larger MQTT packets are reported and skipped")
       ->check(CLI::Range(2u, Limits{}.max_packet_size));
+  add_max_connections_option(sub, cap);
+}
+
+void add_max_connections_option(CLI::App* sub, CaptureOptions& cap) {
+  sub->add_option("--max-connections", cap.max_connections,
+                  "Captures: open connections followed at once (about 1.5 KB each); beyond it the least recently "
+                  "active one ends early, reported as 'evicted'")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 32));
 }
 
 void add_jobs_option(CLI::App* sub, CaptureOptions& cap) {

@@ -148,7 +148,7 @@ void print_json(std::string& out, const StatsSink& s, const Analyzer::Counters& 
   w.end_object();
   w.field_num("gaps", s.gaps).field_num("gap_bytes", s.gap_bytes).field_num("resyncs", s.resyncs);
   w.field_num("mqtt_connections", s.connections).field_num("tls_connections", s.tls);
-  w.field_num("tcp_connections", c.connections);
+  w.field_num("tcp_connections", c.connections).field_num("evicted_connections", c.evicted);
   w.field_num("frames", c.frames).field_num("tcp_segments", c.tcp_segments).field_num("malformed_frames", c.malformed);
   w.field_num("bytes_read", r.bytes);
   char b[64];
@@ -266,6 +266,7 @@ int run_stats(const StatsOptions& o) {
     for (auto& t : pool) t.join();
     for (const auto& s : sinks) sink.merge(*s);
     counters = Analyzer::merge_shards(counts);
+    if (threads > 1) report_evictions(counters, o.cap);
     rep = reps.front();  // every shard read the same input
     for (const auto& r : reps) rep.seconds = std::max(rep.seconds, r.seconds);
   } else {

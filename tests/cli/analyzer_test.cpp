@@ -397,6 +397,64 @@ TEST(Analyzer, TwoConnectionsInterleaved) {
   ASSERT_EQ(r->rec.ends.size(), 2u);
 }
 
+// A full connection table ends the least recently active connection (not the oldest): its handshake is
+// finished as far as it got, and what it sends later is followed as a new connection, not dropped.
+TEST(Analyzer, FullTableEvictsLeastRecentlyActive) {
+  Cap cap("evict.pcap");
+  std::int64_t ts = kT0;
+  TcpConversation a(cap.w, LinkSpec{}, ep4(192, 168, 7, 20, 40001), server(1883), 100, 200);
+  TcpConversation b(cap.w, LinkSpec{}, ep4(192, 168, 7, 21, 40002), server(1883), 300, 400);
+  TcpConversation c(cap.w, LinkSpec{}, ep4(192, 168, 7, 22, 40003), server(1883), 500, 600);
+  a.handshake(ts += 1000);
+  a.send(true, mqtt_connect("alpha"), ts += 10000);
+  b.handshake(ts += 1000);
+  b.send(true, mqtt_connect("beta"), ts += 10000);
+  b.send(false, mqtt_authenticate(0, "beta", kChallenge), ts += 10000);
+  a.send(false, mqtt_connack(0), ts += 10000);  // a is now more recent than b
+  c.handshake(ts += 1000);                      // the third connection: b goes
+  c.send(true, mqtt_connect("gamma"), ts += 10000);
+  b.send(true, mqtt_pingreq(), ts += 10000);    // b again: a new (mid-stream) connection, a goes
+  AnalyzerOptions o;
+  o.max_connections = 2;
+  auto r = analyze(cap.done(), o);
+  EXPECT_EQ(r->counters.evicted, 2u);
+  ASSERT_GE(r->rec.ends.size(), 2u);
+  EXPECT_EQ(r->rec.ends[0].id, 2u);  // b, evicted during its handshake
+  EXPECT_EQ(r->rec.ends[0].why, EndReason::evicted);
+  ASSERT_EQ(r->rec.ends[0].handshakes.size(), 1u);
+  EXPECT_EQ(r->rec.ends[0].handshakes[0].outcome, Outcome::incomplete);
+  EXPECT_EQ(r->rec.ends[1].id, 1u);  // then a
+  EXPECT_EQ(r->rec.ends[1].why, EndReason::evicted);
+  EXPECT_EQ(r->rec.types(1), (std::vector<std::string>{"connect", "connack"}));
+  EXPECT_EQ(r->rec.types(3), (std::vector<std::string>{"connect"}));
+  EXPECT_EQ(r->rec.types(4), (std::vector<std::string>{"pingreq"}));  // b's later bytes, followed again
+  EXPECT_EQ(r->counters.connections, 4u);
+}
+
+TEST(Analyzer, OldestOpenIdIgnoresTheConnectionEnding) {
+  struct Sink final : AnalyzerSink {
+    const Analyzer* an = nullptr;
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> seen;  // (ending id, oldest open id then)
+    void on_connection_end(const Connection& c) override { seen.emplace_back(c.id, an->oldest_open_id()); }
+  } sink;
+  Cap cap("oldest.pcap");
+  std::int64_t ts = kT0;
+  TcpConversation a(cap.w, LinkSpec{}, ep4(192, 168, 7, 20, 40001), server(1883), 100, 200);
+  TcpConversation b(cap.w, LinkSpec{}, ep4(192, 168, 7, 21, 40002), server(1883), 300, 400);
+  a.handshake(ts += 1000);
+  a.send(true, mqtt_connect("alpha"), ts += 10000);
+  b.handshake(ts += 1000);
+  b.send(true, mqtt_connect("beta"), ts += 10000);
+  b.close(ts += 10000);
+  a.close(ts += 10000);
+  Analyzer an(AnalyzerOptions{}, sink);
+  sink.an = &an;
+  analyze_file(cap.done(), an);
+  using P = std::pair<std::uint64_t, std::uint64_t>;
+  EXPECT_EQ(sink.seen, (std::vector<P>{{2, 1}, {1, 0}}));
+  EXPECT_EQ(an.oldest_open_id(), 0u);
+}
+
 TEST(Analyzer, DecodeErrorReportedAndStreamContinues) {
   Cap cap("err.pcap");
   TcpConversation t(cap.w, LinkSpec{}, kClient, server(1883));
