@@ -127,6 +127,9 @@ std::optional<std::vector<Expectation>> parse_expectations_text(const std::strin
       }
       auto c = parse_count(v);
       if (!scale || !c) return fail("'" + w[1] + "' is not a duration (e.g. 500ms, 2s)");
+      // Found by fuzzing: 5003333333333333ms overflowed the nanoseconds. A day is more than any handshake.
+      if (*c > static_cast<std::uint64_t>(86'400'000'000'000 / scale))
+        return fail("'" + w[1] + "' is longer than a day");
       e.kind = ExpectKind::max_latency;
       e.latency_ns = static_cast<std::int64_t>(*c) * scale;
     } else {

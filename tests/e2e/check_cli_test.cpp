@@ -120,6 +120,12 @@ TEST(CheckCli, ExitTwoOnUnreadableInputOrBadExpectations) {
   auto b = run({"check", "--expect", bad, kHandshakes});
   EXPECT_EQ(b.rc, 2);
   EXPECT_NE(b.err.find("bad.expect:2:"), std::string::npos) << b.err;
+  // A duration that would overflow the nanoseconds (found by fuzzing) is refused with its line.
+  auto huge = write_temp("huge.expect", "connections >= 1\nmax-handshake-latency 5003333333333333ms\n");
+  auto h = run({"check", "--expect", huge, kHandshakes});
+  EXPECT_EQ(h.rc, 2);
+  EXPECT_NE(h.err.find("huge.expect:2:"), std::string::npos) << h.err;
+  EXPECT_NE(h.err.find("longer than a day"), std::string::npos) << h.err;
   EXPECT_EQ(run({"check", "--fail-on", "never", kHandshakes}).rc, 2);
 }
 
