@@ -5,6 +5,11 @@
 // challenges can come from the seed: with --seed each challenge is derived from (seed, client id, n-th
 // challenge of that client), independent of which device the scheduler lets connect first, and the Recorder
 // runs on its virtual clock with stable ports. The same command then writes the same bytes.
+//
+// With --live [IFACE] the Recorder is not used: libpcap captures the real packets on the interface (loopback
+// by default), filtered to the server's port, while the same scenario runs (live_capture.hpp).
+#include <unistd.h>
+
 #include <asio.hpp>
 #include <cstdio>
 #include <deque>
@@ -14,6 +19,7 @@
 #include "broker/core.hpp"
 #include "commands.hpp"
 #include "device.hpp"
+#include "live_capture.hpp"
 #include "recorder.hpp"
 #include "secrets.hpp"
 
@@ -62,6 +68,8 @@ class CaptureServer : public std::enable_shared_from_this<CaptureServer> {
     return true;
   }
   std::uint16_t port() const { return port_; }
+  // Connections accepted so far.
+  std::size_t accepted() const { return next_id_ - 1; }
 
   void stop() {
     stopped_ = true;
@@ -405,6 +413,7 @@ struct CaptureOptionsCmd {
   std::string scenario;
   std::string output;
   std::optional<std::uint64_t> seed;
+  std::optional<std::string> live;  // --live: the interface ("" when --live is given without one)
   std::string write_secrets;
   bool list = false;
   bool verbose = false;
@@ -441,6 +450,70 @@ void run_phase(asio::io_context& io, std::vector<Dev*>& devs, std::vector<Device
   *start = nullptr;
 }
 
+// --live: the interface when none is given (the scenario runs over 127.0.0.1), and how long the capture goes on
+// after the scenario for the connections' last FIN/ACKs.
+constexpr const char* kLoopbackInterface = "lo";
+constexpr std::chrono::milliseconds kLiveGrace{2000};
+
+// This program's path, for the setcap advice.
+std::string self_path() {
+  char buf[4096];
+  ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+  return n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string("$(command -v mqttauth)");
+}
+
+// Opens the --live interface; on failure says why (and what to do about missing privileges).
+bool open_live(LiveCapture& live, const std::string& iface) {
+  std::string err;
+  bool permission = false;
+  if (live.open(iface, err, permission)) return true;
+  std::fprintf(stderr, "mqttauth capture: %s\n", err.c_str());
+  if (permission)
+    std::fprintf(stderr,
+                 "  capturing packets needs CAP_NET_RAW: run as root, or give the binary the capability once with\n"
+                 "  sudo setcap cap_net_raw,cap_net_admin+eip %s\n",
+                 self_path().c_str());
+  return false;
+}
+
+// After the scenario: stops the --live capture once the `accepted` connections have ended (or after the grace
+// period) and reports on standard error. kExitOk, kExitFindings when the capture is incomplete (packets
+// dropped, connections not seen or not ended), kExitUsage when the capture failed or the file cannot be written.
+int finish_live(LiveCapture& live, std::size_t accepted) {
+  std::string err;
+  bool ok = live.stop(accepted, kLiveGrace, err);
+  auto st = live.stats();
+  std::fprintf(stderr, "live capture on %s: %llu packets captured", live.interface().c_str(),
+               static_cast<unsigned long long>(st.written));
+  if (st.kernel)
+    std::fprintf(stderr, " (pcap_stats: %llu received, %llu dropped, %llu dropped by the interface)",
+                 static_cast<unsigned long long>(st.received), static_cast<unsigned long long>(st.dropped),
+                 static_cast<unsigned long long>(st.if_dropped));
+  std::fprintf(stderr, "\n");
+  if (!ok) {
+    std::fprintf(stderr, "mqttauth capture: %s\n", err.c_str());
+    return kExitUsage;
+  }
+  int rc = kExitOk;
+  if (st.dropped > 0 || st.if_dropped > 0) {
+    std::fprintf(stderr, "mqttauth capture: the capture is incomplete: packets were dropped\n");
+    rc = kExitFindings;
+  }
+  if (live.connections_seen() < accepted) {
+    std::fprintf(stderr,
+                 "mqttauth capture: %zu of the %zu connections were seen on %s (the scenario runs over 127.0.0.1: "
+                 "capture on %s or any)\n",
+                 live.connections_seen(), accepted, live.interface().c_str(), kLoopbackInterface);
+    rc = kExitFindings;
+  }
+  if (live.connections_open() > 0) {
+    std::fprintf(stderr, "mqttauth capture: %zu connections had not ended after %lld ms: their end is not captured\n",
+                 live.connections_open(), static_cast<long long>(kLiveGrace.count()));
+    rc = kExitFindings;
+  }
+  return rc;
+}
+
 int run_capture(const CaptureOptionsCmd& o) {
   auto all = scenarios();
   if (o.list) {
@@ -464,18 +537,36 @@ int run_capture(const CaptureOptionsCmd& o) {
     if (o.scenario == s.name) sc = &s;
   if (!sc) {
     std::fprintf(stderr, "mqttauth capture: unknown scenario '%s' (see --list)\n", o.scenario.c_str());
+    // --live takes an optional value: "capture --live mixed" reads the scenario as the interface.
+    if (o.scenario.empty() && o.live && !o.live->empty())
+      for (const auto& s : all)
+        if (*o.live == s.name)
+          std::fprintf(stderr, "  '%s' was read as the interface of --live: write 'capture %s --live'\n", s.name,
+                       s.name);
     return kExitUsage;
   }
   if (o.output.empty()) {
     std::fprintf(stderr, "mqttauth capture: -o FILE.pcap is required\n");
     return kExitUsage;
   }
+  if (o.live && o.seed) {
+    std::fprintf(stderr,
+                 "mqttauth capture: --seed does not apply to --live: a live capture records the real packets, with "
+                 "their real times, ports and TCP segmentation, so it cannot be the same bytes on every run\n");
+    return kExitUsage;
+  }
 
+  // The live capture is opened first: without the privileges to capture, nothing else is started.
+  std::unique_ptr<LiveCapture> live;
+  if (o.live) {
+    live = std::make_unique<LiveCapture>();
+    if (!open_live(*live, o.live->empty() ? kLoopbackInterface : *o.live)) return kExitUsage;
+  }
   RecorderOptions ro;
   ro.stable = o.seed.has_value();
   Recorder rec(ro);
   std::string err;
-  if (!rec.open(o.output, err)) {
+  if (!live && !rec.open(o.output, err)) {
     std::fprintf(stderr, "mqttauth capture: %s\n", err.c_str());
     return kExitUsage;
   }
@@ -499,13 +590,22 @@ int run_capture(const CaptureOptionsCmd& o) {
     return kExitUsage;
   }
   std::string addr = "127.0.0.1:" + std::to_string(server->port());
+  if (live) {
+    // Only the scenario's connections: the server's address and port. Capturing before any device connects.
+    std::string filter = "tcp and host 127.0.0.1 and port " + std::to_string(server->port());
+    if (!live->set_filter(filter, err) || !live->start(o.output, err)) {
+      std::fprintf(stderr, "mqttauth capture: %s\n", err.c_str());
+      return kExitUsage;
+    }
+    if (o.verbose) std::fprintf(stderr, "capturing on %s, filter '%s'\n", live->interface().c_str(), filter.c_str());
+  }
 
   std::vector<Dev> devs = sc->devs;
   std::vector<DeviceResult> results(devs.size());
   int phases = 0;
   for (std::size_t i = 0; i < devs.size(); ++i) {
     devs[i].cfg.connect = addr;
-    devs[i].cfg.tap = &rec;
+    devs[i].cfg.tap = live ? nullptr : &rec;
     devs[i].cfg.tap_id = (i + 1) * 100;
     if (o.verbose)
       devs[i].cfg.log = [](std::string_view l) { std::fprintf(stderr, "%.*s\n", static_cast<int>(l.size()), l.data()); };
@@ -532,7 +632,11 @@ int run_capture(const CaptureOptionsCmd& o) {
   server->stop();
   io.restart();
   io.poll();
-  if (!rec.finish(err)) {
+  int live_rc = kExitOk;
+  if (live) {
+    live_rc = finish_live(*live, server->accepted());
+    if (live_rc == kExitUsage) return live_rc;
+  } else if (!rec.finish(err)) {
     std::fprintf(stderr, "mqttauth capture: %s\n", err.c_str());
     return kExitUsage;
   }
@@ -545,6 +649,12 @@ int run_capture(const CaptureOptionsCmd& o) {
     std::fprintf(stderr, "%-11s exit=%d%s%s%s\n", devs[i].cfg.client_id.c_str(), r.exit_code,
                  r.message.empty() ? "" : " (", r.message.c_str(), r.message.empty() ? "" : ")");
     if (!as_expected) std::fprintf(stderr, "  expected exit %d\n", devs[i].expect);
+  }
+  if (live) {
+    std::fprintf(stderr, "%s: %s, %zu connections, %llu frames captured on %s\n", o.output.c_str(), sc->name,
+                 live->connections_seen(), static_cast<unsigned long long>(live->stats().written),
+                 live->interface().c_str());
+    return std::max(rc, live_rc);
   }
   std::fprintf(stderr, "%s: %s, %zu connections, %llu frames\n", o.output.c_str(), sc->name, rec.connections(),
                static_cast<unsigned long long>(rec.frames()));
@@ -562,16 +672,27 @@ void setup_capture(CLI::App& app) {
       "Examples:\n"
       "  mqttauth capture mixed -o /tmp/mixed.pcap && mqttauth sessions /tmp/mixed.pcap\n"
       "  mqttauth capture success-code0 -o a.pcap --seed 1     # the same bytes on every run\n"
+      "  sudo mqttauth capture mixed --live -o live.pcap        # the real packets on lo, with libpcap\n"
       "Without --seed the capture has wall-clock timestamps, the real ports and random challenges. With --seed N\n"
       "the challenges derive from N, timestamps come from a virtual clock (1 ms per frame from\n"
       "2025-11-25 05:05:23 UTC), the server is port 1883, clients 50001, 50002, ...; connections are written one\n"
       "after the other and each MQTT packet is one TCP segment (split at 1460 bytes).\n"
       "Device secrets: sensor-NN has secret-NN (--write-secrets FILE writes them for 'sessions --secrets').\n"
-      "Exit codes: 0 written and every device ended as the scenario expects, 1 written but a device did not,\n"
-      "2 usage or the file cannot be written.");
+      "With --live [IFACE] the packets are not recorded from inside the process but captured with libpcap on\n"
+      "IFACE (default lo), filtered to the server's port, until the last FIN/ACK (at most 2 s after the scenario);\n"
+      "the packet counts and pcap_stats go to standard error. It needs CAP_NET_RAW: run as root or\n"
+      "'sudo setcap cap_net_raw,cap_net_admin+eip mqttauth'. --seed does not apply (real times, ports and TCP\n"
+      "segments cannot be the same on every run) and is refused with --live.\n"
+      "Exit codes: 0 written and every device ended as the scenario expects, 1 written but a device did not\n"
+      "(or --live: packets dropped, connections not seen or not ended), 2 usage, the file cannot be written or\n"
+      "--live cannot capture (no privileges, no such interface).");
   sub->add_option("scenario", o->scenario, "Scenario name");
   sub->add_option("-o,--output", o->output, "The pcap file to write");
   sub->add_option("--seed", o->seed, "Stable mode: challenges from this seed, virtual clock, stable ports");
+  sub->add_option("--live", o->live,
+                  "Capture the real packets with libpcap on IFACE (default lo); needs CAP_NET_RAW, not with --seed")
+      ->expected(0, 1)
+      ->type_name("[IFACE]");
   sub->add_option("--write-secrets", o->write_secrets, "Write the devices' secrets file (client-id secret)");
   sub->add_flag("--list", o->list, "List the scenarios");
   sub->add_flag("-v,--verbose", o->verbose, "Device event lines on standard error");

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "run.hpp"
+#include "scenarios.hpp"
 
 using namespace mqttauth::test;
 
@@ -42,16 +43,15 @@ TEST_P(Corpus, SessionsGolden) {
   EXPECT_EQ(r.out, slurp(kSrc + "/captures/loopback-" + name + ".sessions.txt"));
 }
 
-INSTANTIATE_TEST_SUITE_P(Loopback, Corpus,
-                         ::testing::Values("success-code0", "success-code15", "refused-code0", "refused-code15",
-                                           "seed-compat", "v5-auth", "no-response", "many-devices", "large-payload",
-                                           "mixed"),
-                         [](const ::testing::TestParamInfo<const char*>& p) {
-                           std::string s = p.param;
-                           for (auto& c : s)
-                             if (c == '-') c = '_';
-                           return s;
-                         });
+INSTANTIATE_TEST_SUITE_P(Loopback, Corpus, ::testing::ValuesIn(kCaptureScenarios), scenario_test_name);
+
+TEST(Corpus, TheTestsCoverEveryScenario) {
+  auto r = run({"capture", "--list"});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  std::vector<std::string> listed, tested(std::begin(kCaptureScenarios), std::end(kCaptureScenarios));
+  for (const auto& l : r.lines()) listed.push_back(l.substr(0, l.find(' ')));
+  EXPECT_EQ(listed, tested) << "tests/e2e/scenarios.hpp lists the scenarios of 'mqttauth capture --list'";
+}
 
 TEST(Corpus, SecretsFileIsTheScenariosSecrets) {
   std::string out = temp_dir() + "/loopback.secrets";

@@ -48,24 +48,12 @@ inline std::string temp_dir() {
   return dir;
 }
 
-// args are passed to the binary one by one (quoted); stdin_path, when set, is fed as standard input.
-// `cwd`, when set, is the working directory of the run.
-inline RunResult run(const std::vector<std::string>& args, const std::string& stdin_path = "",
-                     const std::string& cwd = "") {
+// Runs a shell command line with its standard output and error captured; stdin_path, when set, is fed as
+// standard input (otherwise /dev/null).
+inline RunResult run_shell(const std::string& command, const std::string& stdin_path = "") {
   static int n = 0;
   std::string base = temp_dir() + "/run" + std::to_string(getpid()) + "-" + std::to_string(++n);
-  std::string cmd;
-  if (!cwd.empty()) {
-    cmd += "cd ";
-    cmd += shell_quote(cwd);
-    cmd += " && ";
-  }
-  cmd += shell_quote(MQTTAUTH_BIN);
-  for (const auto& a : args) {
-    cmd += ' ';
-    cmd += shell_quote(a);
-  }
-  cmd += " >" + base + ".out 2>" + base + ".err";
+  std::string cmd = command + " >" + base + ".out 2>" + base + ".err";
   if (stdin_path.empty()) {
     cmd += " </dev/null";
   } else {
@@ -78,6 +66,24 @@ inline RunResult run(const std::vector<std::string>& args, const std::string& st
   r.out = slurp(base + ".out");
   r.err = slurp(base + ".err");
   return r;
+}
+
+// args are passed to the binary one by one (quoted); stdin_path, when set, is fed as standard input.
+// `cwd`, when set, is the working directory of the run.
+inline RunResult run(const std::vector<std::string>& args, const std::string& stdin_path = "",
+                     const std::string& cwd = "") {
+  std::string cmd;
+  if (!cwd.empty()) {
+    cmd += "cd ";
+    cmd += shell_quote(cwd);
+    cmd += " && ";
+  }
+  cmd += shell_quote(MQTTAUTH_BIN);
+  for (const auto& a : args) {
+    cmd += ' ';
+    cmd += shell_quote(a);
+  }
+  return run_shell(cmd, stdin_path);
 }
 
 inline std::string source_path(const std::string& rel) { return std::string(MQTTAUTH_SOURCE_DIR) + "/" + rel; }
