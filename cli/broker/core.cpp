@@ -28,7 +28,9 @@ constexpr std::uint8_t kRcPacketTooLarge = 0x95;
 constexpr std::uint8_t kRcReceiveMaxExceeded = 0x93;
 constexpr std::uint8_t kRcClientIdInvalid = 0x85;
 constexpr std::uint8_t kRcUnsupportedVersion = 0x84;
+constexpr std::uint8_t kRcSuccess = 0x00;
 constexpr std::uint8_t kRcContinue = 0x18;
+constexpr std::uint8_t kRcReauthenticate = 0x19;
 
 void copy_property(PropertyBuilder& b, const Property& p) {
   switch (p.type) {
@@ -310,6 +312,8 @@ void Core::handle(Conn& c, const Packet& p, TimeMs now) {
           bool with_will = c.level == kLevel5 && pk.reason_code == 0x04;
           log("conn " + std::to_string(c.id) + " (" + c.client_id + "): DISCONNECT");
           close(c, with_will);
+        } else if constexpr (std::is_same_v<T, Auth>) {
+          on_reauth(c, pk, now);
         } else if constexpr (std::is_same_v<T, Connect>) {
           protocol_error(c, kRcProtocolError, "second CONNECT");
         } else {
@@ -426,16 +430,28 @@ void Core::on_connect(Conn& c, const Connect& p, TimeMs now) {
     log("conn " + std::to_string(c.id) + " (" + c.client_id + "): challenge sent (authenticate code " +
         std::to_string(a.code) + ")");
   } else {
-    PropertyBuilder b;
-    b.add_string(PropertyId::authentication_method, kAuthMethod);
-    b.add_binary(PropertyId::authentication_data, Bytes::of(c.challenge));
-    Auth a;
-    a.reason_code = kRcContinue;
-    a.properties = b.properties();
     c.state = State::wait_v5_auth;
-    send(c, a);
+    send_auth(c, kRcContinue, c.challenge);
     log("conn " + std::to_string(c.id) + " (" + c.client_id + "): AUTH challenge sent");
   }
+}
+
+// AUTH with our method and, when given, Authentication Data (the challenge).
+void Core::send_auth(Conn& c, std::uint8_t reason, std::optional<std::string_view> data) {
+  PropertyBuilder b;
+  b.add_string(PropertyId::authentication_method, kAuthMethod);
+  if (data) b.add_binary(PropertyId::authentication_data, Bytes::of(*data));
+  Auth a;
+  a.reason_code = reason;
+  a.properties = b.properties();
+  send(c, a);
+}
+
+// Checks the Authentication Data of an AUTH against the connection's current challenge.
+Verification Core::verify_auth_data(const Conn& c, const Auth& p) const {
+  auto data = p.properties.find(PropertyId::authentication_data);
+  std::string_view response = data ? data->binary.as_chars() : std::string_view{};
+  return config_.secrets.verify(c.client_id, c.challenge, response);
 }
 
 void Core::refuse(Conn& c, std::uint8_t code_3x, std::uint8_t code_v5) {
@@ -461,9 +477,7 @@ void Core::on_auth(Conn& c, const Auth& p, TimeMs now) {
   auto method = p.properties.find(PropertyId::authentication_method);
   if (!method || method->text != kAuthMethod) return refuse(c, 0x05, kRcBadAuthMethod);
   if (p.reason_code != kRcContinue) return refuse(c, 0x05, kRcProtocolError);
-  auto data = p.properties.find(PropertyId::authentication_data);
-  std::string_view response = data ? data->binary.as_chars() : std::string_view{};
-  Verification v = config_.secrets.verify(c.client_id, c.challenge, response);
+  Verification v = verify_auth_data(c, p);
   if (v == Verification::verified) {
     log("conn " + std::to_string(c.id) + " (" + c.client_id + "): AUTH response verified");
     return complete_connect(c, now, true);
@@ -471,6 +485,42 @@ void Core::on_auth(Conn& c, const Auth& p, TimeMs now) {
   log("conn " + std::to_string(c.id) + " (" + c.client_id + "): AUTH response refused (" + verification_name(v) +
       ")");
   refuse(c, 0x05, kRcNotAuthorized);
+}
+
+// MQTT 5 re-authentication (§4.12.1) of a connected client: AUTH 0x19 (same method) -> AUTH 0x18 with a fresh
+// challenge -> AUTH 0x18 with the response -> AUTH 0x00, or DISCONNECT 0x87 and close. PUBLISH and the rest
+// go on meanwhile (handled as usual); the response is due within auth_timeout (see tick()).
+void Core::on_reauth(Conn& c, const Auth& p, TimeMs now) {
+  // [MQTT-4.12.0-7]: a client that did not authenticate with a method must not send AUTH.
+  if (c.scheme != Scheme::v5)
+    return protocol_error(c, kRcProtocolError, "AUTH from a client that did not use enhanced authentication");
+  // [MQTT-4.12.1-1]: the same Authentication Method as in CONNECT.
+  auto method = p.properties.find(PropertyId::authentication_method);
+  if (!method || method->text != kAuthMethod)
+    return protocol_error(c, kRcProtocolError, "re-authentication with another authentication method");
+  const std::string who = "conn " + std::to_string(c.id) + " (" + c.client_id + "): ";
+  if (!c.reauth) {
+    if (p.reason_code != kRcReauthenticate)
+      return protocol_error(c, kRcProtocolError, "AUTH other than Re-authenticate outside a re-authentication");
+    c.challenge = make_challenge_();
+    c.reauth = true;
+    c.reauth_deadline = now + config_.auth_timeout.count();
+    send_auth(c, kRcContinue, c.challenge);
+    log(who + "re-authentication: AUTH challenge sent");
+    return;
+  }
+  if (p.reason_code != kRcContinue)
+    return protocol_error(c, kRcProtocolError, "AUTH other than Continue during a re-authentication");
+  Verification v = verify_auth_data(c, p);
+  if (v != Verification::verified) {
+    log(who + "re-authentication refused (" + verification_name(v) + ")");
+    // [MQTT-4.12.1-2]: DISCONNECT with a reason, then close; not a normal disconnection, so the will goes out.
+    return close(c, true, kRcNotAuthorized);
+  }
+  c.reauth = false;
+  c.reauth_deadline = 0;
+  send_auth(c, kRcSuccess, std::nullopt);
+  log(who + "re-authenticated");
 }
 
 void Core::complete_connect(Conn& c, TimeMs now, bool with_auth_method) {
@@ -866,9 +916,12 @@ void Core::tick(TimeMs now) {
   now_ = now;
   std::vector<ConnId> expired;
   std::vector<ConnId> keepalive;
+  std::vector<ConnId> reauth_expired;
   for (auto& [id, c] : conns_) {
     if (c.state != State::connected) {
       if (c.deadline != 0 && now >= c.deadline) expired.push_back(id);
+    } else if (c.reauth && now >= c.reauth_deadline) {
+      reauth_expired.push_back(id);
     } else if (c.keep_alive != 0 && now - c.last_rx > static_cast<TimeMs>(c.keep_alive) * 1500) {
       keepalive.push_back(id);
     }
@@ -878,6 +931,13 @@ void Core::tick(TimeMs now) {
       log("conn " + std::to_string(id) + (c->client_id.empty() ? "" : " (" + c->client_id + ")") +
           (c->state == State::wait_connect ? ": no CONNECT in time" : ": no authentication response in time"));
       close(*c, false);
+    }
+  }
+  for (ConnId id : reauth_expired) {
+    if (Conn* c = find(id)) {
+      // The client did not prove its identity again in time: as a refused re-authentication.
+      log("conn " + std::to_string(id) + " (" + c->client_id + "): no re-authentication response in time");
+      close(*c, true, kRcNotAuthorized);
     }
   }
   for (ConnId id : keepalive) {

@@ -98,6 +98,10 @@ class Core {
     std::optional<Will> will;
     Scheme scheme = Scheme::none;
     std::string challenge;
+    // MQTT 5 re-authentication (§4.12.1) in progress: AUTH 0x18 with a fresh challenge was sent, the response
+    // is due by reauth_deadline. Normal traffic goes on meanwhile.
+    bool reauth = false;
+    TimeMs reauth_deadline = 0;
     std::uint8_t auth_code = 0;
     std::uint32_t client_max_packet = 0;      // 0 = no limit
     std::uint16_t client_receive_max = 65535;
@@ -150,6 +154,9 @@ class Core {
   void on_connect(Conn& c, const Connect& p, TimeMs now);
   void on_custom_response(Conn& c, const Authenticate& p, TimeMs now);
   void on_auth(Conn& c, const Auth& p, TimeMs now);
+  void on_reauth(Conn& c, const Auth& p, TimeMs now);
+  void send_auth(Conn& c, std::uint8_t reason, std::optional<std::string_view> data);
+  Verification verify_auth_data(const Conn& c, const Auth& p) const;
   void refuse(Conn& c, std::uint8_t code_3x, std::uint8_t code_v5);
   void complete_connect(Conn& c, TimeMs now, bool with_auth_method);
   void on_publish(Conn& c, const Publish& p, TimeMs now);

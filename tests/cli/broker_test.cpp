@@ -37,13 +37,16 @@ class Harness {
   std::map<ConnId, std::vector<Packet>> got;
   std::map<ConnId, std::uint8_t> level;
   std::set<ConnId> closed;
+  // The core's challenges; `last_challenge` is the latest one made.
+  std::function<std::string()> next_challenge = [] { return std::string(kChallenge); };
+  std::string last_challenge;
 
   Harness() {
     cfg.secrets.add("dev1", "s3cret");
     cfg.secrets.add("dev5", "five");
   }
   void start() {
-    core = std::make_unique<Core>(cfg, [] { return std::string(kChallenge); });
+    core = std::make_unique<Core>(cfg, [this] { return last_challenge = next_challenge(); });
   }
   void open(ConnId id, ListenerConfig l = {}) {
     if (!core) start();
@@ -492,6 +495,33 @@ TEST(BrokerCore, CustomAuthRefusesOtherPacketsFirst) {
 }
 
 namespace {
+// Sends AUTH `reason` with Authentication Method `method` (none when empty) and, when given, Authentication Data.
+void send_auth(Harness& h, ConnId id, std::uint8_t reason, std::string_view method,
+               std::optional<std::string_view> data = std::nullopt) {
+  PropertyBuilder ap;  // the packet views its properties: keep the builder alive until sent
+  if (!method.empty()) ap.add_string(PropertyId::authentication_method, method);
+  if (data) ap.add_binary(PropertyId::authentication_data, Bytes::of(*data));
+  Auth a;
+  a.reason_code = reason;
+  a.properties = ap.properties();
+  h.send(id, a);
+}
+
+// The AUTH packet `p` has `reason`, our method and, when `data` is given, that Authentication Data.
+void expect_auth(const Packet& p, std::uint8_t reason, std::optional<std::string_view> data = std::nullopt) {
+  ASSERT_TRUE(std::holds_alternative<Auth>(p)) << packet_name(p);
+  const auto& a = std::get<Auth>(p);
+  EXPECT_EQ(a.reason_code, reason);
+  auto m = a.properties.find(PropertyId::authentication_method);
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->text, kAuthMethod);
+  if (data) {
+    auto d = a.properties.find(PropertyId::authentication_data);
+    ASSERT_TRUE(d);
+    EXPECT_EQ(d->binary.as_chars(), *data);
+  }
+}
+
 void v5_auth(Harness& h, ConnId id, std::string_view method, std::string_view response, std::uint8_t expect) {
   ListenerConfig l;
   l.auth = AuthMode::v5;
@@ -509,19 +539,8 @@ void v5_auth(Harness& h, ConnId id, std::string_view method, std::string_view re
     EXPECT_EQ(std::get<Connack>(ps[0]).code, expect);
     return;
   }
-  ASSERT_TRUE(std::holds_alternative<Auth>(ps[0]));
-  const auto& a = std::get<Auth>(ps[0]);
-  EXPECT_EQ(a.reason_code, 0x18);
-  auto data = a.properties.find(PropertyId::authentication_data);
-  ASSERT_TRUE(data);
-  EXPECT_EQ(data->binary.as_chars(), kChallenge);
-  PropertyBuilder ap;
-  ap.add_string(PropertyId::authentication_method, kAuthMethod);
-  ap.add_binary(PropertyId::authentication_data, Bytes::of(response));
-  Auth r;
-  r.reason_code = 0x18;
-  r.properties = ap.properties();
-  h.send(id, r);
+  expect_auth(ps[0], 0x18, h.last_challenge);
+  send_auth(h, id, 0x18, kAuthMethod, response);
   ps = h.take(id);
   ASSERT_EQ(ps.size(), 1u);
   const auto& ack = std::get<Connack>(ps[0]);
@@ -544,6 +563,117 @@ TEST(BrokerCore, V5EnhancedAuth) {
   Harness h3;
   v5_auth(h3, 1, "SCRAM-SHA-1", "", 0x8C);
   EXPECT_TRUE(h3.closed.count(1));
+}
+
+namespace {
+// Challenges "challenge-1", "challenge-2", ... so that each exchange has its own.
+std::function<std::string()> numbered_challenges() {
+  return [n = 0]() mutable { return "challenge-" + std::to_string(++n); };
+}
+
+// dev5 connected with v5 enhanced auth on the first numbered challenge.
+void v5_connected(Harness& h, ConnId id) {
+  h.next_challenge = numbered_challenges();
+  v5_auth(h, id, kAuthMethod, cli::hmac_sha256_hex("five", "challenge-1"), 0);
+}
+
+// The one packet the core sent is DISCONNECT `reason`, and the connection is closed.
+void expect_disconnected(Harness& h, ConnId id, std::uint8_t reason) {
+  auto ps = h.take(id);
+  ASSERT_EQ(ps.size(), 1u);
+  ASSERT_TRUE(std::holds_alternative<Disconnect>(ps[0])) << packet_name(ps[0]);
+  EXPECT_EQ(std::get<Disconnect>(ps[0]).reason_code, reason);
+  EXPECT_TRUE(h.closed.count(id));
+}
+}  // namespace
+
+TEST(BrokerCore, V5ReauthenticationSucceedsWhileTrafficGoesOn) {
+  Harness h;
+  v5_connected(h, 1);
+  h.subscribe(1, "t", 0);
+  for (int round = 2; round <= 3; ++round) {
+    const std::string challenge = "challenge-" + std::to_string(round);
+    send_auth(h, 1, 0x19, kAuthMethod, "ignored client data");
+    auto ps = h.take(1);
+    ASSERT_EQ(ps.size(), 1u);
+    expect_auth(ps[0], 0x18, challenge);  // a fresh challenge
+    // Traffic goes on during the re-authentication: a QoS 1 PUBLISH is acknowledged and delivered.
+    h.publish(1, "t", "during", 1, false, static_cast<std::uint16_t>(round));
+    ps = h.take(1);
+    EXPECT_EQ(only<Puback>(ps).size(), 1u);
+    EXPECT_EQ(only<Publish>(ps).size(), 1u);
+    send_auth(h, 1, 0x18, kAuthMethod, cli::hmac_sha256_hex("five", challenge));
+    ps = h.take(1);
+    ASSERT_EQ(ps.size(), 1u);
+    expect_auth(ps[0], 0x00);
+    EXPECT_FALSE(h.closed.count(1));
+  }
+  // Nothing is pending any more: no timeout later.
+  h.tick(h.cfg.auth_timeout.count() + 1000);
+  EXPECT_FALSE(h.closed.count(1));
+  EXPECT_TRUE(h.core->is_connected("dev5"));
+}
+
+TEST(BrokerCore, V5ReauthenticationWrongOrReplayedResponseDisconnects) {
+  // A wrong response, and the right response to the connect's challenge (replayed): the challenge is fresh.
+  for (const std::string& bad : {std::string("wrong"), cli::hmac_sha256_hex("five", "challenge-1")}) {
+    Harness h;
+    v5_connected(h, 1);
+    send_auth(h, 1, 0x19, kAuthMethod);
+    h.take(1);
+    send_auth(h, 1, 0x18, kAuthMethod, bad);
+    expect_disconnected(h, 1, 0x87);  // Not authorized
+    EXPECT_FALSE(h.core->is_connected("dev5"));
+  }
+}
+
+TEST(BrokerCore, V5ReauthenticationProtocolErrors) {
+  struct Case {
+    const char* what;
+    bool start_first;  // a re-authentication is in progress when `reason` is sent
+    std::uint8_t reason;
+    std::string_view method;
+    std::uint8_t expect = 0x82;  // Protocol error
+  };
+  const Case cases[] = {
+      {"another method", false, 0x19, "SCRAM-SHA-1"},
+      // The codec refuses an AUTH without a method when decoding it: closed as malformed.
+      {"no method", false, 0x19, "", 0x81},
+      {"Continue without a re-authentication", false, 0x18, kAuthMethod},
+      {"Re-authenticate during a re-authentication", true, 0x19, kAuthMethod},
+      {"Success from the client", true, 0x00, kAuthMethod},
+      {"another method during a re-authentication", true, 0x18, "SCRAM-SHA-1"},
+  };
+  for (const Case& k : cases) {
+    SCOPED_TRACE(k.what);
+    Harness h;
+    v5_connected(h, 1);
+    if (k.start_first) {
+      send_auth(h, 1, 0x19, kAuthMethod);
+      h.take(1);
+    }
+    send_auth(h, 1, k.reason, k.method, "x");
+    expect_disconnected(h, 1, k.expect);
+  }
+}
+
+TEST(BrokerCore, AuthWithoutEnhancedAuthIsProtocolError) {
+  Harness h;
+  h.connect(1, "plain", kLevel5);  // no Authentication Method in CONNECT
+  send_auth(h, 1, 0x19, kAuthMethod);
+  expect_disconnected(h, 1, 0x82);
+}
+
+TEST(BrokerCore, V5ReauthenticationTimeout) {
+  Harness h;
+  h.cfg.auth_timeout = std::chrono::milliseconds(300);
+  v5_connected(h, 1);
+  send_auth(h, 1, 0x19, kAuthMethod);
+  h.take(1);
+  h.tick(200);
+  EXPECT_FALSE(h.closed.count(1));
+  h.tick(200);
+  expect_disconnected(h, 1, 0x87);
 }
 
 TEST(BrokerCore, AnyModeChoosesByClient) {
