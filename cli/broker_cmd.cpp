@@ -27,6 +27,12 @@ struct BrokerOptions {
   long long max_packet_size = -1;
   long long max_connections = -1;
   int server_keep_alive = -1;
+  long long auth_fail_limit = -1;
+  long long auth_fail_limit_address = -1;
+  double auth_fail_window = -1;
+  double auth_lockout = -1;
+  double auth_lockout_max = -1;
+  long long auth_limit_entries = -1;
   std::vector<std::string> deny_subscribe;
   bool quiet = false;
 };
@@ -48,9 +54,18 @@ int run_broker(const BrokerOptions& o) {
   if (o.auth_code >= 0) cfg.auth_code = static_cast<std::uint8_t>(o.auth_code);
   if (!o.secrets.empty()) fc.secrets_path = o.secrets;
   if (o.seed_compat) cfg.seed_compat = true;
-  if (o.auth_timeout >= 0) cfg.auth_timeout = std::chrono::milliseconds(static_cast<long long>(o.auth_timeout * 1000));
-  if (o.connect_timeout >= 0)
-    cfg.connect_timeout = std::chrono::milliseconds(static_cast<long long>(o.connect_timeout * 1000));
+  auto set_seconds = [](double s, std::chrono::milliseconds& out) {
+    if (s >= 0) out = std::chrono::milliseconds(static_cast<long long>(s * 1000));
+  };
+  set_seconds(o.auth_timeout, cfg.auth_timeout);
+  set_seconds(o.connect_timeout, cfg.connect_timeout);
+  AuthLimitConfig& limit = cfg.auth_limit;
+  if (o.auth_fail_limit >= 0) limit.client_failures = static_cast<std::uint32_t>(o.auth_fail_limit);
+  if (o.auth_fail_limit_address >= 0) limit.address_failures = static_cast<std::uint32_t>(o.auth_fail_limit_address);
+  set_seconds(o.auth_fail_window, limit.window);
+  set_seconds(o.auth_lockout, limit.lockout);
+  set_seconds(o.auth_lockout_max, limit.max_lockout);
+  if (o.auth_limit_entries >= 0) limit.max_entries = static_cast<std::size_t>(o.auth_limit_entries);
   if (o.max_packet_size >= 0) cfg.max_packet_size = static_cast<std::uint32_t>(o.max_packet_size);
   if (o.max_connections >= 0) cfg.max_connections = static_cast<std::size_t>(o.max_connections);
   if (o.server_keep_alive >= 0) cfg.server_keep_alive = static_cast<std::uint16_t>(o.server_keep_alive);
@@ -161,6 +176,24 @@ void setup_broker(CLI::App& app) {
   sub->add_option("--server-keep-alive", opt->server_keep_alive,
                   "Largest keep alive for MQTT 5 clients, sent as Server Keep Alive (0 = none)")
       ->check(CLI::Range(0, 65535));
+  sub->add_option("--auth-fail-limit", opt->auth_fail_limit,
+                  "Failed authentications per client id within the window before it is locked out (default 5, "
+                  "0 = no limit)")
+      ->check(CLI::Range(0LL, 1000000LL));
+  sub->add_option("--auth-fail-limit-address", opt->auth_fail_limit_address,
+                  "The same per source address (IPv6: per /64) (default 20, 0 = no limit)")
+      ->check(CLI::Range(0LL, 1000000LL));
+  sub->add_option("--auth-fail-window", opt->auth_fail_window,
+                  "Seconds after its last failure that a count is forgotten (default 60)")
+      ->check(CLI::Range(0.0, 1e7));
+  sub->add_option("--auth-lockout", opt->auth_lockout,
+                  "Seconds of the first lockout, doubled with each further failure (default 1)")
+      ->check(CLI::Range(0.0, 1e7));
+  sub->add_option("--auth-lockout-max", opt->auth_lockout_max, "Longest lockout in seconds (default 30)")
+      ->check(CLI::Range(0.0, 1e7));
+  sub->add_option("--auth-limit-entries", opt->auth_limit_entries,
+                  "Client ids and addresses tracked at most, each (default 10000; the oldest is evicted)")
+      ->check(CLI::Range(1LL, 10000000LL));
   repeatable(sub->add_option("--deny-subscribe", opt->deny_subscribe, "Refuse subscriptions to this topic filter (repeatable)"));
   sub->add_flag("-q,--quiet", opt->quiet, "No log lines on stderr (the listening lines stay)");
   sub->callback([opt] {

@@ -249,6 +249,19 @@ class Runner : public std::enable_shared_from_this<Runner> {
     return hmac_sha256_hex(cfg_.secret, challenge);
   }
 
+  // AUTH with the method HMAC-SHA256 and, when given, Authentication Data.
+  asio::awaitable<Io> send_auth(std::uint8_t reason, std::optional<std::string> data) {
+    PropertyBuilder b;
+    b.add_string(PropertyId::authentication_method, "HMAC-SHA256");
+    if (data) b.add_binary(PropertyId::authentication_data, Bytes::of(*data));
+    Auth a{reason, b.properties()};
+    co_return co_await send(a);
+  }
+  static std::string auth_data(const Auth& a) {
+    auto data = a.properties.find(PropertyId::authentication_data);
+    return std::string(data ? data->binary.as_chars() : std::string_view{});
+  }
+
   // Reads until the server closes (after a refusal), so that its FIN is recorded as the server's.
   asio::awaitable<void> await_close() {
     auto until = Clock::now() + std::min<Clock::duration>(cfg_.timeout, std::chrono::seconds(2));
@@ -316,8 +329,7 @@ class Runner : public std::enable_shared_from_this<Runner> {
         if (cfg_.auth != DeviceAuth::v5 || au->reason_code != 0x18)
           co_return on_protocol_error("an AUTH packet (reason " + std::to_string(au->reason_code) +
                                       ") the device did not expect");
-        auto data = au->properties.find(PropertyId::authentication_data);
-        std::string challenge(data ? data->binary.as_chars() : std::string_view{});
+        std::string challenge = auth_data(*au);
         res_.challenges.push_back(challenge);
         log("v5 challenge: " + challenge);
         if (cfg_.no_answer) {
@@ -326,12 +338,8 @@ class Runner : public std::enable_shared_from_this<Runner> {
         }
         std::string response = answer_for(challenge);
         res_.responses.push_back(response);
-        PropertyBuilder rp;
-        rp.add_string(PropertyId::authentication_method, "HMAC-SHA256");
-        rp.add_binary(PropertyId::authentication_data, Bytes::of(response));
-        Auth r{0x18, rp.properties()};
         for (int i = 0; i < (cfg_.answer_twice ? 2 : 1); ++i) {
-          Io wio3 = co_await send(r);
+          Io wio3 = co_await send_auth(0x18, response);
           if (wio3 != Io::ok) co_return on_handshake_io(wio3, "sending the response");
         }
         answered = true;
@@ -409,6 +417,62 @@ class Runner : public std::enable_shared_from_this<Runner> {
 
   static constexpr std::uint8_t kWaitPuback = 1, kWaitPubrec = 2, kWaitPubcomp = 3;
 
+  // ------------------------------------------------------------------------------------------- re-authentication
+
+  // Starts a re-authentication when one is due (--reauth): AUTH 0x19 with the method. The exchange completes in
+  // on_reauth_auth() as the server's packets are handled, while the session goes on.
+  asio::awaitable<Io> start_reauth_if_due() {
+    if (reauth_ != Reauth::idle || reauths_started_ >= cfg_.reauth || Clock::now() < next_reauth_) co_return Io::ok;
+    ++reauths_started_;
+    reauth_ = Reauth::asked;
+    log("re-authenticating");
+    co_return co_await send_auth(0x19, std::nullopt);
+  }
+
+  // An AUTH from the server after the handshake: the challenge (0x18) or the verdict (0x00) of our
+  // re-authentication; anything else is a protocol error.
+  asio::awaitable<Io> on_reauth_auth(const Auth& a) {
+    if (reauth_ == Reauth::asked && a.reason_code == 0x18) {
+      std::string challenge = auth_data(a);
+      res_.challenges.push_back(challenge);
+      log("re-authentication challenge: " + challenge);
+      std::string response =
+          cfg_.wrong_reauth ? hmac_sha256_hex(cfg_.secret + "-wrong", challenge) : answer_for(challenge);
+      res_.responses.push_back(response);
+      reauth_ = Reauth::answered;
+      co_return co_await send_auth(0x18, response);
+    }
+    if (reauth_ == Reauth::answered && a.reason_code == 0x00) {
+      reauth_ = Reauth::idle;
+      ++res_.reauths;
+      next_reauth_ = Clock::now() + cfg_.reauth_after;
+      log("re-authenticated");
+      co_return Io::ok;
+    }
+    fail(kDeviceProtocolError, "unexpected AUTH (reason " + std::to_string(a.reason_code) + ") after the handshake");
+    co_return Io::protocol;
+  }
+
+  // Completes the re-authentications still to do, each when due.
+  asio::awaitable<Io> finish_reauths() {
+    while (reauths_started_ < cfg_.reauth || reauth_ != Reauth::idle) {
+      if (reauth_ == Reauth::idle) {
+        co_await sleep_until(next_reauth_);
+        Io started = co_await start_reauth_if_due();
+        if (started != Io::ok) co_return started;
+      }
+      Io completed = co_await pump([&] { return reauth_ == Reauth::idle; }, deadline());
+      if (completed != Io::ok) co_return completed;
+    }
+    co_return Io::ok;
+  }
+
+  asio::awaitable<void> sleep_until(Clock::time_point when) {
+    asio::steady_timer t(io_, when);
+    std::error_code ec;
+    co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
+
   // One packet received after the handshake.
   asio::awaitable<Io> handle() {
     auto d = decode(cur_, context());
@@ -481,8 +545,11 @@ class Runner : public std::enable_shared_from_this<Runner> {
       co_return Io::ok;
     }
     if (std::holds_alternative<Pingresp>(pkt) || std::holds_alternative<Unsuback>(pkt)) co_return Io::ok;
+    if (auto* a = std::get_if<Auth>(&pkt)) co_return co_await on_reauth_auth(*a);
     if (auto* dc = std::get_if<Disconnect>(&pkt)) {
       log("DISCONNECT from the server (reason " + std::to_string(dc->reason_code) + ")");
+      if (reauth_ != Reauth::idle)
+        fail(kDeviceReauthRefused, "re-authentication refused: DISCONNECT reason " + std::to_string(dc->reason_code));
       co_return Io::ok;  // the close follows
     }
     fail(kDeviceProtocolError, "unexpected " + std::string(packet_name(pkt)) + " after the handshake");
@@ -546,11 +613,10 @@ class Runner : public std::enable_shared_from_this<Runner> {
     }
 
     for (int i = 1; i <= cfg_.publish; ++i) {
-      if (i > 1 && cfg_.interval_ms > 0) {
-        asio::steady_timer t(io_, std::chrono::milliseconds(cfg_.interval_ms));
-        std::error_code ec;
-        co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-      }
+      if (i > 1 && cfg_.interval_ms > 0) co_await sleep_until(Clock::now() + std::chrono::milliseconds(cfg_.interval_ms));
+      // A re-authentication that is due starts here; the telemetry goes on while it completes.
+      Io io21 = co_await start_reauth_if_due();
+      if (io21 != Io::ok) co_return on_session_io(io21, "re-authenticating");
       Buf payload = telemetry(i);
       std::uint16_t id = 0;
       Io io13 = co_await publish("devices/" + cfg_.client_id + "/telemetry", Bytes(payload), cfg_.qos, id);
@@ -562,6 +628,9 @@ class Runner : public std::enable_shared_from_this<Runner> {
       }
       ++res_.published;
     }
+
+    Io reauth_io = co_await finish_reauths();
+    if (reauth_io != Io::ok) co_return on_session_io(reauth_io, "re-authenticating");
 
     if (cfg_.wait_commands > 0) {
       int want = cfg_.wait_commands;
@@ -591,6 +660,10 @@ class Runner : public std::enable_shared_from_this<Runner> {
       fail(kDeviceUsage, "--auth v5 needs --level 5");
       co_return;
     }
+    if (cfg_.reauth > 0 && cfg_.auth != DeviceAuth::v5) {
+      fail(kDeviceUsage, "--reauth needs --auth v5");
+      co_return;
+    }
     for (attempt_ = 0; attempt_ <= cfg_.reconnect; ++attempt_) {
       out_.clear();
       in_qos2_.clear();
@@ -601,6 +674,9 @@ class Runner : public std::enable_shared_from_this<Runner> {
       int rc19 = co_await handshake();
       if (rc19 != kDeviceOk) co_return;
       ++res_.sessions;
+      reauth_ = Reauth::idle;
+      reauths_started_ = 0;
+      next_reauth_ = Clock::now() + cfg_.reauth_after;
       int rc20 = co_await after_handshake();
       if (rc20 != kDeviceOk) co_return;
     }
@@ -627,6 +703,10 @@ class Runner : public std::enable_shared_from_this<Runner> {
   std::map<std::uint16_t, std::uint8_t> out_;  // packet id -> what is awaited
   std::set<std::uint16_t> in_qos2_;
   std::set<std::uint16_t> subacks_;
+  enum class Reauth : std::uint8_t { idle, asked, answered };  // asked: AUTH 0x19 sent; answered: response sent
+  Reauth reauth_ = Reauth::idle;
+  int reauths_started_ = 0;
+  Clock::time_point next_reauth_{};
 };
 
 }  // namespace

@@ -39,6 +39,7 @@ inline constexpr int kDeviceRefused = 3;         // CONNACK with a non-zero code
 inline constexpr int kDeviceTimeout = 4;         // no answer in time, or the server closed during the handshake
 inline constexpr int kDeviceProtocolError = 5;   // a packet that cannot be decoded or is not expected
 inline constexpr int kDeviceConnectFailed = 6;   // cannot connect, or the connection broke after the handshake
+inline constexpr int kDeviceReauthRefused = 7;   // MQTT 5 re-authentication refused (DISCONNECT from the server)
 
 enum class DeviceAuth : std::uint8_t { none, custom, v5 };
 const char* device_auth_name(DeviceAuth a) noexcept;  // "none", "custom", "v5"
@@ -61,12 +62,17 @@ struct DeviceConfig {
   int wait_commands = 0;                   // stay until this many commands were answered
   std::vector<std::pair<std::string, std::string>> commands;  // (device id, text): send and await the reply
   int reconnect = 0;                       // connect again this many times after the first session
+  // MQTT 5 re-authentication (--auth v5): this many per session, each `reauth_after` after the handshake or the
+  // previous one. AUTH 0x19 -> challenge -> response -> AUTH 0x00; telemetry goes on meanwhile.
+  int reauth = 0;
+  std::chrono::milliseconds reauth_after{0};
 
   // Misbehaviour, for failure captures.
   bool wrong_secret = false;               // answer with HMAC of another secret
   bool echo_challenge = false;             // answer with the challenge itself
   bool no_answer = false;                  // never answer the challenge
   bool answer_twice = false;               // send the response twice
+  bool wrong_reauth = false;               // answer re-authentication challenges with HMAC of another secret
 
   std::chrono::milliseconds timeout{5000};  // for each answer awaited from the server
 
@@ -86,6 +92,7 @@ struct DeviceResult {
   int published = 0;          // telemetry messages completed (acknowledged for QoS 1/2)
   int commands_answered = 0;
   int replies_received = 0;   // replies to `commands`
+  int reauths = 0;            // re-authentications completed (AUTH 0x00 received)
   std::vector<std::string> challenges, responses;  // of every session, as sent / received
 };
 

@@ -16,6 +16,7 @@ struct DeviceOptions {
   int level = 4;
   int qos = 0;
   int timeout_ms = 5000;
+  double reauth_after = 0;
   std::vector<std::string> commands;
   std::string pcap;
   bool quiet = false;
@@ -31,6 +32,7 @@ int run_device_cmd(DeviceOptions& o) {
   if (cfg.auth == device::DeviceAuth::v5 && o.level != 5) cfg.level = 5;  // v5 auth implies MQTT 5
   cfg.qos = static_cast<std::uint8_t>(o.qos);
   cfg.timeout = std::chrono::milliseconds(o.timeout_ms);
+  cfg.reauth_after = std::chrono::milliseconds(static_cast<long long>(o.reauth_after * 1000));
   for (const auto& c : o.commands) {
     auto eq = c.find('=');
     if (eq == std::string::npos || eq == 0) {
@@ -60,9 +62,9 @@ int run_device_cmd(DeviceOptions& o) {
     std::string err;
     if (!rec->finish(err)) std::fprintf(stderr, "mqttauth device: %s\n", err.c_str());
   }
-  std::printf("%s: sessions=%d published=%d commands_answered=%d replies_received=%d exit=%d%s%s\n",
-              cfg.client_id.c_str(), r.sessions, r.published, r.commands_answered, r.replies_received, r.exit_code,
-              r.message.empty() ? "" : " ", r.message.c_str());
+  std::printf("%s: sessions=%d published=%d commands_answered=%d replies_received=%d reauths=%d exit=%d%s%s\n",
+              cfg.client_id.c_str(), r.sessions, r.published, r.commands_answered, r.replies_received, r.reauths,
+              r.exit_code, r.message.empty() ? "" : " ", r.message.c_str());
   return r.exit_code;
 }
 
@@ -76,10 +78,12 @@ void setup_device(CLI::App& app) {
       "  mqttauth device --connect 127.0.0.1:1883 --client-id sensor-01 --secret s3cret --publish 5 --qos 1\n"
       "  mqttauth device --connect 127.0.0.1:1883 --client-id sensor-02 --secret x --auth-code 15 --wrong-secret\n"
       "  mqttauth device --connect 127.0.0.1:1883 --client-id sensor-03 --secret y --auth v5 --level 5\n"
+      "  mqttauth device --connect 127.0.0.1:1883 --client-id sensor-03 --secret y --auth v5 --reauth 2 --reauth-after 1\n"
       "Topics: devices/ID/telemetry (published), devices/ID/cmd (subscribed; each command is answered on\n"
       "devices/ID/reply with \"ok <command>\").\n"
       "Exit codes: 0 accepted and done, 2 usage, 3 refused (CONNACK code != 0), 4 timeout (no answer in time, or\n"
-      "the server closed the connection during the handshake), 5 protocol error, 6 connection failure.");
+      "the server closed the connection during the handshake), 5 protocol error, 6 connection failure,\n"
+      "7 re-authentication refused (DISCONNECT from the server during --reauth).");
   sub->add_option("--connect", o->cfg.connect, "Server HOST:PORT ([v6]:PORT)")->required();
   sub->add_option("--client-id", o->cfg.client_id, "Client identifier")->required();
   sub->add_option("--secret", o->cfg.secret, "The device's secret (response = hex HMAC-SHA256(secret, challenge))");
@@ -100,11 +104,19 @@ void setup_device(CLI::App& app) {
       ->take_all();
   sub->add_option("--reconnect", o->cfg.reconnect, "Connect again this many times after the first session")
       ->check(CLI::NonNegativeNumber);
+  sub->add_option("--reauth", o->cfg.reauth,
+                  "MQTT 5 re-authentications per session (--auth v5): AUTH 0x19, challenge, response, AUTH 0x00")
+      ->check(CLI::NonNegativeNumber);
+  sub->add_option("--reauth-after", o->reauth_after,
+                  "Seconds before each re-authentication, from the handshake or the previous one (default 0)")
+      ->check(CLI::Range(0.0, 86400.0));
   sub->add_option("--timeout-ms", o->timeout_ms, "How long to wait for each answer of the server")->check(CLI::PositiveNumber);
   sub->add_flag("--wrong-secret", o->cfg.wrong_secret, "Misbehave: answer with the HMAC of another secret");
   sub->add_flag("--echo-challenge", o->cfg.echo_challenge, "Misbehave: answer with the challenge itself");
   sub->add_flag("--no-answer", o->cfg.no_answer, "Misbehave: never answer the challenge");
   sub->add_flag("--answer-twice", o->cfg.answer_twice, "Misbehave: send the response twice");
+  sub->add_flag("--wrong-reauth", o->cfg.wrong_reauth,
+                "Misbehave: answer re-authentication challenges with the HMAC of another secret");
   sub->add_option("--pcap", o->pcap, "Record the device's own traffic to this pcap file");
   sub->add_flag("-q,--quiet", o->quiet, "No event lines on standard error");
   sub->callback([o] {

@@ -204,12 +204,14 @@ class Server : public std::enable_shared_from_this<Server> {
     auto c = std::make_shared<Connection>(std::move(sock), io_);
     c->id = next_id_++;
     conns_[c->id] = c;
-    auto remote = c->sock.remote_endpoint(ec);
+    asio::error_code remote_ec;
+    auto remote = c->sock.remote_endpoint(remote_ec);
     auto local = c->sock.local_endpoint(ec);
     log("conn " + std::to_string(c->id) + ": accepted from " + endpoint_str(remote) + " on " + l.bound + " (auth " +
         auth_mode_name(l.cfg.auth) + ")");
     if (tap_) tap_->on_open(tap_first_ + c->id - 1, to_endpoint(remote), to_endpoint(local), wall_ns());
-    core_.open(c->id, l.cfg, steady_ms());
+    // The peer's address keys the brute-force limit (unknown: limited per client id only).
+    core_.open(c->id, l.cfg, steady_ms(), remote_ec ? std::string() : source_key(to_endpoint(remote).ip));
     read(c);
   }
 

@@ -60,6 +60,21 @@ struct ListenerConfig {
   std::uint8_t auth_code = 0;                // type of the custom authenticate packet: 0 or 15
 };
 
+// Brute-force limiting of authentication (custom and v5), see limiter.hpp. Failed authentications (a wrong
+// response, an unknown client id) are counted per client id and per source address (IPv4 address, IPv6 /64).
+// From the threshold-th failure within the window on, the key is locked out: a CONNECT for that client id or
+// from that address is refused at once without a challenge (CONNACK 5; v5 0x9F Connection rate exceeded), and
+// a response still pending is refused without being evaluated, for `lockout`, doubled with each further
+// failure up to `max_lockout`. A successful authentication clears its client id's count (not the address's).
+struct AuthLimitConfig {
+  std::uint32_t client_failures = 5;               // per client id within the window (0 = no limit)
+  std::uint32_t address_failures = 20;             // per source address within the window (0 = no limit)
+  std::chrono::milliseconds window{60000};         // a count is forgotten this long after its last failure
+  std::chrono::milliseconds lockout{1000};         // the first lockout
+  std::chrono::milliseconds max_lockout{30000};    // the longest lockout
+  std::size_t max_entries = 10000;                 // per table (client ids, addresses); the oldest is evicted
+};
+
 struct BrokerConfig {
   // Listener defaults for listen(host_port, ...).
   AuthMode auth = AuthMode::none;
@@ -74,6 +89,8 @@ struct BrokerConfig {
   std::chrono::milliseconds auth_timeout{10000};     // from challenge to response
   std::chrono::milliseconds retry_interval{0};       // re-send unacknowledged QoS 1/2 on a live connection
                                                      // after this long (0 = only on reconnect, as the spec says)
+
+  AuthLimitConfig auth_limit;
 
   // Limits (bounded memory).
   std::uint32_t max_packet_size = 1u << 20;          // largest packet accepted and sent (bytes)

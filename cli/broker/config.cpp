@@ -131,6 +131,18 @@ bool parse_config(std::string_view text, const std::string& base_dir, FileConfig
       ok = parse_seconds(v, b.auth_timeout);
     } else if (key == "retry_interval") {
       ok = parse_seconds(v, b.retry_interval);
+    } else if (key == "auth_fail_limit") {
+      ok = parse_uint(v, b.auth_limit.client_failures, 1000000ull);
+    } else if (key == "auth_fail_limit_address") {
+      ok = parse_uint(v, b.auth_limit.address_failures, 1000000ull);
+    } else if (key == "auth_fail_window") {
+      ok = parse_seconds(v, b.auth_limit.window);
+    } else if (key == "auth_lockout") {
+      ok = parse_seconds(v, b.auth_limit.lockout);
+    } else if (key == "auth_lockout_max") {
+      ok = parse_seconds(v, b.auth_limit.max_lockout);
+    } else if (key == "auth_limit_entries") {
+      ok = parse_uint(v, b.auth_limit.max_entries, 10000000ull) && b.auth_limit.max_entries > 0;
     } else if (key == "max_packet_size") {
       ok = parse_uint(v, b.max_packet_size, 268435460ull) && b.max_packet_size >= 64;
     } else if (key == "max_connections") {

@@ -28,7 +28,10 @@ constexpr std::uint8_t kRcPacketTooLarge = 0x95;
 constexpr std::uint8_t kRcReceiveMaxExceeded = 0x93;
 constexpr std::uint8_t kRcClientIdInvalid = 0x85;
 constexpr std::uint8_t kRcUnsupportedVersion = 0x84;
+constexpr std::uint8_t kRcConnectionRateExceeded = 0x9F;
+constexpr std::uint8_t kRcSuccess = 0x00;
 constexpr std::uint8_t kRcContinue = 0x18;
+constexpr std::uint8_t kRcReauthenticate = 0x19;
 
 void copy_property(PropertyBuilder& b, const Property& p) {
   switch (p.type) {
@@ -48,7 +51,41 @@ std::uint32_t prop_int(const Properties& ps, PropertyId id, std::uint32_t dflt) 
 
 TimeMs add_seconds(TimeMs now, std::uint32_t s) { return now + static_cast<TimeMs>(s) * 1000; }
 
+// The Authentication Data of an AUTH (empty when absent).
+std::string_view auth_data(const Auth& p) {
+  auto data = p.properties.find(PropertyId::authentication_data);
+  return data ? data->binary.as_chars() : std::string_view{};
+}
+
+// "1.5 s", "30 s"
+std::string seconds_text(TimeMs ms) {
+  std::string s = std::to_string(ms / 1000);
+  if (ms % 1000) {
+    char frac[8];
+    std::snprintf(frac, sizeof frac, ".%03d", static_cast<int>(ms % 1000));
+    std::string f(frac);
+    while (f.back() == '0') f.pop_back();
+    s += f;
+  }
+  return s + " s";
+}
+
 }  // namespace
+
+std::string source_key(const IpAddr& ip) {
+  IpAddr a = ip;
+  if (a.v6) {
+    static constexpr std::uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF};
+    if (std::equal(std::begin(mapped), std::end(mapped), a.b.begin())) {  // ::ffff:a.b.c.d is IPv4
+      IpAddr v4;
+      std::copy(a.b.begin() + 12, a.b.end(), v4.b.begin());
+      return v4.str();
+    }
+    std::fill(a.b.begin() + 8, a.b.end(), std::uint8_t{0});
+    return a.str() + "/64";
+  }
+  return a.str();
+}
 
 std::string make_challenge(bool seed_compat) {
   if (seed_compat) {
@@ -69,7 +106,10 @@ std::string make_challenge(bool seed_compat) {
 }
 
 Core::Core(const BrokerConfig& config, std::function<std::string()> make_challenge_fn)
-    : config_(config), make_challenge_(std::move(make_challenge_fn)) {
+    : config_(config),
+      make_challenge_(std::move(make_challenge_fn)),
+      failed_clients_(config.auth_limit.client_failures, config.auth_limit),
+      failed_sources_(config.auth_limit.address_failures, config.auth_limit) {
   if (!make_challenge_) {
     bool compat = config_.seed_compat;
     make_challenge_ = [compat] { return make_challenge(compat); };
@@ -117,13 +157,14 @@ void Core::send(Conn& c, const Packet& p) {
   actions_.push_back(std::move(a));
 }
 
-void Core::open(ConnId id, const ListenerConfig& listener, TimeMs now) {
+void Core::open(ConnId id, const ListenerConfig& listener, TimeMs now, std::string source) {
   now_ = now;
   auto [it, inserted] = conns_.try_emplace(id, config_.max_packet_size);
   if (!inserted) return;
   Conn& c = it->second;
   c.id = id;
   c.listener = listener;
+  c.source = std::move(source);
   c.deadline = now + config_.connect_timeout.count();
   c.last_rx = now;
 }
@@ -310,6 +351,8 @@ void Core::handle(Conn& c, const Packet& p, TimeMs now) {
           bool with_will = c.level == kLevel5 && pk.reason_code == 0x04;
           log("conn " + std::to_string(c.id) + " (" + c.client_id + "): DISCONNECT");
           close(c, with_will);
+        } else if constexpr (std::is_same_v<T, Auth>) {
+          on_reauth(c, pk, now);
         } else if constexpr (std::is_same_v<T, Connect>) {
           protocol_error(c, kRcProtocolError, "second CONNECT");
         } else {
@@ -409,6 +452,7 @@ void Core::on_connect(Conn& c, const Connect& p, TimeMs now) {
   }
   c.scheme = scheme;
   if (scheme == Scheme::none) return complete_connect(c, now, false);
+  if (refuse_if_locked_out(c, now, "CONNECT")) return;
 
   c.challenge = make_challenge_();
   c.deadline = now + config_.auth_timeout.count();
@@ -426,16 +470,70 @@ void Core::on_connect(Conn& c, const Connect& p, TimeMs now) {
     log("conn " + std::to_string(c.id) + " (" + c.client_id + "): challenge sent (authenticate code " +
         std::to_string(a.code) + ")");
   } else {
-    PropertyBuilder b;
-    b.add_string(PropertyId::authentication_method, kAuthMethod);
-    b.add_binary(PropertyId::authentication_data, Bytes::of(c.challenge));
-    Auth a;
-    a.reason_code = kRcContinue;
-    a.properties = b.properties();
     c.state = State::wait_v5_auth;
-    send(c, a);
+    send_auth(c, kRcContinue, c.challenge);
     log("conn " + std::to_string(c.id) + " (" + c.client_id + "): AUTH challenge sent");
   }
+}
+
+// AUTH with our method and, when given, Authentication Data (the challenge).
+void Core::send_auth(Conn& c, std::uint8_t reason, std::optional<std::string_view> data) {
+  PropertyBuilder b;
+  b.add_string(PropertyId::authentication_method, kAuthMethod);
+  if (data) b.add_binary(PropertyId::authentication_data, Bytes::of(*data));
+  Auth a;
+  a.reason_code = reason;
+  a.properties = b.properties();
+  send(c, a);
+}
+
+// Brute-force limit: while the client id or the source address is locked out, refuses the attempt (CONNACK 5;
+// v5 0x9F Connection rate exceeded) without a challenge or without evaluating the response. True if refused.
+bool Core::refuse_if_locked_out(Conn& c, TimeMs now, const char* what) {
+  std::optional<TimeMs> until = failed_clients_.locked_until(c.client_id, now);
+  std::string key = "client id " + c.client_id;
+  if (!until && !c.source.empty()) {
+    until = failed_sources_.locked_until(c.source, now);
+    key = "address " + c.source;
+  }
+  if (!until) return false;
+  log("conn " + std::to_string(c.id) + " (" + c.client_id + "): " + what + " refused: " + key +
+      " locked out for another " + seconds_text(*until - now) + " after failed authentications");
+  refuse(c, 0x05, kRcConnectionRateExceeded);
+  return true;
+}
+
+// Counts a failed authentication against the client id and the source address; logs when a key reaches its
+// threshold (the limiting starts).
+void Core::count_failure(const Conn& c, TimeMs now) {
+  auto note = [&](const FailureTable& t, const char* kind, const std::string& key, FailureTable::Failure f) {
+    if (t.threshold() == 0 || f.failures != t.threshold()) return;
+    const AuthLimitConfig& l = config_.auth_limit;
+    log("auth limit: " + std::string(kind) + " " + key + ": " + std::to_string(f.failures) +
+        " failed authentications within " + seconds_text(l.window.count()) + ", further attempts refused for " +
+        seconds_text(f.lockout_ms) + " (doubling with each failure, up to " + seconds_text(l.max_lockout.count()) +
+        ")");
+  };
+  note(failed_clients_, "client id", c.client_id, failed_clients_.fail(c.client_id, now));
+  if (!c.source.empty()) note(failed_sources_, "address", c.source, failed_sources_.fail(c.source, now));
+}
+
+// The response to the connect challenge (custom or v5): CONNACK 0 when it verifies, else a refusal (CONNACK 5,
+// v5 0x87) that counts against the brute-force limit. If the client id or address was locked out meanwhile
+// (by another connection), the response is refused without being evaluated.
+void Core::finish_auth(Conn& c, std::string_view response, TimeMs now, bool v5) {
+  const char* what = v5 ? "AUTH response" : "response";
+  if (refuse_if_locked_out(c, now, what)) return;
+  const std::string who = "conn " + std::to_string(c.id) + " (" + c.client_id + "): " + what;
+  Verification v = config_.secrets.verify(c.client_id, c.challenge, response);
+  if (v == Verification::verified) {
+    log(who + " verified");
+    failed_clients_.forget(c.client_id);
+    return complete_connect(c, now, v5);
+  }
+  log(who + " refused (" + verification_name(v) + ")");
+  count_failure(c, now);
+  refuse(c, 0x05, kRcNotAuthorized);
 }
 
 void Core::refuse(Conn& c, std::uint8_t code_3x, std::uint8_t code_v5) {
@@ -447,30 +545,52 @@ void Core::refuse(Conn& c, std::uint8_t code_3x, std::uint8_t code_v5) {
 }
 
 void Core::on_custom_response(Conn& c, const Authenticate& p, TimeMs now) {
-  std::string_view response = p.password ? p.password->as_chars() : std::string_view{};
-  Verification v = config_.secrets.verify(c.client_id, c.challenge, response);
-  if (v == Verification::verified) {
-    log("conn " + std::to_string(c.id) + " (" + c.client_id + "): response verified");
-    return complete_connect(c, now, false);
-  }
-  log("conn " + std::to_string(c.id) + " (" + c.client_id + "): response refused (" + verification_name(v) + ")");
-  refuse(c, 0x05, kRcNotAuthorized);
+  finish_auth(c, p.password ? p.password->as_chars() : std::string_view{}, now, false);
 }
 
 void Core::on_auth(Conn& c, const Auth& p, TimeMs now) {
   auto method = p.properties.find(PropertyId::authentication_method);
   if (!method || method->text != kAuthMethod) return refuse(c, 0x05, kRcBadAuthMethod);
   if (p.reason_code != kRcContinue) return refuse(c, 0x05, kRcProtocolError);
-  auto data = p.properties.find(PropertyId::authentication_data);
-  std::string_view response = data ? data->binary.as_chars() : std::string_view{};
-  Verification v = config_.secrets.verify(c.client_id, c.challenge, response);
-  if (v == Verification::verified) {
-    log("conn " + std::to_string(c.id) + " (" + c.client_id + "): AUTH response verified");
-    return complete_connect(c, now, true);
+  finish_auth(c, auth_data(p), now, true);
+}
+
+// MQTT 5 re-authentication (§4.12.1) of a connected client: AUTH 0x19 (same method) -> AUTH 0x18 with a fresh
+// challenge -> AUTH 0x18 with the response -> AUTH 0x00, or DISCONNECT 0x87 and close. PUBLISH and the rest
+// go on meanwhile (handled as usual); the response is due within auth_timeout (see tick()). Not subject to the
+// brute-force limit: the connection proved its identity once already, and an attacker's failures with the same
+// client id must not cut the real device off at its next re-authentication.
+void Core::on_reauth(Conn& c, const Auth& p, TimeMs now) {
+  // [MQTT-4.12.0-7]: a client that did not authenticate with a method must not send AUTH.
+  if (c.scheme != Scheme::v5)
+    return protocol_error(c, kRcProtocolError, "AUTH from a client that did not use enhanced authentication");
+  // [MQTT-4.12.1-1]: the same Authentication Method as in CONNECT.
+  auto method = p.properties.find(PropertyId::authentication_method);
+  if (!method || method->text != kAuthMethod)
+    return protocol_error(c, kRcProtocolError, "re-authentication with another authentication method");
+  const std::string who = "conn " + std::to_string(c.id) + " (" + c.client_id + "): ";
+  if (!c.reauth) {
+    if (p.reason_code != kRcReauthenticate)
+      return protocol_error(c, kRcProtocolError, "AUTH other than Re-authenticate outside a re-authentication");
+    c.challenge = make_challenge_();
+    c.reauth = true;
+    c.reauth_deadline = now + config_.auth_timeout.count();
+    send_auth(c, kRcContinue, c.challenge);
+    log(who + "re-authentication: AUTH challenge sent");
+    return;
   }
-  log("conn " + std::to_string(c.id) + " (" + c.client_id + "): AUTH response refused (" + verification_name(v) +
-      ")");
-  refuse(c, 0x05, kRcNotAuthorized);
+  if (p.reason_code != kRcContinue)
+    return protocol_error(c, kRcProtocolError, "AUTH other than Continue during a re-authentication");
+  Verification v = config_.secrets.verify(c.client_id, c.challenge, auth_data(p));
+  if (v != Verification::verified) {
+    log(who + "re-authentication refused (" + verification_name(v) + ")");
+    // [MQTT-4.12.1-2]: DISCONNECT with a reason, then close; not a normal disconnection, so the will goes out.
+    return close(c, true, kRcNotAuthorized);
+  }
+  c.reauth = false;
+  c.reauth_deadline = 0;
+  send_auth(c, kRcSuccess, std::nullopt);
+  log(who + "re-authenticated");
 }
 
 void Core::complete_connect(Conn& c, TimeMs now, bool with_auth_method) {
@@ -866,9 +986,12 @@ void Core::tick(TimeMs now) {
   now_ = now;
   std::vector<ConnId> expired;
   std::vector<ConnId> keepalive;
+  std::vector<ConnId> reauth_expired;
   for (auto& [id, c] : conns_) {
     if (c.state != State::connected) {
       if (c.deadline != 0 && now >= c.deadline) expired.push_back(id);
+    } else if (c.reauth && now >= c.reauth_deadline) {
+      reauth_expired.push_back(id);
     } else if (c.keep_alive != 0 && now - c.last_rx > static_cast<TimeMs>(c.keep_alive) * 1500) {
       keepalive.push_back(id);
     }
@@ -878,6 +1001,13 @@ void Core::tick(TimeMs now) {
       log("conn " + std::to_string(id) + (c->client_id.empty() ? "" : " (" + c->client_id + ")") +
           (c->state == State::wait_connect ? ": no CONNECT in time" : ": no authentication response in time"));
       close(*c, false);
+    }
+  }
+  for (ConnId id : reauth_expired) {
+    if (Conn* c = find(id)) {
+      // The client did not prove its identity again in time: as a refused re-authentication.
+      log("conn " + std::to_string(id) + " (" + c->client_id + "): no re-authentication response in time");
+      close(*c, true, kRcNotAuthorized);
     }
   }
   for (ConnId id : keepalive) {

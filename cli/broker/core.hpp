@@ -18,12 +18,13 @@
 #include <vector>
 
 #include "broker/broker.hpp"
+#include "broker/limiter.hpp"
 #include "mqttauth/framer.hpp"
+#include "netparse.hpp"
 
 namespace mqttauth::cli::broker {
 
 using ConnId = std::uint64_t;
-using TimeMs = std::int64_t;  // a monotonic clock in milliseconds
 
 struct Action {
   enum class Kind : std::uint8_t { send, close };
@@ -50,8 +51,9 @@ class Core {
   // with config.seed_compat).
   explicit Core(const BrokerConfig& config, std::function<std::string()> make_challenge = {});
 
-  // A connection was accepted on a listener.
-  void open(ConnId id, const ListenerConfig& listener, TimeMs now);
+  // A connection was accepted on a listener. `source` keys the brute-force limit per address (see
+  // source_key()); empty: the connection is limited per client id only.
+  void open(ConnId id, const ListenerConfig& listener, TimeMs now, std::string source = {});
   // Bytes the connection received.
   void receive(ConnId id, std::span<const std::uint8_t> bytes, TimeMs now);
   // The socket is gone (peer closed, error, output overflow). Publishes the will unless DISCONNECT was seen.
@@ -71,6 +73,9 @@ class Core {
   bool has_session(const std::string& client_id) const;
   // Messages waiting (queued or in flight) for a session.
   std::size_t pending_messages(const std::string& client_id) const;
+  // Keys tracked by the brute-force limit.
+  std::size_t limited_client_ids() const noexcept { return failed_clients_.size(); }
+  std::size_t limited_sources() const noexcept { return failed_sources_.size(); }
 
  private:
   enum class State : std::uint8_t { wait_connect, wait_custom_auth, wait_v5_auth, connected };
@@ -84,6 +89,7 @@ class Core {
   struct Conn {
     ConnId id = 0;
     ListenerConfig listener;
+    std::string source;  // the peer's address as the brute-force limit keys it
     State state = State::wait_connect;
     TimeMs deadline = 0;  // CONNECT / handshake deadline
     TimeMs last_rx = 0;
@@ -98,6 +104,10 @@ class Core {
     std::optional<Will> will;
     Scheme scheme = Scheme::none;
     std::string challenge;
+    // MQTT 5 re-authentication (§4.12.1) in progress: AUTH 0x18 with a fresh challenge was sent, the response
+    // is due by reauth_deadline. Normal traffic goes on meanwhile.
+    bool reauth = false;
+    TimeMs reauth_deadline = 0;
     std::uint8_t auth_code = 0;
     std::uint32_t client_max_packet = 0;      // 0 = no limit
     std::uint16_t client_receive_max = 65535;
@@ -150,6 +160,11 @@ class Core {
   void on_connect(Conn& c, const Connect& p, TimeMs now);
   void on_custom_response(Conn& c, const Authenticate& p, TimeMs now);
   void on_auth(Conn& c, const Auth& p, TimeMs now);
+  void finish_auth(Conn& c, std::string_view response, TimeMs now, bool v5);
+  void on_reauth(Conn& c, const Auth& p, TimeMs now);
+  void send_auth(Conn& c, std::uint8_t reason, std::optional<std::string_view> data);
+  bool refuse_if_locked_out(Conn& c, TimeMs now, const char* what);
+  void count_failure(const Conn& c, TimeMs now);
   void refuse(Conn& c, std::uint8_t code_3x, std::uint8_t code_v5);
   void complete_connect(Conn& c, TimeMs now, bool with_auth_method);
   void on_publish(Conn& c, const Publish& p, TimeMs now);
@@ -167,6 +182,8 @@ class Core {
 
   BrokerConfig config_;
   std::function<std::string()> make_challenge_;
+  FailureTable failed_clients_;  // brute-force limit per client id
+  FailureTable failed_sources_;  // and per source address
   std::unordered_map<ConnId, Conn> conns_;
   std::unordered_map<std::string, Session> sessions_;
   std::map<std::string, MessagePtr> retained_;
@@ -175,6 +192,10 @@ class Core {
   std::uint64_t assigned_ids_ = 0;
   TimeMs now_ = 0;  // the time of the call being handled
 };
+
+// The brute-force limit's key for a peer address: an IPv4 address as is (also when IPv4-mapped), an IPv6
+// address as its /64 prefix ("2001:db8:1:2::/64"; one subscriber usually has a whole /64).
+std::string source_key(const IpAddr& ip);
 
 // A fresh challenge: 16 bytes from RAND_bytes as 32 lower-case hex digits (throws if the CSPRNG fails), or
 // with seed_compat the 13-digit wall-clock milliseconds.

@@ -161,7 +161,12 @@ Observation Session::observe(const Decoded& d, Direction dir, PacketRef ref) {
   }
 
   if (const auto* a = std::get_if<Auth>(&p)) {
-    // Before CONNACK, AUTH alternates server (challenge) / device (response).
+    // MQTT 5 re-authentication (§4.12.1) happens after CONNACK: the client starts it with AUTH 0x19
+    // (Re-authenticate), AUTH 0x18 goes back and forth, the server ends it with AUTH 0x00 (Success) or a
+    // DISCONNECT. Neither 0x19 nor 0x00 belongs to the connect handshake, which CONNACK ends.
+    constexpr std::uint8_t kSuccess = 0x00, kReauthenticate = 0x19;
+    if (a->reason_code == kReauthenticate) infer(Direction::c2s);
+    if (a->reason_code == kSuccess) infer(Direction::s2c);
     if (state_ == State::done) {
       if (!hs_.empty()) ob.handshake = hs_.size() - 1;
       return ob;  // re-authentication after CONNACK: not part of the connect handshake
@@ -172,6 +177,21 @@ Observation Session::observe(const Decoded& d, Direction dir, PacketRef ref) {
     h.scheme = AuthScheme::v5;
     if (h.auth_method.empty())
       if (auto m = a->properties.find(PropertyId::authentication_method)) h.auth_method = std::string(m->text);
+    // The capture started after CONNACK (no CONNECT seen): the first re-authentication seen stands for the
+    // connection's authentication, from its AUTH 0x19 (the request: neither challenge nor response) to the
+    // server's AUTH 0x00 (accepted). During a connect handshake both are protocol violations.
+    if (a->reason_code == kReauthenticate || a->reason_code == kSuccess) {
+      const bool reauth = !h.connect && (a->reason_code == kReauthenticate ? fresh : state_ == State::responded);
+      if (!reauth) {
+        flag(h, anomaly::unexpected_state);
+      } else if (a->reason_code == kSuccess) {
+        h.outcome = Outcome::accepted;
+        state_ = State::done;
+      } else {
+        state_ = State::wait_challenge;
+      }
+      return ob;
+    }
     auto data = a->properties.find(PropertyId::authentication_data);
     std::string value = data ? to_string(data->binary) : std::string();
     if (ob.dir == Direction::s2c) {

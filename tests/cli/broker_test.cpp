@@ -14,6 +14,7 @@
 #include "broker/broker.hpp"
 #include "broker/config.hpp"
 #include "broker/core.hpp"
+#include "broker/limiter.hpp"
 #include "iotap.hpp"
 #include "mqttauth/codec.hpp"
 #include "secrets.hpp"
@@ -37,17 +38,20 @@ class Harness {
   std::map<ConnId, std::vector<Packet>> got;
   std::map<ConnId, std::uint8_t> level;
   std::set<ConnId> closed;
+  // The core's challenges; `last_challenge` is the latest one made.
+  std::function<std::string()> next_challenge = [] { return std::string(kChallenge); };
+  std::string last_challenge;
 
   Harness() {
     cfg.secrets.add("dev1", "s3cret");
     cfg.secrets.add("dev5", "five");
   }
   void start() {
-    core = std::make_unique<Core>(cfg, [] { return std::string(kChallenge); });
+    core = std::make_unique<Core>(cfg, [this] { return last_challenge = next_challenge(); });
   }
-  void open(ConnId id, ListenerConfig l = {}) {
+  void open(ConnId id, ListenerConfig l = {}, std::string source = {}) {
     if (!core) start();
-    core->open(id, l, now);
+    core->open(id, l, now, std::move(source));
     collect();
   }
   void send(ConnId id, const Packet& p) {
@@ -492,9 +496,37 @@ TEST(BrokerCore, CustomAuthRefusesOtherPacketsFirst) {
 }
 
 namespace {
-void v5_auth(Harness& h, ConnId id, std::string_view method, std::string_view response, std::uint8_t expect) {
+// Sends AUTH `reason` with Authentication Method `method` (none when empty) and, when given, Authentication Data.
+void send_auth(Harness& h, ConnId id, std::uint8_t reason, std::string_view method,
+               std::optional<std::string_view> data = std::nullopt) {
+  PropertyBuilder ap;  // the packet views its properties: keep the builder alive until sent
+  if (!method.empty()) ap.add_string(PropertyId::authentication_method, method);
+  if (data) ap.add_binary(PropertyId::authentication_data, Bytes::of(*data));
+  Auth a;
+  a.reason_code = reason;
+  a.properties = ap.properties();
+  h.send(id, a);
+}
+
+// The AUTH packet `p` has `reason`, our method and, when `data` is given, that Authentication Data.
+void expect_auth(const Packet& p, std::uint8_t reason, std::optional<std::string_view> data = std::nullopt) {
+  ASSERT_TRUE(std::holds_alternative<Auth>(p)) << packet_name(p);
+  const auto& a = std::get<Auth>(p);
+  EXPECT_EQ(a.reason_code, reason);
+  auto m = a.properties.find(PropertyId::authentication_method);
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->text, kAuthMethod);
+  if (data) {
+    auto d = a.properties.find(PropertyId::authentication_data);
+    ASSERT_TRUE(d);
+    EXPECT_EQ(d->binary.as_chars(), *data);
+  }
+}
+
+// Opens `id` on a listener with `mode` and sends an MQTT 5 CONNECT as dev5 with Authentication Method `method`.
+void connect_dev5(Harness& h, ConnId id, AuthMode mode, std::string_view method = kAuthMethod) {
   ListenerConfig l;
-  l.auth = AuthMode::v5;
+  l.auth = mode;
   h.open(id, l);
   PropertyBuilder cp;
   cp.add_string(PropertyId::authentication_method, method);
@@ -503,25 +535,18 @@ void v5_auth(Harness& h, ConnId id, std::string_view method, std::string_view re
   c.client_id = "dev5";
   c.properties = cp.properties();
   h.send(id, c);
+}
+
+void v5_auth(Harness& h, ConnId id, std::string_view method, std::string_view response, std::uint8_t expect) {
+  connect_dev5(h, id, AuthMode::v5, method);
   auto ps = h.take(id);
   ASSERT_EQ(ps.size(), 1u);
   if (method != kAuthMethod) {
     EXPECT_EQ(std::get<Connack>(ps[0]).code, expect);
     return;
   }
-  ASSERT_TRUE(std::holds_alternative<Auth>(ps[0]));
-  const auto& a = std::get<Auth>(ps[0]);
-  EXPECT_EQ(a.reason_code, 0x18);
-  auto data = a.properties.find(PropertyId::authentication_data);
-  ASSERT_TRUE(data);
-  EXPECT_EQ(data->binary.as_chars(), kChallenge);
-  PropertyBuilder ap;
-  ap.add_string(PropertyId::authentication_method, kAuthMethod);
-  ap.add_binary(PropertyId::authentication_data, Bytes::of(response));
-  Auth r;
-  r.reason_code = 0x18;
-  r.properties = ap.properties();
-  h.send(id, r);
+  expect_auth(ps[0], 0x18, h.last_challenge);
+  send_auth(h, id, 0x18, kAuthMethod, response);
   ps = h.take(id);
   ASSERT_EQ(ps.size(), 1u);
   const auto& ack = std::get<Connack>(ps[0]);
@@ -546,6 +571,117 @@ TEST(BrokerCore, V5EnhancedAuth) {
   EXPECT_TRUE(h3.closed.count(1));
 }
 
+namespace {
+// Challenges "challenge-1", "challenge-2", ... so that each exchange has its own.
+std::function<std::string()> numbered_challenges() {
+  return [n = 0]() mutable { return "challenge-" + std::to_string(++n); };
+}
+
+// dev5 connected with v5 enhanced auth on the first numbered challenge.
+void v5_connected(Harness& h, ConnId id) {
+  h.next_challenge = numbered_challenges();
+  v5_auth(h, id, kAuthMethod, cli::hmac_sha256_hex("five", "challenge-1"), 0);
+}
+
+// The one packet the core sent is DISCONNECT `reason`, and the connection is closed.
+void expect_disconnected(Harness& h, ConnId id, std::uint8_t reason) {
+  auto ps = h.take(id);
+  ASSERT_EQ(ps.size(), 1u);
+  ASSERT_TRUE(std::holds_alternative<Disconnect>(ps[0])) << packet_name(ps[0]);
+  EXPECT_EQ(std::get<Disconnect>(ps[0]).reason_code, reason);
+  EXPECT_TRUE(h.closed.count(id));
+}
+}  // namespace
+
+TEST(BrokerCore, V5ReauthenticationSucceedsWhileTrafficGoesOn) {
+  Harness h;
+  v5_connected(h, 1);
+  h.subscribe(1, "t", 0);
+  for (int round = 2; round <= 3; ++round) {
+    const std::string challenge = "challenge-" + std::to_string(round);
+    send_auth(h, 1, 0x19, kAuthMethod, "ignored client data");
+    auto ps = h.take(1);
+    ASSERT_EQ(ps.size(), 1u);
+    expect_auth(ps[0], 0x18, challenge);  // a fresh challenge
+    // Traffic goes on during the re-authentication: a QoS 1 PUBLISH is acknowledged and delivered.
+    h.publish(1, "t", "during", 1, false, static_cast<std::uint16_t>(round));
+    ps = h.take(1);
+    EXPECT_EQ(only<Puback>(ps).size(), 1u);
+    EXPECT_EQ(only<Publish>(ps).size(), 1u);
+    send_auth(h, 1, 0x18, kAuthMethod, cli::hmac_sha256_hex("five", challenge));
+    ps = h.take(1);
+    ASSERT_EQ(ps.size(), 1u);
+    expect_auth(ps[0], 0x00);
+    EXPECT_FALSE(h.closed.count(1));
+  }
+  // Nothing is pending any more: no timeout later.
+  h.tick(h.cfg.auth_timeout.count() + 1000);
+  EXPECT_FALSE(h.closed.count(1));
+  EXPECT_TRUE(h.core->is_connected("dev5"));
+}
+
+TEST(BrokerCore, V5ReauthenticationWrongOrReplayedResponseDisconnects) {
+  // A wrong response, and the right response to the connect's challenge (replayed): the challenge is fresh.
+  for (const std::string& bad : {std::string("wrong"), cli::hmac_sha256_hex("five", "challenge-1")}) {
+    Harness h;
+    v5_connected(h, 1);
+    send_auth(h, 1, 0x19, kAuthMethod);
+    h.take(1);
+    send_auth(h, 1, 0x18, kAuthMethod, bad);
+    expect_disconnected(h, 1, 0x87);  // Not authorized
+    EXPECT_FALSE(h.core->is_connected("dev5"));
+  }
+}
+
+TEST(BrokerCore, V5ReauthenticationProtocolErrors) {
+  struct Case {
+    const char* what;
+    bool start_first;  // a re-authentication is in progress when `reason` is sent
+    std::uint8_t reason;
+    std::string_view method;
+    std::uint8_t expect = 0x82;  // Protocol error
+  };
+  const Case cases[] = {
+      {"another method", false, 0x19, "SCRAM-SHA-1"},
+      // The codec refuses an AUTH without a method when decoding it: closed as malformed.
+      {"no method", false, 0x19, "", 0x81},
+      {"Continue without a re-authentication", false, 0x18, kAuthMethod},
+      {"Re-authenticate during a re-authentication", true, 0x19, kAuthMethod},
+      {"Success from the client", true, 0x00, kAuthMethod},
+      {"another method during a re-authentication", true, 0x18, "SCRAM-SHA-1"},
+  };
+  for (const Case& k : cases) {
+    SCOPED_TRACE(k.what);
+    Harness h;
+    v5_connected(h, 1);
+    if (k.start_first) {
+      send_auth(h, 1, 0x19, kAuthMethod);
+      h.take(1);
+    }
+    send_auth(h, 1, k.reason, k.method, "x");
+    expect_disconnected(h, 1, k.expect);
+  }
+}
+
+TEST(BrokerCore, AuthWithoutEnhancedAuthIsProtocolError) {
+  Harness h;
+  h.connect(1, "plain", kLevel5);  // no Authentication Method in CONNECT
+  send_auth(h, 1, 0x19, kAuthMethod);
+  expect_disconnected(h, 1, 0x82);
+}
+
+TEST(BrokerCore, V5ReauthenticationTimeout) {
+  Harness h;
+  h.cfg.auth_timeout = std::chrono::milliseconds(300);
+  v5_connected(h, 1);
+  send_auth(h, 1, 0x19, kAuthMethod);
+  h.take(1);
+  h.tick(200);
+  EXPECT_FALSE(h.closed.count(1));
+  h.tick(200);
+  expect_disconnected(h, 1, 0x87);
+}
+
 TEST(BrokerCore, AnyModeChoosesByClient) {
   Harness h;
   ListenerConfig l;
@@ -560,14 +696,7 @@ TEST(BrokerCore, AnyModeChoosesByClient) {
   ASSERT_EQ(ps.size(), 1u);
   EXPECT_TRUE(std::holds_alternative<Authenticate>(ps[0]));
   // 5.0 with a method: v5.
-  h.open(2, l);
-  PropertyBuilder cp;
-  cp.add_string(PropertyId::authentication_method, kAuthMethod);
-  Connect c5;
-  c5.level = kLevel5;
-  c5.client_id = "dev5";
-  c5.properties = cp.properties();
-  h.send(2, c5);
+  connect_dev5(h, 2, AuthMode::any);
   ps = h.take(2);
   ASSERT_EQ(ps.size(), 1u);
   EXPECT_TRUE(std::holds_alternative<Auth>(ps[0]));
@@ -730,6 +859,255 @@ TEST(BrokerCore, SessionExpiry) {
   EXPECT_FALSE(h.core->has_session("brief"));
 }
 
+// ---------------------------------------------------------------------------------------------------------
+// Brute-force limiting of authentication, with the fake clock.
+
+namespace {
+
+struct Attempt {
+  bool challenged = false;    // the broker sent a challenge (and the response was sent)
+  std::uint8_t code = 0xFF;   // the CONNACK code; 0xFF: none
+};
+
+// A custom handshake (3.1.1, code 0) on connection `id` from `source`: CONNECT as `client_id`, the challenge
+// answered with `secret`'s response.
+Attempt custom_attempt(Harness& h, ConnId id, std::string_view client_id, std::string_view secret,
+                       std::string source = "192.0.2.1") {
+  ListenerConfig l;
+  l.auth = AuthMode::custom;
+  h.open(id, l, std::move(source));
+  Connect c;
+  c.client_id = client_id;
+  h.send(id, c);
+  Attempt out;
+  auto ps = h.take(id);
+  if (ps.size() == 1 && std::holds_alternative<Authenticate>(ps[0])) {
+    out.challenged = true;
+    const std::string response = cli::hmac_sha256_hex(secret, h.last_challenge);
+    Authenticate r;
+    r.client_id = client_id;
+    r.password = Bytes::of(response);
+    h.send(id, r);
+    ps = h.take(id);
+  }
+  if (ps.size() == 1 && std::holds_alternative<Connack>(ps[0])) out.code = std::get<Connack>(ps[0]).code;
+  return out;
+}
+
+// A harness whose limit is small and quick: `clients` / `addresses` failures, lockout 1 s doubling to 4 s.
+Harness limited(std::uint32_t clients, std::uint32_t addresses) {
+  Harness h;
+  h.cfg.auth_limit.client_failures = clients;
+  h.cfg.auth_limit.address_failures = addresses;
+  h.cfg.auth_limit.window = std::chrono::milliseconds(60000);
+  h.cfg.auth_limit.lockout = std::chrono::milliseconds(1000);
+  h.cfg.auth_limit.max_lockout = std::chrono::milliseconds(4000);
+  h.next_challenge = numbered_challenges();
+  return h;
+}
+
+}  // namespace
+
+TEST(BrokerLimit, ClientIdLockedOutAfterKFailuresWithDoublingCappedLockout) {
+  Harness h = limited(3, 0);
+  std::vector<std::string> lines;
+  h.cfg.log = [&](std::string_view l) { lines.emplace_back(l); };
+  ConnId id = 1;
+  for (int i = 0; i < 3; ++i) {
+    Attempt a = custom_attempt(h, id++, "dev1", "guess");
+    EXPECT_TRUE(a.challenged);
+    EXPECT_EQ(a.code, 5);
+  }
+  // Limiting starts: one log line.
+  auto starts = [&] {
+    std::size_t n = 0;
+    for (const auto& l : lines) n += l.find("auth limit: client id dev1: 3 failed authentications") == 0;
+    return n;
+  };
+  EXPECT_EQ(starts(), 1u);
+  // Locked out for 1 s: refused at CONNECT, no challenge (no guess), even with the right secret.
+  Attempt locked = custom_attempt(h, id++, "dev1", "s3cret");
+  EXPECT_FALSE(locked.challenged);
+  EXPECT_EQ(locked.code, 5);
+  EXPECT_TRUE(h.closed.count(id - 1));
+  // Then 2 s, 4 s, 4 s (capped) after each further failure.
+  for (TimeMs lockout : {1000, 2000, 4000, 4000}) {
+    h.now += lockout - 1;
+    EXPECT_FALSE(custom_attempt(h, id++, "dev1", "guess").challenged) << lockout;
+    h.now += 1;
+    Attempt again = custom_attempt(h, id++, "dev1", "guess");
+    EXPECT_TRUE(again.challenged) << lockout;
+    EXPECT_EQ(again.code, 5);
+  }
+  EXPECT_EQ(starts(), 1u);  // logged when the limiting starts, not at each further failure
+}
+
+TEST(BrokerLimit, V5ClientsGetConnectionRateExceeded) {
+  Harness h = limited(2, 0);
+  for (ConnId id = 1; id <= 2; ++id) v5_auth(h, id, kAuthMethod, "wrong", 0x87);
+  connect_dev5(h, 3, AuthMode::v5);
+  auto ps = h.take(3);
+  ASSERT_EQ(ps.size(), 1u);
+  ASSERT_TRUE(std::holds_alternative<Connack>(ps[0]));  // no AUTH challenge
+  EXPECT_EQ(std::get<Connack>(ps[0]).code, 0x9F);
+}
+
+TEST(BrokerLimit, SuccessResetsTheClientIdsCount) {
+  Harness h = limited(3, 0);
+  ConnId id = 1;
+  for (int round = 0; round < 3; ++round) {
+    for (int i = 0; i < 2; ++i) EXPECT_EQ(custom_attempt(h, id++, "dev1", "guess").code, 5);
+    Attempt ok = custom_attempt(h, id++, "dev1", "s3cret");
+    EXPECT_TRUE(ok.challenged);
+    EXPECT_EQ(ok.code, 0);
+  }
+  // Without the success in between, the third failure locks out.
+  for (int i = 0; i < 3; ++i) custom_attempt(h, id++, "dev1", "guess");
+  EXPECT_FALSE(custom_attempt(h, id++, "dev1", "s3cret").challenged);
+}
+
+TEST(BrokerLimit, OtherClientIdsAreUnaffected) {
+  Harness h = limited(3, 20);
+  h.cfg.secrets.add("good", "g00d");
+  ConnId id = 1;
+  for (int i = 0; i < 10; ++i) custom_attempt(h, id++, "dev1", "guess", "192.0.2.1");
+  EXPECT_FALSE(custom_attempt(h, id++, "dev1", "s3cret", "192.0.2.1").challenged);
+  // Another client id, from another address and from the attacker's (under its address threshold).
+  for (const char* src : {"198.51.100.7", "192.0.2.1"}) {
+    Attempt ok = custom_attempt(h, id++, "good", "g00d", src);
+    EXPECT_TRUE(ok.challenged) << src;
+    EXPECT_EQ(ok.code, 0) << src;
+  }
+}
+
+TEST(BrokerLimit, AddressLockedOutAfterFailuresWithManyClientIds) {
+  Harness h = limited(0, 3);
+  h.cfg.secrets.add("good", "g00d");
+  ConnId id = 1;
+  for (int i = 0; i < 3; ++i)
+    EXPECT_TRUE(custom_attempt(h, id++, "spray-" + std::to_string(i), "guess", "192.0.2.1").challenged);
+  // A fourth client id from that address: refused without a challenge; so is a good device behind it.
+  EXPECT_FALSE(custom_attempt(h, id++, "spray-3", "guess", "192.0.2.1").challenged);
+  EXPECT_FALSE(custom_attempt(h, id++, "good", "g00d", "192.0.2.1").challenged);
+  // From elsewhere: unaffected.
+  EXPECT_EQ(custom_attempt(h, id++, "good", "g00d", "198.51.100.7").code, 0);
+  EXPECT_TRUE(custom_attempt(h, id++, "spray-4", "guess", "198.51.100.7").challenged);
+  EXPECT_EQ(h.core->limited_sources(), 2u);
+}
+
+// Parallel connections that all got a challenge before the limit was reached: once it is, the responses still
+// pending are refused without being evaluated (here the right one), so parallelism buys no extra guess.
+TEST(BrokerLimit, PendingResponsesAreNotEvaluatedOnceLockedOut) {
+  Harness h = limited(2, 0);
+  ListenerConfig l;
+  l.auth = AuthMode::custom;
+  std::vector<std::string> challenges;
+  for (ConnId id = 1; id <= 3; ++id) {
+    h.open(id, l, "192.0.2.1");
+    Connect c;
+    c.client_id = "dev1";
+    h.send(id, c);
+    ASSERT_EQ(only<Authenticate>(h.take(id)).size(), 1u);
+    challenges.push_back(h.last_challenge);
+  }
+  for (ConnId id = 1; id <= 3; ++id) {
+    const std::string response =
+        cli::hmac_sha256_hex(id == 3 ? "s3cret" : "guess", challenges[static_cast<std::size_t>(id - 1)]);
+    Authenticate r;
+    r.client_id = "dev1";
+    r.password = Bytes::of(response);
+    h.send(id, r);
+    auto acks = only<Connack>(h.take(id));
+    ASSERT_EQ(acks.size(), 1u);
+    EXPECT_EQ(acks[0].code, 5) << id;
+  }
+  EXPECT_FALSE(h.core->is_connected("dev1"));
+}
+
+// Re-authentication is not limited: an attacker's lockout of the client id does not cut the real device off.
+TEST(BrokerLimit, ReauthenticationIsNotLockedOut) {
+  Harness h = limited(2, 0);
+  v5_connected(h, 1);
+  for (ConnId id = 2; id <= 3; ++id) v5_auth(h, id, kAuthMethod, "wrong", 0x87);
+  send_auth(h, 1, 0x19, kAuthMethod);
+  auto ps = h.take(1);
+  ASSERT_EQ(ps.size(), 1u);
+  send_auth(h, 1, 0x18, kAuthMethod, cli::hmac_sha256_hex("five", h.last_challenge));
+  ps = h.take(1);
+  ASSERT_EQ(ps.size(), 1u);
+  expect_auth(ps[0], 0x00);
+  EXPECT_TRUE(h.core->is_connected("dev5"));
+}
+
+TEST(BrokerLimit, TablesAreBounded) {
+  Harness h = limited(5, 5);
+  h.cfg.auth_limit.max_entries = 8;
+  for (ConnId id = 1; id <= 100; ++id)
+    custom_attempt(h, id, "id-" + std::to_string(id), "guess", "10.0.0." + std::to_string(id));
+  EXPECT_EQ(h.core->limited_client_ids(), 8u);
+  EXPECT_EQ(h.core->limited_sources(), 8u);
+}
+
+TEST(FailureTable, EvictsTheOldestFailureWhenFull) {
+  AuthLimitConfig cfg;
+  cfg.max_entries = 2;
+  FailureTable t(3, cfg);
+  EXPECT_EQ(t.fail("a", 0).failures, 1u);
+  EXPECT_EQ(t.fail("b", 1).failures, 1u);
+  EXPECT_EQ(t.fail("c", 2).failures, 1u);  // evicts a
+  EXPECT_EQ(t.size(), 2u);
+  EXPECT_EQ(t.fail("b", 3).failures, 2u);  // b kept its count, and is now the most recent
+  EXPECT_EQ(t.fail("a", 4).failures, 1u);  // a starts again; c (oldest) evicted
+  EXPECT_EQ(t.fail("b", 5).failures, 3u);
+  EXPECT_EQ(t.fail("c", 6).failures, 1u);
+  EXPECT_EQ(t.size(), 2u);
+}
+
+TEST(FailureTable, WindowLockoutAndForget) {
+  AuthLimitConfig cfg;
+  cfg.window = std::chrono::milliseconds(1000);
+  cfg.lockout = std::chrono::milliseconds(300);
+  cfg.max_lockout = std::chrono::milliseconds(500);
+  FailureTable t(2, cfg);
+  EXPECT_EQ(t.fail("k", 0).lockout_ms, 0);
+  EXPECT_FALSE(t.locked_until("k", 0));
+  EXPECT_EQ(t.fail("k", 100).lockout_ms, 300);
+  EXPECT_EQ(t.locked_until("k", 100), std::optional<TimeMs>(400));
+  EXPECT_FALSE(t.locked_until("k", 400));
+  EXPECT_EQ(t.fail("k", 500).lockout_ms, 500);  // 600, capped
+  // The count is forgotten a window after the last failure.
+  EXPECT_EQ(t.fail("k", 1499).failures, 4u);
+  EXPECT_EQ(t.fail("k", 2499).failures, 1u);
+  EXPECT_EQ(t.fail("other", 2500).failures, 1u);
+  t.forget("k");
+  EXPECT_EQ(t.fail("k", 2501).failures, 1u);
+  // Long keys are stored hashed, and still told apart.
+  std::string long_a(70000, 'a'), long_b(70000, 'a');
+  long_b.back() = 'b';
+  t.fail(long_a, 2600);
+  t.fail(long_a, 2600);
+  EXPECT_TRUE(t.locked_until(long_a, 2600));
+  EXPECT_FALSE(t.locked_until(long_b, 2600));
+  // Threshold 0: nothing counted.
+  FailureTable off(0, cfg);
+  for (int i = 0; i < 10; ++i) off.fail("k", i);
+  EXPECT_FALSE(off.locked_until("k", 10));
+  EXPECT_EQ(off.size(), 0u);
+}
+
+TEST(BrokerLimit, SourceKeys) {
+  auto ip = [](std::initializer_list<int> bytes, bool v6) {
+    cli::IpAddr a;
+    std::size_t i = 0;
+    for (int b : bytes) a.b[i++] = static_cast<std::uint8_t>(b);
+    a.v6 = v6;
+    return a;
+  };
+  EXPECT_EQ(source_key(ip({192, 0, 2, 1}, false)), "192.0.2.1");
+  EXPECT_EQ(source_key(ip({0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF, 192, 0, 2, 1}, true)), "192.0.2.1");
+  EXPECT_EQ(source_key(ip({0x20, 0x01, 0x0d, 0xb8, 0, 1, 0, 2, 9, 9, 9, 9, 9, 9, 9, 9}, true)), "2001:db8:1:2::/64");
+}
+
 TEST(BrokerConfigFile, ParsesKeysAndListeners) {
   FileConfig fc;
   std::string err;
@@ -743,7 +1121,13 @@ TEST(BrokerConfigFile, ParsesKeysAndListeners) {
       "deny_subscribe = test/nosubscribe\n"
       "deny_reason_v5 = 0x80\n"
       "secrets = devices.secrets\n"
-      "seed_compat = yes\n";
+      "seed_compat = yes\n"
+      "auth_fail_limit = 3\n"
+      "auth_fail_limit_address = 0\n"
+      "auth_fail_window = 120\n"
+      "auth_lockout = 0.5\n"
+      "auth_lockout_max = 10\n"
+      "auth_limit_entries = 500\n";
   ASSERT_TRUE(parse_config(text, "/etc/x", fc, err)) << err;
   ASSERT_EQ(fc.listeners.size(), 2u);
   EXPECT_EQ(fc.listeners[0].auth, AuthMode::custom);
@@ -755,12 +1139,19 @@ TEST(BrokerConfigFile, ParsesKeysAndListeners) {
   EXPECT_EQ(fc.broker.deny_reason_v5, 0x80);
   EXPECT_EQ(fc.secrets_path, "/etc/x/devices.secrets");
   EXPECT_TRUE(fc.broker.seed_compat);
+  EXPECT_EQ(fc.broker.auth_limit.client_failures, 3u);
+  EXPECT_EQ(fc.broker.auth_limit.address_failures, 0u);
+  EXPECT_EQ(fc.broker.auth_limit.window.count(), 120000);
+  EXPECT_EQ(fc.broker.auth_limit.lockout.count(), 500);
+  EXPECT_EQ(fc.broker.auth_limit.max_lockout.count(), 10000);
+  EXPECT_EQ(fc.broker.auth_limit.max_entries, 500u);
 
   FileConfig bad;
   EXPECT_FALSE(parse_config("nonsense = 1\n", "", bad, err));
   EXPECT_NE(err.find("line 1"), std::string::npos);
   EXPECT_FALSE(parse_config("listener = 127.0.0.1:1 code=3\n", "", bad, err));
   EXPECT_FALSE(parse_config("max_packet_size = lots\n", "", bad, err));
+  EXPECT_FALSE(parse_config("auth_limit_entries = 0\n", "", bad, err));
 }
 
 TEST(BrokerChallenge, RandomHexAndSeedCompat) {
@@ -904,6 +1295,46 @@ TEST(BrokerLive, CustomHandshakeOverTcp) {
   EXPECT_GE(b.tap.opens, 2u);
   EXPECT_GT(b.tap.bytes_in, 0u);
   EXPECT_GT(b.tap.bytes_out, 0u);
+}
+
+// Over TCP: after 3 wrong responses for sensor-01 its CONNECT is refused without a challenge; another device
+// from the same address (127.0.0.1) is unaffected.
+TEST(BrokerLive, BruteForceLimitOverTcp) {
+  BrokerConfig cfg;
+  cfg.secrets.add("sensor-01", "k");
+  cfg.secrets.add("sensor-02", "k2");
+  cfg.auth_limit.client_failures = 3;
+  ListenerConfig l;
+  l.auth = AuthMode::custom;
+  LiveBroker b(cfg, l);
+  ASSERT_TRUE(b.ok);
+  // One handshake; `challenged` tells whether a challenge came. The CONNACK code, or -1.
+  auto attempt = [&](const char* id, const char* secret, bool& challenged) {
+    RawClient c(b.port());
+    Connect con;
+    con.client_id = id;
+    c.send(con);
+    auto p = c.recv();
+    challenged = p && std::holds_alternative<Authenticate>(*p);
+    if (challenged) {
+      std::string resp = cli::hmac_sha256_hex(secret, std::get<Authenticate>(*p).password->as_chars());
+      Authenticate r;
+      r.client_id = id;
+      r.password = Bytes::of(resp);
+      c.send(r);
+      p = c.recv();
+    }
+    return p && std::holds_alternative<Connack>(*p) ? int{std::get<Connack>(*p).code} : -1;
+  };
+  bool challenged = false;
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(attempt("sensor-01", "guess", challenged), 5);
+    EXPECT_TRUE(challenged);
+  }
+  EXPECT_EQ(attempt("sensor-01", "k", challenged), 5);
+  EXPECT_FALSE(challenged);
+  EXPECT_EQ(attempt("sensor-02", "k2", challenged), 0);
+  EXPECT_TRUE(challenged);
 }
 
 TEST(BrokerLive, PublishSubscribeAcrossSockets) {

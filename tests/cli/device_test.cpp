@@ -48,6 +48,13 @@ struct Bench {
     c.timeout = std::chrono::milliseconds(3000);
     return c;
   }
+  // The same with MQTT 5 enhanced authentication.
+  dev::DeviceConfig device_v5(const std::string& id = "sensor-01", const std::string& secret = "s3cret") const {
+    dev::DeviceConfig c = device(id, secret);
+    c.auth = dev::DeviceAuth::v5;
+    c.level = 5;
+    return c;
+  }
 
   // Runs the devices concurrently until they are all done, then stops the broker.
   std::vector<dev::DeviceResult> run(std::vector<dev::DeviceConfig> cfgs) {
@@ -153,18 +160,54 @@ TEST(Device, Level3AndLevel5WithTheCustomScheme) {
 
 TEST(Device, V5RightSecretIsAcceptedWrongIsRefused) {
   Bench b(br::AuthMode::v5);
-  auto ok = b.device();
-  ok.auth = dev::DeviceAuth::v5;
-  ok.level = 5;
+  auto ok = b.device_v5();
   ok.publish = 2;
   ok.qos = 2;
-  auto bad = b.device("sensor-02", "not-other");
-  bad.auth = dev::DeviceAuth::v5;
-  bad.level = 5;
+  auto bad = b.device_v5("sensor-02", "not-other");
   auto r = b.run({ok, bad});
   EXPECT_EQ(r[0].exit_code, dev::kDeviceOk) << r[0].message;
   EXPECT_EQ(r[0].published, 2);
   EXPECT_EQ(r[1].exit_code, dev::kDeviceRefused) << r[1].message;
+}
+
+// MQTT 5 re-authentication (--reauth): two fresh challenges answered while QoS 1 telemetry goes on.
+TEST(Device, V5ReauthenticationWhilePublishing) {
+  Bench b(br::AuthMode::v5);
+  auto cfg = b.device_v5();
+  cfg.publish = 3;
+  cfg.qos = 1;
+  cfg.reauth = 2;
+  cfg.reauth_after = std::chrono::milliseconds(20);
+  auto r = b.run1(cfg);
+  EXPECT_EQ(r.exit_code, dev::kDeviceOk) << r.message;
+  EXPECT_EQ(r.sessions, 1);
+  EXPECT_EQ(r.published, 3);
+  EXPECT_EQ(r.reauths, 2);
+  ASSERT_EQ(r.challenges.size(), 3u);  // CONNECT's, then one per re-authentication
+  ASSERT_EQ(r.responses.size(), 3u);
+  EXPECT_NE(r.challenges[1], r.challenges[0]);
+  EXPECT_NE(r.challenges[2], r.challenges[1]);
+  for (std::size_t i = 0; i < 3; ++i) EXPECT_EQ(r.responses[i], cli::hmac_sha256_hex("s3cret", r.challenges[i]));
+}
+
+TEST(Device, RefusedReauthenticationIsExit7) {
+  Bench b(br::AuthMode::v5);
+  auto cfg = b.device_v5();
+  cfg.publish = 1;
+  cfg.reauth = 1;
+  cfg.wrong_reauth = true;
+  auto r = b.run1(cfg);
+  EXPECT_EQ(r.exit_code, dev::kDeviceReauthRefused) << r.message;
+  EXPECT_EQ(r.sessions, 1);
+  EXPECT_EQ(r.reauths, 0);
+  EXPECT_NE(r.message.find("reason 135"), std::string::npos) << r.message;  // 0x87 Not authorized
+}
+
+TEST(Device, ReauthNeedsV5Auth) {
+  Bench b(br::AuthMode::custom);
+  auto cfg = b.device();
+  cfg.reauth = 1;
+  EXPECT_EQ(b.run1(cfg).exit_code, dev::kDeviceUsage);
 }
 
 TEST(Device, NoAuthBroker) {
@@ -178,9 +221,7 @@ TEST(Device, NoAuthBroker) {
 TEST(Device, AnyModeServesCustomAndV5DevicesTogether) {
   Bench b(br::AuthMode::any);
   auto a = b.device();
-  auto v = b.device("sensor-02", "other");
-  v.auth = dev::DeviceAuth::v5;
-  v.level = 5;
+  auto v = b.device_v5("sensor-02", "other");
   auto r = b.run({a, v});
   EXPECT_EQ(r[0].exit_code, dev::kDeviceOk) << r[0].message;
   EXPECT_EQ(r[1].exit_code, dev::kDeviceOk) << r[1].message;
@@ -294,30 +335,46 @@ TEST(Device, SilentServerIsTimeoutExit4) {
 
 // ------------------------------------------------------------------------------------------ the recorder
 
-TEST(Recorder, LiveCaptureOfTheDeviceReadsBackThroughTheAnalyzer) {
-  std::string path = temp_path("live") + ".pcap";
+namespace {
+// The devices run concurrently against `b`, recorded by one Recorder (tap ids 1, 101, 201, ...).
+struct RecordedRun {
+  std::string path;
+  std::size_t frames = 0;
+  std::vector<dev::DeviceResult> results;
+};
+RecordedRun record_run(Bench& b, std::vector<dev::DeviceConfig> devices, const std::string& name) {
+  RecordedRun out;
+  out.path = temp_path(name) + ".pcap";
   Recorder rec;
   std::string err;
-  ASSERT_TRUE(rec.open(path, err)) << err;
+  EXPECT_TRUE(rec.open(out.path, err)) << err;
+  for (std::size_t i = 0; i < devices.size(); ++i) {
+    devices[i].tap = &rec;
+    devices[i].tap_id = 1 + 100 * i;
+  }
+  out.results = b.run(std::move(devices));
+  EXPECT_TRUE(rec.finish(err)) << err;
+  out.frames = rec.frames();
+  return out;
+}
+}  // namespace
+
+TEST(Recorder, LiveCaptureOfTheDeviceReadsBackThroughTheAnalyzer) {
   Bench b(br::AuthMode::custom, 0);
   auto good = b.device();
   good.publish = 1;
   good.qos = 1;
   good.payload_size = 200000;
-  good.tap = &rec;
-  good.tap_id = 1;
-  auto bad = b.device("sensor-02", "wrong");
-  bad.tap = &rec;
-  bad.tap_id = 100;
-  auto r = b.run({good, bad});
-  ASSERT_TRUE(rec.finish(err)) << err;
+  auto run = record_run(b, {good, b.device("sensor-02", "wrong")}, "live");
+  const std::string& path = run.path;
+  const auto& r = run.results;
   EXPECT_EQ(r[0].exit_code, dev::kDeviceOk) << r[0].message;
   EXPECT_EQ(r[1].exit_code, dev::kDeviceRefused) << r[1].message;
 
   auto back = read_capture(path);
   ASSERT_TRUE(back.opened) << back.open_error;
   EXPECT_EQ(back.status, cli::CaptureReader::Status::end);
-  EXPECT_EQ(back.recs.size(), rec.frames());
+  EXPECT_EQ(back.recs.size(), run.frames);
   for (const auto& f : back.recs) EXPECT_LE(f.data.size(), 14u + 20u + 20u + 1460u);
 
   AnalyzerRecorder sink;
@@ -340,6 +397,40 @@ TEST(Recorder, LiveCaptureOfTheDeviceReadsBackThroughTheAnalyzer) {
   }
   EXPECT_EQ(accepted, 1);
   EXPECT_EQ(refused, 1);
+}
+
+// Re-authentications recorded live read back as one accepted connect handshake per connection, without
+// anomalies: a successful pair interleaved with telemetry, and a refused one (DISCONNECT 0x87).
+TEST(Recorder, LiveReauthenticationCaptureHasNoAnomalies) {
+  Bench b(br::AuthMode::v5);
+  auto good = b.device_v5();
+  good.publish = 2;
+  good.qos = 1;
+  good.reauth = 2;
+  auto bad = b.device_v5("sensor-02", "other");
+  bad.reauth = 1;
+  bad.wrong_reauth = true;
+  auto run = record_run(b, {good, bad}, "reauth");
+  const auto& r = run.results;
+  EXPECT_EQ(r[0].exit_code, dev::kDeviceOk) << r[0].message;
+  EXPECT_EQ(r[1].exit_code, dev::kDeviceReauthRefused) << r[1].message;
+
+  AnalyzerRecorder sink;
+  cli::Analyzer an(cli::AnalyzerOptions{}, sink);
+  analyze_file(run.path, an);
+  EXPECT_TRUE(sink.errs.empty());
+  ASSERT_EQ(sink.ends.size(), 2u);
+  for (const auto& e : sink.ends) {
+    ASSERT_EQ(e.handshakes.size(), 1u);
+    EXPECT_EQ(e.handshakes[0].scheme, AuthScheme::v5);
+    EXPECT_EQ(e.handshakes[0].outcome, Outcome::accepted);
+    EXPECT_EQ(e.handshakes[0].anomalies, 0u) << anomaly_names(e.handshakes[0].anomalies);
+    EXPECT_EQ(e.handshakes[0].responses, 1u);
+  }
+  // AUTH packets: 2 in each connect handshake, 4 per successful re-authentication, 3 for the refused one.
+  std::size_t auths = 0;
+  for (const auto& p : sink.pkts) auths += p.type == "auth";
+  EXPECT_EQ(auths, 2u + 2u * 4u + 2u + 3u);
 }
 
 // Stable mode: the same traffic reported in different read sizes and at different times gives the same file;

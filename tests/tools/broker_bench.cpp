@@ -3,6 +3,11 @@
 //
 //   mqttauth_broker_bench --to 127.0.0.1:1883 --messages 1000000 --payload 16
 //   mqttauth_broker_bench --to 127.0.0.1:1883 --handshakes 2000 [--client-id ID --secret S]
+//   mqttauth_broker_bench --to 127.0.0.1:1883 --guess 10 [--threads N] [--client-id ID]
+//
+// --guess SECONDS plays an online guessing attacker against the custom handshake: new connections with client
+// id ID, each challenge answered with a wrong response, for SECONDS (N threads at once); it counts the
+// challenges answered (guesses) and the refusals that came without a challenge (a brute-force limit).
 //
 // Works against any MQTT 3.1.1 broker (mosquitto too); the custom handshake needs one that speaks it.
 #include <netdb.h>
@@ -16,6 +21,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <atomic>
 #include <memory>
 #include <string>
 #include <thread>
@@ -113,11 +119,44 @@ bool handshake(int fd, Reader& r, const std::string& id, const std::string& secr
   }
 }
 
+// One guessing attempt: CONNECT as `id`, answer the challenge wrongly. Returns 1 when a challenge was answered
+// and refused, 0 when refused without a challenge, -1 on anything else (cannot connect, accepted, timeout).
+int guess_once(const std::string& to, const std::string& id) {
+  int fd = dial(to);
+  if (fd < 0) return -1;
+  Reader r(fd);
+  int out = -1;
+  bool answered = false;
+  if (send_all(fd, encode_or_throw(connect_packet(id), 4))) {
+    while (r.next(5000)) {
+      auto d = decode(r.last, DecodeContext{4, Dialect::auto_detect, {}, false});
+      if (!d) break;
+      if (auto* a = std::get_if<Authenticate>(&d->packet)) {
+        Authenticate out_pkt;
+        out_pkt.code = a->code;
+        out_pkt.client_id = id;
+        static const std::string wrong(64, '0');  // never HMAC-SHA256(secret, challenge); the packet views it
+        out_pkt.password = Bytes::of(wrong);
+        if (!send_all(fd, encode_or_throw(out_pkt, 4))) break;
+        answered = true;
+        continue;
+      }
+      if (auto* c = std::get_if<Connack>(&d->packet)) {
+        if (c->code != 0) out = answered ? 1 : 0;
+      }
+      break;
+    }
+  }
+  close(fd);
+  return out;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   std::string to = "127.0.0.1:1883", id = "bench", secret;
-  long messages = 0, handshakes = 0, payload = 16, concurrent = 0;
+  long messages = 0, handshakes = 0, payload = 16, concurrent = 0, threads = 1;
+  double guess = 0;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string k = argv[i], v = argv[i + 1];
     if (k == "--to") to = v;
@@ -125,6 +164,8 @@ int main(int argc, char** argv) {
     else if (k == "--handshakes") handshakes = std::atol(v.c_str());
     else if (k == "--payload") payload = std::atol(v.c_str());
     else if (k == "--concurrent") concurrent = std::atol(v.c_str());
+    else if (k == "--guess") guess = std::atof(v.c_str());
+    else if (k == "--threads") threads = std::max(1L, std::atol(v.c_str()));
     else if (k == "--client-id") id = v;
     else if (k == "--secret") secret = v;
     else {
@@ -146,6 +187,25 @@ int main(int argc, char** argv) {
     double s = std::chrono::duration<double>(Clock::now() - t0).count();
     std::printf("handshakes: %ld in %.3f s = %.0f /s%s\n", handshakes, s, static_cast<double>(handshakes) / s,
                 secret.empty() ? "" : " (custom challenge-response)");
+  }
+  if (guess > 0) {
+    std::atomic<long> answered{0}, refused_early{0}, other{0};
+    auto t0 = Clock::now();
+    auto end = t0 + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(guess));
+    std::vector<std::thread> ts;
+    for (long t = 0; t < threads; ++t)
+      ts.emplace_back([&] {
+        while (Clock::now() < end) {
+          int g = guess_once(to, id);
+          (g == 1 ? answered : g == 0 ? refused_early : other)++;
+        }
+      });
+    for (auto& t : ts) t.join();
+    double s = std::chrono::duration<double>(Clock::now() - t0).count();
+    std::printf("guessing as %s, %ld thread(s), %.1f s: %ld challenges answered (%.1f guesses/s), %ld refused "
+                "without a challenge, %ld other\n",
+                id.c_str(), threads, s, answered.load(), static_cast<double>(answered.load()) / s,
+                refused_early.load(), other.load());
   }
   if (concurrent > 0) {
     // N devices connected at once: every CONNECT first, then every challenge answered, then every CONNACK.

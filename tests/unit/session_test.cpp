@@ -593,17 +593,118 @@ TEST(SessionV5, EnhancedAuthenticationUnknownDirection) {
   EXPECT_EQ(c.hs().response, "c");
 }
 
-TEST(SessionV5, RefusedWithReasonCode) {
+namespace {
+// CONNECT with Authentication Method HMAC-SHA256, AUTH 0x18 `challenge` (s2c), AUTH 0x18 `response` (c2s).
+void v5_exchange(Conversation& c, std::string_view challenge, std::string_view response) {
   PropertyBuilder pb;
   pb.add_string(PropertyId::authentication_method, "HMAC-SHA256");
-  Conversation c;
   c.feed(connect5(pb.properties()), Direction::c2s);
-  c.feed(auth5(0x18, "s"), Direction::s2c);
-  c.feed(auth5(0x18, "c"), Direction::c2s);
+  c.feed(auth5(0x18, challenge), Direction::s2c);
+  c.feed(auth5(0x18, response), Direction::c2s);
+}
+}  // namespace
+
+TEST(SessionV5, RefusedWithReasonCode) {
+  Conversation c;
+  v5_exchange(c, "s", "c");
   c.feed(hex("20 03 00 87 00"), Direction::s2c);  // 0x87 not authorized
   EXPECT_EQ(c.hs().outcome, Outcome::refused);
   EXPECT_EQ(c.hs().connack_code, std::optional<std::uint8_t>(0x87));
   EXPECT_TRUE(c.hs().anomalies & anomaly::refused_after_exchange);
+}
+
+// MQTT 5 re-authentication after CONNACK, as the reference broker and device do it: a successful one with
+// PUBLISH in between, then a refused one (DISCONNECT 0x87). Not part of the connect handshake, no anomaly.
+TEST(SessionV5, ReauthenticationAfterConnackIsNotAnAnomaly) {
+  Conversation c;
+  v5_exchange(c, "challenge-1", "response-1");
+  c.feed(hex("20 03 00 00 00"), Direction::s2c);
+  std::vector<Observation> obs;
+  obs.push_back(c.feed(auth5(0x19, ""), Direction::unknown));  // Re-authenticate: the client's
+  obs.push_back(c.feed(hex("30 0e 00 06 'site/1' 00 'hello'"), Direction::c2s));
+  obs.push_back(c.feed(auth5(0x18, "challenge-2"), Direction::s2c));
+  obs.push_back(c.feed(auth5(0x18, "response-2"), Direction::c2s));
+  obs.push_back(c.feed(hex("f0 00"), Direction::unknown));  // Success: the server's
+  obs.push_back(c.feed(auth5(0x19, ""), Direction::c2s));
+  obs.push_back(c.feed(auth5(0x18, "challenge-3"), Direction::s2c));
+  obs.push_back(c.feed(auth5(0x18, "wrong"), Direction::c2s));
+  obs.push_back(c.feed(hex("e0 02 87 00"), Direction::s2c));  // DISCONNECT 0x87 not authorized
+  c.session.close(Conversation::ref_of(c.last_id() + 1));
+  for (const auto& o : obs) {
+    EXPECT_EQ(o.anomalies, 0u);
+    EXPECT_EQ(o.role, Role::none);
+    EXPECT_EQ(o.handshake, std::optional<std::size_t>(0));
+  }
+  EXPECT_EQ(obs[0].dir, Direction::c2s);
+  EXPECT_EQ(obs[4].dir, Direction::s2c);
+  ASSERT_EQ(c.session.handshakes().size(), 1u);
+  const Handshake& h = c.hs();
+  EXPECT_EQ(h.outcome, Outcome::accepted);
+  EXPECT_EQ(h.anomalies, 0u);
+  EXPECT_EQ(h.challenge, "challenge-1");
+  EXPECT_EQ(h.response, "response-1");
+  EXPECT_EQ(h.challenges, 1u);
+  EXPECT_EQ(h.responses, 1u);
+}
+
+// A capture that starts after CONNACK: the first re-authentication seen is the connection's authentication,
+// accepted at AUTH 0x00; later ones are ignored as above. Before, AUTH 0x19 was read as a response and
+// AUTH 0x00 as a challenge never answered (challenge_without_response, abandoned).
+TEST(SessionV5, CaptureStartsAtAReauthentication) {
+  Conversation c;
+  auto o1 = c.feed(auth5(0x19, ""), Direction::unknown);
+  c.feed(hex("30 0e 00 06 'site/1' 00 'hello'"), Direction::c2s);
+  auto o3 = c.feed(auth5(0x18, "challenge-2"), Direction::s2c);
+  auto o4 = c.feed(auth5(0x18, "response-2"), Direction::c2s);
+  auto o5 = c.feed(hex("f0 00"), Direction::unknown);
+  auto o6 = c.feed(auth5(0x19, ""), Direction::c2s);
+  auto o7 = c.feed(auth5(0x18, "challenge-3"), Direction::s2c);
+  c.session.close(Conversation::ref_of(c.last_id() + 1));
+  EXPECT_EQ(o1.dir, Direction::c2s);
+  EXPECT_EQ(o1.role, Role::none);
+  EXPECT_EQ(o3.role, Role::challenge);
+  EXPECT_EQ(o4.role, Role::response);
+  EXPECT_EQ(o5.dir, Direction::s2c);
+  EXPECT_EQ(o5.role, Role::none);
+  EXPECT_EQ(o6.role, Role::none);
+  EXPECT_EQ(o7.role, Role::none);
+  for (const auto* o : {&o1, &o3, &o4, &o5, &o6, &o7}) EXPECT_EQ(o->anomalies, 0u);
+  ASSERT_EQ(c.session.handshakes().size(), 1u);
+  const Handshake& h = c.hs();
+  EXPECT_EQ(h.scheme, AuthScheme::v5);
+  EXPECT_EQ(h.auth_method, "HMAC-SHA256");
+  EXPECT_EQ(h.challenge, "challenge-2");
+  EXPECT_EQ(h.response, "response-2");
+  EXPECT_EQ(h.outcome, Outcome::accepted);
+  EXPECT_EQ(h.anomalies, 0u);
+  EXPECT_FALSE(h.connect);
+  EXPECT_FALSE(h.connack);
+}
+
+TEST(SessionV5, CaptureStartsInsideAReauthentication) {
+  Conversation c;
+  c.feed(auth5(0x18, "challenge-2"), Direction::s2c);
+  c.feed(auth5(0x18, "response-2"), Direction::c2s);
+  auto o = c.feed(hex("f0 00"), Direction::s2c);
+  c.session.finish();
+  EXPECT_EQ(o.anomalies, 0u);
+  EXPECT_EQ(c.hs().outcome, Outcome::accepted);
+  EXPECT_EQ(c.hs().anomalies, 0u);
+  EXPECT_EQ(c.hs().challenge, "challenge-2");
+}
+
+// AUTH 0x19 or 0x00 inside the connect handshake (before CONNACK) is a protocol violation.
+TEST(SessionV5, ReauthenticationPacketsDuringTheConnectHandshake) {
+  for (const ByteVec& odd : {auth5(0x19, ""), hex("f0 00")}) {
+    Conversation c;
+    v5_exchange(c, "challenge-1", "response-1");
+    auto o = c.feed(odd, Direction::unknown);
+    EXPECT_EQ(o.anomalies, anomaly::unexpected_state);
+    EXPECT_EQ(o.role, Role::none);
+    c.feed(hex("20 03 00 00 00"), Direction::s2c);
+    EXPECT_EQ(c.hs().outcome, Outcome::accepted);
+    EXPECT_EQ(c.hs().responses, 1u);
+  }
 }
 
 TEST(SessionV5, MethodWithoutAuthPackets) {
