@@ -258,6 +258,14 @@ Dev dev(const std::string& id, int phase = 0) {
   return d;
 }
 
+// A device that uses MQTT 5 enhanced authentication.
+Dev dev_v5(const std::string& id, int phase = 0) {
+  Dev d = dev(id, phase);
+  d.cfg.auth = device::DeviceAuth::v5;
+  d.cfg.level = 5;
+  return d;
+}
+
 std::vector<Scenario> scenarios() {
   std::vector<Scenario> v;
   {
@@ -315,17 +323,33 @@ std::vector<Scenario> scenarios() {
   {
     Scenario s{"v5-auth", "MQTT 5 enhanced authentication (HMAC-SHA256): accepted, then a wrong secret refused"};
     s.auth = br::AuthMode::v5;
-    Dev d = dev("sensor-51");
-    d.cfg.auth = device::DeviceAuth::v5;
-    d.cfg.level = 5;
+    Dev d = dev_v5("sensor-51");
     d.cfg.publish = 1;
     d.cfg.qos = 2;
     s.devs.push_back(d);
-    Dev e = dev("sensor-52", 1);
-    e.cfg.auth = device::DeviceAuth::v5;
-    e.cfg.level = 5;
+    Dev e = dev_v5("sensor-52", 1);
     e.cfg.wrong_secret = true;
     e.expect = device::kDeviceRefused;
+    s.devs.push_back(e);
+    v.push_back(s);
+  }
+  {
+    Scenario s{"v5-reauth",
+               "MQTT 5 re-authentication during the session (AUTH 0x19, 0x18, 0x00) twice while publishing, then "
+               "a device whose re-authentication response is wrong: DISCONNECT 0x87"};
+    s.auth = br::AuthMode::v5;
+    Dev d = dev_v5("sensor-56");
+    d.cfg.publish = 3;
+    d.cfg.qos = 1;
+    d.cfg.reauth = 2;
+    d.cfg.reauth_after = std::chrono::milliseconds(20);
+    s.devs.push_back(d);
+    Dev e = dev_v5("sensor-57", 1);
+    e.cfg.publish = 1;
+    e.cfg.reauth = 1;
+    e.cfg.reauth_after = std::chrono::milliseconds(20);
+    e.cfg.wrong_reauth = true;
+    e.expect = device::kDeviceReauthRefused;
     s.devs.push_back(e);
     v.push_back(s);
   }
@@ -667,7 +691,7 @@ void setup_capture(CLI::App& app) {
   auto o = std::make_shared<CaptureOptionsCmd>();
   auto* sub = app.add_subcommand("capture", "Record a scenario: the broker and devices over loopback, to a pcap file");
   sub->footer(
-      "Scenarios: success-code0 success-code15 refused-code0 refused-code15 seed-compat v5-auth no-response\n"
+      "Scenarios: success-code0 success-code15 refused-code0 refused-code15 seed-compat v5-auth v5-reauth no-response\n"
       "many-devices large-payload mixed (--list describes them).\n"
       "Examples:\n"
       "  mqttauth capture mixed -o /tmp/mixed.pcap && mqttauth sessions /tmp/mixed.pcap\n"

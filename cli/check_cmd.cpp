@@ -112,6 +112,10 @@ class CheckSink final : public AnalyzerSink {
       if (r.anomalies & anomaly::challenge_without_response)
         add_row(Severity::warning, "challenge_without_response", r.challenge_frame.value_or(r.first_frame),
                 who + " never answered the challenge");
+      if (r.reauths_refused)
+        add_row(Severity::warning, "reauthentication_refused", r.last_frame,
+                who + ": the server refused " + std::to_string(r.reauths_refused) +
+                    " MQTT 5 re-authentication(s) and disconnected");
       if (r.verification == Verification::mismatch)
         add_row(Severity::warning, "response_mismatch", r.response_frame.value_or(r.first_frame),
                 who + ": the response is not HMAC-SHA256(secret, challenge)");

@@ -24,6 +24,7 @@ struct SessionRow {
   std::optional<std::uint8_t> code;
   std::optional<std::int64_t> latency_ns;
   std::uint32_t anomalies = 0;
+  std::uint32_t reauths = 0, reauths_refused = 0;  // MQTT 5 re-authentications after CONNACK
   ChallengeWeakness weakness = ChallengeWeakness::none;
   Verification verification = Verification::not_applicable;
   std::optional<std::uint64_t> challenge_frame, response_frame, connack_frame;

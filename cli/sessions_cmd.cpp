@@ -43,6 +43,8 @@ SessionRow make_row(const Connection& c, const Secrets* secrets) {
     r.code = h.connack_code;
     r.latency_ns = h.latency_ns();
     r.anomalies = h.anomalies;
+    r.reauths = h.reauths;
+    r.reauths_refused = h.reauths_refused;
     if (h.challenge_pkt) r.challenge_frame = h.challenge_pkt->id;
     if (h.response_pkt) r.response_frame = h.response_pkt->id;
     if (h.connack) r.connack_frame = h.connack->id;
@@ -124,6 +126,8 @@ void json_row(std::string& out, const SessionRow& r) {
     }
     w.end_array();
   }
+  if (r.reauths) w.field_num("reauthentications", r.reauths);
+  if (r.reauths_refused) w.field_num("reauthentications_refused", r.reauths_refused);
   w.field_num("packets_c2s", r.c2s.packets);
   w.field_num("packets_s2c", r.s2c.packets);
   w.field_num("bytes_c2s", r.c2s.bytes);
@@ -191,6 +195,9 @@ void text_table(std::string& out, const std::vector<SessionRow>& rows, bool colo
     std::string notes;
     if (r.weakness != ChallengeWeakness::none) notes += "weak_challenge=" + std::string(weakness_name(r.weakness));
     if (r.anomalies) notes += (notes.empty() ? "" : " ") + anomaly_names(r.anomalies);
+    if (r.reauths) notes += (notes.empty() ? "" : " ") + std::string("reauth=") + std::to_string(r.reauths);
+    if (r.reauths_refused)
+      notes += (notes.empty() ? "" : " ") + std::string("reauth_refused=") + std::to_string(r.reauths_refused);
     std::uint64_t gaps = r.c2s.gaps + r.s2c.gaps, errors = r.c2s.errors + r.s2c.errors;
     if (gaps) notes += (notes.empty() ? "" : " ") + std::string("gaps=") + std::to_string(gaps);
     if (errors) notes += (notes.empty() ? "" : " ") + std::string("errors=") + std::to_string(errors);

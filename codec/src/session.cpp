@@ -168,8 +168,17 @@ Observation Session::observe(const Decoded& d, Direction dir, PacketRef ref) {
     if (a->reason_code == kReauthenticate) infer(Direction::c2s);
     if (a->reason_code == kSuccess) infer(Direction::s2c);
     if (state_ == State::done) {
-      if (!hs_.empty()) ob.handshake = hs_.size() - 1;
-      return ob;  // re-authentication after CONNACK: not part of the connect handshake
+      // Re-authentication after CONNACK: not part of the connect handshake, counted on it.
+      if (!hs_.empty()) {
+        ob.handshake = hs_.size() - 1;
+        if (a->reason_code == kReauthenticate) {
+          reauth_pending_ = true;
+        } else if (a->reason_code == kSuccess && reauth_pending_) {
+          ++hs_.back().reauths;
+          reauth_pending_ = false;
+        }
+      }
+      return ob;
     }
     infer(state_ == State::challenged ? Direction::c2s : Direction::s2c);
     bool fresh = hs_.empty();
@@ -235,6 +244,12 @@ Observation Session::observe(const Decoded& d, Direction dir, PacketRef ref) {
     return ob;
   }
 
+  if (std::holds_alternative<Disconnect>(p) && reauth_pending_ && !hs_.empty()) {
+    // The server ends a re-authentication in progress with a DISCONNECT: refused (0x87 Not authorized,
+    // 0x8C Bad authentication method, ...). The client's own DISCONNECT just abandons it.
+    if (ob.dir == Direction::s2c) ++hs_.back().reauths_refused;
+    reauth_pending_ = false;
+  }
   // Packets whose sender the type tells.
   switch (p.index()) {
     case 7:   // subscribe

@@ -645,6 +645,26 @@ TEST(SessionV5, ReauthenticationAfterConnackIsNotAnAnomaly) {
   EXPECT_EQ(h.response, "response-1");
   EXPECT_EQ(h.challenges, 1u);
   EXPECT_EQ(h.responses, 1u);
+  EXPECT_EQ(h.reauths, 1u);          // the first one ended with AUTH 0x00
+  EXPECT_EQ(h.reauths_refused, 1u);  // the second with the server's DISCONNECT 0x87
+}
+
+// The client's own DISCONNECT during a re-authentication abandons it: not a refusal.
+TEST(SessionV5, ClientDisconnectDuringReauthenticationIsNotARefusal) {
+  Conversation c;
+  v5_exchange(c, "challenge-1", "response-1");
+  c.feed(hex("20 03 00 00 00"), Direction::s2c);
+  c.feed(auth5(0x19, ""), Direction::c2s);
+  c.feed(auth5(0x18, "challenge-2"), Direction::s2c);
+  c.feed(hex("e0 02 00 00"), Direction::c2s);
+  EXPECT_EQ(c.hs().reauths, 0u);
+  EXPECT_EQ(c.hs().reauths_refused, 0u);
+  // A DISCONNECT from the server with no re-authentication in progress is not one either.
+  Conversation d;
+  v5_exchange(d, "challenge-1", "response-1");
+  d.feed(hex("20 03 00 00 00"), Direction::s2c);
+  d.feed(hex("e0 02 87 00"), Direction::s2c);
+  EXPECT_EQ(d.hs().reauths_refused, 0u);
 }
 
 // A capture that starts after CONNACK: the first re-authentication seen is the connection's authentication,

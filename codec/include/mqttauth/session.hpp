@@ -64,6 +64,9 @@ struct Handshake {
   std::optional<PacketRef> connect, challenge_pkt, response_pkt, connack, closed;
   std::uint32_t challenges = 0, responses = 0;
   std::uint32_t anomalies = 0;       // union of the anomalies of its packets
+  // MQTT 5 re-authentications after CONNACK (§4.12.1): ended by the server's AUTH 0x00, or refused (the
+  // server's DISCONNECT while one was in progress).
+  std::uint32_t reauths = 0, reauths_refused = 0;
   // CONNECT (or the first handshake packet seen) to CONNACK.
   std::optional<std::int64_t> latency_ns() const noexcept;
 };
@@ -116,6 +119,7 @@ class Session {
   SessionOptions opts_;
   std::uint8_t level_ = 0;
   State state_ = State::idle;
+  bool reauth_pending_ = false;  // after CONNACK: AUTH 0x19 seen, no AUTH 0x00 or DISCONNECT yet
   std::vector<Handshake> hs_;
 };
 
