@@ -112,7 +112,7 @@ class Server : public std::enable_shared_from_this<Server> {
     tcp::socket sock;
     asio::steady_timer linger;  // bounds the drain after a close by the broker
     ConnId id = 0;
-    std::array<std::uint8_t, 16384> buf{};
+    std::array<std::uint8_t, 16384> buf;  // not zeroed: 16 KiB per accepted connection adds up under a flood
     std::deque<std::vector<std::uint8_t>> outq;
     std::vector<std::uint8_t> writing_buf;
     std::size_t queued = 0;
