@@ -146,6 +146,7 @@ bool parse_host_port(const std::string& hp, tcp::endpoint& out) {
 struct Sample {
   bool ok = false;
   double ms = 0;            // connect() to CONNACK 0
+  double connect_ms = 0;    // of which the TCP connect (the listen queue, accept)
   const char* why = "";     // failure: connect, closed, timeout, refused, protocol
 };
 
@@ -201,6 +202,7 @@ class GoodDevice {
     socklen_t len = sizeof err;
     if (poll(&p, 1, left_ms()) <= 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0)
       return s.why = err ? "connect" : "timeout", s;
+    s.connect_ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
 
     Framer framer;
     Buf chunk(65536), frame;
@@ -267,19 +269,34 @@ class GoodDevice {
   std::vector<Sample> samples_;
 };
 
+struct Quantiles {
+  double median = 0, p99 = 0, max = 0;
+};
+Quantiles quantiles(std::vector<double> v) {
+  Quantiles q;
+  if (v.empty()) return q;
+  std::sort(v.begin(), v.end());
+  auto at = [&](double f) { return v[std::min(v.size() - 1, static_cast<std::size_t>(f * static_cast<double>(v.size())))]; };
+  q.median = at(0.5);
+  q.p99 = at(0.99);
+  q.max = v.back();
+  return q;
+}
+
 struct LatencySummary {
   std::size_t ok = 0, failed = 0;
-  double median = 0, p99 = 0, max = 0;
-  std::string failures;  // "closed 3, timeout 1"
+  Quantiles handshake, connect;  // of the handshakes that succeeded
+  std::string failures;          // "closed 3, timeout 1"
 };
 
 LatencySummary summarize(const std::vector<Sample>& samples) {
   LatencySummary out;
-  std::vector<double> ms;
+  std::vector<double> ms, connect_ms;
   std::vector<std::pair<std::string, int>> why;
   for (const auto& s : samples) {
     if (s.ok) {
       ms.push_back(s.ms);
+      connect_ms.push_back(s.connect_ms);
       continue;
     }
     ++out.failed;
@@ -289,12 +306,8 @@ LatencySummary summarize(const std::vector<Sample>& samples) {
   }
   out.ok = ms.size();
   for (const auto& [w, n] : why) out.failures += (out.failures.empty() ? "" : ", ") + w + " " + std::to_string(n);
-  if (ms.empty()) return out;
-  std::sort(ms.begin(), ms.end());
-  auto at = [&](double q) { return ms[std::min(ms.size() - 1, static_cast<std::size_t>(q * static_cast<double>(ms.size())))]; };
-  out.median = at(0.5);
-  out.p99 = at(0.99);
-  out.max = ms.back();
+  out.handshake = quantiles(std::move(ms));
+  out.connect = quantiles(std::move(connect_ms));
   return out;
 }
 
@@ -808,10 +821,10 @@ Result run_attack(const Options& o, const std::string& attack, const tcp::endpoi
   return res;
 }
 
-std::string fmt_latency(const LatencySummary& s) {
+std::string fmt_latency(const LatencySummary& s, const Quantiles& q) {
   if (s.ok == 0) return "-";
   char buf[80];
-  std::snprintf(buf, sizeof buf, "%.1f / %.1f / %.0f", s.median, s.p99, s.max);
+  std::snprintf(buf, sizeof buf, "%.1f / %.1f / %.0f", q.median, q.p99, q.max);
   return buf;
 }
 
@@ -825,10 +838,11 @@ std::string fmt_mb(long kb) {
 void print_result(const Result& r) {
   std::printf("== %s\n", r.attack.c_str());
   std::printf("  device before: %zu ok, %zu failed; median/p99/max %s ms\n", r.before.ok, r.before.failed,
-              fmt_latency(r.before).c_str());
-  std::printf("  device during: %zu ok, %zu failed%s%s%s; median/p99/max %s ms\n", r.during.ok, r.during.failed,
-              r.during.failures.empty() ? "" : " (", r.during.failures.c_str(), r.during.failures.empty() ? "" : ")",
-              fmt_latency(r.during).c_str());
+              fmt_latency(r.before, r.before.handshake).c_str());
+  std::printf("  device during: %zu ok, %zu failed%s%s%s; median/p99/max %s ms (TCP connect %s ms)\n", r.during.ok,
+              r.during.failed, r.during.failures.empty() ? "" : " (", r.during.failures.c_str(),
+              r.during.failures.empty() ? "" : ")", fmt_latency(r.during, r.during.handshake).c_str(),
+              fmt_latency(r.during, r.during.connect).c_str());
   std::printf("  attacker: %ld connections (%ld at once at most), %ld seen closed by the broker, %ld connects failed%s%s\n",
               r.connects, r.peak_open, r.closed_by_broker, r.connect_failures, r.rate.empty() ? "" : "; ",
               r.rate.c_str());
@@ -851,7 +865,7 @@ void print_table(const std::vector<Result>& rs) {
     bool survived = r.alive && r.served_after && (r.exit.empty() || r.exit == "exit 0");
     std::string held = r.fds_peak < 0 || r.fds_baseline < 0 ? "?" : std::to_string(r.fds_peak - r.fds_baseline);
     std::printf("| %s | %s | %s | %zu / %zu | %s / %ld | %s | %s | %s |\n", r.attack.c_str(),
-                fmt_latency(r.before).c_str(), fmt_latency(r.during).c_str(), r.during.ok, r.during.failed,
+                fmt_latency(r.before, r.before.handshake).c_str(), fmt_latency(r.during, r.during.handshake).c_str(), r.during.ok, r.during.failed,
                 held.c_str(), r.connects, r.rate.empty() ? "-" : r.rate.c_str(), fmt_mb(r.rss_peak_kb).c_str(),
                 survived ? "yes" : "NO");
   }
