@@ -1131,8 +1131,9 @@ TEST(BrokerLive, ConnectionsThatNeverAuthenticateCannotLockOutADevice) {
   for (int i = 0; i < 16; ++i) {
     silent.push_back(std::make_unique<RawClient>(b.port()));
     if (i % 2) {
+      std::string id = "silent-" + std::to_string(i);
       Connect c;
-      c.client_id = "silent-" + std::to_string(i);
+      c.client_id = id;
       silent.back()->send(c);
     }
   }
