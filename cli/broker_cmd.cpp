@@ -1,6 +1,9 @@
 // mqttauth broker: the reference broker (MQTT 3.1 / 3.1.1 / 5.0 with the custom authenticate handshake).
+#include <sys/resource.h>
+
 #include <asio.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <memory>
 #include <optional>
@@ -26,6 +29,11 @@ struct BrokerOptions {
   double connect_timeout = -1;
   long long max_packet_size = -1;
   long long max_connections = -1;
+  long long max_pending = -1;
+  long long max_connections_per_address = -1;
+  long long max_handshake_bytes = -1;
+  long long max_output_queue = -1;
+  long long max_output_total = -1;
   int server_keep_alive = -1;
   long long auth_fail_limit = -1;
   long long auth_fail_limit_address = -1;
@@ -36,6 +44,30 @@ struct BrokerOptions {
   std::vector<std::string> deny_subscribe;
   bool quiet = false;
 };
+
+// A numeric option given on the command line (-1 = not given; CLI11 checked its range) replaces the setting.
+template <class Option, class Setting>
+void override(Option given, Setting& setting) {
+  if (given >= 0) setting = static_cast<Setting>(given);
+}
+
+// Every connection takes a file descriptor, and so does every connection draining after a close (at most
+// max_connections of each). Raises the soft limit towards what that needs; warns when the hard limit is lower
+// (the broker then copes with running out: see Broker's accept loop).
+void raise_descriptor_limit(std::size_t max_connections) {
+  const auto needed = static_cast<rlim_t>(2 * max_connections + 64);
+  rlimit rl{};
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= needed) return;
+  rl.rlim_cur = rl.rlim_max == RLIM_INFINITY ? needed : std::min(needed, rl.rlim_max);
+  setrlimit(RLIMIT_NOFILE, &rl);
+  getrlimit(RLIMIT_NOFILE, &rl);
+  if (rl.rlim_cur < needed)
+    std::fprintf(stderr,
+                 "mqttauth broker: warning: %llu file descriptors at most (ulimit -n), %llu wanted for "
+                 "--max-connections %zu and as many closing; at the limit pending connections are closed\n",
+                 static_cast<unsigned long long>(rl.rlim_cur), static_cast<unsigned long long>(needed),
+                 max_connections);
+}
 
 int run_broker(const BrokerOptions& o) {
   using namespace broker;
@@ -60,15 +92,20 @@ int run_broker(const BrokerOptions& o) {
   set_seconds(o.auth_timeout, cfg.auth_timeout);
   set_seconds(o.connect_timeout, cfg.connect_timeout);
   AuthLimitConfig& limit = cfg.auth_limit;
-  if (o.auth_fail_limit >= 0) limit.client_failures = static_cast<std::uint32_t>(o.auth_fail_limit);
-  if (o.auth_fail_limit_address >= 0) limit.address_failures = static_cast<std::uint32_t>(o.auth_fail_limit_address);
+  override(o.auth_fail_limit, limit.client_failures);
+  override(o.auth_fail_limit_address, limit.address_failures);
   set_seconds(o.auth_fail_window, limit.window);
   set_seconds(o.auth_lockout, limit.lockout);
   set_seconds(o.auth_lockout_max, limit.max_lockout);
-  if (o.auth_limit_entries >= 0) limit.max_entries = static_cast<std::size_t>(o.auth_limit_entries);
-  if (o.max_packet_size >= 0) cfg.max_packet_size = static_cast<std::uint32_t>(o.max_packet_size);
-  if (o.max_connections >= 0) cfg.max_connections = static_cast<std::size_t>(o.max_connections);
-  if (o.server_keep_alive >= 0) cfg.server_keep_alive = static_cast<std::uint16_t>(o.server_keep_alive);
+  override(o.auth_limit_entries, limit.max_entries);
+  override(o.max_packet_size, cfg.max_packet_size);
+  override(o.max_connections, cfg.max_connections);
+  override(o.max_pending, cfg.max_pending);
+  override(o.max_connections_per_address, cfg.max_connections_per_address);
+  override(o.max_handshake_bytes, cfg.max_handshake_bytes);
+  override(o.max_output_queue, cfg.max_output_queue);
+  override(o.max_output_total, cfg.max_output_total);
+  override(o.server_keep_alive, cfg.server_keep_alive);
   for (const auto& d : o.deny_subscribe) cfg.deny_subscribe.push_back(d);
   if (o.quiet) fc.log = false;
 
@@ -117,6 +154,7 @@ int run_broker(const BrokerOptions& o) {
     };
   }
 
+  raise_descriptor_limit(cfg.max_connections);
   asio::io_context io;
   Broker b(io, cfg);
   for (std::size_t i = 0; i < listeners.size(); ++i) {
@@ -173,6 +211,21 @@ void setup_broker(CLI::App& app) {
       ->check(CLI::Range(64LL, 268435460LL));
   sub->add_option("--max-connections", opt->max_connections, "Open connections at most (default 1024)")
       ->check(CLI::Range(1LL, 1000000LL));
+  sub->add_option("--max-pending", opt->max_pending,
+                  "Connections not yet authenticated at most; a newcomer closes the oldest (default 512)")
+      ->check(CLI::Range(1LL, 1000000LL));
+  sub->add_option("--max-connections-per-address", opt->max_connections_per_address,
+                  "Connections from one IP address at most (default 0: no limit)")
+      ->check(CLI::Range(0LL, 1000000LL));
+  sub->add_option("--max-handshake-bytes", opt->max_handshake_bytes,
+                  "Bytes a connection may send before it is authenticated (default 65536)")
+      ->check(CLI::Range(64LL, 268435460LL));
+  sub->add_option("--max-output-queue", opt->max_output_queue,
+                  "Bytes queued for one socket before it is closed (default 8388608)")
+      ->check(CLI::Range(1LL, 1LL << 32));
+  sub->add_option("--max-output-total", opt->max_output_total,
+                  "Bytes queued for all sockets; over it the largest queue's socket is closed (default 268435456)")
+      ->check(CLI::Range(1LL, 1LL << 40));
   sub->add_option("--server-keep-alive", opt->server_keep_alive,
                   "Largest keep alive for MQTT 5 clients, sent as Server Keep Alive (0 = none)")
       ->check(CLI::Range(0, 65535));

@@ -1,11 +1,13 @@
-// The Asio server around the broker core: listeners, one read loop and one write queue per socket, a
-// 100 ms tick for the core's timers.
+// The Asio server around the broker core: listeners, admission (connection limits), one read loop and one
+// write queue per socket, a 100 ms tick for the core's timers.
 #include "broker/broker.hpp"
 
 #include <asio.hpp>
 
 #include <array>
+#include <cerrno>
 #include <deque>
+#include <list>
 #include <set>
 #include <unordered_map>
 
@@ -97,8 +99,9 @@ class Server : public std::enable_shared_from_this<Server> {
   Server(asio::io_context& io, BrokerConfig cfg) : io_(io), cfg_(std::move(cfg)), core_(cfg_), timer_(io) {}
 
   struct Listener {
-    explicit Listener(asio::io_context& io) : acceptor(io) {}
+    explicit Listener(asio::io_context& io) : acceptor(io), pause(io) {}
     tcp::acceptor acceptor;
+    asio::steady_timer pause;  // accepting again after running out of file descriptors
     ListenerConfig cfg;
     std::string bound;
     std::uint16_t port = 0;
@@ -109,7 +112,7 @@ class Server : public std::enable_shared_from_this<Server> {
     tcp::socket sock;
     asio::steady_timer linger;  // bounds the drain after a close by the broker
     ConnId id = 0;
-    std::array<std::uint8_t, 16384> buf{};
+    std::array<std::uint8_t, 16384> buf;  // not zeroed: 16 KiB per accepted connection adds up under a flood
     std::deque<std::vector<std::uint8_t>> outq;
     std::vector<std::uint8_t> writing_buf;
     std::size_t queued = 0;
@@ -119,6 +122,17 @@ class Server : public std::enable_shared_from_this<Server> {
     bool reading = false;   // a read is pending
     bool draining = false;  // we sent FIN: reading and discarding until the peer closes (or the linger time)
     bool sock_closed = false;
+    // Admission: pending until the core has it through CONNECT and authentication.
+    asio::ip::address address;  // the peer's
+    bool pending = true;
+    std::size_t handshake_bytes = 0;  // received while pending
+    std::list<ConnId>::iterator in_pending, in_address_pending;
+  };
+
+  // The connections from one remote address.
+  struct Address {
+    std::size_t connections = 0;
+    std::list<ConnId> pending;  // oldest first
   };
 
   bool listen(const ListenerConfig& lc, std::string& error) {
@@ -151,7 +165,10 @@ class Server : public std::enable_shared_from_this<Server> {
     stopped_ = true;
     asio::error_code ec;
     timer_.cancel();
-    for (auto& l : listeners_) l->acceptor.close(ec);
+    for (auto& l : listeners_) {
+      l->acceptor.close(ec);
+      l->pause.cancel();
+    }
     std::vector<std::shared_ptr<Connection>> all;
     for (auto& [id, c] : conns_) all.push_back(c);
     for (auto& c : all) {
@@ -181,6 +198,7 @@ class Server : public std::enable_shared_from_this<Server> {
       if (ec || self->stopped_) return;
       self->core_.tick(steady_ms());
       self->flush();
+      self->admission_log_summary();
       self->schedule_tick();
     });
   }
@@ -188,15 +206,34 @@ class Server : public std::enable_shared_from_this<Server> {
   void accept(const std::shared_ptr<Listener>& l) {
     l->acceptor.async_accept([self = shared_from_this(), l](const asio::error_code& ec, tcp::socket sock) {
       if (self->stopped_ || !l->acceptor.is_open()) return;
-      if (!ec) self->on_accept(*l, std::move(sock));
+      if (!ec) {
+        self->on_accept(*l, std::move(sock));
+      } else if (ec == asio::error::no_descriptors || ec == asio::error::no_buffer_space ||
+                 ec == asio::error::no_memory || ec.value() == ENFILE) {
+        // The connection stays in the listen queue, and accepting again at once would fail at once (a busy
+        // loop that serves nobody). Free a descriptor and accept it; with nothing to free, wait a little.
+        if (!self->free_descriptor()) {
+          self->admission_log("cannot accept: " + ec.message() + "; accepting again in 100 ms");
+          l->pause.expires_after(std::chrono::milliseconds(100));
+          l->pause.async_wait([self, l](const asio::error_code& e) {
+            if (!e) self->accept(l);
+          });
+          return;
+        }
+      }
       self->accept(l);
     });
   }
 
   void on_accept(Listener& l, tcp::socket sock) {
     asio::error_code ec;
-    if (conns_.size() >= cfg_.max_connections) {
-      log("connection refused: " + std::to_string(conns_.size()) + " connections open (max_connections)");
+    auto remote = sock.remote_endpoint(ec);
+    if (ec) return;  // gone already
+    if (!make_room(remote.address())) {
+      // Every connection is established: refuse (reset) the newcomer.
+      admission_log("connection from " + endpoint_str(remote) + " refused: " + std::to_string(conns_.size()) +
+                    " connections open (max_connections or max_connections_per_address)");
+      sock.set_option(asio::socket_base::linger(true, 0), ec);
       sock.close(ec);
       return;
     }
@@ -204,14 +241,17 @@ class Server : public std::enable_shared_from_this<Server> {
     auto c = std::make_shared<Connection>(std::move(sock), io_);
     c->id = next_id_++;
     conns_[c->id] = c;
-    asio::error_code remote_ec;
-    auto remote = c->sock.remote_endpoint(remote_ec);
+    c->address = remote.address();
+    Address& a = addresses_[c->address];
+    ++a.connections;
+    c->in_pending = pending_.insert(pending_.end(), c->id);
+    c->in_address_pending = a.pending.insert(a.pending.end(), c->id);
     auto local = c->sock.local_endpoint(ec);
     log("conn " + std::to_string(c->id) + ": accepted from " + endpoint_str(remote) + " on " + l.bound + " (auth " +
         auth_mode_name(l.cfg.auth) + ")");
     if (tap_) tap_->on_open(tap_first_ + c->id - 1, to_endpoint(remote), to_endpoint(local), wall_ns());
     // The peer's address keys the brute-force limit (unknown: limited per client id only).
-    core_.open(c->id, l.cfg, steady_ms(), remote_ec ? std::string() : source_key(to_endpoint(remote).ip));
+    core_.open(c->id, l.cfg, steady_ms(), source_key(to_endpoint(remote).ip));
     read(c);
   }
 
@@ -242,8 +282,94 @@ class Server : public std::enable_shared_from_this<Server> {
       if (self->tap_) self->tap_->on_data(self->tap_first_ + c->id - 1, true, data, wall_ns());
       self->core_.receive(c->id, data, steady_ms());
       self->flush();
+      if (!c->gone && c->pending) {
+        c->handshake_bytes += n;
+        if (self->core_.is_established(c->id)) {
+          self->settle(*c);
+        } else if (c->handshake_bytes > self->cfg_.max_handshake_bytes) {
+          self->log("conn " + std::to_string(c->id) + ": over " + std::to_string(self->cfg_.max_handshake_bytes) +
+                    " bytes before authentication (max_handshake_bytes), closing");
+          self->core_.closed(c->id, steady_ms());
+          self->finish(c, false, true);
+          self->flush();
+          return;
+        }
+      }
       if (!c->gone && !c->closing) self->read(c);
     });
+  }
+
+  // Admission of a newcomer from `addr` (see BrokerConfig::max_pending): closes the pending connection it
+  // replaces, if any; false when it must be refused (every connection that would make room is established).
+  bool make_room(const asio::ip::address& addr) {
+    auto it = addresses_.find(addr);
+    if (cfg_.max_connections_per_address != 0 && it != addresses_.end() &&
+        it->second.connections >= cfg_.max_connections_per_address) {
+      if (it->second.pending.empty()) return false;
+      evict(it->second.pending.front());
+    }
+    if (conns_.size() < cfg_.max_connections && pending_.size() < cfg_.max_pending) return true;
+    it = addresses_.find(addr);  // the eviction above may have erased it
+    if (it != addresses_.end() && !it->second.pending.empty()) {
+      evict(it->second.pending.front());  // the newcomer's own address pays first
+    } else if (!pending_.empty()) {
+      evict(pending_.front());
+    } else {
+      return false;
+    }
+    return true;
+  }
+
+  // Closes (resets) a pending connection to make room for a newcomer.
+  void evict(ConnId id) {
+    auto c = conns_.at(id);
+    admission_log("conn " + std::to_string(id) + ": closed for a newcomer (the oldest connection not yet " +
+                  "authenticated; max_pending, max_connections or max_connections_per_address)");
+    core_.closed(id, steady_ms());
+    finish(c, false, true);
+  }
+
+  // Out of file descriptors: closes the connections draining after a close (a courtesy), else the oldest
+  // pending connection. False when there is nothing to close.
+  bool free_descriptor() {
+    if (!draining_.empty()) {
+      admission_log("out of file descriptors: " + std::to_string(draining_.size()) +
+                    " connections closed without their drain");
+      std::vector<std::shared_ptr<Connection>> drains(draining_.begin(), draining_.end());
+      for (auto& c : drains) close_socket(c);
+      return true;
+    }
+    if (pending_.empty()) return false;
+    evict(pending_.front());
+    return true;
+  }
+
+  // `c` is no longer pending (established, or gone).
+  void settle(Connection& c) {
+    if (!c.pending) return;
+    c.pending = false;
+    pending_.erase(c.in_pending);
+    addresses_[c.address].pending.erase(c.in_address_pending);
+  }
+
+  // Admission events (refusals, evictions, no descriptors) are logged at most once a second, the rest counted:
+  // a flood of connections must not become a flood of log lines.
+  void admission_log(const std::string& line) {
+    TimeMs now = steady_ms();
+    if (now - admission_logged_at_ < 1000) {
+      ++admission_unlogged_;
+      return;
+    }
+    admission_logged_at_ = now;
+    log(line);
+  }
+  void admission_log_summary() {
+    TimeMs now = steady_ms();
+    if (admission_unlogged_ == 0 || now - admission_logged_at_ < 1000) return;
+    log(std::to_string(admission_unlogged_) + " more admission events (refused, closed for a newcomer, cannot " +
+        "accept) not logged");
+    admission_unlogged_ = 0;
+    admission_logged_at_ = now;
   }
 
   void flush() {
@@ -260,13 +386,20 @@ class Server : public std::enable_shared_from_this<Server> {
         }
         if (c->closing) continue;
         c->queued += a.bytes.size();
+        queued_total_ += a.bytes.size();
         if (c->queued > cfg_.max_output_queue) {
-          log("conn " + std::to_string(c->id) + ": output queue over " + std::to_string(cfg_.max_output_queue) +
-              " bytes, closing");
-          core_.closed(c->id, steady_ms());
-          finish(c, false, true);
+          overflow(c, "output queue over " + std::to_string(cfg_.max_output_queue) + " bytes (max_output_queue)");
           continue;
         }
+        // Over the budget of all queues: the connections that hold the most go first (readers that do not
+        // keep up), until the rest fits.
+        while (queued_total_ > cfg_.max_output_total) {
+          auto big = largest_queue();
+          if (!big) break;
+          overflow(big, "the largest output queue while all queues hold over " +
+                            std::to_string(cfg_.max_output_total) + " bytes (max_output_total)");
+        }
+        if (c->gone) continue;
         c->outq.push_back(std::move(a.bytes));
         if (!c->writing) write(c);
       }
@@ -290,13 +423,35 @@ class Server : public std::enable_shared_from_this<Server> {
                           self->flush();
                           return;
                         }
-                        c->queued -= std::min(c->queued, n);
+                        self->unqueue(*c, n);
                         if (!c->outq.empty()) {
                           self->write(c);
                         } else if (c->closing) {
                           self->finish(c, false, false);
+                        } else if (c->writing_buf.capacity() > 65536) {
+                          std::vector<std::uint8_t>().swap(c->writing_buf);  // after a burst: give it back
                         }
                       });
+  }
+
+  void unqueue(Connection& c, std::size_t n) {
+    n = std::min(c.queued, n);
+    c.queued -= n;
+    queued_total_ -= n;
+  }
+
+  std::shared_ptr<Connection> largest_queue() const {
+    std::shared_ptr<Connection> out;
+    for (const auto& [id, c] : conns_)
+      if (!out || c->queued > out->queued) out = c;
+    return out;
+  }
+
+  // Closes (resets) a connection whose output does not fit.
+  void overflow(const std::shared_ptr<Connection>& c, const std::string& why) {
+    log("conn " + std::to_string(c->id) + ": " + why + ", closing");
+    core_.closed(c->id, steady_ms());
+    finish(c, false, true);
   }
 
   // The connection is done: closed by the peer (by_client), or by us. A close by us sends FIN and then
@@ -306,9 +461,14 @@ class Server : public std::enable_shared_from_this<Server> {
     if (c->gone) return;
     c->gone = true;
     conns_.erase(c->id);
+    unqueue(*c, c->queued);
+    settle(*c);
+    auto a = addresses_.find(c->address);
+    if (a != addresses_.end() && --a->second.connections == 0) addresses_.erase(a);
     if (tap_) tap_->on_close(tap_first_ + c->id - 1, by_client, reset, wall_ns());
     asio::error_code ec;
-    if (by_client || reset || stopped_) {
+    // The drain holds a descriptor for up to 2 s: at most max_connections connections drain at once.
+    if (by_client || reset || stopped_ || draining_.size() >= cfg_.max_connections) {
       if (reset) c->sock.set_option(asio::socket_base::linger(true, 0), ec);
       close_socket(c);
       return;
@@ -339,6 +499,11 @@ class Server : public std::enable_shared_from_this<Server> {
   std::vector<std::shared_ptr<Listener>> listeners_;
   std::unordered_map<ConnId, std::shared_ptr<Connection>> conns_;
   std::set<std::shared_ptr<Connection>> draining_;
+  std::size_t queued_total_ = 0;  // bytes in every connection's output queue
+  std::list<ConnId> pending_;  // every pending connection, oldest first
+  std::unordered_map<asio::ip::address, Address> addresses_;
+  TimeMs admission_logged_at_ = -1000000;
+  std::size_t admission_unlogged_ = 0;
   ConnId next_id_ = 1;
   IoTap* tap_ = nullptr;
   std::uint64_t tap_first_ = 1;

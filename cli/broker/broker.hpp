@@ -95,7 +95,16 @@ struct BrokerConfig {
   // Limits (bounded memory).
   std::uint32_t max_packet_size = 1u << 20;          // largest packet accepted and sent (bytes)
   std::size_t max_connections = 1024;
+  // Connections not yet through CONNECT and authentication ("pending"). A newcomer that finds this many, or
+  // max_connections in all, closes the oldest pending connection from its own address, else the oldest
+  // pending one of all; only when every connection is established is the newcomer refused. So connections
+  // that never authenticate cannot lock devices out.
+  std::size_t max_pending = 512;
+  std::size_t max_connections_per_address = 0;       // from one IP address, pending or not (0 = no limit)
+  std::size_t max_handshake_bytes = 65536;           // a pending connection that sends more is closed
   std::size_t max_output_queue = 8u << 20;           // bytes queued for one socket before it is closed
+  std::size_t max_output_total = 256u << 20;         // bytes queued for all sockets: over it, the largest queue's
+                                                     // socket is closed
   std::size_t max_queued_messages = 1000;            // per session: offline / not yet in flight
   std::size_t max_retained = 100000;                 // retained messages in all
   std::uint16_t receive_maximum = 20;                // v5: how many QoS 1/2 PUBLISH a client may have in flight

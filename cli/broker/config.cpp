@@ -146,9 +146,17 @@ bool parse_config(std::string_view text, const std::string& base_dir, FileConfig
     } else if (key == "max_packet_size") {
       ok = parse_uint(v, b.max_packet_size, 268435460ull) && b.max_packet_size >= 64;
     } else if (key == "max_connections") {
-      ok = parse_uint(v, b.max_connections, 1000000ull);
+      ok = parse_uint(v, b.max_connections, 1000000ull) && b.max_connections > 0;
+    } else if (key == "max_pending") {
+      ok = parse_uint(v, b.max_pending, 1000000ull) && b.max_pending > 0;
+    } else if (key == "max_connections_per_address") {
+      ok = parse_uint(v, b.max_connections_per_address, 1000000ull);
+    } else if (key == "max_handshake_bytes") {
+      ok = parse_uint(v, b.max_handshake_bytes, 268435460ull) && b.max_handshake_bytes >= 64;
     } else if (key == "max_output_queue") {
       ok = parse_uint(v, b.max_output_queue, 1ull << 32);
+    } else if (key == "max_output_total") {
+      ok = parse_uint(v, b.max_output_total, 1ull << 40);
     } else if (key == "max_queued_messages") {
       ok = parse_uint(v, b.max_queued_messages, 10000000ull);
     } else if (key == "max_retained") {

@@ -71,6 +71,12 @@ class Core {
   std::size_t retained_count() const noexcept { return retained_.size(); }
   bool is_connected(const std::string& client_id) const;
   bool has_session(const std::string& client_id) const;
+  // Connection `id` is through CONNECT and authentication (CONNACK 0 sent). The server admits and limits
+  // connections that are not yet (see BrokerConfig::max_pending).
+  bool is_established(ConnId id) const {
+    auto it = conns_.find(id);
+    return it != conns_.end() && it->second.state == State::connected;
+  }
   // Messages waiting (queued or in flight) for a session.
   std::size_t pending_messages(const std::string& client_id) const;
   // Keys tracked by the brute-force limit.

@@ -1,22 +1,27 @@
 // The reference broker: its sans-I/O core driven with encoded packets and a fake clock, the config file, and a
 // few real sockets on 127.0.0.1 (port 0) speaking bytes built with the codec.
 #include <gtest/gtest.h>
+#include <poll.h>
 
 #include <asio.hpp>
 
 #include <atomic>
 #include <chrono>
 #include <deque>
+#include <fstream>
 #include <map>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "broker/broker.hpp"
 #include "broker/config.hpp"
 #include "broker/core.hpp"
 #include "broker/limiter.hpp"
+#include "broker_process.hpp"
 #include "iotap.hpp"
 #include "mqttauth/codec.hpp"
+#include "run.hpp"
 #include "secrets.hpp"
 
 namespace mqttauth::clitest {
@@ -1127,7 +1132,11 @@ TEST(BrokerConfigFile, ParsesKeysAndListeners) {
       "auth_fail_window = 120\n"
       "auth_lockout = 0.5\n"
       "auth_lockout_max = 10\n"
-      "auth_limit_entries = 500\n";
+      "auth_limit_entries = 500\n"
+      "max_pending = 64\n"
+      "max_connections_per_address = 8\n"
+      "max_handshake_bytes = 4096\n"
+      "max_output_total = 1048576\n";
   ASSERT_TRUE(parse_config(text, "/etc/x", fc, err)) << err;
   ASSERT_EQ(fc.listeners.size(), 2u);
   EXPECT_EQ(fc.listeners[0].auth, AuthMode::custom);
@@ -1145,6 +1154,10 @@ TEST(BrokerConfigFile, ParsesKeysAndListeners) {
   EXPECT_EQ(fc.broker.auth_limit.lockout.count(), 500);
   EXPECT_EQ(fc.broker.auth_limit.max_lockout.count(), 10000);
   EXPECT_EQ(fc.broker.auth_limit.max_entries, 500u);
+  EXPECT_EQ(fc.broker.max_pending, 64u);
+  EXPECT_EQ(fc.broker.max_connections_per_address, 8u);
+  EXPECT_EQ(fc.broker.max_handshake_bytes, 4096u);
+  EXPECT_EQ(fc.broker.max_output_total, 1048576u);
 
   FileConfig bad;
   EXPECT_FALSE(parse_config("nonsense = 1\n", "", bad, err));
@@ -1152,6 +1165,7 @@ TEST(BrokerConfigFile, ParsesKeysAndListeners) {
   EXPECT_FALSE(parse_config("listener = 127.0.0.1:1 code=3\n", "", bad, err));
   EXPECT_FALSE(parse_config("max_packet_size = lots\n", "", bad, err));
   EXPECT_FALSE(parse_config("auth_limit_entries = 0\n", "", bad, err));
+  EXPECT_FALSE(parse_config("max_pending = 0\n", "", bad, err));  // no connection could ever authenticate
 }
 
 TEST(BrokerChallenge, RandomHexAndSeedCompat) {
@@ -1202,13 +1216,13 @@ class LiveBroker {
   std::thread thread_;
 };
 
-// A blocking client with a receive timeout.
+// A blocking client whose reads give up after 2 s; `from` is the source address (another 127.x.y.z).
 class RawClient {
  public:
-  explicit RawClient(std::uint16_t port) : sock_(io_) {
+  explicit RawClient(std::uint16_t port, const char* from = nullptr) : sock_(io_) {
+    sock_.open(asio::ip::tcp::v4());
+    if (from) sock_.bind(asio::ip::tcp::endpoint(asio::ip::make_address(from), 0));
     sock_.connect(asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
-    timeval tv{2, 0};
-    setsockopt(sock_.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   }
   void send(const Packet& p, std::uint8_t level = kLevel311) {
     Buf b = encode_or_throw(p, level);
@@ -1233,17 +1247,61 @@ class RawClient {
       }
       std::uint8_t tmp[4096];
       asio::error_code ec;
+      if (!readable()) return std::nullopt;
       std::size_t n = sock_.read_some(asio::buffer(tmp), ec);
       if (ec) return std::nullopt;
       buf_.insert(buf_.end(), tmp, tmp + n);
     }
     return std::nullopt;
   }
+  // CONNECT (no authentication) answered by CONNACK 0.
+  bool connect(std::string_view client_id) {
+    Connect con;
+    con.client_id = client_id;
+    send(con);
+    auto ack = recv();
+    return ack && std::holds_alternative<Connack>(*ack) && std::get<Connack>(*ack).code == 0;
+  }
+  // SUBSCRIBE (QoS 0) answered by SUBACK.
+  bool subscribe(std::string_view filter) {
+    Subscribe s;
+    s.packet_id = 1;
+    s.subscriptions.push_back({filter, 0});
+    send(s);
+    auto ack = recv();
+    return ack && std::holds_alternative<Suback>(*ack);
+  }
+  // CONNECT and the custom challenge-response: CONNACK's code, or -1 when the broker closed (or did not
+  // answer) before that.
+  int custom_handshake(std::string_view client_id, const std::string& secret) {
+    Connect con;
+    con.client_id = client_id;
+    send(con);
+    auto ch = recv();
+    if (!ch || !std::holds_alternative<Authenticate>(*ch)) return -1;
+    const auto& a = std::get<Authenticate>(*ch);
+    std::string resp = cli::hmac_sha256_hex(secret, a.password ? a.password->as_chars() : std::string_view{});
+    Authenticate r;
+    r.code = a.code;
+    r.client_id = client_id;
+    r.password = Bytes::of(resp);
+    send(r);
+    auto ack = recv();
+    if (!ack || !std::holds_alternative<Connack>(*ack)) return -1;
+    return std::get<Connack>(*ack).code;
+  }
+  // PINGREQ answered: the connection is alive.
+  bool ping() {
+    send(Pingreq{});
+    auto p = recv();
+    return p && std::holds_alternative<Pingresp>(*p);
+  }
   // True when the broker closed the connection (read gives EOF/reset) within the timeout.
   bool closed_by_peer() {
     std::uint8_t tmp[256];
     for (int i = 0; i < 100; ++i) {
       asio::error_code ec;
+      if (!readable()) return false;
       sock_.read_some(asio::buffer(tmp), ec);
       if (ec == asio::error::eof || ec == asio::error::connection_reset) return true;
       if (ec) return false;
@@ -1252,11 +1310,31 @@ class RawClient {
   }
 
  private:
+  // Something to read (or the close) within 2 s. Asio's blocking reads wait on, whatever SO_RCVTIMEO says.
+  bool readable() {
+    pollfd p{sock_.native_handle(), POLLIN, 0};
+    return poll(&p, 1, 2000) > 0;
+  }
+
   asio::io_context io_;
   asio::ip::tcp::socket sock_;
   Buf buf_;
   std::deque<Buf> store_;
 };
+
+// Publishes 4 KiB QoS 0 messages to `topic` from `pub` until the broker closes a connection: up to 64 MiB,
+// far more than the socket buffers and the test's queue limits hold.
+void flood(LiveBroker& b, RawClient& pub, std::string_view topic) {
+  std::string payload(4096, 'x');
+  Publish p;
+  p.topic = topic;
+  p.payload = Bytes::of(payload);
+  Buf one = encode_or_throw(p, kLevel311);
+  Buf many;
+  for (int i = 0; i < 256; ++i) many.insert(many.end(), one.begin(), one.end());
+  for (int round = 0; round < 64 && b.tap.closes.load() == 0; ++round) pub.send_raw(many);
+  for (int i = 0; i < 200 && b.tap.closes.load() == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+}
 
 }  // namespace
 
@@ -1394,33 +1472,12 @@ TEST(BrokerLive, SubscriberThatDoesNotReadIsClosed) {
   LiveBroker b(cfg);
   ASSERT_TRUE(b.ok);
   RawClient sub(b.port()), pub(b.port());
-  Connect c;
-  c.client_id = "deaf";
-  sub.send(c);
-  ASSERT_TRUE(sub.recv());
-  Subscribe s;
-  s.packet_id = 1;
-  s.subscriptions.push_back({"flood", 0});
-  sub.send(s);
-  ASSERT_TRUE(sub.recv());
-  c.client_id = "loud";
-  pub.send(c);
-  ASSERT_TRUE(pub.recv());
-  std::string payload(4096, 'x');
-  Publish p;
-  p.topic = "flood";
-  p.payload = Bytes::of(payload);
-  Buf one = encode_or_throw(p, kLevel311);
-  Buf many;
-  for (int i = 0; i < 256; ++i) many.insert(many.end(), one.begin(), one.end());
-  // Up to 64 MiB in all, far more than the socket buffers and the 64 KiB queue can hold; stop once closed.
-  for (int round = 0; round < 64 && b.tap.closes.load() == 0; ++round) pub.send_raw(many);
-  for (int i = 0; i < 200 && b.tap.closes.load() == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ASSERT_TRUE(sub.connect("deaf"));
+  ASSERT_TRUE(sub.subscribe("flood"));
+  ASSERT_TRUE(pub.connect("loud"));
+  flood(b, pub, "flood");
   EXPECT_EQ(b.tap.closes.load(), 1u);  // the deaf subscriber; the publisher stays
-  Pingreq ping;
-  pub.send(ping);
-  auto pong = pub.recv();
-  ASSERT_TRUE(pong && std::holds_alternative<Pingresp>(*pong));
+  EXPECT_TRUE(pub.ping());
 }
 
 TEST(BrokerLive, MaxConnections) {
@@ -1429,16 +1486,241 @@ TEST(BrokerLive, MaxConnections) {
   LiveBroker b(cfg);
   ASSERT_TRUE(b.ok);
   RawClient a(b.port()), c2(b.port());
-  // Let the broker accept both before the third arrives.
-  Connect c;
-  c.client_id = "a";
-  a.send(c);
-  ASSERT_TRUE(a.recv());
+  ASSERT_TRUE(a.connect("a"));
+  ASSERT_TRUE(c2.connect("c2"));
+  // Both established: nothing can make room, the newcomer is refused.
   RawClient third(b.port());
   EXPECT_TRUE(third.closed_by_peer());
-  c.client_id = "c2";
-  c2.send(c);
-  ASSERT_TRUE(c2.recv());
+  EXPECT_TRUE(a.ping());
+  EXPECT_TRUE(c2.ping());
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Under attack (tests/tools/broker_attack.cpp measures the same at scale).
+
+namespace {
+
+// Timeouts long enough that a connection closed within a few seconds was closed by a limit, not by a timer.
+BrokerConfig slow_timeouts() {
+  BrokerConfig cfg;
+  cfg.connect_timeout = std::chrono::seconds(30);
+  cfg.auth_timeout = std::chrono::seconds(30);
+  return cfg;
+}
+
+BrokerConfig custom_auth_config() {
+  BrokerConfig cfg = slow_timeouts();
+  cfg.secrets.add("device", "k");
+  return cfg;
+}
+
+// Closed by the broker within 5 s (see slow_timeouts).
+bool closed_soon(RawClient& c) {
+  auto t0 = std::chrono::steady_clock::now();
+  return c.closed_by_peer() && std::chrono::steady_clock::now() - t0 < std::chrono::seconds(5);
+}
+
+ListenerConfig custom_listener() {
+  ListenerConfig l;
+  l.auth = AuthMode::custom;
+  return l;
+}
+
+// The handshake of a well-behaved device, timed.
+struct Timed {
+  int code = -1;
+  std::chrono::steady_clock::duration took{};
+};
+Timed device_handshake(RawClient& c) {
+  auto t0 = std::chrono::steady_clock::now();
+  Timed t;
+  t.code = c.custom_handshake("device", "k");
+  t.took = std::chrono::steady_clock::now() - t0;
+  return t;
+}
+
+// A source address other than 127.0.0.1, or nullptr when this host cannot bind one.
+const char* other_loopback(const char* addr) {
+  asio::io_context io;
+  asio::ip::tcp::socket s(io);
+  asio::error_code ec;
+  s.open(asio::ip::tcp::v4(), ec);
+  s.bind(asio::ip::tcp::endpoint(asio::ip::make_address(addr), 0), ec);
+  return ec ? nullptr : addr;
+}
+
+}  // namespace
+
+TEST(BrokerLive, ConnectionsThatNeverAuthenticateCannotLockOutADevice) {
+  BrokerConfig cfg = custom_auth_config();
+  cfg.max_connections = 8;
+  cfg.max_pending = 4;
+  LiveBroker b(cfg, custom_listener());
+  ASSERT_TRUE(b.ok);
+  // Silent connections and connections that never answer the challenge, twice the connection cap.
+  std::vector<std::unique_ptr<RawClient>> silent;
+  for (int i = 0; i < 16; ++i) {
+    silent.push_back(std::make_unique<RawClient>(b.port()));
+    if (i % 2) {
+      std::string id = "silent-" + std::to_string(i);
+      Connect c;
+      c.client_id = id;
+      silent.back()->send(c);
+    }
+  }
+  // The device gets in (the oldest unauthenticated connection makes room), in far less than the 10 s that
+  // the silent ones could otherwise hold their places.
+  RawClient device(b.port());
+  Timed t = device_handshake(device);
+  EXPECT_EQ(t.code, 0);
+  EXPECT_LT(t.took, std::chrono::seconds(5));
+  EXPECT_TRUE(closed_soon(*silent.front()));
+  // Established, it is not the one closed for later newcomers.
+  for (int i = 0; i < 16; ++i) silent.push_back(std::make_unique<RawClient>(b.port()));
+  EXPECT_TRUE(device.ping());
+}
+
+TEST(BrokerLive, ConnectionsPerAddress) {
+  const char* two = other_loopback("127.0.0.2");
+  const char* three = other_loopback("127.0.0.3");
+  if (!two || !three) GTEST_SKIP() << "cannot bind 127.0.0.2 / 127.0.0.3 here";
+  BrokerConfig cfg = slow_timeouts();
+  cfg.max_connections_per_address = 2;
+  LiveBroker b(cfg);
+  ASSERT_TRUE(b.ok);
+  // Two established from 127.0.0.2: a third from there is refused, one from 127.0.0.1 is not.
+  RawClient a(b.port(), two), a2(b.port(), two);
+  ASSERT_TRUE(a.connect("a"));
+  ASSERT_TRUE(a2.connect("a2"));
+  RawClient a3(b.port(), two);
+  EXPECT_TRUE(closed_soon(a3));
+  RawClient local(b.port());
+  EXPECT_TRUE(local.connect("local"));
+  // Two silent from 127.0.0.3: a newcomer from there replaces the older.
+  RawClient s1(b.port(), three), s2(b.port(), three);
+  RawClient s3(b.port(), three);
+  EXPECT_TRUE(s3.connect("s3"));
+  EXPECT_TRUE(closed_soon(s1));
+  EXPECT_TRUE(a.ping());
+}
+
+TEST(BrokerLive, HandshakeBytesAreLimited) {
+  BrokerConfig cfg = custom_auth_config();
+  cfg.max_handshake_bytes = 1024;
+  LiveBroker b(cfg, custom_listener());
+  ASSERT_TRUE(b.ok);
+  // A CONNECT announcing 100,000 bytes (under the 1 MiB packet limit), then 4 KiB of them: closed at once,
+  // not kept (with its buffer) until the connect timeout.
+  RawClient big(b.port());
+  Buf head = {0x10, 0xA0, 0x8D, 0x06};  // remaining length 100000
+  big.send_raw(head);
+  big.send_raw(Buf(4096, 'x'));
+  EXPECT_TRUE(closed_soon(big));
+  RawClient device(b.port());
+  EXPECT_EQ(device_handshake(device).code, 0);
+}
+
+TEST(BrokerLive, OutputBudgetClosesTheLargestQueue) {
+  BrokerConfig cfg;
+  cfg.max_output_queue = 64u << 20;  // never reached: the budget of all queues is
+  cfg.max_output_total = 256u << 10;
+  LiveBroker b(cfg);
+  ASSERT_TRUE(b.ok);
+  // Two subscribers that do not read: one of the flood, one of a single small message.
+  RawClient deaf(b.port()), light(b.port()), pub(b.port());
+  ASSERT_TRUE(deaf.connect("deaf"));
+  ASSERT_TRUE(deaf.subscribe("flood"));
+  ASSERT_TRUE(light.connect("light"));
+  ASSERT_TRUE(light.subscribe("light"));
+  ASSERT_TRUE(pub.connect("loud"));
+  Publish small;
+  small.topic = "light";
+  small.payload = Bytes::of("still here");
+  pub.send(small);
+  flood(b, pub, "flood");
+  EXPECT_EQ(b.tap.closes.load(), 1u);  // the deaf subscriber only
+  auto m = light.recv();
+  ASSERT_TRUE(m && std::holds_alternative<Publish>(*m));
+  EXPECT_EQ(std::get<Publish>(*m).payload.as_chars(), "still here");
+  EXPECT_TRUE(light.ping());
+  EXPECT_TRUE(pub.ping());
+}
+
+TEST(BrokerLive, FloodOfMalformedConnections) {
+  BrokerConfig cfg = custom_auth_config();
+  cfg.max_connections = 32;
+  cfg.max_pending = 16;
+  LiveBroker b(cfg, custom_listener());
+  ASSERT_TRUE(b.ok);
+  Connect con;
+  con.client_id = "x";
+  Buf connect = encode_or_throw(con, kLevel311);
+  Buf level9 = connect;
+  level9[8] = 9;
+  const std::vector<Buf> bad = {
+      {0x10, 0xFF, 0xFF, 0xFF, 0xFF, 0x7F},                                            // remaining length > 4 bytes
+      level9,                                                                          // unknown protocol level
+      {0x10, 0x0C, 0x00, 0x04, 'M', 'Q', 'T', 'T', 0x04, 0x02, 0x00, 0x3C, 0xFF, 0xFF},  // client id past the end
+      {0x30, 0x03, 0x00, 0x01, 'a'},                                                   // PUBLISH first
+      {0x12, 0x00},                                                                    // CONNECT with flags
+      {0x10, 0xFF, 0xFF, 0xFF, 0x7F},                                                  // 256 MiB announced
+      Buf(3000, 0xEE),                                                                 // noise
+  };
+  std::vector<std::unique_ptr<RawClient>> kept;  // every other one never closes its side
+  for (int i = 0; i < 300; ++i) {
+    auto c = std::make_unique<RawClient>(b.port());
+    try {
+      c->send_raw(bad[static_cast<std::size_t>(i) % bad.size()]);
+      if (i % 7 == 6) c->send_raw(connect);  // a CONNECT after the noise
+    } catch (const std::exception&) {
+      // closed for a newcomer before it could send: fine
+    }
+    if (i % 2) kept.push_back(std::move(c));
+  }
+  RawClient device(b.port());
+  Timed t = device_handshake(device);
+  EXPECT_EQ(t.code, 0);
+  EXPECT_LT(t.took, std::chrono::seconds(5));
+  EXPECT_TRUE(device.ping());
+}
+
+TEST(BrokerLive, OutOfFileDescriptorsStillServesADevice) {
+  // The real binary with 64 file descriptors, far fewer than --max-connections asks for: 100 silent
+  // connections exhaust them. Accepting must neither stop (the device waits in the listen queue) nor spin.
+  std::string dir = test::temp_dir();
+  std::string secrets = dir + "/fd-limit.secrets";
+  {
+    std::ofstream f(secrets);
+    f << "device k\n";
+  }
+  test::BrokerProcess broker(MQTTAUTH_BIN,
+                             {"--auth", "custom", "--secrets", secrets, "--max-connections", "1000", "--max-pending",
+                              "1000", "--quiet"},
+                             dir + "/fd-limit.log", 64);
+  ASSERT_FALSE(broker.address.empty()) << broker.log_text();
+  EXPECT_NE(broker.log_text().find("file descriptors at most"), std::string::npos);  // the warning
+  std::vector<std::unique_ptr<RawClient>> silent;
+  for (int i = 0; i < 100; ++i) silent.push_back(std::make_unique<RawClient>(broker.port()));
+  RawClient device(broker.port());
+  Timed t = device_handshake(device);
+  EXPECT_EQ(t.code, 0);
+  EXPECT_LT(t.took, std::chrono::seconds(5));
+  // Idle now: no busy loop on EMFILE (user + system CPU time over one second, from /proc).
+  auto cpu_ticks = [&] {
+    std::ifstream f("/proc/" + std::to_string(broker.pid) + "/stat");
+    std::string stat((std::istreambuf_iterator<char>(f)), {});
+    std::istringstream in(stat.substr(stat.rfind(')') + 2));
+    std::string field;
+    long ticks = 0;
+    for (int i = 3; i <= 15 && in >> field; ++i)
+      if (i >= 14) ticks += std::stol(field);  // utime, stime
+    return ticks;
+  };
+  long before = cpu_ticks();
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  EXPECT_LT(cpu_ticks() - before, sysconf(_SC_CLK_TCK) / 2);
+  EXPECT_TRUE(device.ping());
+  EXPECT_EQ(broker.stop(), "exit 0");
 }
 
 TEST(BrokerLive, ListenErrors) {
