@@ -109,7 +109,8 @@ Core::Core(const BrokerConfig& config, std::function<std::string()> make_challen
     : config_(config),
       make_challenge_(std::move(make_challenge_fn)),
       failed_clients_(config.auth_limit.client_failures, config.auth_limit),
-      failed_sources_(config.auth_limit.address_failures, config.auth_limit) {
+      failed_sources_(config.auth_limit.address_failures, config.auth_limit),
+      trusted_(config.auth_limit.max_entries) {
   if (!make_challenge_) {
     bool compat = config_.seed_compat;
     make_challenge_ = [compat] { return make_challenge(compat); };
@@ -491,6 +492,8 @@ void Core::send_auth(Conn& c, std::uint8_t reason, std::optional<std::string_vie
 // v5 0x9F Connection rate exceeded) without a challenge or without evaluating the response. True if refused.
 bool Core::refuse_if_locked_out(Conn& c, TimeMs now, const char* what) {
   std::optional<TimeMs> until = failed_clients_.locked_until(c.client_id, now);
+  // Failures with this client id from elsewhere do not lock it out of an address it authenticated from.
+  if (until && !c.source.empty() && trusted_.contains(c.client_id, c.source)) until.reset();
   std::string key = "client id " + c.client_id;
   if (!until && !c.source.empty()) {
     until = failed_sources_.locked_until(c.source, now);
@@ -514,6 +517,7 @@ void Core::count_failure(const Conn& c, TimeMs now) {
         seconds_text(f.lockout_ms) + " (doubling with each failure, up to " + seconds_text(l.max_lockout.count()) +
         ")");
   };
+  if (!c.source.empty()) trusted_.remove(c.client_id, c.source);  // a failure ends the exemption
   note(failed_clients_, "client id", c.client_id, failed_clients_.fail(c.client_id, now));
   if (!c.source.empty()) note(failed_sources_, "address", c.source, failed_sources_.fail(c.source, now));
 }
@@ -528,7 +532,10 @@ void Core::finish_auth(Conn& c, std::string_view response, TimeMs now, bool v5) 
   Verification v = config_.secrets.verify(c.client_id, c.challenge, response);
   if (v == Verification::verified) {
     log(who + " verified");
-    failed_clients_.forget(c.client_id);
+    // A success clears the client id's failures, unless they lock it out (then it came in through its
+    // trusted address, and the failures from elsewhere stand).
+    if (!failed_clients_.locked_until(c.client_id, now)) failed_clients_.forget(c.client_id);
+    if (!c.source.empty()) trusted_.add(c.client_id, c.source);
     return complete_connect(c, now, v5);
   }
   log(who + " refused (" + verification_name(v) + ")");

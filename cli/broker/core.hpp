@@ -190,6 +190,7 @@ class Core {
   std::function<std::string()> make_challenge_;
   FailureTable failed_clients_;  // brute-force limit per client id
   FailureTable failed_sources_;  // and per source address
+  TrustedSources trusted_;       // where each client id authenticated lately: exempt from its client id's lockout
   std::unordered_map<ConnId, Conn> conns_;
   std::unordered_map<std::string, Session> sessions_;
   std::map<std::string, MessagePtr> retained_;

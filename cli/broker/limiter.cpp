@@ -74,4 +74,38 @@ void FailureTable::forget(std::string_view key) {
   entries_.erase(it);
 }
 
+// The pair as one key: the hash of the client id (which can be 65535 bytes) and the address.
+std::string TrustedSources::key_of(std::string_view client_id, std::string_view source) {
+  std::string k = client_id.size() <= FailureTable::kMaxKeyBytes ? std::string(client_id)
+                                                                 : hmac_sha256_hex("mqttauth-limiter", client_id);
+  k += '\0';
+  k += source;
+  return k;
+}
+
+void TrustedSources::add(std::string_view client_id, std::string_view source) {
+  std::string k = key_of(client_id, source);
+  if (auto it = entries_.find(k); it != entries_.end()) {
+    order_.splice(order_.end(), order_, it->second);  // now the most recent
+    return;
+  }
+  if (entries_.size() >= max_) {
+    entries_.erase(order_.front());
+    order_.pop_front();
+  }
+  order_.push_back(k);
+  entries_.emplace(std::move(k), std::prev(order_.end()));
+}
+
+void TrustedSources::remove(std::string_view client_id, std::string_view source) {
+  auto it = entries_.find(key_of(client_id, source));
+  if (it == entries_.end()) return;
+  order_.erase(it->second);
+  entries_.erase(it);
+}
+
+bool TrustedSources::contains(std::string_view client_id, std::string_view source) const {
+  return entries_.count(key_of(client_id, source)) > 0;
+}
+
 }  // namespace mqttauth::cli::broker

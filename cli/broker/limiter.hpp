@@ -2,6 +2,7 @@
 // address), and a key locked out for a while after too many. Sans-I/O like the core: the clock is passed in.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <list>
@@ -56,6 +57,26 @@ class FailureTable {
   AuthLimitConfig cfg_;
   std::unordered_map<std::string, Entry> entries_;
   std::list<std::string> order_;  // keys by last failure, oldest first
+};
+
+// The (client id, source address) pairs that authenticated successfully lately, at most `max_entries` (the
+// least recently successful pair is forgotten first). A client id locked out by failures from elsewhere is
+// still let in from such an address: an attacker who fails with a device's client id on purpose cannot lock
+// the device out, unless it shares the device's address (NAT). A failure from a trusted pair removes it, so
+// an attacker behind the device's address gets no exemption either.
+class TrustedSources {
+ public:
+  explicit TrustedSources(std::size_t max_entries) : max_(std::max<std::size_t>(max_entries, 1)) {}
+  void add(std::string_view client_id, std::string_view source);
+  bool contains(std::string_view client_id, std::string_view source) const;
+  void remove(std::string_view client_id, std::string_view source);
+  std::size_t size() const noexcept { return entries_.size(); }
+
+ private:
+  static std::string key_of(std::string_view client_id, std::string_view source);
+  std::size_t max_;
+  std::unordered_map<std::string, std::list<std::string>::iterator> entries_;
+  std::list<std::string> order_;  // least recently successful first
 };
 
 }  // namespace mqttauth::cli::broker

@@ -985,6 +985,43 @@ TEST(BrokerLimit, OtherClientIdsAreUnaffected) {
   }
 }
 
+// An attacker failing with a device's client id on purpose locks that client id out everywhere except where the
+// device authenticated before: the device keeps getting in from its own address.
+TEST(BrokerLimit, LockedClientIdStillAcceptedFromWhereItAuthenticated) {
+  Harness h = limited(3, 0);
+  ConnId id = 1;
+  EXPECT_EQ(custom_attempt(h, id++, "dev1", "s3cret", "192.0.2.1").code, 0);  // the device, before the attack
+  for (int i = 0; i < 10; ++i) custom_attempt(h, id++, "dev1", "guess", "203.0.113.9");
+  EXPECT_FALSE(custom_attempt(h, id++, "dev1", "guess", "203.0.113.9").challenged);  // the attacker: locked
+  EXPECT_FALSE(custom_attempt(h, id++, "dev1", "s3cret", "198.51.100.7").challenged);  // a new address too
+  Attempt dev = custom_attempt(h, id++, "dev1", "s3cret", "192.0.2.1");            // the device's address: in
+  EXPECT_TRUE(dev.challenged);
+  EXPECT_EQ(dev.code, 0);
+  // A wrong response from the trusted address is refused and ends the exemption (an attacker behind the
+  // device's address gets none): the client id's lockout now applies there too.
+  EXPECT_EQ(custom_attempt(h, id++, "dev1", "guess", "192.0.2.1").code, 5);
+  EXPECT_FALSE(custom_attempt(h, id++, "dev1", "s3cret", "192.0.2.1").challenged);
+}
+
+TEST(TrustedSources, BoundedLeastRecentlySuccessfulForgottenFirst) {
+  TrustedSources t(2);
+  t.add("a", "192.0.2.1");
+  t.add("b", "192.0.2.1");
+  t.add("a", "192.0.2.1");  // a is now the most recent
+  t.add("c", "192.0.2.2");  // b goes
+  EXPECT_TRUE(t.contains("a", "192.0.2.1"));
+  EXPECT_FALSE(t.contains("b", "192.0.2.1"));
+  EXPECT_TRUE(t.contains("c", "192.0.2.2"));
+  EXPECT_FALSE(t.contains("a", "192.0.2.2"));
+  EXPECT_EQ(t.size(), 2u);
+  const std::string long_id(70000, 'x');
+  t.add(long_id, "192.0.2.3");
+  EXPECT_TRUE(t.contains(long_id, "192.0.2.3"));
+  t.remove(long_id, "192.0.2.3");
+  EXPECT_FALSE(t.contains(long_id, "192.0.2.3"));
+  EXPECT_EQ(t.size(), 1u);
+}
+
 TEST(BrokerLimit, AddressLockedOutAfterFailuresWithManyClientIds) {
   Harness h = limited(0, 3);
   h.cfg.secrets.add("good", "g00d");
