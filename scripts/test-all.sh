@@ -9,6 +9,8 @@ cd "$(dirname "$0")/.."
 logs=$(mktemp -d)
 # Tests that need tshark fail instead of skipping when it is missing (install-deps.sh installs it).
 export MQTTAUTH_REQUIRE_TSHARK=1
+# Likewise the tests with Debian's mosquitto-clients against the reference broker.
+export MQTTAUTH_REQUIRE_TOOLS=1
 count() { sed -n 's/.*tests passed, 0 tests failed out of \([0-9]*\).*/\1/p' "$1" | tail -n 1; }
 
 echo "== release build and tests"
