@@ -122,7 +122,7 @@ class Analyzer {
     std::size_t operator()(const Key& k) const noexcept;
   };
   static Key table_key(const Endpoint& x, const Endpoint& y) noexcept;
-  static unsigned shard_of(const TcpSegment& seg, unsigned shards) noexcept;
+  static unsigned shard_of(const Endpoint& src, const Endpoint& dst, unsigned shards) noexcept;
   Conn* lookup(const TcpSegment& seg, const CaptureRecord& rec, const std::string& file, bool& a_to_b);
   void decide(Conn& c, Dir& d, std::span<const std::uint8_t> first);
   void end_conn(Conn& c, EndReason why, std::uint64_t frame);
@@ -130,6 +130,7 @@ class Analyzer {
   AnalyzerOptions opts_;
   AnalyzerSink& sink_;
   FrameParser parser_;
+  ParsedFrame frame_;  // the frame being fed (kept: not built anew for every frame)
   std::unordered_map<Key, std::unique_ptr<Conn>, KeyHash> conns_;  // by table_key()
   std::list<Conn*> lru_;  // the open connections, least recently active first
   std::set<std::uint64_t> open_ids_;

@@ -34,6 +34,7 @@ namespace {
 
 struct Source {
   std::set<std::uint32_t> warned_links;
+  std::uint32_t checked_link = 0xFFFFFFFF;  // the link type last found supported (checked once per change)
   CaptureReader reader;
   CaptureRecord rec;
   bool has = false;
@@ -85,9 +86,14 @@ InputReport read_captures(const CaptureOptions& o, Analyzer& an) {
     for (auto& s : srcs)
       if (s->has && (!best || s->rec.ts_ns < best->rec.ts_ns)) best = s.get();
     if (!best) break;
-    if (loud && !link_supported(best->rec.link_type) && best->warned_links.insert(best->rec.link_type).second)
-      std::fprintf(stderr, "mqttauth: %s: frame %llu: link type %u is not supported; frames of that type are skipped\n",
-                   best->name.c_str(), static_cast<unsigned long long>(best->rec.frame), best->rec.link_type);
+    if (best->rec.link_type != best->checked_link) {
+      if (link_supported(best->rec.link_type)) {
+        best->checked_link = best->rec.link_type;
+      } else if (loud && best->warned_links.insert(best->rec.link_type).second) {
+        std::fprintf(stderr, "mqttauth: %s: frame %llu: link type %u is not supported; frames of that type are skipped\n",
+                     best->name.c_str(), static_cast<unsigned long long>(best->rec.frame), best->rec.link_type);
+      }
+    }
     an.feed(best->rec, best->name);
     advance(*best);
     if (progress && (++n & 0x3FFF) == 0) {

@@ -170,6 +170,44 @@ std::optional<std::span<const std::uint8_t>> Ipv4Defrag::add(std::span<const std
 
 // ------------------------------------------------------------------------------------------ frames
 
+bool quick_ipv4_tcp(std::uint32_t link, std::span<const std::uint8_t> f, TcpSegment& seg) noexcept {
+  // The same checks as parse() -> ip() -> tcp() on this path, so that a frame taken here is one they accept.
+  // Plain pointers and one pass: this runs for every frame.
+  const std::uint8_t* d = f.data();
+  const std::size_t n = f.size();
+  if (link != kLinkEthernet || n < 14 + 20 + 20 || d[12] != 0x08 || d[13] != 0x00) return false;
+  const std::uint8_t* p = d + 14;
+  const std::size_t plen = n - 14;
+  if ((p[0] >> 4) != 4 || p[9] != 6) return false;
+  const std::size_t ihl = (p[0] & 0x0Fu) * 4u;
+  const std::size_t total = be16(p + 2);
+  if ((be16(p + 6) & 0x3FFFu) != 0 || total == 0) return false;  // fragments; TSO (total 0): the full path
+  if (ihl < 20 || plen < ihl || total < ihl) return false;
+  const std::size_t tcp_len = std::min(plen, total) - ihl;
+  if (tcp_len < 20) return false;
+  const std::uint8_t* t = p + ihl;
+  const std::size_t doff = (t[12] >> 4) * 4u;
+  if (doff < 20 || doff > tcp_len) return false;
+  std::uint64_t a = 0, b = 0;  // the addresses as IpAddr holds them: IPv4 in the first 4 of 16 bytes
+  std::memcpy(&a, p + 12, 4);
+  std::memcpy(&b, p + 16, 4);
+  std::memcpy(seg.src.ip.b.data(), &a, 8);
+  std::memset(seg.src.ip.b.data() + 8, 0, 8);
+  std::memcpy(seg.dst.ip.b.data(), &b, 8);
+  std::memset(seg.dst.ip.b.data() + 8, 0, 8);
+  seg.src.ip.v6 = seg.dst.ip.v6 = false;
+  seg.src.port = be16(t);
+  seg.dst.port = be16(t + 2);
+  seg.seq = be32(t + 4);
+  seg.ack = be32(t + 8);
+  seg.flags = t[13];
+  seg.window = be16(t + 14);
+  seg.payload = std::span<const std::uint8_t>(t + doff, tcp_len - doff);
+  const std::size_t wire = total - ihl;  // as tcp(): the IPv4 total length tells the wire length
+  seg.payload_wire_len = static_cast<std::uint32_t>(std::max(wire - doff, tcp_len - doff));
+  return true;
+}
+
 bool link_supported(std::uint32_t link) noexcept {
   switch (link) {
     case kLinkEthernet:

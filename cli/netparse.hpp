@@ -113,6 +113,11 @@ class Ipv4Defrag {
   std::vector<std::uint8_t> done_;
 };
 
+// The common case fast: a well-formed, unfragmented Ethernet / IPv4 / TCP frame into `seg`, exactly as
+// FrameParser::parse would give it. False for everything else (VLAN tags, IPv6, fragments, TSO, other link
+// types, anything cut or odd: parse those fully); `seg` is then unspecified.
+bool quick_ipv4_tcp(std::uint32_t link_type, std::span<const std::uint8_t> frame, TcpSegment& seg) noexcept;
+
 // Whether FrameParser reads frames of this link type.
 bool link_supported(std::uint32_t link_type) noexcept;
 

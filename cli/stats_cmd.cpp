@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <chrono>
+#include <cstring>
 #include <cstdio>
 #include <map>
 #include <memory>
@@ -21,10 +22,24 @@ namespace {
 constexpr std::size_t kTypes = std::variant_size_v<Packet>;
 constexpr std::size_t kMaxTopics = 100000;  // distinct topics counted; the rest go to "(other)"
 
-// Topics are looked up by string_view: no std::string is made per PUBLISH.
+// Topics are looked up by string_view: no std::string is made per PUBLISH. Eight bytes at a time (libstdc++'s
+// byte-wise murmur hash was 3% of stats).
 struct TopicHash {
   using is_transparent = void;
-  std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+  std::size_t operator()(std::string_view s) const noexcept {
+    std::uint64_t h = 0x9E3779B97F4A7C15ull ^ s.size();
+    std::size_t i = 0;
+    for (; i + 8 <= s.size(); i += 8) {
+      std::uint64_t w;
+      std::memcpy(&w, s.data() + i, 8);
+      h = (h ^ w) * 0xFF51AFD7ED558CCDull;
+      h ^= h >> 32;
+    }
+    std::uint64_t w = 0;
+    std::memcpy(&w, s.data() + i, s.size() - i);
+    h = (h ^ w) * 0xC4CEB9FE1A85EC53ull;
+    return static_cast<std::size_t>(h ^ (h >> 29));
+  }
 };
 
 class StatsSink final : public AnalyzerSink {

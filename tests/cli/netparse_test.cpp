@@ -409,3 +409,83 @@ TEST(NetParse, EndpointFormatEdgeValues) {
   EXPECT_EQ(s, "[f0f1:f2f3:f4f5:f6f7:f8f9:fafb:fcfd:feff]:65535");
   EXPECT_LE(s.size(), Endpoint::kTextMax);
 }
+
+// The analyzer reads Ethernet / IPv4 / TCP frames through quick_ipv4_tcp and everything else through
+// FrameParser::parse: where the fast path takes a frame, both must give the same segment. Checked on every
+// frame of the bundled captures, on each of them with every header byte mutated, and on frames the fast
+// path must leave to the parser.
+namespace {
+
+void expect_same(const TcpSegment& a, const TcpSegment& b) {
+  EXPECT_EQ(a.src, b.src);
+  EXPECT_EQ(a.dst, b.dst);
+  EXPECT_EQ(a.seq, b.seq);
+  EXPECT_EQ(a.ack, b.ack);
+  EXPECT_EQ(a.flags, b.flags);
+  EXPECT_EQ(a.window, b.window);
+  EXPECT_EQ(a.payload.data(), b.payload.data());
+  EXPECT_EQ(a.payload.size(), b.payload.size());
+  EXPECT_EQ(a.payload_wire_len, b.payload_wire_len);
+}
+
+// Fast path and parser on one frame: the fast path takes only what the parser reads as a TCP segment.
+// Returns whether the fast path took it.
+bool compare_paths(std::uint32_t link, const Buf& f) {
+  TcpSegment quick;
+  FrameParser p;
+  ParsedFrame full = p.parse(link, f, static_cast<std::uint32_t>(f.size()), 0);
+  if (!quick_ipv4_tcp(link, f, quick)) return false;
+  EXPECT_EQ(full.skip, FrameSkip::none) << full.why;
+  if (full.skip == FrameSkip::none) expect_same(quick, full.seg);
+  return true;
+}
+
+}  // namespace
+
+TEST(NetParse, FastPathAgreesWithTheParser) {
+  std::size_t frames = 0, quick = 0, mutated = 0;
+  for (const char* name : {"field-handshakes.pcap", "field-anomalies.pcap", "loopback-mixed.pcap",
+                           "loopback-large-payload.pcap", "loopback-v5-reauth.pcap"}) {
+    cli::CaptureReader rd;
+    ASSERT_TRUE(rd.open(std::string(MQTTAUTH_SOURCE_DIR) + "/captures/" + name)) << rd.error();
+    cli::CaptureRecord rec;
+    while (rd.next(rec) == cli::CaptureReader::Status::record) {
+      const Buf f(rec.data.begin(), rec.data.end());
+      ++frames;
+      quick += compare_paths(rec.link_type, f);
+      // Every byte of the Ethernet, IPv4 and TCP headers set to a few telling values, and the frame cut short.
+      for (std::size_t i = 0; i < std::min<std::size_t>(f.size(), 14 + 60 + 60); ++i) {
+        for (int v : {0x00, 0x01, 0x06, 0x08, 0x20, 0x45, 0x4F, 0x50, 0xF0, 0xFF}) {
+          Buf m = f;
+          m[i] = static_cast<std::uint8_t>(v);
+          mutated += compare_paths(rec.link_type, m);
+        }
+        compare_paths(rec.link_type, Buf(f.begin(), f.begin() + static_cast<std::ptrdiff_t>(i)));
+      }
+    }
+  }
+  EXPECT_GT(frames, 500u);
+  EXPECT_GT(quick, frames / 2);  // the field captures also hold Linux cooked and VLAN frames
+  EXPECT_GT(mutated, 1000u);
+}
+
+TEST(NetParse, FastPathLeavesTheRestToTheParser) {
+  const Buf payload = mqtt_connect("dev-1");
+  TcpSegment seg;
+  // VLAN-tagged, IPv6, another link type: not taken.
+  LinkSpec vlan{kLinkEthernet, {100}};
+  EXPECT_FALSE(quick_ipv4_tcp(kLinkEthernet, build_tcp_frame(vlan, kC4, kS4, 1, 2, tcpflag::ack, payload), seg));
+  EXPECT_FALSE(quick_ipv4_tcp(kLinkEthernet, build_tcp_frame(LinkSpec{}, kC6, kS6, 1, 2, tcpflag::ack, payload), seg));
+  EXPECT_FALSE(quick_ipv4_tcp(kLinkLinuxSll, build_tcp_frame(LinkSpec{kLinkLinuxSll, {}}, kC4, kS4, 1, 2, tcpflag::ack, payload), seg));
+  // A fragment, and a TSO frame (IPv4 total length 0): the parser's business.
+  auto frags = build_fragmented_tcp(LinkSpec{}, kC4, kS4, 1, 2, tcpflag::ack, Buf(100, 'x'), 9, 48);
+  ASSERT_GE(frags.size(), 2u);
+  for (const auto& f : frags) EXPECT_FALSE(quick_ipv4_tcp(kLinkEthernet, f, seg));
+  Buf tso = build_tcp_frame(LinkSpec{}, kC4, kS4, 1, 2, tcpflag::ack, payload);
+  tso[14 + 2] = tso[14 + 3] = 0;
+  EXPECT_FALSE(quick_ipv4_tcp(kLinkEthernet, tso, seg));
+  // The plain frame is taken.
+  EXPECT_TRUE(quick_ipv4_tcp(kLinkEthernet, build_tcp_frame(LinkSpec{}, kC4, kS4, 1, 2, tcpflag::ack, payload), seg));
+  EXPECT_EQ(seg.src, kC4);
+  EXPECT_EQ(seg.payload.size(), payload.size());
+}
