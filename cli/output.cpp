@@ -110,14 +110,7 @@ JsonWriter& JsonWriter::key(std::string_view k) {
     out_ += k;
     out_ += "\":";
   } else {
-    std::size_t n = 0;
-    if (!first_) b[n++] = ',';
-    b[n++] = '"';
-    std::memcpy(b + n, k.data(), k.size());
-    n += k.size();
-    b[n++] = '"';
-    b[n++] = ':';
-    out_.append(b, n);
+    out_.append(b, key_prefix(b, k));
   }
   first_ = true;  // the value that follows takes no comma
   return *this;

@@ -10,8 +10,7 @@ FailureTable::FailureTable(std::uint32_t threshold, const AuthLimitConfig& cfg) 
   cfg_.max_entries = std::max<std::size_t>(cfg_.max_entries, 1);
 }
 
-// A client id can be 65535 bytes long: long keys are stored as a 64-digit hash so that an entry stays small.
-std::string FailureTable::key_of(std::string_view key) const {
+std::string FailureTable::key_of(std::string_view key) {
   if (key.size() <= kMaxKeyBytes) return std::string(key);
   return hmac_sha256_hex("mqttauth-limiter", key);
 }
@@ -74,10 +73,9 @@ void FailureTable::forget(std::string_view key) {
   entries_.erase(it);
 }
 
-// The pair as one key: the hash of the client id (which can be 65535 bytes) and the address.
+// The pair as one key: the client id as FailureTable keeps it, a NUL, the address.
 std::string TrustedSources::key_of(std::string_view client_id, std::string_view source) {
-  std::string k = client_id.size() <= FailureTable::kMaxKeyBytes ? std::string(client_id)
-                                                                 : hmac_sha256_hex("mqttauth-limiter", client_id);
+  std::string k = FailureTable::key_of(client_id);
   k += '\0';
   k += source;
   return k;

@@ -24,6 +24,8 @@ using TimeMs = std::int64_t;  // a monotonic clock in milliseconds
 class FailureTable {
  public:
   static constexpr std::size_t kMaxKeyBytes = 64;
+  // A client id can be 65535 bytes long: long keys are kept as a 64-digit hash so that an entry stays small.
+  static std::string key_of(std::string_view key);
 
   // threshold 0: nothing is counted, nothing is locked out.
   FailureTable(std::uint32_t threshold, const AuthLimitConfig& cfg);
@@ -50,7 +52,6 @@ class FailureTable {
     TimeMs locked_until = 0;  // 0: not locked out
     std::list<std::string>::iterator pos;  // in order_
   };
-  std::string key_of(std::string_view key) const;
   bool expired(const Entry& e, TimeMs now) const noexcept;
 
   std::uint32_t threshold_;
