@@ -61,6 +61,7 @@ bool CaptureReader::fill_mapped(std::size_t need) {
   map_len_ = static_cast<std::size_t>(end - start);
   map_off_ = start;
   data_ = static_cast<const std::uint8_t*>(m);
+  prefetched_ = 0;
   len_ = map_len_;
   pos_ = static_cast<std::size_t>(consumed_ - start);
   return len_ - pos_ >= need;
@@ -81,6 +82,7 @@ bool CaptureReader::refill(std::size_t need) {
   }
   if (buf_.size() < need) buf_.resize(std::max(need, kBlock));
   data_ = buf_.data();
+  prefetched_ = 0;
   while (len_ < need && !eof_) {
     std::size_t n = std::fread(buf_.data() + len_, 1, buf_.size() - len_, f_);
     if (n == 0) eof_ = true;
@@ -182,6 +184,7 @@ CaptureReader::Status CaptureReader::next_pcap(CaptureRecord& rec) {
   rec.data = std::span<const std::uint8_t>(data_ + pos_ + 16, incl);
   pos_ += 16 + std::size_t{incl};
   consumed_ += 16 + std::uint64_t{incl};
+  prefetch_ahead();
   return Status::record;
 }
 
