@@ -1,5 +1,6 @@
 #include "capture_file.hpp"
 
+#include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -7,6 +8,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <thread>
 
 namespace mqttauth::cli {
 namespace {
@@ -23,7 +25,50 @@ std::string at(std::uint64_t frame, std::uint64_t offset) {
 
 }  // namespace
 
+std::shared_ptr<SharedMapping> SharedMapping::map(const std::string& path, unsigned readers) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return nullptr;
+  struct stat st{};
+  void* m = MAP_FAILED;
+  if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0)
+    m = mmap(nullptr, static_cast<std::size_t>(st.st_size), PROT_READ, MAP_PRIVATE, fd, 0);
+  ::close(fd);  // the mapping stays
+  if (m == MAP_FAILED) return nullptr;
+  madvise(m, static_cast<std::size_t>(st.st_size), MADV_SEQUENTIAL);
+  return std::shared_ptr<SharedMapping>(
+      new SharedMapping(static_cast<const std::uint8_t*>(m), static_cast<std::uint64_t>(st.st_size), readers));
+}
+
+SharedMapping::SharedMapping(const std::uint8_t* base, std::uint64_t size, unsigned readers)
+    : base_(base), size_(size), pos_(std::max(readers, 1u)) {}
+
+SharedMapping::~SharedMapping() { munmap(const_cast<std::uint8_t*>(base_), static_cast<std::size_t>(size_)); }
+
+void SharedMapping::reached(unsigned reader, std::uint64_t offset) noexcept {
+  if (reader >= pos_.size()) return;
+  pos_[reader].store(offset, std::memory_order_relaxed);
+  auto lowest = [&] {
+    std::uint64_t low = offset;
+    for (const auto& p : pos_) low = std::min(low, p.load(std::memory_order_relaxed));
+    return low;
+  };
+  // A reader far ahead of the slowest waits for it: the pages between them stay mapped (in the RSS).
+  constexpr std::uint64_t kMaxLead = 16u << 20;
+  std::uint64_t low = lowest();
+  while (offset != UINT64_MAX && offset - low > kMaxLead) {
+    std::this_thread::sleep_for(std::chrono::microseconds(50));
+    low = lowest();
+  }
+  static const std::uint64_t page = static_cast<std::uint64_t>(sysconf(_SC_PAGESIZE));
+  low = std::min(low, size_) & ~(page - 1);
+  std::lock_guard lk(mu_);
+  if (low <= released_) return;
+  madvise(const_cast<std::uint8_t*>(base_) + released_, static_cast<std::size_t>(low - released_), MADV_DONTNEED);
+  released_ = low;
+}
+
 CaptureReader::~CaptureReader() {
+  if (shared_) shared_->reached(shared_reader_, UINT64_MAX);  // done: it holds no page back
   unmap();
   if (f_) std::fclose(f_);
 }
@@ -38,6 +83,20 @@ void CaptureReader::unmap() noexcept {
 // the file goes). Mapping instead of reading saves copying every byte (8% of `stats`).
 bool CaptureReader::fill_mapped(std::size_t need) {
   if (len_ - pos_ >= need) return true;
+  if (shared_) {
+    if (data_ != shared_->data()) {  // the first fill
+      data_ = shared_->data();
+      len_ = static_cast<std::size_t>(shared_->size());
+      pos_ = static_cast<std::size_t>(consumed_);
+      prefetched_ = 0;
+      if (len_ - pos_ >= need) return true;
+    }
+    // The end of the shared mapping: a file that grew since is read on from a window of its own.
+    shared_->reached(shared_reader_, UINT64_MAX);
+    shared_.reset();
+    data_ = nullptr;
+    pos_ = len_ = 0;
+  }
   struct stat st{};
   if (fstat(fileno(f_), &st) == 0 && static_cast<std::uint64_t>(st.st_size) > file_size_)
     file_size_ = static_cast<std::uint64_t>(st.st_size);  // the file grew (a capture still being written)
@@ -155,7 +214,15 @@ bool CaptureReader::open(const std::string& path) {
   return true;
 }
 
+void CaptureReader::report_position(std::uint64_t offset) noexcept {
+  constexpr std::uint64_t kReportStep = 4u << 20;  // how often (bytes) pages are given back
+  next_report_ = consumed_ + kReportStep;
+  shared_->reached(shared_reader_, offset);
+}
+
 CaptureReader::Status CaptureReader::next(CaptureRecord& rec) {
+  // The bytes before the record returned last are no longer needed (it is valid until this call).
+  if (shared_ && consumed_ >= next_report_) report_position(rec.file_offset);
   if (format_ == Format::pcap) return next_pcap(rec);
   if (format_ == Format::pcapng) return next_pcapng(rec);
   return Status::end;

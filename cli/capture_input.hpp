@@ -3,6 +3,7 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -38,6 +39,8 @@ struct CaptureOptions {
   unsigned threads = 1;
   // This reader is shard `shard` of `threads`: only shard 0 reports problems of the input on stderr.
   unsigned shard = 0;
+  // With threads and one file: the mapping of it that every shard's reader shares.
+  std::shared_ptr<SharedMapping> shared_map;
 };
 inline constexpr unsigned kMaxThreads = 4;
 

@@ -266,9 +266,12 @@ int run_stats(const StatsOptions& o) {
     std::vector<std::unique_ptr<StatsSink>> sinks(threads);
     std::vector<Analyzer::Counters> counts(threads);
     std::vector<InputReport> reps(threads);
+    std::shared_ptr<SharedMapping> shared;  // one file: its pages mapped once for all the threads
+    if (threads > 1 && o.cap.files.size() == 1) shared = SharedMapping::map(o.cap.files.front(), threads);
     auto work = [&](unsigned i) {
       sinks[i] = std::make_unique<StatsSink>();
       CaptureOptions shard = o.cap;
+      shard.shared_map = shared;
       shard.threads = threads;
       shard.shard = i;
       Analyzer an(analyzer_options(shard), *sinks[i]);
