@@ -1,5 +1,6 @@
 // mqttauth stats: counts per packet type and direction, top topics, QoS mix, handshake outcomes, decode
 // errors, gaps, and the throughput of the analysis itself.
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -263,6 +264,12 @@ int run_stats(const StatsOptions& o) {
     // the work); the counts are added up.
     unsigned threads = o.cap.threads;
     if (threads == 0) threads = std::clamp(std::thread::hardware_concurrency(), 1u, kMaxThreads);
+    // Every thread opens and reads the input itself: a pipe (or any other input that is not a regular file)
+    // would hand each of them a different part of the stream. Such inputs are read by one thread.
+    for (const auto& f : o.cap.files) {
+      struct stat st{};
+      if (stat(f.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) threads = 1;
+    }
     std::vector<std::unique_ptr<StatsSink>> sinks(threads);
     std::vector<Analyzer::Counters> counts(threads);
     std::vector<InputReport> reps(threads);

@@ -177,3 +177,15 @@ TEST(Threads, TruncatedCaptureIsReportedOnce) {
   EXPECT_EQ(three.err, one.err);
   EXPECT_NE(one.err.find("truncated capture"), std::string::npos) << one.err;
 }
+
+// Every thread opens the input itself: a pipe is read by one thread, or each would get a part of the stream.
+TEST(Threads, PipedInputIsReadByOneThread) {
+  const std::string src = source_path("captures/loopback-mixed.pcap");
+  auto one = run({"stats", "--format", "jsonl", "--threads", "1", src});
+  auto piped = run_shell("(cat " + shell_quote(src) + " | " + shell_quote(MQTTAUTH_BIN) +
+                         " stats --format jsonl --threads 2 /dev/stdin)");
+  EXPECT_EQ(one.rc, 0) << one.err;
+  EXPECT_EQ(piped.rc, 0) << piped.err;
+  EXPECT_EQ(without_timing(piped.out), without_timing(one.out));
+  EXPECT_EQ(piped.err, "");
+}
