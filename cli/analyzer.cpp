@@ -1,5 +1,7 @@
 #include "analyzer.hpp"
 
+#include "mqttauth/boundary.hpp"
+
 #include <algorithm>
 #include <optional>
 #include <variant>
@@ -17,52 +19,6 @@ const char* end_reason_name(EndReason r) noexcept {
   }
 }
 
-namespace {
-
-// Does `b` start like a CONNECT? true / false, or nullopt when more bytes are needed to tell.
-std::optional<bool> looks_like_connect(std::span<const std::uint8_t> b) {
-  if (b.empty()) return std::nullopt;
-  if (b[0] != 0x10) return false;
-  auto h = parse_fixed_header(b);
-  if (!h) {
-    if (h.error().kind == ErrorKind::need_more) return std::nullopt;
-    return false;
-  }
-  static constexpr std::uint8_t mqtt[] = {0x00, 0x04, 'M', 'Q', 'T', 'T'};
-  static constexpr std::uint8_t mqisdp[] = {0x00, 0x06, 'M', 'Q', 'I', 's', 'd', 'p'};
-  auto body = b.subspan(h->size);
-  auto match = [&](const std::uint8_t* p, std::size_t n) -> std::optional<bool> {
-    std::size_t k = std::min(n, body.size());
-    if (std::memcmp(body.data(), p, k) != 0) return false;
-    if (k < n) return std::nullopt;
-    return true;
-  };
-  auto a = match(mqtt, sizeof mqtt);
-  if (a && *a) return true;
-  auto c = match(mqisdp, sizeof mqisdp);
-  if (c && *c) return true;
-  if (!a || !c) return std::nullopt;  // a prefix of one of them
-  return false;
-}
-
-// After a packet found while resynchronising: could `next` start the following packet? Type 0 is the
-// custom authenticate packet here, so 0x00 is plausible only when a CONNECT-like body follows.
-bool plausible_next(std::span<const std::uint8_t> next) {
-  if (next.empty() || (next[0] >> 4) != 0) return true;
-  if (next[0] != 0x00) return false;
-  std::uint8_t head[16];
-  const std::size_t n = std::min(next.size(), sizeof head);
-  std::copy_n(next.begin(), n, head);
-  head[0] = 0x10;
-  auto c = looks_like_connect(std::span<const std::uint8_t>(head, n));
-  return !c.has_value() || *c;
-}
-
-bool looks_like_tls(std::span<const std::uint8_t> b) {
-  return b.size() >= 3 && b[0] == 0x16 && b[1] == 0x03 && b[2] <= 0x04;
-}
-
-}  // namespace
 
 // One direction of a connection: reassembly, then (for MQTT) framing and decoding.
 struct Analyzer::Dir final : StreamSink {
@@ -76,6 +32,13 @@ struct Analyzer::Dir final : StreamSink {
   bool resyncing = false;
   bool start_unknown = false;         // the stream starts at an unknown position (no SYN, or a gap while undecided)
   bool quiet_resync = false;          // finding a boundary at once after a start_unknown is not reported
+  bool rstart = false;                // rbuf[0] is the first byte of a mid-stream start
+  struct Mark {
+    std::size_t pos;                  // where in rbuf the bytes of this capture frame start
+    std::uint64_t frame;
+    std::int64_t ts;
+  };
+  std::vector<Mark> rmarks;           // the frames rbuf's bytes came in (packets found later keep their frame)
   std::vector<std::uint8_t> rbuf;     // bytes after a gap, scanned for a packet boundary
   std::uint64_t rbase = 0;            // stream offset of rbuf[0]
   std::size_t rscan = 0;              // first position of rbuf not yet ruled out
@@ -92,7 +55,7 @@ struct Analyzer::Dir final : StreamSink {
   void on_gap(std::uint64_t offset, std::uint64_t bytes, std::uint64_t fr, GapReason why) override;
   void mqtt(std::span<const std::uint8_t> bytes, std::uint64_t offset);
   void run_framer(std::span<const std::uint8_t> chunk, std::uint64_t chunk_offset);
-  void resync_feed(std::span<const std::uint8_t> bytes);
+  void resync_feed(std::span<const std::uint8_t> bytes, bool final = false);
   void end_of_stream();
   void flush_pending();
 };
@@ -187,6 +150,7 @@ void Analyzer::Dir::on_gap(std::uint64_t offset, std::uint64_t bytes, std::uint6
     return;
   }
   quiet_resync = false;
+  rstart = false;
   auto& st = stats();
   ++st.gaps;
   st.gap_bytes += bytes;
@@ -195,11 +159,13 @@ void Analyzer::Dir::on_gap(std::uint64_t offset, std::uint64_t bytes, std::uint6
   if (resyncing) {
     rskipped += rbuf.size() + bytes;
     rbuf.clear();
+    rmarks.clear();
     rscan = 0;
   } else {
     framer.skip_gap(bytes);
     resyncing = true;
     rbuf.clear();
+    rmarks.clear();
     rscan = 0;
     rskipped = 0;
   }
@@ -212,7 +178,9 @@ void Analyzer::Dir::mqtt(std::span<const std::uint8_t> bytes, std::uint64_t offs
     start_unknown = false;
     resyncing = true;
     quiet_resync = true;
+    rstart = true;
     rbuf.clear();
+    rmarks.clear();
     rscan = 0;
     rskipped = 0;
     rbase = offset;
@@ -234,6 +202,7 @@ void Analyzer::Dir::run_framer(std::span<const std::uint8_t> chunk, std::uint64_
       auto step = s.decode(ev.frame.bytes, dir, PacketRef{frame, ts});
       if (step.decoded) {
         ++stats().packets;
+        stats().violations += step.decoded->violations.total();
         an->sink_.on_packet(conn->info, dir, *step.decoded, step.obs, meta(ev.frame.offset));
       } else {
         ++stats().errors;
@@ -250,7 +219,9 @@ void Analyzer::Dir::run_framer(std::span<const std::uint8_t> chunk, std::uint64_
       an->sink_.on_error(conn->info, dir, Error{ev.error.kind, 1, ev.error.detail}, meta(at > 0 ? at - 1 : 0));
       resyncing = true;
       quiet_resync = false;
+      rstart = false;
       rbuf.clear();
+    rmarks.clear();
       rscan = 0;
       rskipped = 0;
       framer = Framer(an->opts_.max_packet_size);  // it must not keep a view of `chunk`
@@ -265,59 +236,73 @@ void Analyzer::Dir::run_framer(std::span<const std::uint8_t> chunk, std::uint64_
   }
 }
 
-void Analyzer::Dir::resync_feed(std::span<const std::uint8_t> bytes) {
-  rbuf.insert(rbuf.end(), bytes.begin(), bytes.end());
+void Analyzer::Dir::resync_feed(std::span<const std::uint8_t> bytes, bool final) {
+  if (!bytes.empty()) {
+    if (rmarks.empty() || rmarks.back().frame != frame) rmarks.push_back(Mark{rbuf.size(), frame, ts});
+    rbuf.insert(rbuf.end(), bytes.begin(), bytes.end());
+  }
   const auto& opts = an->opts_;
-  Session& s = *conn->info.session;
-  const DecodeContext ctx = s.context();
-  // The first position where a whole packet decodes and is followed by a plausible packet start. Positions
-  // whose packet is not all here yet do not stop the scan (a byte of garbage often claims a long packet);
-  // the scan comes back to the first of them when more data arrives.
-  std::optional<std::size_t> first_wait;
-  for (std::size_t pos = rscan; pos < rbuf.size(); ++pos) {
-    auto cand = std::span<const std::uint8_t>(rbuf).subspan(pos);
-    auto h = parse_fixed_header(cand);
-    if (!h) {
-      if (h.error().kind == ErrorKind::need_more && !first_wait) first_wait = pos;
-      continue;
-    }
-    if (h->packet_size() > opts.resync_window || h->packet_size() > opts.max_packet_size) continue;
-    if (cand.size() < h->packet_size()) {
-      if (!first_wait) first_wait = pos;
-      continue;
-    }
-    auto d = decode(cand.first(h->packet_size()), ctx);
-    // A type-0 body that is not an authenticate body decodes as `reserved`: too weak to resync on.
-    if (!d || std::holds_alternative<Reserved>(d->packet)) continue;
-    if (!plausible_next(cand.subspan(h->packet_size()))) continue;
+  BoundaryOptions bo;
+  bo.ctx = conn->info.session->context();
+  bo.dir = conn->info.roles_known ? dir : Direction::unknown;
+  bo.window = opts.resync_window;
+  bo.at_start = rstart;
+  bo.end_of_stream = final;
+  const BoundarySearch found = find_boundary(rbuf, rscan, bo);
+  if (found.kind == BoundarySearch::Kind::found) {
+    const std::size_t pos = found.pos;
     const std::uint64_t skipped = rskipped + pos;
     const std::uint64_t at = rbase + pos;
+    // Reported at the frame the boundary came in: packets proven later keep the frames that carried them.
+    const std::uint64_t now_frame = frame;
+    const std::int64_t now_ts = ts;
+    std::vector<std::uint8_t> buf;
+    std::vector<Mark> marks;
+    buf.swap(rbuf);
+    marks.swap(rmarks);
+    std::size_t mi = 0;
+    while (mi + 1 < marks.size() && marks[mi + 1].pos <= pos) ++mi;
+    if (!marks.empty()) frame = marks[mi].frame, ts = marks[mi].ts;
     if (!(quiet_resync && skipped == 0)) an->sink_.on_resync(conn->info, dir, at, skipped, meta(at));
     resyncing = false;
     quiet_resync = false;
-    std::vector<std::uint8_t> buf;
-    buf.swap(rbuf);
+    rstart = false;
     rscan = 0;
     // A fresh framer that starts at `at` (the old one may still point into a chunk that is gone, and its
     // offset is wherever the gap or the framing error left it).
     framer = Framer(opts.max_packet_size);
     framer.skip_gap(at);
-    run_framer(std::span<const std::uint8_t>(buf).subspan(pos), at);
+    const std::uint64_t base = rbase;
+    for (std::size_t from = pos; from < buf.size(); ++mi) {
+      const std::size_t to = mi + 1 < marks.size() ? marks[mi + 1].pos : buf.size();
+      if (mi < marks.size()) frame = marks[mi].frame, ts = marks[mi].ts;
+      auto part = std::span<const std::uint8_t>(buf).subspan(from, to - from);
+      if (resyncing) resync_feed(part, false);  // a framing error in what was held: search again
+      else run_framer(part, base + from);
+      from = to;
+    }
+    frame = now_frame;
+    ts = now_ts;
+    if (final && resyncing && !rbuf.empty()) resync_feed({}, true);
     return;
   }
-  rscan = first_wait ? *first_wait : rbuf.size();
-  if (rbuf.size() >= opts.resync_window) {  // bound the scan buffer: give up waiting on old positions
-    rscan = std::max(rscan, rbuf.size() - std::min(rbuf.size(), opts.resync_window / 2));
-    rskipped += rscan;
-    rbase += rscan;
-    rbuf.erase(rbuf.begin(), rbuf.begin() + static_cast<std::ptrdiff_t>(rscan));
-    rscan = 0;
-  } else if (!first_wait && rscan > 4096) {  // everything scanned is ruled out: drop it
-    rskipped += rscan;
-    rbase += rscan;
-    rbuf.clear();
-    rscan = 0;
-  }
+  // Bytes before `pos` can start no packet: drop them (in blocks, to keep the copying down).
+  rscan = found.pos;
+  auto drop = [&](std::size_t n) {
+    rskipped += n;
+    rbase += n;
+    rbuf.erase(rbuf.begin(), rbuf.begin() + static_cast<std::ptrdiff_t>(n));
+    rscan -= std::min(rscan, n);
+    rstart = false;
+    std::size_t keep = 0;  // the mark of the frame that byte n came in stays, at 0
+    while (keep + 1 < rmarks.size() && rmarks[keep + 1].pos <= n) ++keep;
+    rmarks.erase(rmarks.begin(), rmarks.begin() + static_cast<std::ptrdiff_t>(keep));
+    for (Mark& m : rmarks) m.pos = m.pos > n ? m.pos - n : 0;
+  };
+  if (rscan > 4096 || (found.kind == BoundarySearch::Kind::none && rscan > 0 && rbuf.size() > 4096)) drop(rscan);
+  // A candidate that waits for more than twice the window: give up on it (bounded memory).
+  if (rbuf.size() > 2 * opts.resync_window) drop(std::max<std::size_t>(rscan + 1, rbuf.size() - opts.resync_window));
+  if (rbuf.empty()) rmarks.clear();
 }
 
 void Analyzer::Dir::flush_pending() {
@@ -337,6 +322,7 @@ void Analyzer::Dir::end_of_stream() {
   }
   flush_pending();
   if (conn->info.kind != ConnKind::mqtt) return;
+  if (resyncing && !rbuf.empty()) resync_feed({}, true);  // the end may prove a boundary
   if (resyncing) {
     if (!rbuf.empty()) {
       ++stats().errors;
@@ -384,6 +370,7 @@ void Analyzer::decide(Conn& c, Dir& d, std::span<const std::uint8_t> first) {
   ++counters_.mqtt_connections;
   SessionOptions so;
   so.dialect = opts_.dialect;
+  so.strict = opts_.strict;
   so.limits.max_packet_size = opts_.max_packet_size;
   info.session = std::make_unique<Session>(so);
 }

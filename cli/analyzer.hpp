@@ -26,6 +26,7 @@ struct AnalyzerOptions {
   ReassemblyLimits reassembly{};
   std::size_t resync_window = 64u << 10;  // bytes scanned for a packet boundary after a gap
   Dialect dialect = Dialect::auto_detect;
+  bool strict = false;  // rule violations are decode errors (conformance work)
   // Open connections followed at once (about 1.5 KB each): when a new one would exceed this, the least
   // recently active is ended early (EndReason::evicted). Bounds memory on floods of connections that never
   // close (SYN floods, captures cut while thousands of devices stay connected).
@@ -44,6 +45,7 @@ struct DirStats {
   std::uint64_t bytes = 0;       // TCP payload bytes
   std::uint64_t gaps = 0, gap_bytes = 0;
   std::uint64_t errors = 0;
+  std::uint64_t violations = 0;  // rules broken in packets that decoded (each packet's violations counted)
 };
 
 struct Connection {

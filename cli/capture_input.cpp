@@ -25,6 +25,7 @@ AnalyzerOptions analyzer_options(const CaptureOptions& o) {
   a.max_packet_size = o.max_packet_size;
   a.max_connections = o.max_connections;
   a.dialect = parse_dialect(o.dialect);
+  a.strict = o.strict;
   a.shard = o.shard;
   a.shard_count = std::max(o.threads, 1u);
   return a;

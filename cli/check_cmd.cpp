@@ -11,6 +11,7 @@
 #include "capture_input.hpp"
 #include "commands.hpp"
 #include "expect.hpp"
+#include "mqttauth/findings.hpp"
 #include "mqttauth/topic.hpp"
 #include "output.hpp"
 #include "sessions.hpp"
@@ -18,18 +19,11 @@
 namespace mqttauth::cli {
 namespace {
 
-enum class Severity : std::uint8_t { info = 0, warning = 1, error = 2 };
-const char* severity_name(Severity s) {
-  switch (s) {
-    case Severity::error: return "error";
-    case Severity::warning: return "warning";
-    default: return "info";
-  }
-}
-
+// One finding of the vocabulary (mqttauth/findings.hpp) at one place.
 struct Finding {
   Severity severity = Severity::info;
-  std::string rule;
+  std::string rule;    // the finding's name
+  std::string clause;  // the spec clause that decides it, when one does
   std::uint64_t conn = 0;  // 0: the capture as a whole
   std::string client_id;
   std::uint64_t frame = 0;
@@ -43,9 +37,11 @@ struct ExpectResult {
   std::string detail;
 };
 
+// Anomalies reported on their own (challenge_without_response and refused_after_exchange have rows of their
+// own below).
 constexpr std::uint32_t kViolations = anomaly::unexpected_direction | anomaly::unexpected_state |
                                       anomaly::repeated_response | anomaly::repeated_challenge |
-                                      anomaly::second_connect | anomaly::second_connack;
+                                      anomaly::second_connect | anomaly::second_connack | anomaly::code_mismatch;
 
 class CheckSink final : public AnalyzerSink {
  public:
@@ -59,7 +55,12 @@ class CheckSink final : public AnalyzerSink {
   std::array<std::uint64_t, 3> qos{};
   std::uint64_t decode_errors = 0;
 
-  void on_packet(const Connection&, Direction, const Decoded& d, const Observation&, const PacketMeta&) override {
+  void on_packet(const Connection& c, Direction dir, const Decoded& d, const Observation&, const PacketMeta& m) override {
+    for (const Violation& v : d.violations)
+      add(c, violation_finding(v.kind), m,
+          std::string(packet_name(d.packet)) + " (stream offset " + std::to_string(m.offset) + ", " +
+              std::string(direction_name(dir)) + "): " + v.message(),
+          v.rule);
     const auto* p = std::get_if<Publish>(&d.packet);
     if (!p) return;
     ++qos[p->qos & 3u];
@@ -68,77 +69,89 @@ class CheckSink final : public AnalyzerSink {
   }
   void on_error(const Connection& c, Direction dir, const Error& e, const PacketMeta& m) override {
     ++decode_errors;
-    add(c, Severity::error, "decode_error", m,
+    add(c, FindingId::decode_error, m,
         e.message() + " (stream offset " + std::to_string(m.offset) + ", " + std::string(direction_name(dir)) + ")");
   }
   void on_gap(const Connection& c, Direction dir, std::uint64_t, std::uint64_t bytes, const PacketMeta& m,
               GapReason why) override {
-    add(c, Severity::warning, "gap", m,
+    add(c, FindingId::gap, m,
         std::to_string(bytes) + " bytes missing from the capture (" + gap_reason_name(why) + ", " +
             std::string(direction_name(dir)) + ")");
   }
   void on_tls(const Connection& c) override {
     PacketMeta m{c.first_frame, c.first_ts, 0, &c.file};
-    add(c, Severity::info, "tls", m, "TLS on an MQTT port: encrypted, not checked");
+    add(c, FindingId::tls, m, "TLS on an MQTT port: encrypted, not checked");
+  }
+  void on_resync(const Connection& c, Direction dir, std::uint64_t offset, std::uint64_t skipped,
+                 const PacketMeta& m) override {
+    add(c, FindingId::resync, m,
+        std::to_string(skipped) + " bytes passed over to the next packet boundary at stream offset " +
+            std::to_string(offset) + " (" + std::string(direction_name(dir)) + ")");
   }
   void on_connection_end(const Connection& c) override {
     SessionRow r = make_row(c, secrets_);
     auto& f = by_conn[c.id];
     for (auto& x : f) x.client_id = r.client_id;
-    auto add_row = [&](Severity s, const char* rule, std::uint64_t frame, std::string msg) {
-      f.push_back(Finding{s, rule, r.conn, r.client_id, frame, r.file, std::move(msg)});
+    auto add_row = [&](FindingId id, std::uint64_t frame, std::string msg) {
+      const FindingInfo& fi = finding(id);
+      f.push_back(Finding{fi.severity, std::string(fi.name), std::string(fi.clause), r.conn, r.client_id, frame,
+                          r.file, std::move(msg)});
     };
     const std::string who = "client '" + r.client_id + "'";
     if (!r.has_handshake) {
-      add_row(Severity::info, "handshake_not_seen", r.first_frame, "the capture starts after the handshake");
+      add_row(FindingId::handshake_not_seen, r.first_frame, "the capture starts after the handshake");
     } else {
       switch (r.outcome) {
         case Outcome::refused:
-          add_row(Severity::warning, "handshake_refused", r.connack_frame.value_or(r.last_frame),
+          add_row(FindingId::handshake_refused, r.connack_frame.value_or(r.last_frame),
                   who + " refused with code " + std::to_string(r.code ? *r.code : 0));
           break;
         case Outcome::incomplete:
-          add_row(Severity::warning, "handshake_incomplete", r.last_frame, who + ": the capture ends during the handshake");
+          add_row(FindingId::handshake_incomplete, r.last_frame, who + ": the capture ends during the handshake");
           break;
         case Outcome::abandoned:
-          add_row(Severity::warning, "handshake_abandoned", r.last_frame,
+          add_row(FindingId::handshake_abandoned, r.last_frame,
                   who + ": the connection closed during the handshake (" + end_reason_name(r.end) + ")");
           break;
         default: break;
       }
-      if (r.anomalies & kViolations)
-        add_row(Severity::error, "protocol_violation", r.response_frame.value_or(r.last_frame),
-                who + ": " + anomaly_names(r.anomalies & kViolations));
+      for (std::uint32_t bit = 1; bit != 0 && bit <= kViolations; bit <<= 1)
+        if (r.anomalies & kViolations & bit)
+          add_row(*anomaly_finding(bit), r.response_frame.value_or(r.last_frame),
+                  who + ": " + std::string(finding(*anomaly_finding(bit)).sentence));
       if (r.anomalies & anomaly::challenge_without_response)
-        add_row(Severity::warning, "challenge_without_response", r.challenge_frame.value_or(r.first_frame),
+        add_row(FindingId::challenge_without_response, r.challenge_frame.value_or(r.first_frame),
                 who + " never answered the challenge");
       if (r.reauths_refused)
-        add_row(Severity::warning, "reauthentication_refused", r.last_frame,
+        add_row(FindingId::reauthentication_refused, r.last_frame,
                 who + ": the server refused " + std::to_string(r.reauths_refused) +
                     " MQTT 5 re-authentication(s) and disconnected");
       if (r.verification == Verification::mismatch)
-        add_row(Severity::warning, "response_mismatch", r.response_frame.value_or(r.first_frame),
+        add_row(FindingId::response_mismatch, r.response_frame.value_or(r.first_frame),
                 who + ": the response is not HMAC-SHA256(secret, challenge)");
       else if (r.verification == Verification::no_secret)
-        add_row(Severity::info, "no_secret", r.response_frame.value_or(r.first_frame),
+        add_row(FindingId::no_secret, r.response_frame.value_or(r.first_frame),
                 who + " has no line in the secrets file");
       if (r.scheme != AuthScheme::none && !r.challenge.empty()) {
         auto [it, fresh] = challenges_.emplace(r.challenge, r.conn);
         if (!fresh && it->second != r.conn)
-          add_row(Severity::warning, "challenge_reused", r.challenge_frame.value_or(r.first_frame),
+          add_row(FindingId::challenge_reused, r.challenge_frame.value_or(r.first_frame),
                   who + " got the same challenge as connection #" + std::to_string(it->second) +
                       ": a recorded response can be replayed");
       }
       if (r.weakness != ChallengeWeakness::none)
-        add_row(Severity::info, "predictable_challenge", r.challenge_frame.value_or(r.first_frame),
+        add_row(FindingId::predictable_challenge, r.challenge_frame.value_or(r.first_frame),
                 "the challenge to " + who + " is predictable (" + std::string(weakness_name(r.weakness)) + ")");
     }
     rows.push_back(std::move(r));
   }
 
  private:
-  void add(const Connection& c, Severity s, const char* rule, const PacketMeta& m, std::string msg) {
-    by_conn[c.id].push_back(Finding{s, rule, c.id, "", m.frame, m.file ? *m.file : c.file, std::move(msg)});
+  void add(const Connection& c, FindingId id, const PacketMeta& m, std::string msg, std::string_view clause = {}) {
+    const FindingInfo& fi = finding(id);
+    by_conn[c.id].push_back(Finding{fi.severity, std::string(fi.name),
+                                    std::string(clause.empty() ? fi.clause : clause), c.id, "", m.frame,
+                                    m.file ? *m.file : c.file, std::move(msg)});
   }
   const Secrets* secrets_;
   const std::vector<Expectation>& ex_;
@@ -259,7 +272,7 @@ int run_check(const CheckOptions& o) {
   InputReport rep = read_captures(o.cap, an);
   if (rep.unreadable) return kExitUsage;
   if (rep.damaged)
-    sink.global.push_back(Finding{Severity::error, "damaged_capture", 0, "", 0, "",
+    sink.global.push_back(Finding{Severity::error, "damaged_capture", "", 0, "", 0, "",
                                   std::to_string(rep.damaged) + " capture file(s) truncated or corrupt (see stderr)"});
   const Severity fail_level = o.fail_on == "warning" ? Severity::warning : o.fail_on == "info" ? Severity::info : Severity::error;
   std::sort(sink.rows.begin(), sink.rows.end(), [](const auto& a, const auto& b) { return a.conn < b.conn; });
@@ -290,6 +303,7 @@ int run_check(const CheckOptions& o) {
     for (const auto& f : all) {
       JsonWriter w(b);
       w.begin_object().field("severity", severity_name(f.severity)).field("rule", f.rule);
+      if (!f.clause.empty()) w.field("clause", f.clause);
       if (f.conn) w.field_num("conn", f.conn).field("client_id", f.client_id);
       if (f.frame) w.field_num("frame", f.frame);
       if (!f.file.empty()) w.field("file", f.file);
@@ -314,7 +328,7 @@ int run_check(const CheckOptions& o) {
       const char* c = f.severity == Severity::error ? "\x1b[1;31m" : f.severity == Severity::warning ? "\x1b[33m" : "\x1b[2m";
       if (color) b += c;
       char head[16];
-      std::snprintf(head, sizeof head, "%-8s", severity_name(f.severity));
+      std::snprintf(head, sizeof head, "%-8s", std::string(severity_name(f.severity)).c_str());
       b += head;
       if (color) b += "\x1b[0m";
       if (f.conn) b += "conn #" + std::to_string(f.conn) + " ";

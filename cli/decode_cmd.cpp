@@ -88,6 +88,7 @@ int run_decode(const DecodeOptions& o) {
   SessionOptions so;
   so.level = static_cast<std::uint8_t>(o.level);
   so.dialect = parse_dialect(o.dialect);
+  so.strict = o.cap.strict;
   so.limits.max_packet_size = o.max_packet_size;
   Session session(so);
   Framer framer(o.max_packet_size);
@@ -297,7 +298,7 @@ void setup_decode(CLI::App& app) {
       "  mqttauth decode --type authenticate --format jsonl capture.pcap\n"
       "  mqttauth decode --hex '10 0c 00 04 4d 51 54 54 04 02 00 3c 00 00'\n"
       "  mqttauth decode --raw stream.bin --level 5\n"
-      "Exit codes: 0 all decoded, 1 decode errors, 2 usage or unreadable input, 3 truncated or corrupt capture.");
+      "Exit codes: 0 all decoded (packets that break a rule are shown with their violations), 1 decode errors, 2 usage or unreadable input, 3 truncated or corrupt capture.");
   sub->add_option("files", opt->cap.files, "Capture files (pcap or pcapng), read in time order")->check(CLI::ExistingPath);
   auto* hex = sub->add_option("--hex", opt->hex, "A byte stream as hex digits (spaces, ':' and '#' comments allowed)");
   auto* hexf = sub->add_option("--hex-file", opt->hex_file, "A text file of hex digits (same syntax as --hex)");
@@ -327,6 +328,9 @@ void setup_decode(CLI::App& app) {
       ->check(CLI::Range(2u, Limits{}.max_packet_size));
   add_max_connections_option(sub, opt->cap);
   sub->add_flag("--no-summary", opt->no_summary, "Byte streams, text output: no handshake summary lines");
+  sub->add_flag("--strict", opt->cap.strict,
+                "Conformance: a packet that breaks a rule of the spec is a decode error (exit 1), not a packet "
+                "shown with its violations");
   sub->callback([opt] {
     const bool stream = !opt->hex.empty() || !opt->hex_file.empty() || !opt->raw.empty();
     if (!stream && opt->cap.files.empty())

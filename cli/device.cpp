@@ -238,6 +238,7 @@ class Runner : public std::enable_shared_from_this<Runner> {
     DecodeContext ctx;
     ctx.level = level_;
     ctx.dialect = cfg_.auth == DeviceAuth::custom ? Dialect::authenticate : Dialect::auto_detect;
+    ctx.strict = true;  // a client: a packet that breaks a rule is a protocol error
     return ctx;
   }
 

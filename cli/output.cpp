@@ -343,6 +343,39 @@ void packet_fields_json(JsonWriter& w, const Decoded& d, const Observation& obs)
         }
       },
       d.packet);
+  violations_json(w, d.violations);
+}
+
+void violations_json(JsonWriter& w, const Violations& v) {
+  if (v.empty()) return;
+  w.begin_array("violations");
+  for (const Violation& x : v) {
+    w.begin_object();
+    w.field("rule", x.rule);
+    w.field("kind", error_kind_name(x.kind));
+    w.field_num("offset", x.offset);
+    w.field("severity", severity_name(finding(violation_finding(x.kind)).severity));
+    w.field("message", x.detail);
+    w.end_object();
+  }
+  w.end_array();
+  if (v.total() > v.size()) w.field_num("violations_not_listed", v.total() - v.size());
+}
+
+void violations_text(std::string& out, const Violations& v) {
+  for (const Violation& x : v) {
+    out += " !";
+    out += error_kind_name(x.kind);
+    out += '@';
+    out += std::to_string(x.offset);
+    out += '[';
+    out += x.rule;
+    out += "]: ";
+    out += x.detail;
+    out += ';';
+  }
+  if (v.total() > v.size()) out += " (+" + std::to_string(v.total() - v.size()) + " more)";
+  else if (!v.empty()) out.pop_back();
 }
 
 namespace {
@@ -673,6 +706,11 @@ void packet_text_line(std::string& out, const Decoded& d, const Observation& obs
     out += anomaly_names(obs.anomalies);
     if (st.color) out += kReset;
   }
+  if (!d.violations.empty()) {
+    if (st.color) out += kYellow;
+    violations_text(out, d.violations);
+    if (st.color) out += kReset;
+  }
   while (!out.empty() && out.back() == ' ') out.pop_back();
   out += '\n';
 }
@@ -760,7 +798,7 @@ void csv_place(std::string& out, const PacketPlace& at, std::string_view dir) {
 void csv_header(std::string& out) {
   out +=
       "frame,ts,conn,src,dst,dir,offset,type,code,flags,len,client_id,username,role,password,topic,qos,retain,dup,"
-      "packet_id,return_code,reason_code,payload_len,error_kind,error_offset,error_message\n";
+      "packet_id,return_code,reason_code,payload_len,error_kind,error_offset,error_message,violations\n";
 }
 
 void packet_csv_line(std::string& out, const Decoded& d, const Observation& obs, const PacketPlace& at) {
@@ -822,7 +860,20 @@ void packet_csv_line(std::string& out, const Decoded& d, const Observation& obs,
   if (reason) csv_num(out, *reason);
   out += ',';
   if (auto* p = std::get_if<Publish>(&d.packet)) csv_num(out, p->payload.size());
-  out += ",,,\n";
+  out += ",,,,";
+  // kind@offset[rule], separated by ';'
+  std::string v;
+  for (const Violation& x : d.violations) {
+    if (!v.empty()) v += ';';
+    v += error_kind_name(x.kind);
+    v += '@';
+    v += std::to_string(x.offset);
+    v += '[';
+    v += x.rule;
+    v += ']';
+  }
+  csv_field(out, v);
+  out += '\n';
 }
 
 void error_csv_line(std::string& out, const Error& e, const PacketPlace& at, std::string_view context) {
@@ -835,7 +886,7 @@ void error_csv_line(std::string& out, const Error& e, const PacketPlace& at, std
   std::string msg = e.message();
   if (!context.empty()) msg = std::string(context) + ": " + msg;
   csv_field(out, msg);
-  out += '\n';
+  out += ",\n";
 }
 
 std::FILE* OrderedOutput::open(std::size_t i) {

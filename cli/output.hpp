@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "mqttauth/findings.hpp"
 #include "mqttauth/session.hpp"
 #include "netparse.hpp"
 
@@ -75,6 +76,10 @@ void error_csv_line(std::string& out, const Error& e, const PacketPlace& at, std
 
 // The fields of one decoded packet (without the enclosing braces), per the JSON contract.
 void packet_fields_json(JsonWriter& w, const Decoded& d, const Observation& obs);
+// The "violations" array of a packet record (nothing when there are none).
+void violations_json(JsonWriter& w, const Violations& v);
+// " !kind@offset[rule]: detail; ..." for a text line.
+void violations_text(std::string& out, const Violations& v);
 // One JSON object line for a packet.
 void packet_json_line(std::string& out, const Decoded& d, const Observation& obs, const PacketPlace& at);
 // One JSON object line for an error.

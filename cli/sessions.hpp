@@ -22,6 +22,7 @@ struct SessionRow {
   std::string auth_method, challenge, response;
   Outcome outcome = Outcome::pending;
   std::optional<std::uint8_t> code;
+  std::uint8_t connack_level = 0;  // the CONNACK's format: 4 for a 3.1.1 refusal of a level-5 client
   std::optional<std::int64_t> latency_ns;
   std::uint32_t anomalies = 0;
   std::uint32_t reauths = 0, reauths_refused = 0;  // MQTT 5 re-authentications after CONNACK

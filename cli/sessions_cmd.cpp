@@ -41,6 +41,7 @@ SessionRow make_row(const Connection& c, const Secrets* secrets) {
     r.response = h.response;
     r.outcome = h.outcome;
     r.code = h.connack_code;
+    r.connack_level = h.connack_level ? h.connack_level : r.level;
     r.latency_ns = h.latency_ns();
     r.anomalies = h.anomalies;
     r.reauths = h.reauths;
@@ -107,7 +108,7 @@ void json_row(std::string& out, const SessionRow& r) {
     if (r.weakness != ChallengeWeakness::none) w.field("weak_challenge", weakness_name(r.weakness));
   }
   w.field("outcome", r.has_handshake ? outcome_name(r.outcome) : "unseen");
-  if (r.code) w.field_num(r.level == kLevel5 ? "reason_code" : "return_code", *r.code);
+  if (r.code) w.field_num(r.connack_level == kLevel5 ? "reason_code" : "return_code", *r.code);
   if (r.latency_ns) {
     char b[32];
     std::snprintf(b, sizeof b, "%.3f", static_cast<double>(*r.latency_ns) / 1e6);
@@ -134,6 +135,7 @@ void json_row(std::string& out, const SessionRow& r) {
   w.field_num("bytes_s2c", r.s2c.bytes);
   w.field_num("gaps", r.c2s.gaps + r.s2c.gaps);
   w.field_num("errors", r.c2s.errors + r.s2c.errors);
+  if (std::uint64_t v = r.c2s.violations + r.s2c.violations) w.field_num("violations", v);
   w.field("end", end_reason_name(r.end));
   w.field_num("first_frame", r.first_frame);
   w.field_num("last_frame", r.last_frame);
@@ -201,6 +203,8 @@ void text_table(std::string& out, const std::vector<SessionRow>& rows, bool colo
     std::uint64_t gaps = r.c2s.gaps + r.s2c.gaps, errors = r.c2s.errors + r.s2c.errors;
     if (gaps) notes += (notes.empty() ? "" : " ") + std::string("gaps=") + std::to_string(gaps);
     if (errors) notes += (notes.empty() ? "" : " ") + std::string("errors=") + std::to_string(errors);
+    if (std::uint64_t v = r.c2s.violations + r.s2c.violations)
+      notes += (notes.empty() ? "" : " ") + std::string("violations=") + std::to_string(v);
     cells.push_back({"#" + std::to_string(r.conn), r.client, r.server, r.has_handshake ? short_value(r.client_id, 24) : "-",
                      r.level ? std::to_string(r.level) : "-", scheme_text(r),
                      r.scheme == AuthScheme::none ? "-" : short_value(r.challenge, 16),
@@ -361,6 +365,8 @@ void add_capture_options(CLI::App* sub, CaptureOptions& cap) {
       ->check(CLI::IsMember({"auto", "authenticate", "standard"}));
   sub->add_option("--max-packet-size", cap.max_packet_size, "Larger MQTT packets are reported and skipped")
       ->check(CLI::Range(2u, Limits{}.max_packet_size));
+  sub->add_flag("--strict", cap.strict,
+                "Conformance: a packet that breaks a rule of the spec is a decode error, not a packet with violations");
   add_max_connections_option(sub, cap);
 }
 

@@ -52,11 +52,13 @@ class StatsSink final : public AnalyzerSink {
   std::uint64_t payload_bytes = 0;
   std::map<std::pair<AuthScheme, std::string>, std::uint64_t> outcomes;  // (scheme, outcome) -> count
   std::map<std::string, std::uint64_t> errors;
+  std::map<std::string, std::uint64_t> violations;  // by finding name
   std::uint64_t gaps = 0, gap_bytes = 0, resyncs = 0, resync_bytes = 0, connections = 0, tls = 0;
   std::uint64_t weak_challenges = 0;
 
   void on_packet(const Connection&, Direction dir, const Decoded& d, const Observation&, const PacketMeta&) override {
     ++by_type[d.packet.index()][static_cast<std::size_t>(dir)];
+    for (const Violation& v : d.violations) ++violations[std::string(error_kind_name(v.kind))];
     if (const auto* p = std::get_if<Publish>(&d.packet)) {
       ++qos[p->qos & 3u];
       payload_bytes += p->payload.size();
@@ -93,6 +95,7 @@ class StatsSink final : public AnalyzerSink {
     payload_bytes += o.payload_bytes;
     for (const auto& [k, n] : o.outcomes) outcomes[k] += n;
     for (const auto& [k, n] : o.errors) errors[k] += n;
+    for (const auto& [k, n] : o.violations) violations[k] += n;
     gaps += o.gaps;
     gap_bytes += o.gap_bytes;
     resyncs += o.resyncs;
@@ -162,6 +165,9 @@ void print_json(std::string& out, const StatsSink& s, const Analyzer::Counters& 
   w.key("decode_errors").begin_object();
   for (const auto& [k, n] : s.errors) w.field_num(k, n);
   w.end_object();
+  w.key("violations").begin_object();
+  for (const auto& [k, n] : s.violations) w.field_num(k, n);
+  w.end_object();
   w.field_num("gaps", s.gaps).field_num("gap_bytes", s.gap_bytes).field_num("resyncs", s.resyncs);
   w.field_num("mqtt_connections", s.connections).field_num("tls_connections", s.tls);
   w.field_num("tcp_connections", c.connections).field_num("evicted_connections", c.evicted);
@@ -223,6 +229,13 @@ void print_text(std::string& out, const StatsSink& s, const Analyzer::Counters& 
   for (const auto& [k, n] : s.errors) {
     std::snprintf(b, sizeof b, "  %-24s %8llu\n", k.c_str(), static_cast<unsigned long long>(n));
     out += b;
+  }
+  if (!s.violations.empty()) {
+    out += "\nRule violations (packets decoded in full)\n";
+    for (const auto& [k, n] : s.violations) {
+      std::snprintf(b, sizeof b, "  %-24s %8llu\n", k.c_str(), static_cast<unsigned long long>(n));
+      out += b;
+    }
   }
   std::snprintf(b, sizeof b, "\nGaps: %llu (%llu bytes missing), resynchronised %llu times (%llu bytes skipped)\n",
                 static_cast<unsigned long long>(s.gaps), static_cast<unsigned long long>(s.gap_bytes),

@@ -255,6 +255,7 @@ void Core::receive(ConnId id, std::span<const std::uint8_t> bytes, TimeMs now) {
     ctx.level = c->level;
     ctx.dialect = c->state == State::wait_custom_auth ? Dialect::authenticate : Dialect::standard;
     ctx.limits.max_packet_size = config_.max_packet_size;
+    ctx.strict = true;  // a server: a packet that breaks a rule is a protocol error, not a packet to act on
     auto d = decode(ev.frame.bytes, ctx);
     if (!d) {
       if (c->state == State::wait_connect) {

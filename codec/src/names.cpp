@@ -32,6 +32,7 @@ std::string_view error_kind_name(ErrorKind k) noexcept {
     case ErrorKind::packet_too_large: return "packet_too_large";
     case ErrorKind::bad_packet_type: return "bad_packet_type";
     case ErrorKind::encode_too_long: return "encode_too_long";
+    case ErrorKind::missing_field: return "missing_field";
   }
   return "unknown";
 }
@@ -40,6 +41,22 @@ std::string Error::message() const {
   std::string s(error_kind_name(kind));
   s += " at byte ";
   s += std::to_string(offset);
+  if (detail && *detail) {
+    s += ": ";
+    s += detail;
+  }
+  return s;
+}
+
+std::string Violation::message() const {
+  std::string s(error_kind_name(kind));
+  s += " at byte ";
+  s += std::to_string(offset);
+  if (rule && *rule) {
+    s += " [";
+    s += rule;
+    s += ']';
+  }
   if (detail && *detail) {
     s += ": ";
     s += detail;

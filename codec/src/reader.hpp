@@ -25,6 +25,36 @@ class Reader {
   bool at_end() const noexcept { return pos_ == size_; }
   std::size_t offset() const noexcept { return base_ + pos_; }  // packet offset of the next byte
 
+  // Where rule violations go: with no sink (or strict), a violation is a failure like any other.
+  void tolerate(Violations* sink) noexcept { sink_ = sink; }
+  Violations* sink() const noexcept { return sink_; }
+  // A reader over other bytes (a property block) that reports violations to the same place.
+  Reader child(const std::uint8_t* data, std::size_t size, std::size_t base) const noexcept {
+    Reader r(data, size, base);
+    r.sink_ = sink_;
+    return r;
+  }
+  // A rule broken at `pos` in a packet whose structure is intact: recorded, and reading goes on (true);
+  // or, when strict, the failure (false).
+  bool violate(std::size_t pos, ErrorKind kind, const char* rule, const char* detail) noexcept {
+    if (failed_) return false;
+    if (sink_ == nullptr) return fail_at(pos, kind, detail);
+    sink_->add(Violation{kind, static_cast<std::uint32_t>(base_ + pos), rule, detail});
+    return true;
+  }
+
+  // The same, at an offset counted from the first byte of the packet (the fixed header).
+  bool violate_packet(std::size_t packet_offset, ErrorKind kind, const char* rule, const char* detail) noexcept {
+    if (failed_) return false;
+    if (sink_ == nullptr) {
+      failed_ = true;
+      err_ = Error{kind, packet_offset, detail};
+      return false;
+    }
+    sink_->add(Violation{kind, static_cast<std::uint32_t>(packet_offset), rule, detail});
+    return true;
+  }
+
   bool fail(ErrorKind kind, const char* detail) noexcept { return fail_at(pos_, kind, detail); }
   bool fail_at(std::size_t pos, ErrorKind kind, const char* detail) noexcept {
     if (!failed_) {
@@ -65,8 +95,9 @@ class Reader {
       std::uint8_t b = p_[pos_++];
       value |= std::uint32_t{b & 0x7Fu} << (7 * i);
       if ((b & 0x80u) == 0) {
-        if (minimal && i > 0 && b == 0) return fail_at(start, ErrorKind::bad_variable_int, what);
         v = value;
+        if (minimal && i > 0 && b == 0)
+          return violate(start, ErrorKind::bad_variable_int, "MQTT-1.5.5-1", "variable byte integer not minimally encoded");
         return true;
       }
     }
@@ -90,8 +121,8 @@ class Reader {
     std::size_t start = pos_;
     Bytes b;
     if (!binary(b, what)) return false;
-    if (!valid_mqtt_utf8(b.data(), b.size())) return fail_at(start, ErrorKind::invalid_utf8, what);
     out = b.as_chars();
+    if (!valid_mqtt_utf8(b.data(), b.size())) return violate(start, ErrorKind::invalid_utf8, "MQTT-1.5.4-1", what);
     return true;
   }
   Bytes rest() noexcept {
@@ -103,7 +134,7 @@ class Reader {
   bool sub(std::size_t n, Reader& out, const char* what) noexcept {
     if (failed_) return false;
     if (remaining() < n) return fail(ErrorKind::field_overrun, what);
-    out = Reader(p_ + pos_, n, base_ + pos_);
+    out = child(p_ + pos_, n, base_ + pos_);
     pos_ += n;
     return true;
   }
@@ -123,6 +154,7 @@ class Reader {
   std::size_t pos_ = 0;
   bool failed_ = false;
   Error err_{};
+  Violations* sink_ = nullptr;
 };
 
 }  // namespace mqttauth::detail

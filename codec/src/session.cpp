@@ -2,6 +2,8 @@
 
 #include <cstdlib>
 
+#include "mqttauth/findings.hpp"
+
 namespace mqttauth {
 
 std::string_view direction_name(Direction d) noexcept {
@@ -40,14 +42,11 @@ std::string_view outcome_name(Outcome o) noexcept {
 }
 
 std::string anomaly_names(std::uint32_t bits) {
-  static constexpr std::string_view names[] = {
-      "unexpected_direction", "unexpected_state", "challenge_without_response", "refused_after_exchange",
-      "repeated_response",    "repeated_challenge", "second_connect",           "second_connack"};
   std::string s;
-  for (std::size_t i = 0; i < std::size(names); ++i)
-    if (bits & (1u << i)) {
+  for (unsigned i = 0; i < 32; ++i)
+    if (auto f = (bits & (1u << i)) ? anomaly_finding(1u << i) : std::nullopt) {
       if (!s.empty()) s += ',';
-      s += names[i];
+      s += finding(*f).name;
     }
   return s;
 }
@@ -142,6 +141,7 @@ Observation Session::observe(const Decoded& d, Direction dir, PacketRef ref) {
       if (!h.challenge_pkt) {
         h.challenge_pkt = ref;
         h.challenge = to_string(value);
+        h.challenge_code = a->code;
       }
       if (state_ != State::done) state_ = State::challenged;
     } else {
@@ -150,6 +150,8 @@ Observation Session::observe(const Decoded& d, Direction dir, PacketRef ref) {
       if (state_ == State::responded) flag(h, anomaly::repeated_response);
       else if (state_ == State::wait_challenge) flag(h, anomaly::unexpected_state);
       else if (state_ == State::done && !fresh) flag(h, anomaly::unexpected_state);
+      // Answered with the other custom code (challenge type 0, response type 15, or the reverse).
+      if (h.challenge_pkt && h.challenge_code != a->code) flag(h, anomaly::code_mismatch);
       if (!h.response_pkt) {
         h.response_pkt = ref;
         h.response = to_string(value);
@@ -236,7 +238,10 @@ Observation Session::observe(const Decoded& d, Direction dir, PacketRef ref) {
     if (h.level == 0) h.level = level_;
     h.connack = ref;
     h.connack_code = c->code;
-    bool ok = level_ == kLevel5 ? c->code < 0x80 : c->code == 0;
+    h.connack_level = d.level;
+    // The CONNACK's own format decides: a 3.1.1 server refuses a level-5 CONNECT with return code 1.
+    const std::uint8_t format = d.level ? d.level : level_;
+    bool ok = format == kLevel5 ? c->code < 0x80 : c->code == 0;
     if (state_ == State::challenged) flag(h, anomaly::challenge_without_response);
     if (!ok && h.challenges > 0 && h.responses > 0) flag(h, anomaly::refused_after_exchange);
     h.outcome = ok ? Outcome::accepted : Outcome::refused;

@@ -287,8 +287,13 @@ TEST(Analyzer, CaptureStartingMidStream) {
   ASSERT_EQ(r->rec.resyncs.size(), 1u);
   EXPECT_EQ(r->rec.resyncs[0].dir, Direction::c2s);
   EXPECT_EQ(r->rec.resyncs[0].skipped, b.size() - 37);
-  EXPECT_EQ(r->rec.types(), (std::vector<std::string>{"publish", "puback", "pingreq", "pingresp"}));
+  // Each direction's first packet is reported once the packet after it proves the boundary, with the frame
+  // that carried it.
+  EXPECT_EQ(r->rec.types(), (std::vector<std::string>{"publish", "pingreq", "puback", "pingresp"}));
   EXPECT_EQ(r->rec.pkts[0].topic, "sensors/y");
+  std::vector<std::uint64_t> frames;
+  for (const auto& p : r->rec.pkts) frames.push_back(p.frame);
+  EXPECT_EQ(frames, (std::vector<std::uint64_t>{2, 4, 3, 5}));
   EXPECT_TRUE(r->rec.errs.empty());
   ASSERT_EQ(r->rec.ends.size(), 1u);
   EXPECT_EQ(r->rec.ends[0].why, EndReason::capture_end);
@@ -469,10 +474,33 @@ TEST(Analyzer, DecodeErrorReportedAndStreamContinues) {
   t.send(true, mqtt_pingreq(), ts += 1000);
   t.close(ts += 1000);
   auto r = analyze(cap.done());
+  // The rule broken is a violation: the packet is shown with it, and the stream goes on.
+  EXPECT_TRUE(r->rec.errs.empty());
+  EXPECT_EQ(r->rec.types(), (std::vector<std::string>{"connect", "publish", "pingreq"}));
+  EXPECT_EQ(r->rec.pkts[1].frame, 5u);  // SYN, SYN-ACK, ACK, CONNECT, the bad PUBLISH
+  EXPECT_EQ(r->rec.pkts[1].offset, connect.size());
+  EXPECT_EQ(r->rec.pkts[1].violations, (std::vector<std::string>{"bad_qos@0"}));
+  EXPECT_EQ(r->rec.pkts[1].topic, "t");
+}
+
+TEST(Analyzer, UndecodablePacketReportedAndStreamContinues) {
+  Cap cap("err2.pcap");
+  TcpConversation t(cap.w, LinkSpec{}, kClient, server(1883));
+  std::int64_t ts = kT0;
+  t.handshake(ts);
+  const Buf connect = mqtt_connect("err");
+  t.send(true, connect, ts += 1000);
+  // A PUBLISH whose topic length runs past the packet: its length frames it, its structure cannot be walked.
+  Buf bad = mqtt_publish("t", text(5), 0);
+  bad[3] = 0x40;
+  t.send(true, bad, ts += 1000);
+  t.send(true, mqtt_pingreq(), ts += 1000);
+  t.close(ts += 1000);
+  auto r = analyze(cap.done());
   ASSERT_EQ(r->rec.errs.size(), 1u);
-  EXPECT_EQ(r->rec.errs[0].kind, ErrorKind::bad_qos);
+  EXPECT_EQ(r->rec.errs[0].kind, ErrorKind::field_overrun);
   EXPECT_EQ(r->rec.errs[0].offset, connect.size());
-  EXPECT_EQ(r->rec.errs[0].frame, 5u);  // SYN, SYN-ACK, ACK, CONNECT, the bad PUBLISH
+  EXPECT_EQ(r->rec.errs[0].frame, 5u);
   EXPECT_EQ(r->rec.errs[0].dir, Direction::c2s);
   EXPECT_EQ(r->rec.types(), (std::vector<std::string>{"connect", "pingreq"}));
 }
@@ -577,12 +605,21 @@ TEST(DecodeCapturesE2E, ExitCodes) {
     bad[0] = 0x36;
     t.send(true, bad, ts += 1000);
     t.send(true, mqtt_pingreq(), ts += 1000);
-    auto r = test::run({"decode", "--format", "jsonl", cap.done()});
+    const std::string path = cap.done();
+    // A QoS 3 PUBLISH breaks a rule: decoded, with the violation; an error only with --strict.
+    auto r = test::run({"decode", "--format", "jsonl", "--strict", path});
     EXPECT_EQ(r.rc, 1) << r.err;
     auto lines = jsonl(r);
     ASSERT_EQ(lines.size(), 3u) << r.out;
     EXPECT_TRUE(lines[1].has("error"));
     EXPECT_EQ(lines[2]["type"].str(), "pingreq");
+    auto t2 = test::run({"decode", "--format", "jsonl", path});
+    EXPECT_EQ(t2.rc, 0) << t2.err;
+    auto l2 = jsonl(t2);
+    ASSERT_EQ(l2.size(), 3u) << t2.out;
+    EXPECT_EQ(l2[1]["type"].str(), "publish");
+    EXPECT_EQ(l2[1]["violations"][0]["kind"].str(), "bad_qos");
+    EXPECT_EQ(l2[1]["violations"][0]["rule"].str(), "MQTT-3.3.1-4");
   }
   {
     SCOPED_TRACE("not a capture: 2");

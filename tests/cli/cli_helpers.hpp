@@ -207,6 +207,7 @@ struct AnalyzerRecorder final : cli::AnalyzerSink {
     std::string client_id, password, topic;
     std::size_t payload_len = 0;
     Buf payload;
+    std::vector<std::string> violations;  // "kind@offset"
   };
   struct Err {
     std::uint64_t conn;
@@ -241,7 +242,9 @@ struct AnalyzerRecorder final : cli::AnalyzerSink {
 
   void on_packet(const cli::Connection& c, Direction d, const Decoded& dec, const Observation& obs,
                  const cli::PacketMeta& m) override {
-    Pkt p{c.id, d, std::string(packet_name(dec.packet)), dec.header.code(), obs.role, m.frame, m.offset, {}, {}, {}, 0, {}};
+    Pkt p{c.id, d, std::string(packet_name(dec.packet)), dec.header.code(), obs.role, m.frame, m.offset, {}, {}, {}, 0, {}, {}};
+    for (const Violation& v : dec.violations)
+      p.violations.push_back(std::string(error_kind_name(v.kind)) + "@" + std::to_string(v.offset));
     if (auto* a = std::get_if<Authenticate>(&dec.packet)) {
       p.client_id = a->client_id;
       if (a->password) p.password = std::string(a->password->as_chars());

@@ -69,8 +69,8 @@ TEST(CheckCli, AnomaliesAreErrors) {
   EXPECT_EQ(r.rc, 1);
   auto got = rules(r);
   EXPECT_EQ(got.count("decode_error@3"), 1u) << r.out;
-  EXPECT_EQ(got.count("protocol_violation@2"), 1u) << r.out;  // the device answered twice
-  EXPECT_EQ(got.count("protocol_violation@3"), 1u) << r.out;  // authenticate from the device first
+  EXPECT_EQ(got.count("repeated_response@2"), 1u) << r.out;  // the device answered twice
+  EXPECT_EQ(got.count("unexpected_state@3"), 1u) << r.out;   // authenticate from the device first
   EXPECT_EQ(got.count("challenge_reused@2"), 1u) << r.out;
   for (const auto& j : jsonl(r))
     if (j.has("rule") && j["rule"].str() == "decode_error") {

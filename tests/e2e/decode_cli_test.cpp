@@ -96,9 +96,27 @@ TEST(DecodeCli, BinaryPayloadGoesToHexField) {
   EXPECT_EQ(pk[0]["payload_len"].num(), 3);
 }
 
-TEST(DecodeCli, DecodeErrorIsAnObjectAndExitsNonZeroButKeepsGoodPackets) {
-  // PINGREQ, a PUBLISH with a wildcard in its topic, then PINGRESP.
+TEST(DecodeCli, ViolationIsListedOnThePacket) {
+  // PINGREQ, a PUBLISH with a wildcard in its topic, then PINGRESP: the PUBLISH is shown in full.
   auto r = run({"decode", "--format", "jsonl", "--hex", "c0 00  30 04 00 01 23 78  d0 00"});
+  EXPECT_EQ(r.rc, 0) << r.err;
+  auto pk = jsonl(r);
+  ASSERT_EQ(pk.size(), 3u);
+  EXPECT_EQ(pk[1]["type"].str(), "publish");
+  EXPECT_EQ(pk[1]["topic"].str(), "#");
+  EXPECT_EQ(pk[1]["payload"].str(), "x");
+  ASSERT_TRUE(pk[1].has("violations"));
+  EXPECT_EQ(pk[1]["violations"][0]["kind"].str(), "bad_topic_name");
+  EXPECT_EQ(pk[1]["violations"][0]["rule"].str(), "MQTT-3.3.2-2");
+  EXPECT_EQ(pk[1]["violations"][0]["offset"].num(), 2);
+  EXPECT_FALSE(pk[0].has("violations"));
+  auto text = run({"decode", "--hex", "c0 00  30 04 00 01 23 78  d0 00"});
+  EXPECT_NE(text.out.find("!bad_topic_name@2[MQTT-3.3.2-2]"), std::string::npos) << text.out;
+}
+
+TEST(DecodeCli, DecodeErrorIsAnObjectAndExitsNonZeroButKeepsGoodPackets) {
+  // PINGREQ, a PUBLISH with a wildcard in its topic (an error when strict), then PINGRESP.
+  auto r = run({"decode", "--format", "jsonl", "--strict", "--hex", "c0 00  30 04 00 01 23 78  d0 00"});
   EXPECT_EQ(r.rc, 1);
   auto pk = jsonl(r);
   ASSERT_EQ(pk.size(), 3u);

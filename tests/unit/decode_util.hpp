@@ -25,13 +25,49 @@ inline std::string describe(const Expected<Decoded>& r) {
          std::to_string(r->header.packet_size()) + " bytes)";
 }
 
-// The decode fails with exactly this kind at exactly this offset.
+inline std::string describe_violations(const Decoded& d) {
+  std::string s;
+  for (const Violation& v : d.violations) s += (s.empty() ? "" : "; ") + v.message();
+  return s.empty() ? "no violation" : s;
+}
+
+// A strict decode fails with exactly this kind at exactly this offset; the default (tolerant) decode either
+// fails the same way (the structure cannot be walked) or decodes the packet with exactly that violation.
 inline ::testing::AssertionResult fails_with(std::span<const std::uint8_t> b, ErrorKind kind, std::size_t offset,
                                              const DecodeContext& ctx) {
-  auto r = decode(b, ctx);
-  if (!r && r.error().kind == kind && r.error().offset == offset) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure() << "expected " << error_kind_name(kind) << " at byte " << offset << ", got "
-                                       << describe(r);
+  DecodeContext strict = ctx;
+  strict.strict = true;
+  auto r = decode(b, strict);
+  if (r || r.error().kind != kind || r.error().offset != offset)
+    return ::testing::AssertionFailure() << "strict: expected " << error_kind_name(kind) << " at byte " << offset
+                                         << ", got " << describe(r);
+  DecodeContext tolerant = ctx;
+  tolerant.strict = false;
+  auto t = decode(b, tolerant);
+  if (!t) {
+    if (t.error().kind == kind && t.error().offset == offset) return ::testing::AssertionSuccess();
+    return ::testing::AssertionFailure() << "tolerant: expected " << error_kind_name(kind) << " at byte " << offset
+                                         << ", got " << describe(t);
+  }
+  for (const Violation& v : t->violations)
+    if (v.kind == kind && v.offset == offset) {
+      if (v.rule == nullptr || *v.rule == 0)
+        return ::testing::AssertionFailure() << "the violation names no spec clause: " << v.message();
+      return ::testing::AssertionSuccess();
+    }
+  return ::testing::AssertionFailure() << "tolerant: expected a violation " << error_kind_name(kind) << " at byte "
+                                       << offset << ", got " << describe(t) << " with " << describe_violations(*t);
+}
+
+// The structure cannot be walked: strict and tolerant decodes fail alike.
+inline ::testing::AssertionResult structural_error(std::span<const std::uint8_t> b, ErrorKind kind,
+                                                   std::size_t offset, const DecodeContext& ctx) {
+  DecodeContext tolerant = ctx;
+  tolerant.strict = false;
+  auto t = decode(b, tolerant);
+  if (!t && t.error().kind == kind && t.error().offset == offset) return fails_with(b, kind, offset, ctx);
+  return ::testing::AssertionFailure() << "expected the error " << error_kind_name(kind) << " at byte " << offset
+                                       << " in a tolerant decode, got " << describe(t);
 }
 
 // Decodes all of `b` (the packet must use every byte) as a T.

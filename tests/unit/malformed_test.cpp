@@ -124,8 +124,9 @@ TEST(MalformedFixedHeader, NonMinimalRemainingLength) {
   EXPECT_EQ(r4->header.packet_size(), 3u);
   EXPECT_TRUE(std::holds_alternative<Pingreq>(r4->packet));
 
-  auto pub = hex("30 85 00       # PUBLISH, remaining length 5 in two bytes\n"
-                 "00 03 'a/b'    # topic name\n");
+  auto pub = hex("30 86 00       # PUBLISH, remaining length 6 in two bytes\n"
+                 "00 03 'a/b'    # topic name\n"
+                 "00             # v5: no properties; v4: a one-byte payload\n");
   EXPECT_TRUE(fails_with(pub, EK::bad_remaining_length, 1, v5));
   auto p4 = must_decode<Publish>(pub, v4);
   EXPECT_EQ(p4.topic, "a/b");
@@ -209,8 +210,13 @@ TEST(MalformedUtf8, ClientIdentifier) {
 }
 
 TEST(MalformedUtf8, OtherStrings) {
-  // Protocol name.
-  EXPECT_TRUE(fails_with(hex("10 0C  00 04 'MQT' FF  04 02 00 3C  00 00"), EK::invalid_utf8, 2, v4));
+  // Protocol name: ill-formed when strict; tolerant, it is simply not MQTT (nothing else can be read).
+  auto name = hex("10 0C  00 04 'MQT' FF  04 02 00 3C  00 00");
+  DecodeContext strict = v4;
+  strict.strict = true;
+  EXPECT_EQ(decode(name, strict).error().kind, EK::invalid_utf8);
+  EXPECT_TRUE(structural_error(name, EK::bad_protocol_name, 2, v4) || !decode(name, v4).ok());
+  EXPECT_EQ(decode(name, v4).error().kind, EK::bad_protocol_name);
   // User name (client id "" at 12, user name at 14).
   EXPECT_TRUE(fails_with(hex("10 0F  00 04 'MQTT' 04 82 00 00  00 00  00 01 C0"), EK::invalid_utf8, 14, v4));
   // Will topic (client id at 12, will topic at 14).
@@ -289,8 +295,8 @@ TEST(MalformedLength, FieldOverrunsThePacket) {
   EXPECT_TRUE(fails_with(hex("10 0C  00 04 'MQTT' 04 82 00 3C  00 00"), EK::field_overrun, 14, v4));
   // PUBLISH qos 1 without room for the packet identifier.
   EXPECT_TRUE(fails_with(hex("32 06  00 03 'a/b'  00"), EK::field_overrun, 7, v4));
-  // v5 CONNACK without a property length.
-  EXPECT_TRUE(fails_with(hex("20 02  00 00"), EK::field_overrun, 4, v5));
+  // v5 CONNACK without a property length: real stacks send and accept it; read as no properties.
+  EXPECT_TRUE(fails_with(hex("20 02  00 00"), EK::missing_field, 4, v5));
   // v5 SUBSCRIBE: a filter without its options byte.
   EXPECT_TRUE(fails_with(hex("82 08  00 01 00  00 03 'a/b'"), EK::field_overrun, 10, v5));
 }
@@ -684,9 +690,15 @@ TEST(MalformedLimits, PacketTooLarge) {
 }
 
 TEST(MalformedLimits, ErrorMessage) {
-  auto r = decode(hex("36 07  00 03 'a/b'  00 01"), v4);
+  DecodeContext strict = v4;
+  strict.strict = true;
+  auto r = decode(hex("36 07  00 03 'a/b'  00 01"), strict);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().message().rfind("bad_qos at byte 0", 0), 0u) << r.error().message();
+  auto t = decode(hex("36 07  00 03 'a/b'  00 01"), v4);
+  ASSERT_TRUE(t.ok());
+  ASSERT_EQ(t->violations.size(), 1u);
+  EXPECT_EQ(t->violations[0].message(), "bad_qos at byte 0 [MQTT-3.3.1-4]: PUBLISH with QoS 3");
   EXPECT_EQ(error_kind_name(EK::bad_subscription_options), "bad_subscription_options");
 }
 

@@ -413,7 +413,7 @@ TEST(Session, SecondConnack) {
 
 TEST(Session, MalformedPacketIsNotObserved) {
   Session s;
-  auto bad = hex("20 02 00 09");  // CONNACK return code 9
+  auto bad = hex("20 01 00");  // CONNACK without its return code
   auto step = s.decode(bad, Direction::s2c, PacketRef{1, 0});
   EXPECT_FALSE(step.decoded.ok());
   EXPECT_EQ(step.obs.dir, Direction::s2c);
@@ -477,10 +477,13 @@ TEST(SessionLevel, Level5ConnectSwitchesTheContext) {
   const auto& got = std::get<Connack>(r->packet);
   EXPECT_EQ(got.properties.find(PropertyId::receive_maximum)->number, 20u);
   EXPECT_EQ(got.properties.find(PropertyId::assigned_client_identifier)->text, "auto-1");
-  // At level 4 the same bytes are malformed.
+  // At level 4 the same bytes break a rule (bytes after the return code).
   DecodeContext v4;
   v4.level = kLevel311;
-  EXPECT_FALSE(decode(ack_bytes, v4).ok());
+  auto r4 = decode(ack_bytes, v4);
+  ASSERT_TRUE(r4.ok());
+  ASSERT_FALSE(r4->violations.empty());
+  EXPECT_EQ(r4->violations[0].kind, ErrorKind::trailing_bytes);
 
   // Type 15 is AUTH in this connection.
   auto auth = auth5(0x18, "nonce");

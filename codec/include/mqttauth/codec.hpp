@@ -33,6 +33,11 @@ struct DecodeContext {
   Limits limits{};
   // Accept a variable byte integer that is not minimally encoded (the spec forbids it at level 5 only).
   bool lenient_vbi = false;
+  // Strict decoding, for conformance work: the first rule violation is an Error. By default a packet whose
+  // structure can be walked is decoded in full and its violations are listed in Decoded::violations; only
+  // what makes a packet impossible to walk is an Error (a length that overruns, a variable integer of more
+  // than 4 bytes, an unknown property identifier, a protocol level other than 3, 4 or 5, the size limit).
+  bool strict = false;
 };
 
 struct FixedHeader {
@@ -52,6 +57,7 @@ struct Decoded {
   FixedHeader header;
   Packet packet;
   std::uint8_t level = 0;  // the level the packet was read at (for level-0 contexts: 4 or 5)
+  Violations violations;   // rules the packet breaks (never in a strict decode)
 };
 
 // Decodes the one packet at the start of `in` (extra bytes after it are ignored: header.packet_size() tells

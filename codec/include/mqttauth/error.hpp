@@ -34,8 +34,9 @@ enum class ErrorKind : std::uint8_t {
   duplicate_property,       // a property that may appear once appears twice
   bad_property_value,       // a property value out of its allowed range
   packet_too_large,         // larger than the configured maximum packet size
-  bad_packet_type,          // a packet type that cannot be decoded in this context
+  bad_packet_type,          // a packet type that cannot be decoded in this context (type 0 is forbidden)
   encode_too_long,          // encoder: a string, list or packet exceeds what the format can carry
+  missing_field,            // a field the spec requires is absent (a v5 CONNACK without property length)
 };
 
 // Stable lower-case name of an error kind (used in JSON output).
@@ -51,6 +52,42 @@ struct Error {
   friend bool operator==(const Error& a, const Error& b) noexcept {
     return a.kind == b.kind && a.offset == b.offset;
   }
+};
+
+// A rule the spec makes, broken in a packet whose structure is intact: the packet is decoded in full and the
+// violation rides along with it (a strict decode turns the first one into the Error instead).
+struct Violation {
+  ErrorKind kind = ErrorKind::reserved_flags;
+  std::uint32_t offset = 0;  // from the first byte of the fixed header
+  const char* rule = "";     // the spec clause, "MQTT-3.3.1-4" where the spec numbers it, else its section
+  const char* detail = "";   // static text naming the field
+  // "<kind> at byte <offset> [<rule>]: <detail>"
+  std::string message() const;
+  friend bool operator==(const Violation& a, const Violation& b) noexcept {
+    return a.kind == b.kind && a.offset == b.offset;
+  }
+};
+
+// The violations of one packet, without allocation: the first kMax are kept, all are counted.
+class Violations {
+ public:
+  static constexpr std::size_t kMax = 6;
+  void add(const Violation& v) noexcept {
+    if (n_ < kMax) v_[n_++] = v;
+    if (total_ < 0xFFFF) ++total_;
+  }
+  bool empty() const noexcept { return n_ == 0; }
+  std::size_t size() const noexcept { return n_; }
+  std::size_t total() const noexcept { return total_; }  // kept and dropped
+  const Violation* begin() const noexcept { return v_; }
+  const Violation* end() const noexcept { return v_ + n_; }
+  const Violation& operator[](std::size_t i) const noexcept { return v_[i]; }
+  void clear() noexcept { n_ = 0, total_ = 0; }
+
+ private:
+  Violation v_[kMax];
+  std::uint8_t n_ = 0;
+  std::uint16_t total_ = 0;
 };
 
 // A value or an Error, without exceptions (C++20 has no std::expected).
