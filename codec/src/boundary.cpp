@@ -40,7 +40,7 @@ struct Candidate {
   Verdict verdict = Verdict::reject;
   std::size_t size = 0;
   bool disconnect = false;
-  bool neutral = false;  // a custom authenticate packet (type 0) after a candidate: no evidence, no objection
+  bool prefix_clean = false;  // partial: its first kPrefix bytes decode cleanly as a whole (topic and all)
 };
 
 // Enough of a partial packet to judge its first fields by.
@@ -50,8 +50,9 @@ Candidate classify(std::span<const std::uint8_t> buf, std::size_t pos, const Bou
   Candidate c;
   auto b = buf.subspan(pos);
   if (b.empty()) return c;
-  // After a candidate, type 0 may be the custom authenticate packet (it must decode as one, cleanly).
-  const bool custom = !first && b[0] == 0x00 && o.ctx.dialect != Dialect::standard;
+  // Type 0 may be the custom authenticate packet: evidence only when it decodes as one, cleanly (its body
+  // is as structured as a CONNECT's); a reserved type-0 body never is.
+  const bool custom = b[0] == 0x00 && o.ctx.dialect != Dialect::standard;
   if (!custom && !plausible_first_byte(b[0], o.dir, o.ctx.level)) return c;
   auto h = parse_fixed_header(b, false);  // a non-minimal length is legal in 3.1.1, but never sent: no evidence
   if (!h) {
@@ -82,6 +83,7 @@ Candidate classify(std::span<const std::uint8_t> buf, std::size_t pos, const Bou
     auto d = decode(std::span<const std::uint8_t>(tmp.data(), n + body), strict);
     if (d) {
       if (std::holds_alternative<Reserved>(d->packet)) return c;
+      c.prefix_clean = true;
     } else {
       const ErrorKind k = d.error().kind;
       if (k != ErrorKind::field_overrun && k != ErrorKind::empty_payload && k != ErrorKind::missing_field &&
@@ -103,7 +105,6 @@ Candidate classify(std::span<const std::uint8_t> buf, std::size_t pos, const Bou
   c.verdict = Verdict::complete;
   c.size = size;
   c.disconnect = std::holds_alternative<Disconnect>(d->packet);
-  c.neutral = custom;
   return c;
 }
 
@@ -117,7 +118,8 @@ BoundarySearch find_boundary(std::span<const std::uint8_t> buf, std::size_t from
     if (c.verdict == Verdict::reject) continue;
     if (c.verdict == Verdict::partial) {
       // A large PUBLISH where the capture started: taken once `window` bytes of it have been seen.
-      if (o.at_start && pos == 0 && c.size > o.window && n >= o.window && (buf[0] >> 4) == 3) return {K::found, 0};
+      if (o.at_start && pos == 0 && c.size > o.window && n >= o.window && (buf[0] >> 4) == 3 && c.prefix_clean)
+        return {K::found, 0};
       return {K::wait, pos};
     }
     // A complete clean packet: follow the packets after it.
@@ -127,6 +129,10 @@ BoundarySearch find_boundary(std::span<const std::uint8_t> buf, std::size_t from
     while (true) {
       if (next == n) {
         if (o.end_of_stream || run >= 2) return {K::found, pos};
+        // Where the capture started, a whole packet of some size that ends where the data ends (senders
+        // write packets whole: a segment ends with one) is taken, so that the connection's level is known
+        // early (a v5 CONNACK tells it for both directions).
+        if (o.at_start && pos == 0 && run == 1 && c.size >= 4) return {K::found, pos};
         return {K::wait, pos};
       }
       if (last_disconnect) {  // nothing follows a DISCONNECT
@@ -142,7 +148,7 @@ BoundarySearch find_boundary(std::span<const std::uint8_t> buf, std::size_t from
         if (run >= 2) return {K::found, pos};
         return {K::wait, pos};
       }
-      if (!d.neutral && ++run >= 3) return {K::found, pos};
+      if (++run >= 3) return {K::found, pos};
       next += d.size;
       last_disconnect = d.disconnect;
     }

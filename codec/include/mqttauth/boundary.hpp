@@ -7,7 +7,9 @@
 // (strict); then
 //   - two or more such packets in a row that end exactly where the bytes seen so far end, or
 //   - three in a row, or
-//   - at the end of the stream, a run of them that ends exactly at its last byte.
+//   - at the end of the stream, a run of them that ends exactly at its last byte;
+//   - where a mid-stream capture started (position 0), one packet of 4 bytes or more that ends exactly where
+//     the bytes seen so far end (the end of a TCP segment).
 // A candidate whose packet is not complete yet, but whose first bytes are plausible, makes the search wait
 // for more bytes instead of trying later positions: the earliest plausible boundary wins. Data after a
 // DISCONNECT rules a candidate out.
@@ -28,7 +30,8 @@ struct BoundaryOptions {
   Direction dir = Direction::unknown;   // who sent the bytes, when known
   std::size_t window = 64u << 10;       // the largest packet considered after a gap
   // The bytes start where the capture started (a mid-stream start): position 0 is tried first, and there a
-  // PUBLISH up to ctx.limits.max_packet_size is waited for (only up to `window` bytes; then it is taken).
+  // PUBLISH up to ctx.limits.max_packet_size is waited for (only up to `window` bytes; then it is taken if
+  // its topic name, packet identifier and properties decode cleanly).
   bool at_start = false;
   bool end_of_stream = false;           // no more bytes will come
 };
