@@ -287,13 +287,13 @@ TEST(Analyzer, CaptureStartingMidStream) {
   ASSERT_EQ(r->rec.resyncs.size(), 1u);
   EXPECT_EQ(r->rec.resyncs[0].dir, Direction::c2s);
   EXPECT_EQ(r->rec.resyncs[0].skipped, b.size() - 37);
-  // Each direction's first packet is reported once the packet after it proves the boundary, with the frame
-  // that carried it.
-  EXPECT_EQ(r->rec.types(), (std::vector<std::string>{"publish", "pingreq", "puback", "pingresp"}));
-  EXPECT_EQ(r->rec.pkts[0].topic, "sensors/y");
+  // The server's first segment is one whole PUBACK: taken at once. The client's boundary is proven only when
+  // the PINGREQ follows the PUBLISH; the PUBLISH keeps the frame that carried it.
+  EXPECT_EQ(r->rec.types(), (std::vector<std::string>{"puback", "publish", "pingreq", "pingresp"}));
+  EXPECT_EQ(r->rec.pkts[1].topic, "sensors/y");
   std::vector<std::uint64_t> frames;
   for (const auto& p : r->rec.pkts) frames.push_back(p.frame);
-  EXPECT_EQ(frames, (std::vector<std::uint64_t>{2, 4, 3, 5}));
+  EXPECT_EQ(frames, (std::vector<std::uint64_t>{3, 2, 4, 5}));
   EXPECT_TRUE(r->rec.errs.empty());
   ASSERT_EQ(r->rec.ends.size(), 1u);
   EXPECT_EQ(r->rec.ends[0].why, EndReason::capture_end);
