@@ -160,4 +160,17 @@ struct Json {
   }
 };
 
+// Every line of a JSON Lines text, parsed.
+inline std::vector<Json> json_lines(const std::string& text) {
+  std::vector<Json> v;
+  std::size_t s = 0;
+  while (s < text.size()) {
+    std::size_t e = text.find('\n', s);
+    if (e == std::string::npos) e = text.size();
+    if (e > s) v.push_back(Json::parse(std::string_view(text).substr(s, e - s)));
+    s = e + 1;
+  }
+  return v;
+}
+
 }  // namespace mqttauth::test
