@@ -182,23 +182,56 @@ class DecodeSink final : public AnalyzerSink {
   }
   void on_gap(const Connection& c, Direction dir, std::uint64_t, std::uint64_t bytes, const PacketMeta& m,
               GapReason why) override {
-    if (!wanted(c) || !o_.types.empty() || json_ || csv_) return;
+    if (!wanted(c) || !o_.types.empty() || csv_) return;
     PacketPlace at = place(c, dir, m);
+    if (json_) {
+      event_json_line(out_.buf(), "gap", at, [&](JsonWriter& w) {
+        w.field_num("bytes", bytes).field("reason", gap_reason_name(why));
+      });
+      return;
+    }
     std::string msg = "GAP " + std::to_string(bytes) + " bytes missing (" + gap_reason_name(why) + ")";
     note_text_line(out_.buf(), at, direction_name(dir), msg, style_);
   }
   void on_resync(const Connection& c, Direction dir, std::uint64_t, std::uint64_t skipped,
                  const PacketMeta& m) override {
-    if (!wanted(c) || !o_.types.empty() || json_ || csv_) return;
+    if (!wanted(c) || !o_.types.empty() || csv_) return;
+    if (json_) {
+      event_json_line(out_.buf(), "resync", place(c, dir, m), [&](JsonWriter& w) { w.field_num("skipped", skipped); });
+      return;
+    }
     note_text_line(out_.buf(), place(c, dir, m), direction_name(dir),
                    "RESYNC after " + std::to_string(skipped) + " bytes skipped", style_);
   }
   void on_tls(const Connection& c) override {
-    if (json_ || csv_) return;
+    ++tls;
+    if (csv_ || !o_.types.empty()) return;
+    if (json_) {
+      PacketMeta m{c.first_frame, c.first_ts, 0, &c.file};
+      PacketPlace at = place(c, Direction::c2s, m);
+      at.dir = {};
+      event_json_line(out_.buf(), "tls", at, [](JsonWriter& w) { w.field("message", "TLS, encrypted, not decoded"); });
+      return;
+    }
     std::string line = "-- connection #" + std::to_string(c.id) + " " + c.client.str() + " > " + c.server.str() +
                        ": TLS, encrypted, not decoded\n";
     out_.buf() += line;
   }
+  void on_connection_end(const Connection& c) override {
+    if (!json_ || !wanted(c) || !o_.types.empty()) return;
+    PacketMeta m{c.last_frame, c.last_ts, 0, &c.file};
+    PacketPlace at = place(c, Direction::c2s, m);
+    at.dir = {};
+    event_json_line(out_.buf(), "connection_end", at, [&](JsonWriter& w) {
+      w.field("end", end_reason_name(c.end));
+      w.field_num("first_frame", c.first_frame);
+      w.field_num("packets_c2s", c.c2s.packets).field_num("packets_s2c", c.s2c.packets);
+      w.field_num("errors", c.c2s.errors + c.s2c.errors);
+      w.field_num("violations", c.c2s.violations + c.s2c.violations);
+      w.field_num("gaps", c.c2s.gaps + c.s2c.gaps);
+    });
+  }
+  std::uint64_t tls = 0;
 
  private:
   bool wanted(const Connection& c) const {
@@ -241,6 +274,8 @@ class DecodeSink final : public AnalyzerSink {
   TextStyle style_;
 };
 
+void explain_no_mqtt(const std::string& what, const Analyzer::Counters& c, const CaptureOptions& cap);
+
 // -j: each file on its own, up to N at once; the output in file order.
 int run_decode_parallel(const DecodeOptions& o) {
   const std::size_t n = o.cap.files.size();
@@ -259,6 +294,7 @@ int run_decode_parallel(const DecodeOptions& o) {
       Analyzer an(analyzer_options(one), sink);
       reps[i] = read_captures(one, an);
       errors[i] = sink.errors;
+      if (!reps[i].unreadable && sink.packets == 0 && sink.errors == 0) explain_no_mqtt(o.cap.files[i], an.counters(), o.cap);
       out.flush();
     }
     ordered.close(i);
@@ -274,6 +310,28 @@ int run_decode_parallel(const DecodeOptions& o) {
   return errs ? kExitFindings : kExitOk;
 }
 
+// Says on stderr why a capture gave no MQTT at all: users otherwise see an empty output and nothing else.
+void explain_no_mqtt(const std::string& what, const Analyzer::Counters& c, const CaptureOptions& cap) {
+  std::string why;
+  if (c.frames == 0) {
+    why = "the capture holds no frames";
+  } else if (c.tcp_segments == 0) {
+    why = "no TCP in " + std::to_string(c.frames) + " frames (" + std::to_string(c.not_ip) + " not IP, " +
+          std::to_string(c.not_tcp) + " not TCP, " + std::to_string(c.unsupported_link) + " of an unsupported link type, " +
+          std::to_string(c.malformed) + " malformed)";
+  } else if (c.mqtt_connections == 0 && c.tls_connections > 0) {
+    why = "only TLS on the MQTT ports (" + std::to_string(c.tls_connections) + " connection(s)): encrypted, not decoded";
+  } else if (c.mqtt_connections == 0) {
+    std::string ports = "1883";
+    for (int p : cap.ports) ports += ", " + std::to_string(p);
+    why = std::to_string(c.connections) + " TCP connection(s), none on an MQTT port (" + ports + ")" +
+          (cap.no_heuristic ? "" : " and none opened with a CONNECT") + ": try --port";
+  } else {
+    return;
+  }
+  std::fprintf(stderr, "mqttauth decode: %s: no MQTT: %s\n", what.c_str(), why.c_str());
+}
+
 int run_decode_captures(const DecodeOptions& o) {
   if (o.cap.jobs > 0) return run_decode_parallel(o);
   Out out(stdout);
@@ -281,6 +339,9 @@ int run_decode_captures(const DecodeOptions& o) {
   Analyzer an(analyzer_options(o.cap), sink);
   InputReport r = read_captures(o.cap, an);
   out.flush();
+  if (!r.unreadable && sink.packets == 0 && sink.errors == 0)
+    explain_no_mqtt(o.cap.files.size() == 1 ? o.cap.files[0] : std::to_string(o.cap.files.size()) + " files",
+                    an.counters(), o.cap);
   if (r.unreadable) return kExitUsage;
   if (r.damaged) return kExitDamaged;
   return sink.errors ? kExitFindings : kExitOk;

@@ -1,5 +1,7 @@
 #include "output.hpp"
 
+#include <functional>
+
 #include <algorithm>
 #include <charconv>
 #include <cstring>
@@ -436,6 +438,18 @@ void packet_json_line(std::string& out, const Decoded& d, const Observation& obs
   place_json(w, at);
   w.field("dir", direction_name(obs.dir));
   packet_fields_json(w, d, obs);
+  w.end_object();
+  out += '\n';
+}
+
+void event_json_line(std::string& out, std::string_view record, const PacketPlace& at,
+                     const std::function<void(JsonWriter&)>& fields) {
+  JsonWriter w(out);
+  w.begin_object();
+  w.field("record", record);
+  place_json(w, at);
+  if (!at.dir.empty()) w.field("dir", at.dir);
+  fields(w);
   w.end_object();
   out += '\n';
 }

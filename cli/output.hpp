@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -82,6 +83,10 @@ void violations_json(JsonWriter& w, const Violations& v);
 void violations_text(std::string& out, const Violations& v);
 // One JSON object line for a packet.
 void packet_json_line(std::string& out, const Decoded& d, const Observation& obs, const PacketPlace& at);
+// One JSON object line for an event of a stream or a connection that is not a packet: "record" says which
+// (gap, resync, tls, connection_end), then the place, then what `fields` writes.
+void event_json_line(std::string& out, std::string_view record, const PacketPlace& at,
+                     const std::function<void(JsonWriter&)>& fields);
 // One JSON object line for an error.
 void error_json_line(std::string& out, const Error& e, const PacketPlace& at, std::string_view context);
 

@@ -558,9 +558,13 @@ std::string write_conv_file(const std::string& stem, std::uint16_t cport, std::i
   return cap.done();
 }
 
+// The packet and error lines (not the records of gaps, resyncs, TLS and connection ends).
 std::vector<test::Json> jsonl(const test::RunResult& r) {
   std::vector<test::Json> v;
-  for (const auto& l : r.lines()) v.push_back(test::Json::parse(l));
+  for (const auto& l : r.lines()) {
+    auto j = test::Json::parse(l);
+    if (!j.has("record")) v.push_back(std::move(j));
+  }
   return v;
 }
 

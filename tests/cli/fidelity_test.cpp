@@ -1,6 +1,7 @@
 // Field-grade fidelity, end to end through `mqttauth`: the patterns of real third-party captures, rebuilt here
 // so that the project's tests stand alone (the field corpus itself is compared in the e2e differential test).
 // Each capture is written with TcpConversation and read back by the CLI as a user would.
+#include <map>
 #include <string>
 
 #include "cli_helpers.hpp"
@@ -234,6 +235,64 @@ TEST(Fidelity, ChallengeAndResponseOfTheTwoCodesIsNamed) {
   bool found = false;
   for (const auto& l : test::json_lines(c.out)) found = found || (l.has("rule") && l["rule"].str() == "code_mismatch");
   EXPECT_TRUE(found) << c.out;
+}
+
+TEST(Fidelity, JsonLinesCarriesEveryEventTheTextShows) {
+  // A lost segment (gap, then a resynchronisation) and the connection's end are records in JSON Lines.
+  Capture cap("events.pcap");
+  cap.c2s(mqtt_connect("ev"));
+  cap.s2c(mqtt_connack(0));
+  cap.c2s(mqtt_publish("a", Buf(50, 'x')));
+  cap.t->lose(true, 40);
+  cap.c2s(concat({Buf(10, 'y'), mqtt_pingreq(), mqtt_pingreq()}));
+  auto path = cap.done();
+  auto lines = test::json_lines(test::run({"decode", "--format", "jsonl", path}).out);
+  std::map<std::string, int> records;
+  for (const auto& l : lines)
+    if (l.has("record")) ++records[l["record"].str()];
+  EXPECT_EQ(records["gap"], 1);
+  EXPECT_EQ(records["resync"], 1);
+  EXPECT_EQ(records["connection_end"], 1);
+  auto text = test::run({"decode", path});
+  EXPECT_NE(text.out.find("GAP 40 bytes"), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("RESYNC after 10 bytes"), std::string::npos) << text.out;
+  for (const auto& l : lines)
+    if (l.has("record") && l["record"].str() == "resync") {
+      EXPECT_EQ(l["skipped"].num(), 10);
+    }
+}
+
+TEST(Fidelity, NoMqttIsExplained) {
+  {
+    // TLS on the MQTT port: a record, and the reason on stderr.
+    Capture cap("tls-only.pcap");
+    cap.c2s(hex_bytes("16 03 01 00 05 01 00 00 01 00"));
+    cap.s2c(hex_bytes("16 03 03 00 05 02 00 00 01 00"));
+    auto path = cap.done();
+    auto r = test::run({"decode", "--format", "jsonl", path});
+    EXPECT_EQ(r.rc, 0);
+    EXPECT_NE(r.err.find("no MQTT: only TLS on the MQTT ports"), std::string::npos) << r.err;
+    auto lines = test::json_lines(r.out);
+    ASSERT_EQ(lines.size(), 1u) << r.out;
+    EXPECT_EQ(lines[0]["record"].str(), "tls");
+  }
+  {
+    // Plain TCP on another port, never a CONNECT.
+    std::string path = temp_path("http.pcap");
+    PcapWriter w;
+    ASSERT_TRUE(w.open(path, kLinkEthernet, true));
+    TcpConversation t(w, LinkSpec{}, kDevice, ep4(10, 0, 0, 1, 8080));
+    std::int64_t ts = kT0;
+    t.handshake(ts);
+    const std::string get = "GET / HTTP/1.1\r\n\r\n";
+    t.send(true, Buf(get.begin(), get.end()), ts += 1000);
+    t.close(ts += 1000);
+    w.close();
+    auto r = test::run({"decode", path});
+    EXPECT_EQ(r.rc, 0);
+    EXPECT_NE(r.err.find("none on an MQTT port (1883) and none opened with a CONNECT: try --port"), std::string::npos)
+        << r.err;
+  }
 }
 
 }  // namespace

@@ -267,7 +267,7 @@ TEST(Plugin, SamePacketsAsTheCliForEveryBundledCapture) {
     while (fgets(buf, sizeof buf, p)) {
       std::string l = buf;
       auto fp = l.find("\"frame\":");
-      if (fp == std::string::npos) continue;
+      if (fp == std::string::npos || l.rfind("{\"record\":", 0) == 0) continue;  // not a packet line
       int frame = std::atoi(l.c_str() + fp + 8);
       ++cli_count[frame];
       auto rp = l.find("\"role\":\"");
