@@ -68,6 +68,7 @@ PduResult Conversation::analyze(Capture& cap, const std::uint8_t* pdu, std::size
       return r;
     }
     r.header_len = d->header.size;
+    r.violations = d->violations;
     const Packet& p = d->packet;
     r.custom = std::holds_alternative<Authenticate>(p) || std::holds_alternative<Reserved>(p);
     if (const auto* a = std::get_if<Authenticate>(&p)) {
@@ -133,6 +134,14 @@ PduResult Conversation::analyze(Capture& cap, const std::uint8_t* pdu, std::size
     r.has_error = true;
     std::snprintf(r.error_text, sizeof r.error_text, "internal error while decoding");
   }
+  return r;
+}
+
+PduResult Conversation::inspect(const std::uint8_t* pdu, std::size_t len) const noexcept {
+  PduResult r;
+  r.type_code = len ? static_cast<std::uint8_t>(pdu[0] >> 4) : 0;
+  auto d = decode(std::span<const std::uint8_t>(pdu, len), session_.context());
+  if (d) r.violations = d->violations;
   return r;
 }
 

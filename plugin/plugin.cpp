@@ -24,8 +24,10 @@
 #include <new>
 
 #include "core.hpp"
+#include "mqttauth/findings.hpp"
 
 using mqttauth::Direction;
+using mqttauth::FindingId;
 using mqttauth::plugin::Capture;
 using mqttauth::plugin::Conversation;
 using mqttauth::plugin::PduKind;
@@ -48,11 +50,13 @@ int hf_code = -1, hf_role = -1, hf_protoname = -1, hf_level = -1, hf_flags = -1,
     hf_flag_reserved = -1, hf_keepalive = -1, hf_clientid = -1, hf_username = -1, hf_password = -1,
     hf_will_topic = -1, hf_will_payload = -1, hf_outcome = -1, hf_hs_code = -1, hf_latency = -1,
     hf_connect_in = -1, hf_challenge_in = -1, hf_response_in = -1, hf_connack_in = -1, hf_verification = -1,
-    hf_weakness = -1, hf_replay_of = -1, hf_reserved_body = -1, hf_handshake = -1;
+    hf_weakness = -1, hf_replay_of = -1, hf_reserved_body = -1, hf_handshake = -1, hf_violation = -1;
 gint ett_mqttauth = -1, ett_flags = -1, ett_handshake = -1;
-expert_field ei_unexpected_direction = EI_INIT, ei_unexpected_state = EI_INIT, ei_no_response = EI_INIT,
-             ei_refused = EI_INIT, ei_replayed = EI_INIT, ei_predictable = EI_INIT, ei_mismatch = EI_INIT,
-             ei_malformed = EI_INIT, ei_repeated = EI_INIT, ei_snaplen = EI_INIT;
+// One expert info per finding of the vocabulary (mqttauth/findings.hpp), named "mqttauth.<name>" as `check`
+// names it, with its severity and sentence.
+constexpr std::size_t kFindings = static_cast<std::size_t>(FindingId::damaged_capture) + 1;
+expert_field ei_findings[kFindings];
+expert_field* ei(FindingId id) { return &ei_findings[static_cast<std::size_t>(id)]; }
 
 dissector_handle_t mqttauth_handle = nullptr, mqtt_handle = nullptr;
 int mqttauth_tap = -1;
@@ -175,12 +179,28 @@ void add_handshake(proto_tree* tree, tvbuff_t* tvb, packet_info* pinfo, const Co
   link(hf_connack_in, hv.connack_in);
   if (is_connack) {
     if (st.anomalies & mqttauth::anomaly::refused_after_exchange)
-      expert_add_info_format(pinfo, hi, &ei_refused, "CONNACK refuses the device after the challenge-response (code %u)",
-                             hv.code);
+      expert_add_info_format(pinfo, hi, ei(FindingId::refused_after_exchange), "%s (CONNACK code %u)",
+                             mqttauth::finding(FindingId::refused_after_exchange).sentence.data(), hv.code);
   }
   if ((st.anomalies & mqttauth::anomaly::challenge_without_response) ||
       (st.role == 1 && PINFO_FD_VISITED(pinfo) && hv.response_in == 0))
-    expert_add_info(pinfo, hi, &ei_no_response);
+    expert_add_info(pinfo, hi, ei(FindingId::challenge_without_response));
+}
+
+// The rules a packet breaks: an item on the offending byte, with the expert info of the violation's kind.
+void add_violations(proto_tree* tree, tvbuff_t* tvb, packet_info* pinfo, const PduResult& r, proto_item* fallback) {
+  const guint len = tvb_reported_length(tvb);
+  for (const mqttauth::Violation& v : r.violations) {
+    const gint at = v.offset < len ? static_cast<gint>(v.offset) : 0;
+    proto_item* vi = proto_tree_add_item(tree, hf_violation, tvb, at, len ? 1 : 0, ENC_NA);
+    proto_item_set_text(vi, "Violation: %s [%s]: %s", std::string(mqttauth::error_kind_name(v.kind)).c_str(), v.rule,
+                        v.detail);
+    proto_item_set_generated(vi);
+    std::string extra = r.kind == PduKind::reserved && r.has_error ? std::string(" (") + r.error_text + ")" : "";
+    expert_add_info_format(pinfo, vi ? vi : fallback, ei(mqttauth::violation_finding(v.kind)), "%s [%s]: %s%s",
+                           mqttauth::finding(mqttauth::violation_finding(v.kind)).sentence.data(), v.rule, v.detail,
+                           extra.c_str());
+  }
 }
 
 void dissect_custom(tvbuff_t* tvb, packet_info* pinfo, proto_tree* tree, const ConvData* cd, const PduResult& r) {
@@ -192,15 +212,16 @@ void dissect_custom(tvbuff_t* tvb, packet_info* pinfo, proto_tree* tree, const C
   if (r.kind == PduKind::reserved) {
     col_append_sep_fstr(pinfo->cinfo, COL_INFO, ", ", "Reserved (type %u)", r.type_code);
     proto_item_append_text(ti, ", Reserved packet type %u", r.type_code);
+    proto_tree_add_uint(t, hf_code, tvb, 0, 1, r.type_code);
     proto_tree_add_item(t, hf_reserved_body, tvb, 0, -1, ENC_NA);
-    if (r.has_error) expert_add_info_format(pinfo, ti, &ei_malformed, "%s", r.error_text);
+    add_violations(t, tvb, pinfo, r, ti);
     return;
   }
   if (r.kind == PduKind::malformed) {
     col_append_sep_fstr(pinfo->cinfo, COL_INFO, ", ", "Authenticate (malformed)");
     proto_item_append_text(ti, ", Authenticate (malformed)");
     proto_tree_add_uint(t, hf_code, tvb, 0, 1, r.type_code);
-    expert_add_info_format(pinfo, ti, &ei_malformed, "%s", r.error_text);
+    expert_add_info_format(pinfo, ti, ei(FindingId::decode_error), "%s", r.error_text);
     return;
   }
   const char* role = val_to_str_const(st.role, role_vals, "Unknown");
@@ -233,22 +254,23 @@ void dissect_custom(tvbuff_t* tvb, packet_info* pinfo, proto_tree* tree, const C
   str(hf_username, r.username);
   proto_item* pi = str(hf_password, r.password);
 
-  if (st.anomalies & mqttauth::anomaly::unexpected_direction)
-    expert_add_info(pinfo, ri, &ei_unexpected_direction);
-  if (st.anomalies & (mqttauth::anomaly::unexpected_state | mqttauth::anomaly::repeated_challenge))
-    expert_add_info(pinfo, ri, &ei_unexpected_state);
-  if (st.anomalies & mqttauth::anomaly::repeated_response) expert_add_info(pinfo, ri, &ei_repeated);
+  // The session model's anomalies, each under its own name.
+  for (std::uint32_t bit = 1; bit != 0; bit <<= 1)
+    if ((st.anomalies & bit) && bit != mqttauth::anomaly::challenge_without_response &&
+        bit != mqttauth::anomaly::refused_after_exchange)
+      if (auto f = mqttauth::anomaly_finding(bit)) expert_add_info(pinfo, ri, ei(*f));
+  add_violations(t, tvb, pinfo, r, ti);
   if (st.role == 1) {
     if (st.weakness) {
       proto_item* wi = proto_tree_add_uint(t, hf_weakness, tvb, 0, 0, st.weakness);
       proto_item_set_generated(wi);
-      expert_add_info_format(pinfo, pi ? pi : ti, &ei_predictable, "Predictable challenge: %s",
+      expert_add_info_format(pinfo, pi ? pi : ti, ei(FindingId::predictable_challenge), "Predictable challenge: %s",
                              val_to_str_const(st.weakness, weakness_vals, "?"));
     }
     if (st.replay_of) {
       proto_item* rp = proto_tree_add_uint(t, hf_replay_of, tvb, 0, 0, st.replay_of);
       proto_item_set_generated(rp);
-      expert_add_info_format(pinfo, pi ? pi : ti, &ei_replayed,
+      expert_add_info_format(pinfo, pi ? pi : ti, ei(FindingId::challenge_reused),
                              "The same challenge was sent in frame %u: a recorded response can be replayed",
                              st.replay_of);
     }
@@ -257,7 +279,7 @@ void dissect_custom(tvbuff_t* tvb, packet_info* pinfo, proto_tree* tree, const C
     proto_item* vi = proto_tree_add_uint(t, hf_verification, tvb, 0, 0, static_cast<guint32>(st.verification));
     proto_item_set_generated(vi);
     if (st.verification == mqttauth::plugin::Verification::mismatch)
-      expert_add_info(pinfo, pi ? pi : vi, &ei_mismatch);
+      expert_add_info(pinfo, pi ? pi : vi, ei(FindingId::response_mismatch));
   }
   add_handshake(t, tvb, pinfo, cd, st, false);
 
@@ -285,6 +307,7 @@ void dissect_pdu(tvbuff_t* pdu_tvb, const guint8* bytes, guint len, packet_info*
     dissect_custom(pdu_tvb, pinfo, tree, cd, r);
   } else {
     call_dissector(mqtt_handle, pdu_tvb, pinfo, tree);
+    add_violations(tree, pdu_tvb, pinfo, r, nullptr);
     if (r.stored.ends_handshake) {
       auto hv = cd->conv->handshake(r.stored.handshake);
       if (hv.valid && hv.scheme != 0) {
@@ -322,7 +345,7 @@ int dissect_stream(tvbuff_t* tvb, packet_info* pinfo, proto_tree* tree, ConvData
         }
       }
       proto_item* ti = proto_tree_add_item(tree, proto_mqttauth, tvb, static_cast<gint>(offset), -1, ENC_NA);
-      expert_add_info_format(pinfo, ti, &ei_malformed, "Cannot frame the MQTT stream at offset %u: %s", offset,
+      expert_add_info_format(pinfo, ti, ei(FindingId::decode_error), "Cannot frame the MQTT stream at offset %u: %s", offset,
                              fh.error().detail);
       return static_cast<int>(reported);
     }
@@ -339,7 +362,7 @@ int dissect_stream(tvbuff_t* tvb, packet_info* pinfo, proto_tree* tree, ConvData
     }
     if (size > captured) {
       proto_item* ti = proto_tree_add_item(tree, proto_mqttauth, tvb, static_cast<gint>(offset), -1, ENC_NA);
-      expert_add_info(pinfo, ti, &ei_snaplen);
+      expert_add_info(pinfo, ti, ei(FindingId::snaplen));
       return static_cast<int>(reported);
     }
     tvbuff_t* pdu_tvb = tvb_new_subset_length(tvb, static_cast<gint>(offset), static_cast<gint>(size));
@@ -349,8 +372,11 @@ int dissect_stream(tvbuff_t* tvb, packet_info* pinfo, proto_tree* tree, ConvData
       auto* bytes = static_cast<const guint8*>(tvb_memdup(pinfo->pool, tvb, static_cast<gint>(offset), size));
       dissect_pdu(pdu_tvb, bytes, size, pinfo, tree, cd, dir);
     } else {
-      // Everything else is Wireshark's alone: no copy, no second decode.
+      // Everything else is dissected by Wireshark's MQTT; the codec only looks for the rules it breaks.
       call_dissector(mqtt_handle, pdu_tvb, pinfo, tree);
+      auto* bytes = static_cast<const guint8*>(tvb_memdup(pinfo->pool, tvb, static_cast<gint>(offset), size));
+      PduResult r = cd->conv->inspect(bytes, size);
+      add_violations(tree, pdu_tvb, pinfo, r, nullptr);
       col_set_fence(pinfo->cinfo, COL_INFO);
     }
     offset += size;
@@ -461,25 +487,46 @@ void proto_register_mqttauth() {
       {&hf_weakness, {"Predictable challenge", "mqttauth.weak_challenge", FT_UINT8, BASE_DEC, VALS(weakness_vals), 0, nullptr, HFILL}},
       {&hf_replay_of, {"Same challenge as in", "mqttauth.replay_of", FT_FRAMENUM, BASE_NONE, nullptr, 0, nullptr, HFILL}},
       {&hf_reserved_body, {"Reserved packet body", "mqttauth.reserved_body", FT_BYTES, BASE_NONE, nullptr, 0, nullptr, HFILL}},
+      {&hf_violation, {"Violation", "mqttauth.violation", FT_NONE, BASE_NONE, nullptr, 0,
+                       "A rule of the MQTT specification that the packet breaks (it is decoded in full)", HFILL}},
   };
   static gint* ett[] = {&ett_mqttauth, &ett_flags, &ett_handshake};
-  static ei_register_info ei[] = {
-      {&ei_unexpected_direction, {"mqttauth.unexpected_direction", PI_PROTOCOL, PI_WARN, "Authenticate sent in an unexpected direction", EXPFILL}},
-      {&ei_unexpected_state, {"mqttauth.unexpected_state", PI_PROTOCOL, PI_WARN, "Authenticate outside the CONNECT / CONNACK exchange", EXPFILL}},
-      {&ei_repeated, {"mqttauth.repeated_response", PI_PROTOCOL, PI_WARN, "The device answered the challenge more than once", EXPFILL}},
-      {&ei_no_response, {"mqttauth.no_response", PI_SEQUENCE, PI_WARN, "Challenge without a response", EXPFILL}},
-      {&ei_refused, {"mqttauth.refused", PI_RESPONSE_CODE, PI_WARN, "CONNACK refused after the challenge-response", EXPFILL}},
-      {&ei_replayed, {"mqttauth.replayed_challenge", PI_SECURITY, PI_WARN, "The same challenge was seen before (replayable)", EXPFILL}},
-      {&ei_predictable, {"mqttauth.predictable_challenge", PI_SECURITY, PI_NOTE, "Predictable challenge", EXPFILL}},
-      {&ei_mismatch, {"mqttauth.response_mismatch", PI_SECURITY, PI_WARN, "The response does not match the configured secret", EXPFILL}},
-      {&ei_malformed, {"mqttauth.malformed", PI_MALFORMED, PI_ERROR, "Malformed authenticate packet", EXPFILL}},
-      {&ei_snaplen, {"mqttauth.snaplen", PI_MALFORMED, PI_NOTE, "Packet cut short by the snapshot length", EXPFILL}},
-  };
+  // The expert infos of the findings vocabulary: names and texts live as long as the program.
+  static ei_register_info ei_info[kFindings];
+  for (const mqttauth::FindingInfo& f : mqttauth::all_findings()) {
+    const auto i = static_cast<std::size_t>(f.id);
+    ei_findings[i] = EI_INIT;
+    int group = PI_PROTOCOL;
+    switch (f.id) {
+      case FindingId::decode_error:
+      case FindingId::snaplen:
+      case FindingId::damaged_capture: group = PI_MALFORMED; break;
+      case FindingId::challenge_reused:
+      case FindingId::predictable_challenge:
+      case FindingId::response_mismatch:
+      case FindingId::no_secret: group = PI_SECURITY; break;
+      case FindingId::handshake_refused:
+      case FindingId::refused_after_exchange:
+      case FindingId::reauthentication_refused: group = PI_RESPONSE_CODE; break;
+      case FindingId::challenge_without_response:
+      case FindingId::gap:
+      case FindingId::resync:
+      case FindingId::handshake_incomplete:
+      case FindingId::handshake_abandoned: group = PI_SEQUENCE; break;
+      default: break;
+    }
+    const int severity = f.severity == mqttauth::Severity::error     ? PI_ERROR
+                         : f.severity == mqttauth::Severity::warning ? PI_WARN
+                                                                     : PI_NOTE;
+    ei_info[i] = ei_register_info{&ei_findings[i],
+                                  {g_strdup_printf("mqttauth.%.*s", static_cast<int>(f.name.size()), f.name.data()),
+                                   group, severity, g_strndup(f.sentence.data(), f.sentence.size()), EXPFILL}};
+  }
   proto_mqttauth = proto_register_protocol("MQTT custom authentication", "MQTTAUTH", "mqttauth");
   proto_register_field_array(proto_mqttauth, hf, G_N_ELEMENTS(hf));
   proto_register_subtree_array(ett, G_N_ELEMENTS(ett));
   expert_module_t* em = expert_register_protocol(proto_mqttauth);
-  expert_register_field_array(em, ei, G_N_ELEMENTS(ei));
+  expert_register_field_array(em, ei_info, kFindings);
   mqttauth_handle = register_dissector("mqttauth", dissect_mqttauth, proto_mqttauth);
   module_t* m = prefs_register_protocol(proto_mqttauth, init_capture);
   prefs_register_enum_preference(m, "code", "Authenticate packet type",

@@ -28,7 +28,7 @@ TEST(Golden, CommittedCapturesAreTheGeneratorsOutput) {
   std::string cmd = "mkdir -p " + shell_quote(dir) + " && " + shell_quote(MQTTAUTH_MAKE_CAPTURES_BIN) + " " +
                     shell_quote(dir);
   ASSERT_EQ(std::system(cmd.c_str()), 0);
-  for (const char* f : {"field-handshakes.pcap", "field-handshakes.secrets", "field-anomalies.pcap"}) {
+  for (const char* f : {"field-handshakes.pcap", "field-handshakes.secrets", "field-anomalies.pcap", "field-violations.pcap"}) {
     std::string made = slurp(dir + "/" + f), committed = slurp(kSrc + "/captures/" + f);
     EXPECT_FALSE(made.empty()) << f;
     EXPECT_EQ(made, committed) << f << " differs from what tests/tools/make_captures.cpp writes";
@@ -37,6 +37,18 @@ TEST(Golden, CommittedCapturesAreTheGeneratorsOutput) {
 
 TEST(Golden, DecodeText) {
   expect_golden({"decode", "captures/field-handshakes.pcap", "--color", "never"}, "captures/field-handshakes.decode.txt");
+}
+
+TEST(Golden, ViolationsDecodeText) {
+  expect_golden({"decode", "captures/field-violations.pcap", "--color", "never"}, "captures/field-violations.decode.txt");
+}
+
+TEST(Golden, ViolationsDecodeJsonl) {
+  expect_golden({"decode", "captures/field-violations.pcap", "--format", "jsonl"}, "captures/field-violations.decode.jsonl");
+}
+
+TEST(Golden, ViolationsSessions) {
+  expect_golden({"sessions", "captures/field-violations.pcap", "--color", "never"}, "captures/field-violations.sessions.txt");
 }
 
 TEST(Golden, DecodeJsonl) {

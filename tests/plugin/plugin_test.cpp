@@ -132,8 +132,40 @@ TEST(Plugin, ExpertInfos) {
   EXPECT_TRUE(has(5, "Predictable challenge")) << r.out;
   EXPECT_TRUE(has(21, "does not match the configured secret")) << r.out;
   EXPECT_FALSE(has(6, "does not match")) << r.out;
-  EXPECT_TRUE(has(22, "CONNACK refuses the device after the challenge-response")) << r.out;
-  EXPECT_TRUE(has(58, "Challenge without a response")) << r.out;
+  EXPECT_TRUE(has(22, "The server refused the device after the challenge and the response. (CONNACK code 5)")) << r.out;
+  EXPECT_TRUE(has(58, "The device never answered the challenge.")) << r.out;
+}
+
+// field-violations.pcap: each rule broken is an expert info named as `check` names it, on the packet that
+// breaks it, with the spec clause; the packets themselves are decoded in full.
+TEST(Plugin, ViolationsAreExpertInfosOfTheVocabulary) {
+  NEED_TSHARK();
+  Tshark ts;
+  auto r = ts.run("-2 -r field-violations.pcap -Y _ws.expert -T fields -E separator=/t -E occurrence=a"
+                  " -e frame.number -e _ws.expert.message");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  auto m = by_frame(r);
+  auto has = [&](int f, const std::string& text) { return m.count(f) && m.at(f)[1].find(text) != std::string::npos; };
+  EXPECT_TRUE(has(5, "[3.2.2.3.4]: value must be 0 or 1")) << r.out;   // CONNACK Maximum QoS 2
+  EXPECT_TRUE(has(6, "[3.3.2.3.2]: value must be 0 or 1")) << r.out;   // PUBLISH payload format indicator 88
+  EXPECT_TRUE(has(22, "[MQTT-3.1.2-1]")) << r.out;                     // MQIsdp at level 4
+  EXPECT_TRUE(has(32, "Packet type 0 is forbidden")) << r.out;
+  EXPECT_TRUE(has(33, "[MQTT-3.3.1-4]")) << r.out;                     // QoS 3, a packet only Wireshark's MQTT shows
+  EXPECT_TRUE(has(43, "the other custom packet type")) << r.out;
+  // The names are those of `check`.
+  auto names = [&](const std::string& filter) {
+    auto x = ts.run("-2 -r field-violations.pcap -Y " + filter + " -T fields -e frame.number");
+    return x.out;
+  };
+  EXPECT_EQ(names("mqttauth.bad_property_value"), "5\n6\n");
+  EXPECT_EQ(names("mqttauth.bad_protocol_name"), "22\n");
+  EXPECT_EQ(names("mqttauth.bad_packet_type"), "32\n");
+  EXPECT_EQ(names("mqttauth.bad_qos"), "33\n");
+  EXPECT_EQ(names("mqttauth.code_mismatch"), "43\n");
+  EXPECT_EQ(names("mqttauth.challenge_reused"), "");
+  // The PUBLISH with payload format indicator 88 is still Wireshark's MQTT with its topic.
+  auto p = ts.run("-2 -r field-violations.pcap -Y frame.number==6 -T fields -e mqtt.topic");
+  EXPECT_EQ(p.out, "sensors/pfi\n");
 }
 
 TEST(Plugin, ResponseVerifiedWithSecrets) {

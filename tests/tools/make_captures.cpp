@@ -19,6 +19,7 @@
 //   #2 custom code 0 replaying #1's challenge (the same value), the device answers twice; accepted
 //   #3 the device sends the challenge (wrong direction), the server answers with a malformed type-15 body;
 //      refused
+// field-violations.pcap: packets of real peers that break a rule of the spec (see main).
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -283,6 +284,97 @@ int main(int argc, char** argv) {
     c.close(t += 10 * kMs);
   }
   a.close();
+
+  // field-violations.pcap: what real peers send that breaks a rule of the spec, each decoded in full with
+  // its violation (Ethernet, IPv4, port 1883):
+  //   #1 MQTT 5: CONNACK with Maximum QoS 2, PUBLISH with payload format indicator 88 (mosquitto_pub -D)
+  //   #2 a level-5 CONNECT refused by a 3.1.1 broker: CONNACK 20 02 00 01
+  //   #3 a mosquitto bridge: protocol name MQIsdp at level 4 (0x84), accepted
+  //   #4 3.1.1: type 0 carrying a PUBLISH body (forbidden), a PUBLISH with QoS 3
+  //   #5 custom: a challenge of type 0 answered with type 15, the server closes
+  PcapWriter v;
+  if (!v.open(dir + "/field-violations.pcap", kLinkEthernet)) return 1;
+  const Endpoint vb = ep("172.16.5.1", 1883);
+  t = kStart + 7200 * 1000 * kMs;
+  auto v5_connect = [](const std::string& id) {
+    Connect c;
+    c.level = kLevel5;
+    c.client_id = id;
+    c.keep_alive = 60;
+    return c;
+  };
+  // #1
+  {
+    TcpConversation c(v, {}, ep("172.16.5.11", 40011), vb, 100, 900);
+    c.handshake(t);
+    const std::string id = "pub-pfi";
+    c.send(true, enc(v5_connect(id), 5), t += 3 * kMs);
+    Connack ack;
+    PropertyBuilder ap;
+    ap.add_int(PropertyId::maximum_qos, 2);
+    ack.properties = ap.properties();
+    c.send(false, enc(ack, 5), t += 1 * kMs);
+    Publish p;
+    p.topic = "sensors/pfi";
+    p.payload = Bytes::of("22.5");
+    PropertyBuilder pp;
+    pp.add_int(PropertyId::payload_format_indicator, 88);
+    p.properties = pp.properties();
+    c.send(true, enc(p, 5), t += 2 * kMs);
+    c.send(true, enc(Disconnect{}, 5), t += 1 * kMs);
+    c.close(t += 1 * kMs);
+  }
+  // #2
+  {
+    TcpConversation c(v, {}, ep("172.16.5.12", 40012), vb, 200, 1900);
+    c.handshake(t += 10 * kMs);
+    const std::string id = "new-client";
+    c.send(true, enc(v5_connect(id), 5), t += 3 * kMs);
+    const std::uint8_t refusal[] = {0x20, 0x02, 0x00, 0x01};
+    c.send(false, refusal, t += 1 * kMs);
+    c.close(t += 1 * kMs);
+  }
+  // #3
+  {
+    TcpConversation c(v, {}, ep("172.16.5.13", 40013), vb, 300, 2900);
+    c.handshake(t += 10 * kMs);
+    const std::uint8_t bridge[] = {0x10, 0x18, 0x00, 0x06, 'M', 'Q', 'I', 's', 'd', 'p', 0x84, 0x02, 0x00, 0x3C,
+                                   0x00, 0x0A, 'b', 'r', 'i', 'd', 'g', 'e', '-', 'a', '/', '1'};
+    c.send(true, bridge, t += 3 * kMs);
+    c.send(false, enc(Connack{false, 0, {}}, 4), t += 1 * kMs);
+    c.close(t += 1 * kMs);
+  }
+  // #4
+  {
+    TcpConversation c(v, {}, ep("172.16.5.14", 40014), vb, 400, 3900);
+    c.handshake(t += 10 * kMs);
+    c.send(true, enc(connect311("legacy-14", 60), 4), t += 3 * kMs);
+    c.send(false, enc(Connack{false, 0, {}}, 4), t += 1 * kMs);
+    Publish p;
+    p.topic = "topicX";
+    p.payload = Bytes::of("baabaablacksheep");
+    auto type0 = enc(p, 4);
+    type0[0] = 0x00;
+    c.send(true, type0, t += 2 * kMs);
+    p.qos = 1;
+    p.packet_id = 1;
+    auto qos3 = enc(p, 4);
+    qos3[0] = 0x36;
+    c.send(true, qos3, t += 2 * kMs);
+    c.send(true, enc(Pingreq{}, 4), t += 2 * kMs);
+    c.close(t += 1 * kMs);
+  }
+  // #5
+  {
+    TcpConversation c(v, {}, ep("172.16.5.15", 40015), vb, 500, 4900);
+    c.handshake(t += 10 * kMs);
+    c.send(true, enc(connect311("dev-15", 60), 4), t += 3 * kMs);
+    const std::string challenge = std::to_string(t / kMs);
+    c.send(false, enc(field_authenticate(0, "dev-15", challenge), 4), t += 2 * kMs);
+    c.send(true, enc(field_authenticate(15, "dev-15", hmac_sha256_hex("dev-secret", challenge)), 4), t += 9 * kMs);
+    c.close(t += 5 * kMs);
+  }
+  v.close();
 
   std::FILE* f = std::fopen((dir + "/field-handshakes.secrets").c_str(), "w");
   if (!f) return 1;
