@@ -255,8 +255,19 @@ void Core::receive(ConnId id, std::span<const std::uint8_t> bytes, TimeMs now) {
     ctx.level = c->level;
     ctx.dialect = c->state == State::wait_custom_auth ? Dialect::authenticate : Dialect::standard;
     ctx.limits.max_packet_size = config_.max_packet_size;
-    ctx.strict = true;  // a server: a packet that breaks a rule is a protocol error, not a packet to act on
+    // A server: a packet that breaks a rule is a protocol error, not a packet to act on; but for a zero-byte
+    // client id without clean session the spec wants CONNACK 0x02 (identifier rejected) [MQTT-3.1.3-8], which
+    // on_connect answers.
     auto d = decode(ev.frame.bytes, ctx);
+    if (d) {
+      for (const Violation& v : d->violations)
+        if (!(v.kind == ErrorKind::bad_connect_flags && std::holds_alternative<Connect>(d->packet) &&
+              std::get<Connect>(d->packet).client_id.empty() &&
+              (std::string_view(v.rule) == "MQTT-3.1.3-7" || std::string_view(v.rule) == "MQTT 3.1 CONNECT"))) {
+          d = Error{v.kind, v.offset, v.detail};
+          break;
+        }
+    }
     if (!d) {
       if (c->state == State::wait_connect) {
         // A CONNECT with an unknown protocol level gets the 3.1.1 "unacceptable protocol version" answer.

@@ -192,7 +192,16 @@ bool read_connect_body(Reader& r, ConnectBody& c, bool custom, bool lenient_vbi)
   if (!r.u16(c.keep_alive, "keep alive")) return false;
   c.properties = Properties();
   if (m.v5() && !read_properties(r, PropertyContext::connect, c.properties, m)) return false;
+  const std::size_t id_at = r.pos();
   if (!r.utf8(c.client_id, "client identifier")) return false;
+  // A zero-byte client id asks the server to assign one: 3.1.1 only with a clean session; 3.1 never (1 to 23
+  // characters). MQTT 5 allows it either way.
+  if (!custom && c.client_id.empty() && c.level == kLevel311 && !c.clean &&
+      !r.violate(id_at, EK::bad_connect_flags, "MQTT-3.1.3-7", "zero-byte client identifier without clean session"))
+    return false;
+  if (!custom && c.client_id.empty() && c.level == kLevel31 &&
+      !r.violate(id_at, EK::bad_connect_flags, "MQTT 3.1 CONNECT", "MQTT 3.1 requires a client identifier of 1 to 23 characters"))
+    return false;
   c.will.reset();
   if (will) {
     Will w;
@@ -222,10 +231,10 @@ bool read_connect_body(Reader& r, ConnectBody& c, bool custom, bool lenient_vbi)
   return end_of_packet(r);
 }
 
-bool need_packet_id(Reader& r, std::uint16_t& id) {
+bool need_packet_id(Reader& r, std::uint16_t& id, const Mode& m) {
   std::size_t at = r.pos();
   if (!r.u16(id, "packet identifier")) return false;
-  if (id == 0) return r.violate(at, EK::zero_packet_id, "MQTT-2.2.1-3", "packet identifier is 0");
+  if (id == 0) return r.violate(at, EK::zero_packet_id, m.clause("MQTT-2.2.1-3", "MQTT-2.3.1-1"), "packet identifier is 0");
   return true;
 }
 
@@ -294,7 +303,7 @@ Expected<Packet> body_publish(Reader& r, std::uint8_t flags, const Mode& m) {
   r.utf8(p.topic, "topic name");
   if (r.ok() && !p.topic.empty() && !valid_topic_name(p.topic))
     r.violate(topic_at, EK::bad_topic_name, "MQTT-3.3.2-2", "topic name contains a wildcard");
-  if (p.qos > 0) need_packet_id(r, p.packet_id);
+  if (p.qos > 0) need_packet_id(r, p.packet_id, m);
   if (m.v5()) read_properties(r, PropertyContext::publish, p.properties, m);
   if (r.ok() && p.topic.empty() && !(m.v5() && p.properties.find(PropertyId::topic_alias)))
     r.violate(topic_at, EK::bad_topic_name, m.clause("3.3.2.1", "MQTT-4.7.3-1"), "empty topic name");
@@ -307,7 +316,7 @@ template <class T>
 Expected<Packet> body_pubresp(Reader& r, const Mode& m, PropertyContext pc,
                               std::initializer_list<std::uint8_t> codes, const char* codes_rule) {
   T p;
-  need_packet_id(r, p.packet_id);
+  need_packet_id(r, p.packet_id, m);
   if (m.v5() && r.ok() && !r.at_end()) {
     read_reason(r, p.reason_code, codes, codes_rule);
     if (!r.at_end()) read_properties(r, pc, p.properties, m);
@@ -319,7 +328,7 @@ Expected<Packet> body_pubresp(Reader& r, const Mode& m, PropertyContext pc,
 
 Expected<Packet> body_subscribe(Reader& r, const Mode& m) {
   Subscribe p;
-  need_packet_id(r, p.packet_id);
+  need_packet_id(r, p.packet_id, m);
   if (m.v5()) read_properties(r, PropertyContext::subscribe, p.properties, m);
   if (r.ok() && r.at_end())
     r.violate(r.pos(), EK::empty_payload, m.clause("MQTT-3.8.3-2", "MQTT-3.8.3-3"), "SUBSCRIBE without topic filters");
@@ -346,7 +355,7 @@ Expected<Packet> body_subscribe(Reader& r, const Mode& m) {
 
 Expected<Packet> body_suback(Reader& r, const Mode& m) {
   Suback p;
-  need_packet_id(r, p.packet_id);
+  need_packet_id(r, p.packet_id, m);
   if (m.v5()) read_properties(r, PropertyContext::suback, p.properties, m);
   if (r.ok() && r.at_end()) r.violate(r.pos(), EK::empty_payload, "3.9.3", "SUBACK without return codes");
   if (!r.ok()) return r.error();
@@ -363,7 +372,7 @@ Expected<Packet> body_suback(Reader& r, const Mode& m) {
 
 Expected<Packet> body_unsubscribe(Reader& r, const Mode& m) {
   Unsubscribe p;
-  need_packet_id(r, p.packet_id);
+  need_packet_id(r, p.packet_id, m);
   if (m.v5()) read_properties(r, PropertyContext::unsubscribe, p.properties, m);
   if (r.ok() && r.at_end())
     r.violate(r.pos(), EK::empty_payload, "MQTT-3.10.3-2", "UNSUBSCRIBE without topic filters");
@@ -381,7 +390,7 @@ Expected<Packet> body_unsubscribe(Reader& r, const Mode& m) {
 
 Expected<Packet> body_unsuback(Reader& r, const Mode& m) {
   Unsuback p;
-  need_packet_id(r, p.packet_id);
+  need_packet_id(r, p.packet_id, m);
   if (m.v5()) {
     read_properties(r, PropertyContext::unsuback, p.properties, m);
     if (r.ok() && r.at_end()) r.violate(r.pos(), EK::empty_payload, "3.11.3", "UNSUBACK without reason codes");

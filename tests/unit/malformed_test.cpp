@@ -362,6 +362,14 @@ TEST(MalformedConnect, PasswordWithoutUsernameAtLevel4) {
   EXPECT_TRUE(decode(vec("v5/connect_password_only").bytes, v5).ok());
 }
 
+// 3.1.1 [MQTT-3.1.3-7]: a zero-byte client id needs clean session; MQTT 3.1 requires 1 to 23 characters.
+TEST(MalformedConnect, EmptyClientIdentifier) {
+  EXPECT_TRUE(fails_with(hex("10 0C  00 04 'MQTT' 04 00 00 3C  00 00"), EK::bad_connect_flags, 12, v4));
+  EXPECT_TRUE(decode(hex("10 0C  00 04 'MQTT' 04 02 00 3C  00 00"), v4)->violations.empty());  // clean session
+  EXPECT_TRUE(fails_with(hex("10 0E  00 06 'MQIsdp' 03 02 00 3C  00 00"), EK::bad_connect_flags, 14, v4));
+  EXPECT_TRUE(decode(hex("10 0D  00 04 'MQTT' 05 00 00 3C 00  00 00"), v5)->violations.empty());  // MQTT 5: allowed
+}
+
 TEST(MalformedConnect, WillTopicWithWildcard) {
   auto b = hex("10 13          # CONNECT, remaining length 19\n"
                "00 04 'MQTT' 04 06 00 00 # name, level, flags (will, clean), keep alive\n"
