@@ -295,4 +295,38 @@ TEST(Fidelity, NoMqttIsExplained) {
   }
 }
 
+TEST(Fidelity, ConnectionNumbersFollowFirstAppearanceWhateverTheKind) {
+  // TLS on 8883, plain MQTT on 1883, HTTP on 8080 and TLS again, interleaved: numbered in order of their first
+  // segment, whatever each turns out to be.
+  std::string path = temp_path("kinds.pcap");
+  PcapWriter w;
+  ASSERT_TRUE(w.open(path, kLinkEthernet, true));
+  TcpConversation tls(w, LinkSpec{}, ep4(10, 0, 0, 2, 50001), ep4(10, 0, 0, 1, 8883));
+  TcpConversation mqtt(w, LinkSpec{}, ep4(10, 0, 0, 3, 50002), ep4(10, 0, 0, 1, 1883));
+  TcpConversation http(w, LinkSpec{}, ep4(10, 0, 0, 4, 50003), ep4(10, 0, 0, 1, 8080));
+  TcpConversation tls2(w, LinkSpec{}, ep4(10, 0, 0, 5, 50004), ep4(10, 0, 0, 1, 1883));
+  std::int64_t ts = kT0;
+  tls.handshake(ts += 1000);
+  mqtt.handshake(ts += 1000);
+  http.handshake(ts += 1000);
+  tls2.handshake(ts += 1000);
+  const Buf hello = hex_bytes("16 03 01 00 05 01 00 00 01 00");
+  const std::string get = "GET / HTTP/1.1\r\n\r\n";
+  tls2.send(true, hello, ts += 1000);
+  mqtt.send(true, mqtt_connect("m"), ts += 1000);
+  http.send(true, Buf(get.begin(), get.end()), ts += 1000);
+  tls.send(true, hello, ts += 1000);
+  mqtt.send(false, mqtt_connack(0), ts += 1000);
+  for (auto* c : {&tls, &mqtt, &http, &tls2}) c->close(ts += 1000);
+  w.close();
+  auto lines = test::json_lines(test::run({"decode", "--format", "jsonl", path}).out);
+  std::map<std::string, std::vector<double>> conns;  // record or type -> conn numbers
+  for (const auto& l : lines) conns[l.has("record") ? l["record"].str() : l["type"].str()].push_back(l["conn"].num());
+  EXPECT_EQ(conns["tls"], (std::vector<double>{4, 1}));  // printed when recognised, numbered by first appearance
+  EXPECT_EQ(conns["connect"], (std::vector<double>{2}));
+  auto text = test::run({"decode", path});
+  EXPECT_NE(text.out.find("-- connection #1 10.0.0.2:50001 > 10.0.0.1:8883: TLS"), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("-- connection #4 10.0.0.5:50004 > 10.0.0.1:1883: TLS"), std::string::npos) << text.out;
+}
+
 }  // namespace
