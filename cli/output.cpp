@@ -364,15 +364,20 @@ void violations_json(JsonWriter& w, const Violations& v) {
   if (v.total() > v.size()) w.field_num("violations_not_listed", v.total() - v.size());
 }
 
+void violation_tag(std::string& out, const Violation& x) {
+  out += error_kind_name(x.kind);
+  out += '@';
+  out += std::to_string(x.offset);
+  out += '[';
+  out += x.rule;
+  out += ']';
+}
+
 void violations_text(std::string& out, const Violations& v) {
   for (const Violation& x : v) {
     out += " !";
-    out += error_kind_name(x.kind);
-    out += '@';
-    out += std::to_string(x.offset);
-    out += '[';
-    out += x.rule;
-    out += "]: ";
+    violation_tag(out, x);
+    out += ": ";
     out += x.detail;
     out += ';';
   }
@@ -879,12 +884,7 @@ void packet_csv_line(std::string& out, const Decoded& d, const Observation& obs,
   std::string v;
   for (const Violation& x : d.violations) {
     if (!v.empty()) v += ';';
-    v += error_kind_name(x.kind);
-    v += '@';
-    v += std::to_string(x.offset);
-    v += '[';
-    v += x.rule;
-    v += ']';
+    violation_tag(v, x);
   }
   csv_field(out, v);
   out += '\n';

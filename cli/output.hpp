@@ -79,6 +79,8 @@ void error_csv_line(std::string& out, const Error& e, const PacketPlace& at, std
 void packet_fields_json(JsonWriter& w, const Decoded& d, const Observation& obs);
 // The "violations" array of a packet record (nothing when there are none).
 void violations_json(JsonWriter& w, const Violations& v);
+// "kind@offset[rule]", the tag of one violation in text and CSV.
+void violation_tag(std::string& out, const Violation& x);
 // " !kind@offset[rule]: detail; ..." for a text line.
 void violations_text(std::string& out, const Violations& v);
 // One JSON object line for a packet.

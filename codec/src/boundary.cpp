@@ -70,15 +70,8 @@ Candidate classify(std::span<const std::uint8_t> buf, std::size_t pos, const Bou
     // Judge the first fields: decode the bytes there are as if the packet ended there; running out is fine.
     std::array<std::uint8_t, kPrefix + 8> tmp{};
     const std::size_t body = std::min(b.size() - h->size, kPrefix);
-    std::size_t n = 0;
-    tmp[n++] = b[0];
-    std::size_t len = body;
-    do {
-      auto byte = static_cast<std::uint8_t>(len & 0x7Fu);
-      len >>= 7;
-      if (len) byte |= 0x80u;
-      tmp[n++] = byte;
-    } while (len);
+    tmp[0] = b[0];
+    const std::size_t n = 1 + write_variable_int(static_cast<std::uint32_t>(body), tmp.data() + 1);
     std::memcpy(tmp.data() + n, b.data() + h->size, body);
     auto d = decode(std::span<const std::uint8_t>(tmp.data(), n + body), strict);
     if (d) {

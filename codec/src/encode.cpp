@@ -199,14 +199,7 @@ Expected<std::size_t> encode(const Packet& p, std::uint8_t level, std::vector<st
     return Error{ErrorKind::encode_too_long, 0, "a field or the packet is too long for the format"};
   }
   std::uint8_t len[4];
-  std::size_t n = 0;
-  auto v = static_cast<std::uint32_t>(body_size);
-  do {
-    auto b = static_cast<std::uint8_t>(v & 0x7Fu);
-    v >>= 7;
-    if (v) b |= 0x80u;
-    len[n++] = b;
-  } while (v);
+  const std::size_t n = write_variable_int(static_cast<std::uint32_t>(body_size), len);
   // Close the gap between the header and the body.
   const std::size_t hdr = 1 + n;
   out[start] = header;
@@ -221,6 +214,17 @@ std::vector<std::uint8_t> encode_or_throw(const Packet& p, std::uint8_t level) {
   auto r = encode(p, level, out);
   if (!r) throw std::length_error(r.error().message());
   return out;
+}
+
+std::size_t write_variable_int(std::uint32_t value, std::uint8_t out[4]) noexcept {
+  std::size_t n = 0;
+  do {
+    auto b = static_cast<std::uint8_t>(value & 0x7Fu);
+    value >>= 7;
+    if (value) b |= 0x80u;
+    out[n++] = b;
+  } while (value && n < 4);
+  return n;
 }
 
 }  // namespace mqttauth

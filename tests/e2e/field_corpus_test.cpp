@@ -20,6 +20,7 @@
 #include "../plugin/have_tshark.hpp"
 #include "json.hpp"
 #include "run.hpp"
+#include "strings.hpp"
 
 using namespace mqttauth::test;
 
@@ -52,22 +53,6 @@ const Explained kExplained[] = {
 };
 
 std::string q(const std::string& s) { return shell_quote(s); }
-
-std::vector<std::string> split(const std::string& s, char sep) {
-  std::vector<std::string> v;
-  if (s.empty()) return v;
-  std::string cur;
-  for (char c : s) {
-    if (c == sep) {
-      v.push_back(cur);
-      cur.clear();
-    } else {
-      cur += c;
-    }
-  }
-  v.push_back(cur);
-  return v;
-}
 
 std::string num(double d) { return std::to_string(static_cast<long long>(d)); }
 

@@ -4,6 +4,8 @@
 // the captures.
 #pragma once
 
+#include "../e2e/strings.hpp"
+
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -76,20 +78,5 @@ struct Tshark {
     return r;
   }
 };
-
-inline std::vector<std::string> split(const std::string& s, char sep) {
-  std::vector<std::string> v;
-  std::string cur;
-  for (char c : s) {
-    if (c == sep) {
-      v.push_back(cur);
-      cur.clear();
-    } else {
-      cur += c;
-    }
-  }
-  v.push_back(cur);
-  return v;
-}
 
 }  // namespace mqttauth::test

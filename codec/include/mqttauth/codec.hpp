@@ -53,6 +53,9 @@ struct FixedHeader {
 // on a 5th length byte (or a non-minimal encoding unless `lenient`).
 Expected<FixedHeader> parse_fixed_header(std::span<const std::uint8_t> in, bool lenient = true) noexcept;
 
+// Writes `value` (at most 268435455) as a variable byte integer, minimally; returns the 1..4 bytes written.
+std::size_t write_variable_int(std::uint32_t value, std::uint8_t out[4]) noexcept;
+
 struct Decoded {
   FixedHeader header;
   Packet packet;
