@@ -577,8 +577,7 @@ Expected<Decoded> decode(std::span<const std::uint8_t> in, const DecodeContext& 
   Violations found;
   Violations* sink = ctx.strict ? nullptr : &found;
   auto done = [&](Packet&& p, std::uint8_t level, const Violations& v) {
-    Decoded d{h, std::move(p), level, v};
-    return Expected<Decoded>(std::move(d));
+    return Expected<Decoded>(std::in_place, h, std::move(p), level, v);
   };
   try {
     // CONNECT and authenticate carry their own level; other packets use the connection's.

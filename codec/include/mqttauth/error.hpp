@@ -56,11 +56,13 @@ struct Error {
 
 // A rule the spec makes, broken in a packet whose structure is intact: the packet is decoded in full and the
 // violation rides along with it (a strict decode turns the first one into the Error instead).
+// (No default member initialisers: Violations holds an array of them that is only read up to its count, and
+// decoding every packet must not pay for clearing it.)
 struct Violation {
-  ErrorKind kind = ErrorKind::reserved_flags;
-  std::uint32_t offset = 0;  // from the first byte of the fixed header
-  const char* rule = "";     // the spec clause, "MQTT-3.3.1-4" where the spec numbers it, else its section
-  const char* detail = "";   // static text naming the field
+  ErrorKind kind;
+  std::uint32_t offset;  // from the first byte of the fixed header
+  const char* rule;      // the spec clause, "MQTT-3.3.1-4" where the spec numbers it, else its section
+  const char* detail;    // static text naming the field
   // "<kind> at byte <offset> [<rule>]: <detail>"
   std::string message() const;
   friend bool operator==(const Violation& a, const Violation& b) noexcept {
@@ -68,10 +70,21 @@ struct Violation {
   }
 };
 
-// The violations of one packet, without allocation: the first kMax are kept, all are counted.
+// The violations of one packet, without allocation: the first kMax are kept, all are counted. Copying costs
+// what is held (nothing, for the packets that break no rule).
 class Violations {
  public:
   static constexpr std::size_t kMax = 6;
+  Violations() noexcept {}  // NOLINT: the array is read only up to n_
+  Violations(const Violations& o) noexcept : n_(o.n_), total_(o.total_) {
+    for (std::size_t i = 0; i < n_; ++i) v_[i] = o.v_[i];
+  }
+  Violations& operator=(const Violations& o) noexcept {
+    n_ = o.n_;
+    total_ = o.total_;
+    for (std::size_t i = 0; i < n_; ++i) v_[i] = o.v_[i];
+    return *this;
+  }
   void add(const Violation& v) noexcept {
     if (n_ < kMax) v_[n_++] = v;
     if (total_ < 0xFFFF) ++total_;
@@ -85,9 +98,9 @@ class Violations {
   void clear() noexcept { n_ = 0, total_ = 0; }
 
  private:
-  Violation v_[kMax];
   std::uint8_t n_ = 0;
   std::uint16_t total_ = 0;
+  Violation v_[kMax];
 };
 
 // A value or an Error, without exceptions (C++20 has no std::expected).
@@ -96,6 +109,9 @@ class Expected {
  public:
   Expected(T value) : v_(std::in_place_index<0>, std::move(value)) {}  // NOLINT: implicit by design
   Expected(Error error) : v_(std::in_place_index<1>, error) {}         // NOLINT: implicit by design
+  // The value built in place from `args` (no move of a temporary).
+  template <class... A>
+  explicit Expected(std::in_place_t, A&&... args) : v_(std::in_place_index<0>, std::forward<A>(args)...) {}
 
   bool ok() const noexcept { return v_.index() == 0; }
   explicit operator bool() const noexcept { return ok(); }
