@@ -3,7 +3,7 @@
 #include <cstdio>
 #include <cstring>
 
-#include "secrets.hpp"
+#include "mqttauth/verify.hpp"
 
 namespace mqttauth::plugin {
 
@@ -172,7 +172,7 @@ bool Capture::load_secrets(const std::string& path, std::string& error) noexcept
   try {
     loaded_.reset();
     if (path.empty()) return true;
-    auto s = std::make_unique<cli::Secrets>();
+    auto s = std::make_unique<Secrets>();
     if (!s->load(path, error)) return false;
     loaded_ = std::move(s);
     return true;
@@ -184,9 +184,7 @@ bool Capture::load_secrets(const std::string& path, std::string& error) noexcept
 
 std::uint32_t Capture::note_challenge(const std::string& challenge, std::uint32_t frame) noexcept {
   try {
-    if (challenge.empty()) return 0;
-    auto [it, inserted] = challenges_.emplace(challenge, frame);
-    return inserted || it->second == frame ? 0 : it->second;
+    return static_cast<std::uint32_t>(challenges_.note(challenge, frame).value_or(0));
   } catch (...) {
     return 0;
   }
@@ -195,15 +193,10 @@ std::uint32_t Capture::note_challenge(const std::string& challenge, std::uint32_
 Verification Capture::verify(const std::string& client_id, const std::string& challenge,
                              const std::string& response) const noexcept {
   try {
-    if (!loaded_) return Verification::none;
-    switch (loaded_->verify(client_id, challenge, response)) {
-      case cli::Verification::verified: return Verification::verified;
-      case cli::Verification::mismatch: return Verification::mismatch;
-      case cli::Verification::no_secret: return Verification::no_secret;
-      default: return Verification::none;
-    }
+    if (!loaded_) return Verification::not_applicable;
+    return loaded_->verify(client_id, challenge, response);
   } catch (...) {
-    return Verification::none;
+    return Verification::not_applicable;
   }
 }
 

@@ -10,7 +10,7 @@
 #include <unordered_map>
 
 #include "mqttauth/session.hpp"
-#include "secrets.hpp"
+#include "mqttauth/verify.hpp"
 
 namespace mqttauth::plugin {
 
@@ -26,7 +26,7 @@ enum class PduKind : std::uint8_t {
   malformed,     // could not be decoded (the error says where); standard types go to Wireshark's MQTT too
 };
 
-enum class Verification : std::uint8_t { none, verified, mismatch, no_secret };
+using mqttauth::Verification;  // the verification library's: not_applicable, verified, mismatch, no_secret
 
 // What the first pass learnt about a PDU, kept for later dissections of the same frame.
 struct Stored {
@@ -36,7 +36,7 @@ struct Stored {
   std::int32_t handshake = -1;    // index in the conversation's handshakes
   std::uint32_t replay_of = 0;    // a challenge equal to the one of this earlier frame
   std::uint8_t weakness = 0;      // mqttauth::ChallengeWeakness
-  Verification verification = Verification::none;
+  Verification verification = Verification::not_applicable;
   bool ends_handshake = false;    // the CONNACK of a handshake
 };
 
@@ -107,8 +107,8 @@ class Capture {
                       const std::string& response) const noexcept;
 
  private:
-  std::unordered_map<std::string, std::uint32_t> challenges_;
-  std::unique_ptr<cli::Secrets> loaded_;
+  ChallengeRegistry challenges_;
+  std::unique_ptr<Secrets> loaded_;
 };
 
 }  // namespace mqttauth::plugin

@@ -24,6 +24,7 @@
 #include <new>
 
 #include "core.hpp"
+#include "mqttauth/boundary.hpp"
 #include "mqttauth/findings.hpp"
 
 using mqttauth::Direction;
@@ -275,10 +276,10 @@ void dissect_custom(tvbuff_t* tvb, packet_info* pinfo, proto_tree* tree, const C
                              st.replay_of);
     }
   }
-  if (st.role == 2 && st.verification != mqttauth::plugin::Verification::none) {
+  if (st.role == 2 && st.verification != mqttauth::Verification::not_applicable) {
     proto_item* vi = proto_tree_add_uint(t, hf_verification, tvb, 0, 0, static_cast<guint32>(st.verification));
     proto_item_set_generated(vi);
-    if (st.verification == mqttauth::plugin::Verification::mismatch)
+    if (st.verification == mqttauth::Verification::mismatch)
       expert_add_info(pinfo, pi ? pi : vi, ei(FindingId::response_mismatch));
   }
   add_handshake(t, tvb, pinfo, cd, st, false);
@@ -398,16 +399,10 @@ gboolean dissect_heur(tvbuff_t* tvb, packet_info* pinfo, proto_tree* tree, void*
   if (!pref_heuristic) return FALSE;
   guint8 b[16];
   const guint n = MIN(static_cast<guint>(tvb_captured_length(tvb)), static_cast<guint>(sizeof b));
-  if (n < 9) return FALSE;
   tvb_memcpy(tvb, b, 0, n);
-  if (b[0] != 0x10) return FALSE;
-  auto fh = mqttauth::parse_fixed_header(std::span<const std::uint8_t>(b, n));
-  if (!fh || fh->remaining_length < 10) return FALSE;
-  const guint8* body = b + fh->size;
-  const guint left = n - fh->size;
-  static const guint8 mqtt[] = {0x00, 0x04, 'M', 'Q', 'T', 'T'};
-  static const guint8 mqisdp[] = {0x00, 0x06, 'M', 'Q', 'I', 's'};
-  if (left < 6 || (memcmp(body, mqtt, 6) != 0 && memcmp(body, mqisdp, 6) != 0)) return FALSE;
+  // The codec's probe, as the CLI recognises MQTT on any port (a CONNECT with its protocol name).
+  auto connect = mqttauth::looks_like_connect(std::span<const std::uint8_t>(b, n));
+  if (!connect || !*connect) return FALSE;
   conversation_t* conv = find_or_create_conversation(pinfo);
   conversation_set_dissector(conv, mqttauth_handle);
   ConvData* cd = get_conv(pinfo, true);

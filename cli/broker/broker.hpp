@@ -28,7 +28,7 @@
 #include <string_view>
 #include <vector>
 
-#include "secrets.hpp"
+#include "mqttauth/verify.hpp"
 
 namespace asio {
 class io_context;

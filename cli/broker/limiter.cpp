@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "secrets.hpp"
+#include "mqttauth/verify.hpp"
 
 namespace mqttauth::cli::broker {
 

@@ -54,7 +54,7 @@
 #include "broker_process.hpp"
 #include "mqttauth/codec.hpp"
 #include "mqttauth/framer.hpp"
-#include "secrets.hpp"
+#include "mqttauth/verify.hpp"
 
 #ifndef IP_BIND_ADDRESS_NO_PORT
 #define IP_BIND_ADDRESS_NO_PORT 24
@@ -246,7 +246,7 @@ class GoodDevice {
       auto pkt = decode_from_broker(frame);
       if (!pkt) return s.why = "protocol", s;
       if (auto* a = std::get_if<Authenticate>(&*pkt)) {
-        auto resp = cli::hmac_sha256_hex(o_.secret, challenge_of(*a));
+        auto resp = hmac_sha256_hex(o_.secret, challenge_of(*a));
         if (!send_all(response_bytes(*a, o_.client_id, resp))) return s.why = "closed", s;
         continue;
       }
@@ -507,7 +507,7 @@ class Attacker {
       auto p = decode_from_broker(r.frame);
       if (!p) co_return false;
       if (auto* a = std::get_if<Authenticate>(&*p)) {
-        if (!co_await send(s, response_bytes(*a, id, cli::hmac_sha256_hex(o_.attacker_secret, challenge_of(*a)))))
+        if (!co_await send(s, response_bytes(*a, id, hmac_sha256_hex(o_.attacker_secret, challenge_of(*a)))))
           co_return false;
         continue;
       }

@@ -29,7 +29,7 @@
 
 #include "mqttauth/codec.hpp"
 #include "mqttauth/framer.hpp"
-#include "secrets.hpp"
+#include "mqttauth/verify.hpp"
 
 using namespace mqttauth;
 using Clock = std::chrono::steady_clock;
@@ -106,7 +106,7 @@ bool handshake(int fd, Reader& r, const std::string& id, const std::string& secr
     if (!d) return false;
     if (auto* a = std::get_if<Authenticate>(&d->packet)) {
       std::string challenge(a->password ? a->password->as_chars() : std::string_view{});
-      std::string resp = cli::hmac_sha256_hex(secret, challenge);
+      std::string resp = hmac_sha256_hex(secret, challenge);
       Authenticate out;
       out.code = a->code;
       out.client_id = id;
@@ -226,7 +226,7 @@ int main(int argc, char** argv) {
         if (!d) break;
         if (auto* a = std::get_if<Authenticate>(&d->packet)) {
           std::string challenge(a->password ? a->password->as_chars() : std::string_view{});
-          std::string resp = cli::hmac_sha256_hex(secret, challenge);
+          std::string resp = hmac_sha256_hex(secret, challenge);
           Authenticate out;
           out.code = a->code;
           out.client_id = a->client_id;

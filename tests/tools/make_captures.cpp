@@ -26,7 +26,7 @@
 
 #include "mqttauth/codec.hpp"
 #include "pcap_writer.hpp"
-#include "secrets.hpp"
+#include "mqttauth/verify.hpp"
 
 using namespace mqttauth;
 using namespace mqttauth::cli;

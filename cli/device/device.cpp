@@ -10,7 +10,7 @@
 #include "mqttauth/codec.hpp"
 #include "mqttauth/framer.hpp"
 #include "recorder.hpp"
-#include "secrets.hpp"
+#include "mqttauth/verify.hpp"
 
 namespace mqttauth::cli::device {
 

@@ -9,7 +9,7 @@
 #include "cli_helpers.hpp"
 #include "device.hpp"
 #include "recorder.hpp"
-#include "secrets.hpp"
+#include "mqttauth/verify.hpp"
 
 using namespace mqttauth;
 using namespace mqttauth::clitest;
@@ -85,7 +85,7 @@ TEST(Device, CustomCode0RightSecretIsAcceptedAndPublishesAtEveryQos) {
     EXPECT_EQ(r.published, 3);
     ASSERT_EQ(r.challenges.size(), 1u);
     ASSERT_EQ(r.responses.size(), 1u);
-    EXPECT_EQ(r.responses[0], cli::hmac_sha256_hex("s3cret", r.challenges[0]));
+    EXPECT_EQ(r.responses[0], hmac_sha256_hex("s3cret", r.challenges[0]));
   }
 }
 
@@ -187,7 +187,7 @@ TEST(Device, V5ReauthenticationWhilePublishing) {
   ASSERT_EQ(r.responses.size(), 3u);
   EXPECT_NE(r.challenges[1], r.challenges[0]);
   EXPECT_NE(r.challenges[2], r.challenges[1]);
-  for (std::size_t i = 0; i < 3; ++i) EXPECT_EQ(r.responses[i], cli::hmac_sha256_hex("s3cret", r.challenges[i]));
+  for (std::size_t i = 0; i < 3; ++i) EXPECT_EQ(r.responses[i], hmac_sha256_hex("s3cret", r.challenges[i]));
 }
 
 TEST(Device, RefusedReauthenticationIsExit7) {
@@ -438,7 +438,7 @@ TEST(Recorder, LiveReauthenticationCaptureHasNoAnomalies) {
 TEST(Recorder, StableModeIgnoresChunkingAndTiming) {
   Buf connect = mqtt_connect("sensor-01");
   Buf challenge = mqtt_authenticate(0, "sensor-01", "abc");
-  Buf response = mqtt_authenticate(0, "sensor-01", cli::hmac_sha256_hex("s3cret", "abc"));
+  Buf response = mqtt_authenticate(0, "sensor-01", hmac_sha256_hex("s3cret", "abc"));
   Buf connack = mqtt_connack(0);
   Buf big = mqtt_publish("t", pattern(5000), 0);
   Endpoint c = ep4(127, 0, 0, 1, 41234), s = ep4(127, 0, 0, 1, 39999);

@@ -1,12 +1,16 @@
-// Per-client secrets and the reference response: lower-case hex HMAC-SHA256(secret, challenge).
+// The verification library, shared by the CLI and the Wireshark plugin (beside the codec, which stays
+// standard-library only: this part needs OpenSSL): per-client secrets, the reference response (lower-case hex
+// HMAC-SHA256(secret, challenge)), and the registry of challenges seen, which tells when one is reused.
 #pragma once
+
+#include <cstdint>
 
 #include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 
-namespace mqttauth::cli {
+namespace mqttauth {
 
 // Lower-case hex of HMAC-SHA256(key, message) (64 characters).
 std::string hmac_sha256_hex(std::string_view key, std::string_view message);
@@ -32,4 +36,17 @@ class Secrets {
   std::unordered_map<std::string, std::string> map_;
 };
 
-}  // namespace mqttauth::cli
+// The challenges seen in a capture: a challenge seen again (in another connection, or frame) can be answered
+// with a recorded response (finding challenge_reused).
+class ChallengeRegistry {
+ public:
+  // Where `challenge` was first seen, when that was elsewhere than `where`; remembers it otherwise. An empty
+  // challenge is never a reuse.
+  std::optional<std::uint64_t> note(const std::string& challenge, std::uint64_t where);
+  void clear() noexcept { first_.clear(); }
+
+ private:
+  std::unordered_map<std::string, std::uint64_t> first_;
+};
+
+}  // namespace mqttauth

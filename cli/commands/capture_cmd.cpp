@@ -21,7 +21,7 @@
 #include "device.hpp"
 #include "live_capture.hpp"
 #include "recorder.hpp"
-#include "secrets.hpp"
+#include "mqttauth/verify.hpp"
 
 namespace mqttauth::cli {
 namespace {

@@ -1,11 +1,11 @@
-#include "secrets.hpp"
+#include "mqttauth/verify.hpp"
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
 #include <fstream>
 
-namespace mqttauth::cli {
+namespace mqttauth {
 
 std::string hmac_sha256_hex(std::string_view key, std::string_view message) {
   unsigned char md[EVP_MAX_MD_SIZE];
@@ -76,4 +76,11 @@ Verification Secrets::verify(const std::string& client_id, std::string_view chal
   return constant_time_equal(hmac_sha256_hex(*s, challenge), response) ? Verification::verified : Verification::mismatch;
 }
 
-}  // namespace mqttauth::cli
+std::optional<std::uint64_t> ChallengeRegistry::note(const std::string& challenge, std::uint64_t where) {
+  if (challenge.empty()) return std::nullopt;
+  auto [it, inserted] = first_.emplace(challenge, where);
+  if (inserted || it->second == where) return std::nullopt;
+  return it->second;
+}
+
+}  // namespace mqttauth

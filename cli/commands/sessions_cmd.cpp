@@ -15,49 +15,6 @@
 
 namespace mqttauth::cli {
 
-SessionRow make_row(const Connection& c, const Secrets* secrets) {
-  SessionRow r;
-  r.conn = c.id;
-  r.client = c.client.str();
-  r.server = c.server.str();
-  r.roles_known = c.roles_known;
-  r.first_frame = c.first_frame;
-  r.last_frame = c.last_frame;
-  r.start_ns = c.first_ts;
-  r.end_ns = c.last_ts;
-  r.c2s = c.c2s;
-  r.s2c = c.s2c;
-  r.end = c.end;
-  r.file = c.file;
-  if (c.session && !c.session->handshakes().empty()) {
-    const Handshake& h = c.session->handshakes().back();
-    r.has_handshake = true;
-    r.connect_seen = h.connect.has_value();
-    r.client_id = h.client_id;
-    r.level = h.level ? h.level : c.session->level();
-    r.scheme = h.scheme;
-    r.auth_method = h.auth_method;
-    r.challenge = h.challenge;
-    r.response = h.response;
-    r.outcome = h.outcome;
-    r.code = h.connack_code;
-    r.connack_level = h.connack_level ? h.connack_level : r.level;
-    r.latency_ns = h.latency_ns();
-    r.anomalies = h.anomalies;
-    r.reauths = h.reauths;
-    r.reauths_refused = h.reauths_refused;
-    if (h.challenge_pkt) r.challenge_frame = h.challenge_pkt->id;
-    if (h.response_pkt) r.response_frame = h.response_pkt->id;
-    if (h.connack) r.connack_frame = h.connack->id;
-    if (h.scheme != AuthScheme::none && h.challenge_pkt) r.weakness = classify_challenge(h.challenge, h.challenge_pkt->ts_ns);
-    if (secrets && h.scheme != AuthScheme::none && h.challenge_pkt && h.response_pkt)
-      r.verification = secrets->verify(h.client_id, h.challenge, h.response);
-  } else if (c.session) {
-    r.level = c.session->level();
-  }
-  return r;
-}
-
 namespace {
 
 std::string outcome_text(const SessionRow& r) {

@@ -6,7 +6,7 @@
 #include <string>
 
 #include "analyzer.hpp"
-#include "secrets.hpp"
+#include "mqttauth/verify.hpp"
 
 namespace mqttauth::cli {
 

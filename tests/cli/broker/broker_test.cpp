@@ -22,7 +22,7 @@
 #include "iotap.hpp"
 #include "mqttauth/codec.hpp"
 #include "run.hpp"
-#include "secrets.hpp"
+#include "mqttauth/verify.hpp"
 
 namespace mqttauth::clitest {
 
@@ -443,7 +443,7 @@ TEST_P(CustomAuth, RightAndWrongResponse) {
     EXPECT_EQ(ch.password->as_chars(), kChallenge);
     EXPECT_EQ(h.raw[1].back()[0], code == 0 ? 0x00 : 0xF0);
 
-    std::string response = right ? cli::hmac_sha256_hex("s3cret", kChallenge) : std::string(64, '0');
+    std::string response = right ? hmac_sha256_hex("s3cret", kChallenge) : std::string(64, '0');
     Authenticate r;
     r.code = code;
     r.client_id = "dev1";
@@ -478,7 +478,7 @@ TEST(BrokerCore, CustomAuthTimeoutAndUnknownClient) {
   h.take(2);
   Authenticate r;
   r.client_id = "stranger";
-  const std::string guess = cli::hmac_sha256_hex("", kChallenge);  // the packet views it: keep it alive
+  const std::string guess = hmac_sha256_hex("", kChallenge);  // the packet views it: keep it alive
   r.password = Bytes::of(guess);
   h.send(2, r);
   auto ps = h.take(2);
@@ -566,7 +566,7 @@ void v5_auth(Harness& h, ConnId id, std::string_view method, std::string_view re
 
 TEST(BrokerCore, V5EnhancedAuth) {
   Harness h;
-  v5_auth(h, 1, kAuthMethod, cli::hmac_sha256_hex("five", kChallenge), 0);
+  v5_auth(h, 1, kAuthMethod, hmac_sha256_hex("five", kChallenge), 0);
   EXPECT_TRUE(h.core->is_connected("dev5"));
   Harness h2;
   v5_auth(h2, 1, kAuthMethod, "wrong", 0x87);
@@ -585,7 +585,7 @@ std::function<std::string()> numbered_challenges() {
 // dev5 connected with v5 enhanced auth on the first numbered challenge.
 void v5_connected(Harness& h, ConnId id) {
   h.next_challenge = numbered_challenges();
-  v5_auth(h, id, kAuthMethod, cli::hmac_sha256_hex("five", "challenge-1"), 0);
+  v5_auth(h, id, kAuthMethod, hmac_sha256_hex("five", "challenge-1"), 0);
 }
 
 // The one packet the core sent is DISCONNECT `reason`, and the connection is closed.
@@ -613,7 +613,7 @@ TEST(BrokerCore, V5ReauthenticationSucceedsWhileTrafficGoesOn) {
     ps = h.take(1);
     EXPECT_EQ(only<Puback>(ps).size(), 1u);
     EXPECT_EQ(only<Publish>(ps).size(), 1u);
-    send_auth(h, 1, 0x18, kAuthMethod, cli::hmac_sha256_hex("five", challenge));
+    send_auth(h, 1, 0x18, kAuthMethod, hmac_sha256_hex("five", challenge));
     ps = h.take(1);
     ASSERT_EQ(ps.size(), 1u);
     expect_auth(ps[0], 0x00);
@@ -627,7 +627,7 @@ TEST(BrokerCore, V5ReauthenticationSucceedsWhileTrafficGoesOn) {
 
 TEST(BrokerCore, V5ReauthenticationWrongOrReplayedResponseDisconnects) {
   // A wrong response, and the right response to the connect's challenge (replayed): the challenge is fresh.
-  for (const std::string& bad : {std::string("wrong"), cli::hmac_sha256_hex("five", "challenge-1")}) {
+  for (const std::string& bad : {std::string("wrong"), hmac_sha256_hex("five", "challenge-1")}) {
     Harness h;
     v5_connected(h, 1);
     send_auth(h, 1, 0x19, kAuthMethod);
@@ -888,7 +888,7 @@ Attempt custom_attempt(Harness& h, ConnId id, std::string_view client_id, std::s
   auto ps = h.take(id);
   if (ps.size() == 1 && std::holds_alternative<Authenticate>(ps[0])) {
     out.challenged = true;
-    const std::string response = cli::hmac_sha256_hex(secret, h.last_challenge);
+    const std::string response = hmac_sha256_hex(secret, h.last_challenge);
     Authenticate r;
     r.client_id = client_id;
     r.password = Bytes::of(response);
@@ -1054,7 +1054,7 @@ TEST(BrokerLimit, PendingResponsesAreNotEvaluatedOnceLockedOut) {
   }
   for (ConnId id = 1; id <= 3; ++id) {
     const std::string response =
-        cli::hmac_sha256_hex(id == 3 ? "s3cret" : "guess", challenges[static_cast<std::size_t>(id - 1)]);
+        hmac_sha256_hex(id == 3 ? "s3cret" : "guess", challenges[static_cast<std::size_t>(id - 1)]);
     Authenticate r;
     r.client_id = "dev1";
     r.password = Bytes::of(response);
@@ -1074,7 +1074,7 @@ TEST(BrokerLimit, ReauthenticationIsNotLockedOut) {
   send_auth(h, 1, 0x19, kAuthMethod);
   auto ps = h.take(1);
   ASSERT_EQ(ps.size(), 1u);
-  send_auth(h, 1, 0x18, kAuthMethod, cli::hmac_sha256_hex("five", h.last_challenge));
+  send_auth(h, 1, 0x18, kAuthMethod, hmac_sha256_hex("five", h.last_challenge));
   ps = h.take(1);
   ASSERT_EQ(ps.size(), 1u);
   expect_auth(ps[0], 0x00);
@@ -1317,7 +1317,7 @@ class RawClient {
     auto ch = recv();
     if (!ch || !std::holds_alternative<Authenticate>(*ch)) return -1;
     const auto& a = std::get<Authenticate>(*ch);
-    std::string resp = cli::hmac_sha256_hex(secret, a.password ? a.password->as_chars() : std::string_view{});
+    std::string resp = hmac_sha256_hex(secret, a.password ? a.password->as_chars() : std::string_view{});
     Authenticate r;
     r.code = a.code;
     r.client_id = client_id;
@@ -1397,7 +1397,7 @@ TEST(BrokerLive, CustomHandshakeOverTcp) {
     Authenticate r;
     r.code = 15;
     r.client_id = "sensor-01";
-    std::string resp = right ? cli::hmac_sha256_hex("k", challenge) : "nope";
+    std::string resp = right ? hmac_sha256_hex("k", challenge) : "nope";
     r.password = Bytes::of(resp);
     c.send(r);
     auto ack = c.recv();
@@ -1432,7 +1432,7 @@ TEST(BrokerLive, BruteForceLimitOverTcp) {
     auto p = c.recv();
     challenged = p && std::holds_alternative<Authenticate>(*p);
     if (challenged) {
-      std::string resp = cli::hmac_sha256_hex(secret, std::get<Authenticate>(*p).password->as_chars());
+      std::string resp = hmac_sha256_hex(secret, std::get<Authenticate>(*p).password->as_chars());
       Authenticate r;
       r.client_id = id;
       r.password = Bytes::of(resp);

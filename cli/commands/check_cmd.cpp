@@ -133,10 +133,9 @@ class CheckSink final : public AnalyzerSink {
         add_row(FindingId::no_secret, r.response_frame.value_or(r.first_frame),
                 who + " has no line in the secrets file");
       if (r.scheme != AuthScheme::none && !r.challenge.empty()) {
-        auto [it, fresh] = challenges_.emplace(r.challenge, r.conn);
-        if (!fresh && it->second != r.conn)
+        if (auto first = challenges_.note(r.challenge, r.conn))
           add_row(FindingId::challenge_reused, r.challenge_frame.value_or(r.first_frame),
-                  who + " got the same challenge as connection #" + std::to_string(it->second) +
+                  who + " got the same challenge as connection #" + std::to_string(*first) +
                       ": a recorded response can be replayed");
       }
       if (r.weakness != ChallengeWeakness::none)
@@ -155,7 +154,7 @@ class CheckSink final : public AnalyzerSink {
   }
   const Secrets* secrets_;
   const std::vector<Expectation>& ex_;
-  std::unordered_map<std::string, std::uint64_t> challenges_;
+  ChallengeRegistry challenges_;
 };
 
 std::vector<ExpectResult> evaluate(const std::vector<Expectation>& ex, const CheckSink& s) {

@@ -8,7 +8,7 @@
 #include "json.hpp"
 #include "mqttauth/codec.hpp"
 #include "run.hpp"
-#include "../unit/hex.hpp"
+#include "../../unit/hex.hpp"
 
 using namespace mqttauth;
 using namespace mqttauth::cli;
