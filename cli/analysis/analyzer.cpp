@@ -508,6 +508,21 @@ void Analyzer::end_conn(Conn& c, EndReason why, std::uint64_t frame) {
   conns_.erase(key);  // destroys c
 }
 
+Analyzer::Counters& Analyzer::Counters::operator+=(const Counters& o) noexcept {
+  frames += o.frames;
+  tcp_segments += o.tcp_segments;
+  not_ip += o.not_ip;
+  not_tcp += o.not_tcp;
+  malformed += o.malformed;
+  unsupported_link += o.unsupported_link;
+  fragments += o.fragments;
+  connections += o.connections;
+  mqtt_connections += o.mqtt_connections;
+  tls_connections += o.tls_connections;
+  evicted += o.evicted;
+  return *this;
+}
+
 Analyzer::Counters Analyzer::merge_shards(const std::vector<Counters>& shards) {
   Counters all;
   if (shards.empty()) return all;

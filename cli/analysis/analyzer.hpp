@@ -103,6 +103,8 @@ class Analyzer {
     std::uint64_t fragments = 0;
     std::uint64_t connections = 0, mqtt_connections = 0, tls_connections = 0;
     std::uint64_t evicted = 0;  // connections ended early because max_connections were open
+    // The counts of another, independent analysis (another file) added to these: every counter.
+    Counters& operator+=(const Counters& o) noexcept;
   };
   const Counters& counters() const noexcept { return counters_; }
   // The id of the oldest connection still open (ids are given in order of first appearance); 0 when none

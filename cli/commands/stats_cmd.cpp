@@ -255,19 +255,6 @@ void print_text(std::string& out, const StatsSink& s, const Analyzer::Counters& 
   out += b;
 }
 
-void add_counters(Analyzer::Counters& a, const Analyzer::Counters& b) {
-  a.frames += b.frames;
-  a.tcp_segments += b.tcp_segments;
-  a.not_ip += b.not_ip;
-  a.not_tcp += b.not_tcp;
-  a.malformed += b.malformed;
-  a.unsupported_link += b.unsupported_link;
-  a.fragments += b.fragments;
-  a.connections += b.connections;
-  a.mqtt_connections += b.mqtt_connections;
-  a.tls_connections += b.tls_connections;
-}
-
 int run_stats(const StatsOptions& o) {
   StatsSink sink;
   Analyzer::Counters counters;
@@ -323,7 +310,7 @@ int run_stats(const StatsOptions& o) {
     });
     for (std::size_t i = 0; i < n; ++i) {
       sink.merge(*sinks[i]);
-      add_counters(counters, counts[i]);
+      counters += counts[i];
       add_report(rep, reps[i]);
     }
     rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

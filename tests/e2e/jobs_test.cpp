@@ -93,6 +93,29 @@ TEST(Jobs, StatsAreTheSumOfTheFiles) {
   EXPECT_EQ(static_cast<std::uint64_t>(j["mqtt_connections"].num()), connections);
 }
 
+TEST(Jobs, StatsAddEveryCounterEvictionsIncluded) {
+  // With room for one open connection, each file's analysis evicts some: -j must add those up too (it once
+  // reported 0).
+  const auto& files = captures();
+  ASSERT_EQ(files.size(), 3u);
+  std::uint64_t evicted = 0, frames = 0, segments = 0;
+  for (const auto& f : files) {
+    auto one = run({"stats", "--format", "jsonl", "--max-connections", "1", "--threads", "1", f});
+    ASSERT_EQ(one.rc, 0) << one.err;
+    auto j = Json::parse(one.out);
+    evicted += static_cast<std::uint64_t>(j["evicted_connections"].num());
+    frames += static_cast<std::uint64_t>(j["frames"].num());
+    segments += static_cast<std::uint64_t>(j["tcp_segments"].num());
+  }
+  ASSERT_GT(evicted, 0u);
+  auto r = run(args({"stats", "--format", "jsonl", "--max-connections", "1", "-j", "2"}, files));
+  ASSERT_EQ(r.rc, 0) << r.err;
+  auto j = Json::parse(r.out);
+  EXPECT_EQ(static_cast<std::uint64_t>(j["evicted_connections"].num()), evicted);
+  EXPECT_EQ(static_cast<std::uint64_t>(j["frames"].num()), frames);
+  EXPECT_EQ(static_cast<std::uint64_t>(j["tcp_segments"].num()), segments);
+}
+
 TEST(Jobs, SessionsInFileOrder) {
   const auto& files = captures();
   std::string expected;
