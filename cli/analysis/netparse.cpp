@@ -366,4 +366,28 @@ void FrameParser::tcp(ParsedFrame& f, std::span<const std::uint8_t> p, std::uint
     f.seg.payload_wire_len = static_cast<std::uint32_t>(f.seg.payload.size());
 }
 
+bool split_host_port(const std::string& s, std::string& host, std::uint16_t& port) {
+  std::string p;
+  if (!s.empty() && s[0] == '[') {
+    auto close = s.find(']');
+    if (close == std::string::npos || close + 1 >= s.size() || s[close + 1] != ':') return false;
+    host = s.substr(1, close - 1);
+    p = s.substr(close + 2);
+  } else {
+    auto colon = s.rfind(':');
+    if (colon == std::string::npos || colon == 0) return false;
+    host = s.substr(0, colon);
+    p = s.substr(colon + 1);
+  }
+  if (p.empty() || p.size() > 5) return false;
+  unsigned long v = 0;
+  for (char c : p) {
+    if (c < '0' || c > '9') return false;
+    v = v * 10 + static_cast<unsigned long>(c - '0');
+  }
+  if (v > 65535) return false;
+  port = static_cast<std::uint16_t>(v);
+  return !host.empty();
+}
+
 }  // namespace mqttauth::cli

@@ -134,4 +134,8 @@ class FrameParser {
   Ipv4Defrag defrag_;
 };
 
+// Splits "HOST:PORT" / "[v6]:PORT" (the one parser of addresses given on the command line and in
+// configuration files). False when malformed: no port, a port that is not a number up to 65535, no host.
+bool split_host_port(const std::string& s, std::string& host, std::uint16_t& port);
+
 }  // namespace mqttauth::cli

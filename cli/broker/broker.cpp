@@ -53,41 +53,20 @@ std::string endpoint_str(const tcp::endpoint& ep) {
 
 // "HOST:PORT" or "[V6]:PORT" -> endpoint. "localhost" means 127.0.0.1.
 bool parse_host_port(const std::string& s, tcp::endpoint& out, std::string& error) {
-  std::string host, port;
-  if (!s.empty() && s[0] == '[') {
-    auto close = s.find(']');
-    if (close == std::string::npos || close + 1 >= s.size() || s[close + 1] != ':') {
-      error = "bad listen address '" + s + "' (expected [V6]:PORT)";
-      return false;
-    }
-    host = s.substr(1, close - 1);
-    port = s.substr(close + 2);
-  } else {
-    auto colon = s.rfind(':');
-    if (colon == std::string::npos) {
-      error = "bad listen address '" + s + "' (expected HOST:PORT)";
-      return false;
-    }
-    host = s.substr(0, colon);
-    port = s.substr(colon + 1);
-  }
-  if (host == "localhost") host = "127.0.0.1";
-  unsigned long p = 0;
-  try {
-    std::size_t used = 0;
-    p = std::stoul(port, &used);
-    if (used != port.size() || p > 65535) throw std::out_of_range("port");
-  } catch (const std::exception&) {
-    error = "bad port in listen address '" + s + "'";
+  std::string host;
+  std::uint16_t p = 0;
+  if (!split_host_port(s, host, p)) {
+    error = "bad listen address '" + s + "' (expected HOST:PORT or [V6]:PORT, port 0 to 65535)";
     return false;
   }
+  if (host == "localhost") host = "127.0.0.1";
   asio::error_code ec;
   auto addr = asio::ip::make_address(host, ec);
   if (ec) {
     error = "bad host in listen address '" + s + "' (a numeric IPv4/IPv6 address or localhost)";
     return false;
   }
-  out = tcp::endpoint(addr, static_cast<std::uint16_t>(p));
+  out = tcp::endpoint(addr, p);
   return true;
 }
 

@@ -109,16 +109,7 @@ void json_row(std::string& out, const SessionRow& r) {
 
 void csv_row(std::string& out, const SessionRow& r) {
   auto field = [&](std::string_view v) {
-    if (v.find_first_of(",\"\r\n") == std::string_view::npos) {
-      out += v;
-    } else {
-      out += '"';
-      for (char c : v) {
-        if (c == '"') out += '"';
-        out += c;
-      }
-      out += '"';
-    }
+    csv_field(out, v);
     out += ',';
   };
   field(std::to_string(r.conn));

@@ -131,9 +131,6 @@ std::vector<std::pair<std::string, std::uint64_t>> top_topics(const StatsSink& s
   return v;
 }
 
-const char* kTypeNames[kTypes] = {"connect",  "connack", "publish",    "puback", "pubrec", "pubrel",
-                                  "pubcomp",  "subscribe", "suback",   "unsubscribe", "unsuback", "pingreq",
-                                  "pingresp", "disconnect", "auth",   "authenticate", "reserved"};
 
 void print_json(std::string& out, const StatsSink& s, const Analyzer::Counters& c, const InputReport& r, std::size_t top) {
   JsonWriter w(out);
@@ -144,7 +141,7 @@ void print_json(std::string& out, const StatsSink& s, const Analyzer::Counters& 
     auto sum = s.by_type[t][0] + s.by_type[t][1] + s.by_type[t][2];
     if (!sum) continue;
     total += sum;
-    w.key(kTypeNames[t]).begin_object();
+    w.key(packet_name_at(t)).begin_object();
     w.field_num("c2s", s.by_type[t][0]).field_num("s2c", s.by_type[t][1]).field_num("unknown", s.by_type[t][2]);
     w.field_num("total", sum);
     w.end_object();
@@ -190,7 +187,7 @@ void print_text(std::string& out, const StatsSink& s, const Analyzer::Counters& 
     auto sum = s.by_type[t][0] + s.by_type[t][1] + s.by_type[t][2];
     if (!sum) continue;
     total += sum;
-    std::snprintf(b, sizeof b, "  %-13s %10llu %10llu %10llu %10llu\n", kTypeNames[t],
+    std::snprintf(b, sizeof b, "  %-13s %10llu %10llu %10llu %10llu\n", std::string(packet_name_at(t)).c_str(),
                   static_cast<unsigned long long>(s.by_type[t][0]), static_cast<unsigned long long>(s.by_type[t][1]),
                   static_cast<unsigned long long>(s.by_type[t][2]), static_cast<unsigned long long>(sum));
     out += b;

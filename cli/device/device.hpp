@@ -13,6 +13,8 @@
 // devices and waits for their replies.
 #pragma once
 
+#include "netparse.hpp"  // split_host_port
+
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -101,7 +103,5 @@ void start_device(asio::io_context& io, DeviceConfig cfg, std::function<void(con
 // Runs the device on its own io_context until it ends.
 DeviceResult run_device(DeviceConfig cfg);
 
-// Splits "HOST:PORT" / "[v6]:PORT". False when malformed.
-bool split_host_port(const std::string& s, std::string& host, std::uint16_t& port);
 
 }  // namespace mqttauth::cli::device

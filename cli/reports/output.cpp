@@ -764,7 +764,6 @@ void note_text_line(std::string& out, const PacketPlace& at, std::string_view di
 // ---------------------------------------------------------------------------------------------- CSV
 
 namespace mqttauth::cli {
-namespace {
 
 void csv_field(std::string& out, std::string_view v) {
   bool quote = v.find_first_of(",\"\r\n") != std::string_view::npos;
@@ -779,6 +778,8 @@ void csv_field(std::string& out, std::string_view v) {
   }
   out += '"';
 }
+
+namespace {
 
 void csv_num(std::string& out, std::uint64_t v) {
   char b[24];

@@ -70,6 +70,8 @@ struct PacketPlace {
 // Seconds since 1970 with microseconds, as JSON and CSV write them: "1764047123.456789".
 void append_ts(std::string& out, std::int64_t ts_ns);
 
+// One CSV field, quoted (RFC 4180) when it holds a comma, a quote or a line break.
+void csv_field(std::string& out, std::string_view v);
 // CSV: the header line and one line per packet / error.
 void csv_header(std::string& out);
 void packet_csv_line(std::string& out, const Decoded& d, const Observation& obs, const PacketPlace& at);

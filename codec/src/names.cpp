@@ -64,13 +64,15 @@ std::string Violation::message() const {
   return s;
 }
 
-std::string_view packet_name(const Packet& p) noexcept {
+std::string_view packet_name_at(std::size_t index) noexcept {
   static constexpr std::string_view names[] = {
       "connect", "connack", "publish", "puback", "pubrec", "pubrel", "pubcomp", "subscribe", "suback",
       "unsubscribe", "unsuback", "pingreq", "pingresp", "disconnect", "auth", "authenticate", "reserved"};
   static_assert(std::size(names) == std::variant_size_v<Packet>);
-  return names[p.index()];
+  return index < std::size(names) ? names[index] : std::string_view{};
 }
+
+std::string_view packet_name(const Packet& p) noexcept { return packet_name_at(p.index()); }
 
 std::uint8_t packet_code(const Packet& p) noexcept {
   if (auto* a = std::get_if<Authenticate>(&p)) return a->code;

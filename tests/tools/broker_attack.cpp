@@ -55,6 +55,7 @@
 #include "mqttauth/codec.hpp"
 #include "mqttauth/framer.hpp"
 #include "mqttauth/verify.hpp"
+#include "netparse.hpp"
 
 #ifndef IP_BIND_ADDRESS_NO_PORT
 #define IP_BIND_ADDRESS_NO_PORT 24
@@ -128,14 +129,14 @@ std::string challenge_of(const Authenticate& a) {
 }
 
 bool parse_host_port(const std::string& hp, tcp::endpoint& out) {
-  auto c = hp.rfind(':');
-  if (c == std::string::npos) return false;
-  asio::error_code ec;
-  auto host = hp.substr(0, c);
+  std::string host;
+  std::uint16_t port = 0;
+  if (!mqttauth::cli::split_host_port(hp, host, port)) return false;
   if (host == "localhost") host = "127.0.0.1";
+  asio::error_code ec;
   auto addr = asio::ip::make_address(host, ec);
   if (ec) return false;
-  out = tcp::endpoint(addr, static_cast<std::uint16_t>(std::atoi(hp.substr(c + 1).c_str())));
+  out = tcp::endpoint(addr, port);
   return true;
 }
 

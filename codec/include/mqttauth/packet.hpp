@@ -180,6 +180,8 @@ using Packet = std::variant<Connect, Connack, Publish, Puback, Pubrec, Pubrel, P
 
 // The JSON / display name: "connect", ..., "auth", "authenticate", "reserved".
 std::string_view packet_name(const Packet& p) noexcept;
+// The same by the alternative's index in Packet (0 connect ... 16 reserved); "" past the end.
+std::string_view packet_name_at(std::size_t index) noexcept;
 // The 4-bit type code the packet is sent with.
 std::uint8_t packet_code(const Packet& p) noexcept;
 
