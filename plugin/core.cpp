@@ -90,8 +90,8 @@ PduResult Conversation::analyze(Capture& cap, const std::uint8_t* pdu, std::size
       if (a->password) {
         // Placed by position (a zero-length view may point anywhere): after username, will or client id.
         std::uint32_t at = r.username.present ? r.username.off + r.username.len
-                           : a->will ? r.will_payload.off + r.will_payload.len
-                                     : r.clientid.off + r.clientid.len;
+                           : a->will          ? r.will_payload.off + r.will_payload.len
+                                              : r.clientid.off + r.clientid.len;
         Span s;
         s.off = at;
         s.len = static_cast<std::uint32_t>(2 + a->password->size());
@@ -119,7 +119,8 @@ PduResult Conversation::analyze(Capture& cap, const std::uint8_t* pdu, std::size
       if (const auto* a = std::get_if<Authenticate>(&p)) {
         if (a->password) value = std::string(a->password->as_chars());
       } else if (const auto* au = std::get_if<Auth>(&p)) {
-        if (auto data = au->properties.find(PropertyId::authentication_data)) value = std::string(data->binary.as_chars());
+        if (auto data = au->properties.find(PropertyId::authentication_data))
+          value = std::string(data->binary.as_chars());
       }
       if (ob.role == Role::challenge) {
         r.stored.replay_of = cap.note_challenge(value, frame);

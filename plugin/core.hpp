@@ -30,22 +30,22 @@ using mqttauth::Verification;  // the verification library's: not_applicable, ve
 
 // What the first pass learnt about a PDU, kept for later dissections of the same frame.
 struct Stored {
-  std::uint8_t level = 0;         // the decode context's level
-  std::uint8_t role = 0;          // mqttauth::Role
-  std::uint32_t anomalies = 0;    // mqttauth::anomaly bits
-  std::int32_t handshake = -1;    // index in the conversation's handshakes
-  std::uint32_t replay_of = 0;    // a challenge equal to the one of this earlier frame
-  std::uint8_t weakness = 0;      // mqttauth::ChallengeWeakness
+  std::uint8_t level = 0;       // the decode context's level
+  std::uint8_t role = 0;        // mqttauth::Role
+  std::uint32_t anomalies = 0;  // mqttauth::anomaly bits
+  std::int32_t handshake = -1;  // index in the conversation's handshakes
+  std::uint32_t replay_of = 0;  // a challenge equal to the one of this earlier frame
+  std::uint8_t weakness = 0;    // mqttauth::ChallengeWeakness
   Verification verification = Verification::not_applicable;
-  bool ends_handshake = false;    // the CONNACK of a handshake
+  bool ends_handshake = false;  // the CONNACK of a handshake
 };
 
 struct PduResult {
   PduKind kind = PduKind::standard;
-  std::uint8_t type_code = 0;     // 4-bit type
-  bool custom = false;            // dissected by the plugin (authenticate, reserved, or a malformed attempt)
+  std::uint8_t type_code = 0;  // 4-bit type
+  bool custom = false;         // dissected by the plugin (authenticate, reserved, or a malformed attempt)
   // authenticate fields
-  std::uint8_t code = 0;          // 0 or 15
+  std::uint8_t code = 0;  // 0 or 15
   Span protoname, clientid, username, password, will_topic, will_payload;
   std::uint32_t level_off = 0, flags_off = 0, keepalive_off = 0;
   std::uint8_t level = 0, flags = 0;
@@ -56,7 +56,7 @@ struct PduResult {
   std::uint8_t error_kind = 0;
   std::uint32_t error_offset = 0;
   char error_text[160] = {};
-  Violations violations;          // rules the packet breaks (it decoded in full)
+  Violations violations;  // rules the packet breaks (it decoded in full)
   Stored stored;
 };
 

@@ -48,10 +48,10 @@ namespace {
 int proto_mqttauth = -1;
 int hf_code = -1, hf_role = -1, hf_protoname = -1, hf_level = -1, hf_flags = -1, hf_flag_username = -1,
     hf_flag_password = -1, hf_flag_will_retain = -1, hf_flag_will_qos = -1, hf_flag_will = -1, hf_flag_clean = -1,
-    hf_flag_reserved = -1, hf_keepalive = -1, hf_clientid = -1, hf_username = -1, hf_password = -1,
-    hf_will_topic = -1, hf_will_payload = -1, hf_outcome = -1, hf_hs_code = -1, hf_latency = -1,
-    hf_connect_in = -1, hf_challenge_in = -1, hf_response_in = -1, hf_connack_in = -1, hf_verification = -1,
-    hf_weakness = -1, hf_replay_of = -1, hf_reserved_body = -1, hf_handshake = -1, hf_violation = -1;
+    hf_flag_reserved = -1, hf_keepalive = -1, hf_clientid = -1, hf_username = -1, hf_password = -1, hf_will_topic = -1,
+    hf_will_payload = -1, hf_outcome = -1, hf_hs_code = -1, hf_latency = -1, hf_connect_in = -1, hf_challenge_in = -1,
+    hf_response_in = -1, hf_connack_in = -1, hf_verification = -1, hf_weakness = -1, hf_replay_of = -1,
+    hf_reserved_body = -1, hf_handshake = -1, hf_violation = -1;
 gint ett_mqttauth = -1, ett_flags = -1, ett_handshake = -1;
 // One expert info per finding of the vocabulary (mqttauth/findings.hpp), named "mqttauth.<name>" as `check`
 // names it, with its severity and sentence.
@@ -75,8 +75,9 @@ const value_string outcome_vals[] = {{0, "Pending"},    {1, "Accepted"},  {2, "R
                                      {3, "Incomplete"}, {4, "Abandoned"}, {0, nullptr}};
 const value_string verification_vals[] = {
     {0, "Not checked"}, {1, "Verified"}, {2, "Mismatch"}, {3, "No secret for this client"}, {0, nullptr}};
-const value_string weakness_vals[] = {{0, "None"},           {1, "Millisecond timestamp"}, {2, "Second timestamp"},
-                                      {3, "Decimal counter"}, {4, "Too short"},            {0, nullptr}};
+const value_string weakness_vals[] = {
+    {0, "None"}, {1, "Millisecond timestamp"}, {2, "Second timestamp"}, {3, "Decimal counter"}, {4, "Too short"},
+    {0, nullptr}};
 
 // File-wide state, cleared when a capture is closed.
 Capture* g_capture = nullptr;
@@ -129,8 +130,8 @@ Direction direction_of(const ConvData* cd, const packet_info* pinfo) {
 }
 
 struct TapInfo {
-  guint8 role;            // 1 challenge, 2 response (authenticate packets)
-  gboolean handshake_end; // a CONNACK that ends a handshake
+  guint8 role;             // 1 challenge, 2 response (authenticate packets)
+  gboolean handshake_end;  // a CONNACK that ends a handshake
   guint8 outcome;
   gboolean has_latency;
   double latency_ms;
@@ -230,8 +231,8 @@ void dissect_custom(tvbuff_t* tvb, packet_info* pinfo, proto_tree* tree, const C
                                 ? tvb_get_string_enc(pinfo->pool, tvb, static_cast<gint>(r.clientid.off + 2),
                                                      static_cast<gint>(r.clientid.len - 2), ENC_UTF_8)
                                 : reinterpret_cast<const guint8*>("");
-  col_append_sep_fstr(pinfo->cinfo, COL_INFO, ", ", "Authenticate (%s) %s", st.role ? g_ascii_strdown(role, -1) : "unknown role",
-                      client_id);
+  col_append_sep_fstr(pinfo->cinfo, COL_INFO, ", ", "Authenticate (%s) %s",
+                      st.role ? g_ascii_strdown(role, -1) : "unknown role", client_id);
   proto_item_append_text(ti, ", Authenticate (%s), code %u", role, r.code);
   proto_tree_add_uint(t, hf_code, tvb, 0, 1, r.code);
   proto_item* ri = proto_tree_add_uint(t, hf_role, tvb, 0, 0, st.role);
@@ -297,7 +298,8 @@ void dissect_pdu(tvbuff_t* pdu_tvb, const guint8* bytes, guint len, packet_info*
   auto n = GPOINTER_TO_UINT(p_get_proto_data(pinfo->pool, pinfo, proto_mqttauth, 0));
   p_add_proto_data(pinfo->pool, pinfo, proto_mqttauth, 0, GUINT_TO_POINTER(n + 1));
   const auto key = static_cast<guint32>(1 + n);
-  const Stored* stored = first ? nullptr : static_cast<const Stored*>(p_get_proto_data(wmem_file_scope(), pinfo, proto_mqttauth, key));
+  const Stored* stored =
+      first ? nullptr : static_cast<const Stored*>(p_get_proto_data(wmem_file_scope(), pinfo, proto_mqttauth, key));
   PduResult r = cd->conv->analyze(*g_capture, bytes, len, dir, pinfo->num, ts_of(pinfo), first, stored);
   if (first) {
     auto* s = wmem_new(wmem_file_scope(), Stored);
@@ -346,8 +348,8 @@ int dissect_stream(tvbuff_t* tvb, packet_info* pinfo, proto_tree* tree, ConvData
         }
       }
       proto_item* ti = proto_tree_add_item(tree, proto_mqttauth, tvb, static_cast<gint>(offset), -1, ENC_NA);
-      expert_add_info_format(pinfo, ti, ei(FindingId::decode_error), "Cannot frame the MQTT stream at offset %u: %s", offset,
-                             fh.error().detail);
+      expert_add_info_format(pinfo, ti, ei(FindingId::decode_error), "Cannot frame the MQTT stream at offset %u: %s",
+                             offset, fh.error().detail);
       return static_cast<int>(reported);
     }
     const guint size = static_cast<guint>(fh->packet_size());
@@ -439,27 +441,34 @@ tap_packet_status tree_packet(stats_tree* st, packet_info*, epan_dissect_t*, con
   const auto* info = static_cast<const TapInfo*>(p);
   if (info->role) {
     tick_stat_node(st, "Authenticate packets", 0, TRUE);
-    tick_stat_node(st, info->role == 1 ? "challenge" : info->role == 2 ? "response" : "unknown role", st_packets, FALSE);
+    tick_stat_node(st,
+                   info->role == 1   ? "challenge"
+                   : info->role == 2 ? "response"
+                                     : "unknown role",
+                   st_packets, FALSE);
   }
   if (info->handshake_end) {
     stats_tree_tick_pivot(st, st_outcome, val_to_str_const(info->outcome, outcome_vals, "?"));
     stats_tree_tick_pivot(st, st_client, info->client_id ? info->client_id : "");
-    if (info->has_latency)
-      stats_tree_tick_range(st, "Handshake latency (ms)", 0, static_cast<int>(info->latency_ms));
+    if (info->has_latency) stats_tree_tick_range(st, "Handshake latency (ms)", 0, static_cast<int>(info->latency_ms));
   }
   return TAP_PACKET_REDRAW;
 }
 
 void proto_register_mqttauth() {
   static hf_register_info hf[] = {
-      {&hf_code, {"Packet type code", "mqttauth.code", FT_UINT8, BASE_DEC, nullptr, 0, "4-bit packet type: 0 or 15", HFILL}},
-      {&hf_role, {"Role", "mqttauth.role", FT_UINT8, BASE_DEC, VALS(role_vals), 0, "Challenge (server to device) or response", HFILL}},
+      {&hf_code,
+       {"Packet type code", "mqttauth.code", FT_UINT8, BASE_DEC, nullptr, 0, "4-bit packet type: 0 or 15", HFILL}},
+      {&hf_role,
+       {"Role", "mqttauth.role", FT_UINT8, BASE_DEC, VALS(role_vals), 0, "Challenge (server to device) or response",
+        HFILL}},
       {&hf_protoname, {"Protocol name", "mqttauth.protoname", FT_UINT_STRING, BASE_NONE, nullptr, 0, nullptr, HFILL}},
       {&hf_level, {"Protocol level", "mqttauth.level", FT_UINT8, BASE_DEC, nullptr, 0, nullptr, HFILL}},
       {&hf_flags, {"Flags", "mqttauth.flags", FT_UINT8, BASE_HEX, nullptr, 0, nullptr, HFILL}},
       {&hf_flag_username, {"User name", "mqttauth.flags.username", FT_BOOLEAN, 8, nullptr, 0x80, nullptr, HFILL}},
       {&hf_flag_password, {"Password", "mqttauth.flags.password", FT_BOOLEAN, 8, nullptr, 0x40, nullptr, HFILL}},
-      {&hf_flag_will_retain, {"Will retain", "mqttauth.flags.will_retain", FT_BOOLEAN, 8, nullptr, 0x20, nullptr, HFILL}},
+      {&hf_flag_will_retain,
+       {"Will retain", "mqttauth.flags.will_retain", FT_BOOLEAN, 8, nullptr, 0x20, nullptr, HFILL}},
       {&hf_flag_will_qos, {"Will QoS", "mqttauth.flags.will_qos", FT_UINT8, BASE_DEC, nullptr, 0x18, nullptr, HFILL}},
       {&hf_flag_will, {"Will", "mqttauth.flags.will", FT_BOOLEAN, 8, nullptr, 0x04, nullptr, HFILL}},
       {&hf_flag_clean, {"Clean session", "mqttauth.flags.clean", FT_BOOLEAN, 8, nullptr, 0x02, nullptr, HFILL}},
@@ -467,23 +476,42 @@ void proto_register_mqttauth() {
       {&hf_keepalive, {"Keep alive", "mqttauth.keepalive", FT_UINT16, BASE_DEC, nullptr, 0, nullptr, HFILL}},
       {&hf_clientid, {"Client ID", "mqttauth.clientid", FT_UINT_STRING, BASE_NONE, nullptr, 0, nullptr, HFILL}},
       {&hf_username, {"User name", "mqttauth.username", FT_UINT_STRING, BASE_NONE, nullptr, 0, nullptr, HFILL}},
-      {&hf_password, {"Password", "mqttauth.password", FT_UINT_STRING, BASE_NONE, nullptr, 0, "The challenge or the response", HFILL}},
+      {&hf_password,
+       {"Password", "mqttauth.password", FT_UINT_STRING, BASE_NONE, nullptr, 0, "The challenge or the response",
+        HFILL}},
       {&hf_will_topic, {"Will topic", "mqttauth.will_topic", FT_UINT_STRING, BASE_NONE, nullptr, 0, nullptr, HFILL}},
       {&hf_will_payload, {"Will payload", "mqttauth.will_payload", FT_BYTES, BASE_NONE, nullptr, 0, nullptr, HFILL}},
       {&hf_handshake, {"Handshake", "mqttauth.handshake", FT_NONE, BASE_NONE, nullptr, 0, nullptr, HFILL}},
-      {&hf_outcome, {"Outcome", "mqttauth.handshake.outcome", FT_UINT8, BASE_DEC, VALS(outcome_vals), 0, nullptr, HFILL}},
+      {&hf_outcome,
+       {"Outcome", "mqttauth.handshake.outcome", FT_UINT8, BASE_DEC, VALS(outcome_vals), 0, nullptr, HFILL}},
       {&hf_hs_code, {"CONNACK code", "mqttauth.handshake.code", FT_UINT8, BASE_DEC, nullptr, 0, nullptr, HFILL}},
-      {&hf_latency, {"Latency", "mqttauth.handshake.latency", FT_RELATIVE_TIME, BASE_NONE, nullptr, 0, "CONNECT to CONNACK", HFILL}},
-      {&hf_connect_in, {"CONNECT in", "mqttauth.connect_in", FT_FRAMENUM, BASE_NONE, FRAMENUM_TYPE(FT_FRAMENUM_REQUEST), 0, nullptr, HFILL}},
-      {&hf_challenge_in, {"Challenge in", "mqttauth.challenge_in", FT_FRAMENUM, BASE_NONE, FRAMENUM_TYPE(FT_FRAMENUM_RESPONSE), 0, nullptr, HFILL}},
-      {&hf_response_in, {"Response in", "mqttauth.response_in", FT_FRAMENUM, BASE_NONE, FRAMENUM_TYPE(FT_FRAMENUM_REQUEST), 0, nullptr, HFILL}},
-      {&hf_connack_in, {"CONNACK in", "mqttauth.connack_in", FT_FRAMENUM, BASE_NONE, FRAMENUM_TYPE(FT_FRAMENUM_RESPONSE), 0, nullptr, HFILL}},
-      {&hf_verification, {"Response verification", "mqttauth.verification", FT_UINT8, BASE_DEC, VALS(verification_vals), 0, nullptr, HFILL}},
-      {&hf_weakness, {"Predictable challenge", "mqttauth.weak_challenge", FT_UINT8, BASE_DEC, VALS(weakness_vals), 0, nullptr, HFILL}},
-      {&hf_replay_of, {"Same challenge as in", "mqttauth.replay_of", FT_FRAMENUM, BASE_NONE, nullptr, 0, nullptr, HFILL}},
-      {&hf_reserved_body, {"Reserved packet body", "mqttauth.reserved_body", FT_BYTES, BASE_NONE, nullptr, 0, nullptr, HFILL}},
-      {&hf_violation, {"Violation", "mqttauth.violation", FT_NONE, BASE_NONE, nullptr, 0,
-                       "A rule of the MQTT specification that the packet breaks (it is decoded in full)", HFILL}},
+      {&hf_latency,
+       {"Latency", "mqttauth.handshake.latency", FT_RELATIVE_TIME, BASE_NONE, nullptr, 0, "CONNECT to CONNACK", HFILL}},
+      {&hf_connect_in,
+       {"CONNECT in", "mqttauth.connect_in", FT_FRAMENUM, BASE_NONE, FRAMENUM_TYPE(FT_FRAMENUM_REQUEST), 0, nullptr,
+        HFILL}},
+      {&hf_challenge_in,
+       {"Challenge in", "mqttauth.challenge_in", FT_FRAMENUM, BASE_NONE, FRAMENUM_TYPE(FT_FRAMENUM_RESPONSE), 0,
+        nullptr, HFILL}},
+      {&hf_response_in,
+       {"Response in", "mqttauth.response_in", FT_FRAMENUM, BASE_NONE, FRAMENUM_TYPE(FT_FRAMENUM_REQUEST), 0, nullptr,
+        HFILL}},
+      {&hf_connack_in,
+       {"CONNACK in", "mqttauth.connack_in", FT_FRAMENUM, BASE_NONE, FRAMENUM_TYPE(FT_FRAMENUM_RESPONSE), 0, nullptr,
+        HFILL}},
+      {&hf_verification,
+       {"Response verification", "mqttauth.verification", FT_UINT8, BASE_DEC, VALS(verification_vals), 0, nullptr,
+        HFILL}},
+      {&hf_weakness,
+       {"Predictable challenge", "mqttauth.weak_challenge", FT_UINT8, BASE_DEC, VALS(weakness_vals), 0, nullptr,
+        HFILL}},
+      {&hf_replay_of,
+       {"Same challenge as in", "mqttauth.replay_of", FT_FRAMENUM, BASE_NONE, nullptr, 0, nullptr, HFILL}},
+      {&hf_reserved_body,
+       {"Reserved packet body", "mqttauth.reserved_body", FT_BYTES, BASE_NONE, nullptr, 0, nullptr, HFILL}},
+      {&hf_violation,
+       {"Violation", "mqttauth.violation", FT_NONE, BASE_NONE, nullptr, 0,
+        "A rule of the MQTT specification that the packet breaks (it is decoded in full)", HFILL}},
   };
   static gint* ett[] = {&ett_mqttauth, &ett_flags, &ett_handshake};
   // The expert infos of the findings vocabulary: names and texts live as long as the program.

@@ -13,6 +13,12 @@ export MQTTAUTH_REQUIRE_TSHARK=1
 export MQTTAUTH_REQUIRE_TOOLS=1
 count() { sed -n 's/.*tests passed, 0 tests failed out of \([0-9]*\).*/\1/p' "$1" | tail -n 1; }
 
+echo "== clang-format (the style of .clang-format, on every C++ file)"
+# shellcheck disable=SC2046
+clang-format --dry-run --Werror $(git ls-files '*.cpp' '*.hpp') || {
+  echo "clang-format: run 'clang-format -i \$(git ls-files \"*.cpp\" \"*.hpp\")' and commit"; exit 1; }
+echo "clang-format: $(git ls-files '*.cpp' '*.hpp' | wc -l) files as .clang-format says"
+
 echo "== release build and tests"
 cmake --preset release
 cmake --build --preset release
@@ -53,6 +59,6 @@ for t in decode stream reassembly capture expect; do
   fi
 done
 [ "$failed" = 0 ] || { echo "fuzzing found a problem: add the input to tests/fuzz/regressions/ and fix it"; exit 1; }
-passed_extra=6  # the five fuzz targets and demo.sh
+passed_extra=7  # the five fuzz targets, demo.sh and clang-format
 echo "== all tests passed"
 echo "total: $(( $(count "$logs/release.log") + $(count "$logs/asan.log") + passed_extra )) passed, 0 failed"

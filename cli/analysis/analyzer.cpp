@@ -19,7 +19,6 @@ const char* end_reason_name(EndReason r) noexcept {
   }
 }
 
-
 // One direction of a connection: reassembly, then (for MQTT) framing and decoding.
 struct Analyzer::Dir final : StreamSink {
   Analyzer* an = nullptr;
@@ -30,24 +29,23 @@ struct Analyzer::Dir final : StreamSink {
   std::vector<std::uint8_t> pending;  // first bytes, until the connection's kind is decided
   std::uint64_t pending_offset = 0;
   bool resyncing = false;
-  bool start_unknown = false;         // the stream starts at an unknown position (no SYN, or a gap while undecided)
-  bool quiet_resync = false;          // finding a boundary at once after a start_unknown is not reported
-  bool rstart = false;                // rbuf[0] is the first byte of a mid-stream start
+  bool start_unknown = false;  // the stream starts at an unknown position (no SYN, or a gap while undecided)
+  bool quiet_resync = false;   // finding a boundary at once after a start_unknown is not reported
+  bool rstart = false;         // rbuf[0] is the first byte of a mid-stream start
   struct Mark {
-    std::size_t pos;                  // where in rbuf the bytes of this capture frame start
+    std::size_t pos;  // where in rbuf the bytes of this capture frame start
     std::uint64_t frame;
     std::int64_t ts;
   };
-  std::vector<Mark> rmarks;           // the frames rbuf's bytes came in (packets found later keep their frame)
-  std::vector<std::uint8_t> rbuf;     // bytes after a gap, scanned for a packet boundary
-  std::uint64_t rbase = 0;            // stream offset of rbuf[0]
-  std::size_t rscan = 0;              // first position of rbuf not yet ruled out
-  std::uint64_t rskipped = 0;         // bytes passed over since the gap
-  std::uint64_t frame = 0;            // the capture frame being processed
+  std::vector<Mark> rmarks;        // the frames rbuf's bytes came in (packets found later keep their frame)
+  std::vector<std::uint8_t> rbuf;  // bytes after a gap, scanned for a packet boundary
+  std::uint64_t rbase = 0;         // stream offset of rbuf[0]
+  std::size_t rscan = 0;           // first position of rbuf not yet ruled out
+  std::uint64_t rskipped = 0;      // bytes passed over since the gap
+  std::uint64_t frame = 0;         // the capture frame being processed
   std::int64_t ts = 0;
 
-  Dir(Analyzer* a, Conn* c, const AnalyzerOptions& o)
-      : an(a), conn(c), tcp(o.reassembly), framer(o.max_packet_size) {}
+  Dir(Analyzer* a, Conn* c, const AnalyzerOptions& o) : an(a), conn(c), tcp(o.reassembly), framer(o.max_packet_size) {}
 
   DirStats& stats();
   PacketMeta meta(std::uint64_t offset) const;
@@ -110,9 +108,7 @@ Analyzer::Key Analyzer::table_key(const Endpoint& x, const Endpoint& y) noexcept
 
 DirStats& Analyzer::Dir::stats() { return dir == Direction::c2s ? conn->info.c2s : conn->info.s2c; }
 
-PacketMeta Analyzer::Dir::meta(std::uint64_t offset) const {
-  return PacketMeta{frame, ts, offset, &conn->info.file};
-}
+PacketMeta Analyzer::Dir::meta(std::uint64_t offset) const { return PacketMeta{frame, ts, offset, &conn->info.file}; }
 
 void Analyzer::Dir::on_data(std::span<const std::uint8_t> bytes, std::uint64_t offset, std::uint64_t fr) {
   frame = fr;
@@ -210,7 +206,8 @@ void Analyzer::Dir::run_framer(std::span<const std::uint8_t> chunk, std::uint64_
       }
     } else if (ev.kind == FrameEvent::Kind::oversized) {
       ++stats().errors;
-      an->sink_.on_error(conn->info, dir, Error{ErrorKind::packet_too_large, 1, "packet larger than the maximum packet size; skipped"},
+      an->sink_.on_error(conn->info, dir,
+                         Error{ErrorKind::packet_too_large, 1, "packet larger than the maximum packet size; skipped"},
                          meta(ev.frame.offset));
     } else {
       // The stream cannot be framed here: look for the next packet boundary in what follows.
@@ -221,10 +218,10 @@ void Analyzer::Dir::run_framer(std::span<const std::uint8_t> chunk, std::uint64_
       quiet_resync = false;
       rstart = false;
       rbuf.clear();
-    rmarks.clear();
+      rmarks.clear();
       rscan = 0;
       rskipped = 0;
-      framer = Framer(an->opts_.max_packet_size);  // it must not keep a view of `chunk`
+      framer = Framer(an->opts_.max_packet_size);       // it must not keep a view of `chunk`
       std::uint64_t from = std::max(at, chunk_offset);  // at = offset of the length byte after the header byte
       rbase = from;
       if (from < chunk_offset + chunk.size()) {
@@ -277,8 +274,10 @@ void Analyzer::Dir::resync_feed(std::span<const std::uint8_t> bytes, bool final)
       const std::size_t to = mi + 1 < marks.size() ? marks[mi + 1].pos : buf.size();
       if (mi < marks.size()) frame = marks[mi].frame, ts = marks[mi].ts;
       auto part = std::span<const std::uint8_t>(buf).subspan(from, to - from);
-      if (resyncing) resync_feed(part, false);  // a framing error in what was held: search again
-      else run_framer(part, base + from);
+      if (resyncing)
+        resync_feed(part, false);  // a framing error in what was held: search again
+      else
+        run_framer(part, base + from);
       from = to;
     }
     frame = now_frame;
@@ -415,11 +414,16 @@ Analyzer::Conn* Analyzer::lookup(const TcpSegment& seg, const CaptureRecord& rec
   ++counters_.connections;
   // Roles: the SYN sender is the client; else the side on an MQTT port is the server; else the higher port
   // is taken for the client (an ephemeral port), until a CONNECT says otherwise.
-  if (syn_only) c->set_roles(true, true);
-  else if (opts_.ports.count(seg.dst.port) && !opts_.ports.count(seg.src.port)) c->set_roles(true, true);
-  else if (opts_.ports.count(seg.src.port) && !opts_.ports.count(seg.dst.port)) c->set_roles(false, true);
-  else if ((seg.flags & (tcpflag::syn | tcpflag::ack)) == (tcpflag::syn | tcpflag::ack)) c->set_roles(false, true);
-  else c->set_roles(seg.src.port >= seg.dst.port, false);
+  if (syn_only)
+    c->set_roles(true, true);
+  else if (opts_.ports.count(seg.dst.port) && !opts_.ports.count(seg.src.port))
+    c->set_roles(true, true);
+  else if (opts_.ports.count(seg.src.port) && !opts_.ports.count(seg.dst.port))
+    c->set_roles(false, true);
+  else if ((seg.flags & (tcpflag::syn | tcpflag::ack)) == (tcpflag::syn | tcpflag::ack))
+    c->set_roles(false, true);
+  else
+    c->set_roles(seg.src.port >= seg.dst.port, false);
   // The table is full: the least recently active connection ends here (its handshake as far as it got).
   const std::size_t cap = std::max<std::size_t>(1, opts_.max_connections / std::max(1u, opts_.shard_count));
   while (conns_.size() >= cap && !lru_.empty()) {
@@ -467,7 +471,8 @@ void Analyzer::feed(const CaptureRecord& rec, const std::string& file) {
     const bool has_data = !seg.payload.empty() || seg.payload_wire_len > 0 || (seg.flags & tcpflag::fin);
     if (has_data && !d.tcp.started()) d.start_unknown = true;  // no SYN seen: the capture began mid-stream
     if (has_data)
-      d.tcp.segment(seg.seq + ((seg.flags & tcpflag::syn) ? 1u : 0u), seg.payload, seg.payload_wire_len, seg.flags & tcpflag::fin, rec.frame, d);
+      d.tcp.segment(seg.seq + ((seg.flags & tcpflag::syn) ? 1u : 0u), seg.payload, seg.payload_wire_len,
+                    seg.flags & tcpflag::fin, rec.frame, d);
     if ((seg.flags & tcpflag::ack) && other.tcp.started()) other.tcp.peer_acked(seg.ack, rec.frame, other);
   }
   if (seg.flags & tcpflag::fin) (d.dir == Direction::c2s ? c->info.fin_c2s : c->info.fin_s2c) = true;
@@ -485,8 +490,10 @@ void Analyzer::end_conn(Conn& c, EndReason why, std::uint64_t frame) {
   c.client_dir().end_of_stream();
   (c.a_is_client ? c.ba : c.ab).end_of_stream();
   if (c.info.session) {
-    if (why == EndReason::capture_end || why == EndReason::evicted) c.info.session->finish();
-    else c.info.session->close(PacketRef{frame, c.info.last_ts});
+    if (why == EndReason::capture_end || why == EndReason::evicted)
+      c.info.session->finish();
+    else
+      c.info.session->close(PacketRef{frame, c.info.last_ts});
   }
   if (c.info.kind == ConnKind::mqtt) sink_.on_connection_end(c.info);
   const Key key = table_key(c.key.a, c.key.b);

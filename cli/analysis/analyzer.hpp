@@ -21,7 +21,7 @@ namespace mqttauth::cli {
 
 struct AnalyzerOptions {
   std::set<std::uint16_t> ports{1883};  // MQTT ports: the side on one of them is the server
-  bool any_port = true;                  // also recognise connections that open with a CONNECT
+  bool any_port = true;                 // also recognise connections that open with a CONNECT
   std::uint32_t max_packet_size = 64u << 20;
   ReassemblyLimits reassembly{};
   std::size_t resync_window = 64u << 10;  // bytes scanned for a packet boundary after a gap
@@ -42,22 +42,22 @@ const char* end_reason_name(EndReason r) noexcept;
 
 struct DirStats {
   std::uint64_t packets = 0;
-  std::uint64_t bytes = 0;       // TCP payload bytes
+  std::uint64_t bytes = 0;  // TCP payload bytes
   std::uint64_t gaps = 0, gap_bytes = 0;
   std::uint64_t errors = 0;
   std::uint64_t violations = 0;  // rules broken in packets that decoded (each packet's violations counted)
 };
 
 struct Connection {
-  std::uint64_t id = 0;          // 1-based, in order of first appearance
-  Endpoint client, server;       // as far as known (a guess until roles are certain)
+  std::uint64_t id = 0;     // 1-based, in order of first appearance
+  Endpoint client, server;  // as far as known (a guess until roles are certain)
   bool roles_known = false;
   bool syn_seen = false;
   ConnKind kind = ConnKind::undecided;
   EndReason end = EndReason::open;
   std::uint64_t first_frame = 0, last_frame = 0;
   std::int64_t first_ts = 0, last_ts = 0;
-  std::string file;              // capture file of the first frame
+  std::string file;  // capture file of the first frame
   DirStats c2s, s2c;
   std::unique_ptr<Session> session;
   bool fin_c2s = false, fin_s2c = false;
@@ -65,7 +65,7 @@ struct Connection {
 
 // Where an MQTT packet (or error) sits.
 struct PacketMeta {
-  std::uint64_t frame = 0;   // frame that completed the packet
+  std::uint64_t frame = 0;  // frame that completed the packet
   std::int64_t ts_ns = 0;
   std::uint64_t offset = 0;  // offset in that direction's stream
   const std::string* file = nullptr;
@@ -136,7 +136,7 @@ class Analyzer {
   FrameParser parser_;
   ParsedFrame frame_;  // the frame being fed (kept: not built anew for every frame)
   std::unordered_map<Key, std::unique_ptr<Conn>, KeyHash> conns_;  // by table_key()
-  std::list<Conn*> lru_;  // the open connections, least recently active first
+  std::list<Conn*> lru_;                                           // the open connections, least recently active first
   std::set<std::uint64_t> open_ids_;
   // 4-tuples of connections that ended, with the time they ended: late segments are ignored for a while.
   static constexpr std::int64_t kClosedLinger_ns = 120'000'000'000;

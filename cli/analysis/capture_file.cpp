@@ -13,9 +13,9 @@
 namespace mqttauth::cli {
 namespace {
 
-constexpr std::size_t kBlock = 1 << 20;              // read size
-constexpr std::size_t kWindow = 4u << 20;            // mapped window
-constexpr std::uint32_t kMaxRecord = 64u << 20;      // larger records are taken as corruption
+constexpr std::size_t kBlock = 1 << 20;          // read size
+constexpr std::size_t kWindow = 4u << 20;        // mapped window
+constexpr std::uint32_t kMaxRecord = 64u << 20;  // larger records are taken as corruption
 constexpr std::uint32_t kPcapngShb = 0x0A0D0D0A;
 constexpr std::uint32_t kByteOrderMagic = 0x1A2B3C4D;
 
@@ -28,7 +28,7 @@ std::string at(std::uint64_t frame, std::uint64_t offset) {
 std::shared_ptr<SharedMapping> SharedMapping::map(const std::string& path, unsigned readers) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return nullptr;
-  struct stat st{};
+  struct stat st {};
   void* m = MAP_FAILED;
   if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0)
     m = mmap(nullptr, static_cast<std::size_t>(st.st_size), PROT_READ, MAP_PRIVATE, fd, 0);
@@ -97,13 +97,14 @@ bool CaptureReader::fill_mapped(std::size_t need) {
     data_ = nullptr;
     pos_ = len_ = 0;
   }
-  struct stat st{};
+  struct stat st {};
   if (fstat(fileno(f_), &st) == 0 && static_cast<std::uint64_t>(st.st_size) > file_size_)
     file_size_ = static_cast<std::uint64_t>(st.st_size);  // the file grew (a capture still being written)
   if (map_off_ + len_ >= file_size_) return false;        // already mapped to the end
   static const std::uint64_t page = static_cast<std::uint64_t>(sysconf(_SC_PAGESIZE));
   const std::uint64_t start = consumed_ & ~(page - 1);
-  const std::uint64_t end = std::min<std::uint64_t>(file_size_, std::max<std::uint64_t>(start + kWindow, consumed_ + need));
+  const std::uint64_t end =
+      std::min<std::uint64_t>(file_size_, std::max<std::uint64_t>(start + kWindow, consumed_ + need));
   unmap();
   void* m = mmap(nullptr, static_cast<std::size_t>(end - start), PROT_READ, MAP_PRIVATE, fileno(f_),
                  static_cast<off_t>(start));
@@ -169,7 +170,7 @@ bool CaptureReader::open(const std::string& path) {
     error_ = path + ": " + std::strerror(errno);
     return false;
   }
-  struct stat st{};
+  struct stat st {};
   if (fstat(fileno(f_), &st) == 0) {
     if (S_ISDIR(st.st_mode)) {
       error_ = path + ": is a directory";
@@ -198,9 +199,7 @@ bool CaptureReader::open(const std::string& path) {
     case 0xD4C3B2A1: swapped_ = true; break;
     case 0xA1B23C4D: nanos_ = true; break;
     case 0x4D3CB2A1: swapped_ = nanos_ = true; break;
-    default:
-      error_ = path + ": not a capture file (unknown magic number; pcap and pcapng are supported)";
-      return false;
+    default: error_ = path + ": not a capture file (unknown magic number; pcap and pcapng are supported)"; return false;
   }
   format_ = Format::pcap;
   if (!fill(24)) {
@@ -237,7 +236,8 @@ CaptureReader::Status CaptureReader::next_pcap(CaptureRecord& rec) {
   const std::uint8_t* h = data_ + pos_;
   std::uint32_t sec = rd32(h), frac = rd32(h + 4), incl = rd32(h + 8), orig = rd32(h + 12);
   if (incl > kMaxRecord)
-    return fail(Status::corrupt, "record length " + std::to_string(incl) + " is absurd at " + at(frame_ + 1, consumed_));
+    return fail(Status::corrupt,
+                "record length " + std::to_string(incl) + " is absurd at " + at(frame_ + 1, consumed_));
   if (!fill(16 + std::size_t{incl}))
     return fail(Status::truncated, "file ends inside " + at(frame_ + 1, consumed_) + " (" +
                                        std::to_string(len_ - pos_ - 16) + " of " + std::to_string(incl) +
@@ -270,13 +270,15 @@ CaptureReader::Status CaptureReader::next_pcapng(CaptureRecord& rec) {
     std::memcpy(&raw_type, data_ + pos_, 4);
     if (raw_type == kPcapngShb) {
       // A new section: its byte order comes from its byte-order magic.
-      if (!fill(12))
-        return fail(Status::truncated, "file ends inside a section header at " + where(consumed_));
+      if (!fill(12)) return fail(Status::truncated, "file ends inside a section header at " + where(consumed_));
       std::uint32_t bom;
       std::memcpy(&bom, data_ + pos_ + 8, 4);
-      if (bom == kByteOrderMagic) swapped_ = false;
-      else if (bom == __builtin_bswap32(kByteOrderMagic)) swapped_ = true;
-      else return fail(Status::corrupt, "bad byte-order magic in the section header at " + where(consumed_));
+      if (bom == kByteOrderMagic)
+        swapped_ = false;
+      else if (bom == __builtin_bswap32(kByteOrderMagic))
+        swapped_ = true;
+      else
+        return fail(Status::corrupt, "bad byte-order magic in the section header at " + where(consumed_));
       ifaces_.clear();
     }
     const std::uint8_t* b = data_ + pos_;

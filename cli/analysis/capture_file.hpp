@@ -29,12 +29,12 @@ inline constexpr std::uint32_t kLinkIpv6 = 229;
 inline constexpr std::uint32_t kLinkLinuxSll2 = 276;
 
 struct CaptureRecord {
-  std::uint64_t frame = 0;        // 1-based record number in the file
-  std::int64_t ts_ns = 0;         // nanoseconds since 1970
+  std::uint64_t frame = 0;  // 1-based record number in the file
+  std::int64_t ts_ns = 0;   // nanoseconds since 1970
   std::uint32_t link_type = 0;
-  std::uint32_t interface = 0;    // pcapng interface id (0 for pcap)
-  std::uint32_t orig_len = 0;     // length on the wire
-  std::uint64_t file_offset = 0;  // where the record starts in the file
+  std::uint32_t interface = 0;         // pcapng interface id (0 for pcap)
+  std::uint32_t orig_len = 0;          // length on the wire
+  std::uint64_t file_offset = 0;       // where the record starts in the file
   std::span<const std::uint8_t> data;  // the captured bytes (caplen), valid until the next call
 };
 
@@ -126,10 +126,10 @@ class CaptureReader {
   std::string error_;
   Format format_ = Format::unknown;
   bool swapped_ = false;
-  bool nanos_ = false;              // pcap: nanosecond timestamps
-  std::uint32_t link_type_ = 0;     // pcap
+  bool nanos_ = false;           // pcap: nanosecond timestamps
+  std::uint32_t link_type_ = 0;  // pcap
   std::uint32_t snaplen_ = 0;
-  std::vector<Interface> ifaces_;   // pcapng: of the current section
+  std::vector<Interface> ifaces_;  // pcapng: of the current section
   // Regular files are mapped a window at a time (no copy; the peak RSS stays about one window whatever the
   // file size); pipes and anything mmap refuses are read into buf_.
   bool fill_mapped(std::size_t need);
@@ -139,14 +139,14 @@ class CaptureReader {
   bool mapped_ = false;
   std::shared_ptr<SharedMapping> shared_;  // data_ is its mapping while set
   unsigned shared_reader_ = 0;
-  std::uint64_t next_report_ = 0;          // consumed_ at which to tell shared_ where this reader is
+  std::uint64_t next_report_ = 0;  // consumed_ at which to tell shared_ where this reader is
   void report_position(std::uint64_t offset) noexcept;
   void* map_ = nullptr;
   std::size_t map_len_ = 0;
-  std::uint64_t map_off_ = 0;       // file offset of data_[0] when mapped
-  std::size_t pos_ = 0, len_ = 0;   // unread bytes are data_[pos_, len_)
-  std::size_t prefetched_ = 0;      // data_[.., prefetched_) has been prefetched (0 after data_ changes)
-  std::uint64_t consumed_ = 0;      // file offset of buf_[pos_]
+  std::uint64_t map_off_ = 0;      // file offset of data_[0] when mapped
+  std::size_t pos_ = 0, len_ = 0;  // unread bytes are data_[pos_, len_)
+  std::size_t prefetched_ = 0;     // data_[.., prefetched_) has been prefetched (0 after data_ changes)
+  std::uint64_t consumed_ = 0;     // file offset of buf_[pos_]
   std::uint64_t file_size_ = 0;
   std::uint64_t frame_ = 0;
   bool eof_ = false;

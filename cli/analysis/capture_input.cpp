@@ -92,7 +92,8 @@ InputReport read_captures(const CaptureOptions& o, Analyzer& an) {
       if (link_supported(best->rec.link_type)) {
         best->checked_link = best->rec.link_type;
       } else if (loud && best->warned_links.insert(best->rec.link_type).second) {
-        std::fprintf(stderr, "mqttauth: %s: frame %llu: link type %u is not supported; frames of that type are skipped\n",
+        std::fprintf(stderr,
+                     "mqttauth: %s: frame %llu: link type %u is not supported; frames of that type are skipped\n",
                      best->name.c_str(), static_cast<unsigned long long>(best->rec.frame), best->rec.link_type);
       }
     }
@@ -104,7 +105,8 @@ InputReport read_captures(const CaptureOptions& o, Analyzer& an) {
         last_progress = now;
         std::uint64_t done = 0;
         for (auto& s : srcs) done += s->reader.bytes_read();
-        std::fprintf(stderr, "\r%5.1f%%  %llu MB", total_size ? 100.0 * static_cast<double>(done) / static_cast<double>(total_size) : 0.0,
+        std::fprintf(stderr, "\r%5.1f%%  %llu MB",
+                     total_size ? 100.0 * static_cast<double>(done) / static_cast<double>(total_size) : 0.0,
                      static_cast<unsigned long long>(done >> 20));
       }
     }

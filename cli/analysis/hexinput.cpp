@@ -14,9 +14,12 @@ std::optional<std::vector<std::uint8_t>> parse_hex(std::string_view s, std::stri
   for (std::size_t i = 0; i < s.size(); ++i) {
     char c = s[i];
     int v = -1;
-    if (c >= '0' && c <= '9') v = c - '0';
-    else if (c >= 'a' && c <= 'f') v = c - 'a' + 10;
-    else if (c >= 'A' && c <= 'F') v = c - 'A' + 10;
+    if (c >= '0' && c <= '9')
+      v = c - '0';
+    else if (c >= 'a' && c <= 'f')
+      v = c - 'a' + 10;
+    else if (c >= 'A' && c <= 'F')
+      v = c - 'A' + 10;
     if (v >= 0) {
       // "0x" prefix: a '0' followed by 'x' at a byte boundary.
       if (hi < 0 && c == '0' && i + 1 < s.size() && (s[i + 1] == 'x' || s[i + 1] == 'X')) {

@@ -259,9 +259,12 @@ ParsedFrame FrameParser::parse(std::uint32_t link, std::span<const std::uint8_t>
       std::memcpy(&fam_le, f.data(), 4);
       std::uint32_t fam = link == kLinkLoop ? fam_be : (fam_le < 256 ? fam_le : __builtin_bswap32(fam_le));
       off = 4;
-      if (fam == 2) ethertype = kEthIpv4;
-      else if (fam == 10 || fam == 24 || fam == 28 || fam == 30) ethertype = kEthIpv6;  // Linux, BSDs, macOS
-      else return skip(FrameSkip::not_ip);
+      if (fam == 2)
+        ethertype = kEthIpv4;
+      else if (fam == 10 || fam == 24 || fam == 28 || fam == 30)
+        ethertype = kEthIpv6;  // Linux, BSDs, macOS
+      else
+        return skip(FrameSkip::not_ip);
       break;
     }
     case kLinkRaw:
@@ -288,7 +291,8 @@ ParsedFrame FrameParser::ip(std::span<const std::uint8_t> p, std::uint32_t wire_
     std::uint16_t total = be16(&p[2]);
     // Total length 0 in an unfragmented datagram: TCP segmentation offload captured before the NIC split
     // it; the captured bytes are the datagram.
-    if (total == 0 && (be16(&p[6]) & 0x3FFFu) == 0) total = static_cast<std::uint16_t>(std::min<std::size_t>(p.size(), 65535));
+    if (total == 0 && (be16(&p[6]) & 0x3FFFu) == 0)
+      total = static_cast<std::uint16_t>(std::min<std::size_t>(p.size(), 65535));
     if (ihl < 20 || p.size() < ihl || total < ihl) return skip(FrameSkip::malformed, "bad IPv4 header length");
     std::uint16_t frag = be16(&p[6]);
     if ((frag & 0x3FFFu) != 0) {  // more fragments, or a non-zero offset
@@ -301,7 +305,7 @@ ParsedFrame FrameParser::ip(std::span<const std::uint8_t> p, std::uint32_t wire_
     // Ethernet padding may follow the datagram; the snap length may cut it.
     std::size_t have = std::min<std::size_t>(p.size(), total);
     (void)wire_len;  // the IPv4 total length tells the wire length of the segment
-    ParsedFrame f;  // filled in place: this runs for every frame
+    ParsedFrame f;   // filled in place: this runs for every frame
     std::memcpy(f.seg.src.ip.b.data(), &p[12], 4);
     std::memcpy(f.seg.dst.ip.b.data(), &p[16], 4);
     tcp(f, p.subspan(ihl, have - ihl), static_cast<std::uint32_t>(total - ihl));

@@ -76,9 +76,9 @@ struct ParsedFrame {
 class Ipv4Defrag {
  public:
   struct Limits {
-    std::size_t max_datagrams = 1024;      // in reassembly at once
-    std::size_t max_bytes = 16u << 20;     // held in all
-    std::size_t max_ranges = 1024;         // disjoint pieces of one datagram
+    std::size_t max_datagrams = 1024;   // in reassembly at once
+    std::size_t max_bytes = 16u << 20;  // held in all
+    std::size_t max_ranges = 1024;      // disjoint pieces of one datagram
     std::int64_t timeout_ns = 30'000'000'000;
   };
   Ipv4Defrag() = default;
@@ -89,7 +89,7 @@ class Ipv4Defrag {
   std::uint64_t dropped() const noexcept { return dropped_; }
   std::size_t pending() const noexcept { return pending_.size(); }  // datagrams in reassembly
   std::size_t held_bytes() const noexcept { return held_; }
-  std::size_t held_ranges() const noexcept;                        // disjoint received ranges, in all
+  std::size_t held_ranges() const noexcept;  // disjoint received ranges, in all
 
  private:
   struct Key {

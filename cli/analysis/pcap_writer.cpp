@@ -32,8 +32,8 @@ std::uint16_t fold(std::uint32_t acc) {
   return static_cast<std::uint16_t>(~acc);
 }
 
-std::vector<std::uint8_t> tcp_segment(const Endpoint& src, const Endpoint& dst, std::uint32_t seq,
-                                      std::uint32_t ack, std::uint8_t flags, std::span<const std::uint8_t> payload) {
+std::vector<std::uint8_t> tcp_segment(const Endpoint& src, const Endpoint& dst, std::uint32_t seq, std::uint32_t ack,
+                                      std::uint8_t flags, std::span<const std::uint8_t> payload) {
   std::vector<std::uint8_t> t;
   put16(t, src.port);
   put16(t, dst.port);
@@ -41,9 +41,9 @@ std::vector<std::uint8_t> tcp_segment(const Endpoint& src, const Endpoint& dst, 
   put32(t, ack);
   t.push_back(0x50);  // data offset 5 words
   t.push_back(flags);
-  put16(t, 65535);    // window
-  put16(t, 0);        // checksum, below
-  put16(t, 0);        // urgent pointer
+  put16(t, 65535);  // window
+  put16(t, 0);      // checksum, below
+  put16(t, 0);      // urgent pointer
   t.insert(t.end(), payload.begin(), payload.end());
   // Checksum over the pseudo-header and the segment.
   std::uint32_t acc = 0;
@@ -107,19 +107,19 @@ std::vector<std::uint8_t> wrap(const LinkSpec& link, bool v6, std::vector<std::u
       break;
     }
     case kLinkLinuxSll:
-      put16(f, 0);       // packet type: to us
-      put16(f, 1);       // ARPHRD_ETHER
-      put16(f, 6);       // address length
+      put16(f, 0);  // packet type: to us
+      put16(f, 1);  // ARPHRD_ETHER
+      put16(f, 6);  // address length
       for (int i = 0; i < 8; ++i) f.push_back(i == 0 ? 0x02 : 0);
       put16(f, ethertype);
       break;
     case kLinkLinuxSll2:
       put16(f, ethertype);
-      put16(f, 0);       // reserved
-      put32(f, 1);       // interface index
-      put16(f, 1);       // ARPHRD_ETHER
-      f.push_back(0);    // packet type
-      f.push_back(6);    // address length
+      put16(f, 0);     // reserved
+      put32(f, 1);     // interface index
+      put16(f, 1);     // ARPHRD_ETHER
+      f.push_back(0);  // packet type
+      f.push_back(6);  // address length
       for (int i = 0; i < 8; ++i) f.push_back(i == 0 ? 0x02 : 0);
       break;
     case kLinkNull: le32(f, v6 ? 30u : 2u); break;  // host byte order (little-endian writer)
@@ -141,9 +141,8 @@ std::vector<std::uint8_t> build_tcp_frame(const LinkSpec& link, const Endpoint& 
 }
 
 std::vector<std::vector<std::uint8_t>> build_fragmented_tcp(const LinkSpec& link, const Endpoint& src,
-                                                            const Endpoint& dst, std::uint32_t seq,
-                                                            std::uint32_t ack, std::uint8_t flags,
-                                                            std::span<const std::uint8_t> payload,
+                                                            const Endpoint& dst, std::uint32_t seq, std::uint32_t ack,
+                                                            std::uint8_t flags, std::span<const std::uint8_t> payload,
                                                             std::uint16_t ip_id, std::size_t frag_payload) {
   auto seg = tcp_segment(src, dst, seq, ack, flags, payload);
   std::vector<std::vector<std::uint8_t>> frames;

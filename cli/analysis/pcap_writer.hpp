@@ -26,9 +26,8 @@ std::vector<std::uint8_t> build_tcp_frame(const LinkSpec& link, const Endpoint& 
 // The IPv4 datagram of a TCP segment split in fragments of at most `frag_payload` bytes (a multiple of 8),
 // each wrapped in `link`.
 std::vector<std::vector<std::uint8_t>> build_fragmented_tcp(const LinkSpec& link, const Endpoint& src,
-                                                            const Endpoint& dst, std::uint32_t seq,
-                                                            std::uint32_t ack, std::uint8_t flags,
-                                                            std::span<const std::uint8_t> payload,
+                                                            const Endpoint& dst, std::uint32_t seq, std::uint32_t ack,
+                                                            std::uint8_t flags, std::span<const std::uint8_t> payload,
                                                             std::uint16_t ip_id, std::size_t frag_payload);
 
 class CaptureWriter {
@@ -74,17 +73,17 @@ class PcapngWriter final : public CaptureWriter {
 // A TCP connection between a client and a server, keeping sequence numbers, written to a capture.
 class TcpConversation {
  public:
-  TcpConversation(CaptureWriter& out, LinkSpec link, Endpoint client, Endpoint server,
-                  std::uint32_t client_isn = 1000, std::uint32_t server_isn = 5000);
+  TcpConversation(CaptureWriter& out, LinkSpec link, Endpoint client, Endpoint server, std::uint32_t client_isn = 1000,
+                  std::uint32_t server_isn = 5000);
   void handshake(std::int64_t ts_ns);  // SYN, SYN-ACK, ACK
   // Sends `payload` from the client (or server) in segments of at most `mss` bytes.
   void send(bool from_client, std::span<const std::uint8_t> payload, std::int64_t ts_ns, std::size_t mss = 1460);
-  void close(std::int64_t ts_ns);      // FIN from both sides, and the last ACK
+  void close(std::int64_t ts_ns);  // FIN from both sides, and the last ACK
   void reset(bool from_client, std::int64_t ts_ns);
   // Writes one segment at an explicit sequence number without moving the conversation's counters
   // (retransmissions, out-of-order and overlapping segments).
-  void raw_segment(bool from_client, std::uint32_t seq, std::span<const std::uint8_t> payload,
-                   std::int64_t ts_ns, std::uint8_t flags = tcpflag::ack | tcpflag::psh);
+  void raw_segment(bool from_client, std::uint32_t seq, std::span<const std::uint8_t> payload, std::int64_t ts_ns,
+                   std::uint8_t flags = tcpflag::ack | tcpflag::psh);
   std::uint32_t next_seq(bool from_client) const { return from_client ? cseq_ : sseq_; }
   // Advances a side's sequence number as if `n` bytes were sent but not captured (a lost segment).
   void lose(bool from_client, std::uint32_t n) { (from_client ? cseq_ : sseq_) += n; }

@@ -92,8 +92,8 @@ void TcpReassembler::hold(std::uint64_t off, std::span<const std::uint8_t> bytes
   }
 }
 
-void TcpReassembler::segment(std::uint32_t seq, std::span<const std::uint8_t> payload, std::uint32_t wire_len,
-                             bool fin, std::uint64_t frame, StreamSink& sink) {
+void TcpReassembler::segment(std::uint32_t seq, std::span<const std::uint8_t> payload, std::uint32_t wire_len, bool fin,
+                             std::uint64_t frame, StreamSink& sink) {
   if (!started_) {  // mid-stream: the stream starts here
     started_ = true;
     isn_ = seq;
@@ -182,7 +182,8 @@ void TcpReassembler::finish(std::uint64_t frame, StreamSink& sink) {
     deliver_held(frame, sink);
   }
   // Bytes sent before the FIN that the capture does not have.
-  if (fin_at_ > static_cast<std::int64_t>(next_)) skip_to(static_cast<std::uint64_t>(fin_at_), frame, GapReason::end, sink);
+  if (fin_at_ > static_cast<std::int64_t>(next_))
+    skip_to(static_cast<std::uint64_t>(fin_at_), frame, GapReason::end, sink);
 }
 
 }  // namespace mqttauth::cli

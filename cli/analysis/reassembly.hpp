@@ -24,15 +24,15 @@
 namespace mqttauth::cli {
 
 struct ReassemblyLimits {
-  std::size_t max_held_bytes = 4u << 20;   // out-of-order bytes held per direction
+  std::size_t max_held_bytes = 4u << 20;  // out-of-order bytes held per direction
   std::size_t max_held_segments = 4096;
 };
 
 enum class GapReason : std::uint8_t {
-  lost,        // the peer acknowledged bytes the capture does not have
-  snap_length, // the capture cut the segment short
-  overflow,    // too much out-of-order data held
-  end,         // the direction ended (FIN, RST, end of capture) with a hole
+  lost,         // the peer acknowledged bytes the capture does not have
+  snap_length,  // the capture cut the segment short
+  overflow,     // too much out-of-order data held
+  end,          // the direction ended (FIN, RST, end of capture) with a hole
 };
 const char* gap_reason_name(GapReason r) noexcept;
 
@@ -61,7 +61,7 @@ class TcpReassembler {
   void finish(std::uint64_t frame, StreamSink& sink);
 
   bool started() const noexcept { return started_; }
-  std::uint64_t offset() const noexcept { return next_; }          // next stream offset expected
+  std::uint64_t offset() const noexcept { return next_; }  // next stream offset expected
   std::size_t held_bytes() const noexcept { return held_bytes_; }
   std::uint64_t retransmitted_bytes() const noexcept { return retrans_; }
   std::uint64_t overlap_conflicts() const noexcept { return conflicts_; }
@@ -76,11 +76,11 @@ class TcpReassembler {
 
   ReassemblyLimits limits_;
   bool started_ = false;
-  std::uint32_t isn_ = 0;     // sequence number of stream offset 0
-  std::uint64_t next_ = 0;    // stream offset of the next byte to deliver
-  std::int64_t fin_at_ = -1;  // stream offset of the FIN, once seen
+  std::uint32_t isn_ = 0;                                    // sequence number of stream offset 0
+  std::uint64_t next_ = 0;                                   // stream offset of the next byte to deliver
+  std::int64_t fin_at_ = -1;                                 // stream offset of the FIN, once seen
   std::map<std::uint64_t, std::vector<std::uint8_t>> held_;  // out of order, by stream offset; never overlapping
-  std::map<std::uint64_t, std::uint64_t> snap_holes_;         // [begin, end) cut off held segments
+  std::map<std::uint64_t, std::uint64_t> snap_holes_;        // [begin, end) cut off held segments
   std::size_t held_bytes_ = 0;
   std::uint64_t retrans_ = 0, conflicts_ = 0, gap_bytes_ = 0;
 };

@@ -236,46 +236,46 @@ class Server : public std::enable_shared_from_this<Server> {
 
   void read(const std::shared_ptr<Connection>& c) {
     c->reading = true;
-    c->sock.async_read_some(asio::buffer(c->buf), [self = shared_from_this(), c](const asio::error_code& ec,
-                                                                                   std::size_t n) {
-      c->reading = false;
-      if (c->sock_closed) return;
-      if (c->draining) {
-        // After our FIN: discard what the peer still sends until it closes.
-        if (ec) {
-          self->close_socket(c);
-        } else {
-          self->read(c);
-        }
-        return;
-      }
-      if (c->gone) return;
-      if (ec) {
-        bool reset = ec != asio::error::eof;
-        self->core_.closed(c->id, steady_ms());
-        self->finish(c, true, reset);
-        self->flush();
-        return;
-      }
-      std::span<const std::uint8_t> data(c->buf.data(), n);
-      if (self->tap_) self->tap_->on_data(self->tap_first_ + c->id - 1, true, data, wall_ns());
-      self->core_.receive(c->id, data, steady_ms());
-      self->flush();
-      if (!c->gone && c->pending) {
-        c->handshake_bytes += n;
-        if (self->core_.is_established(c->id)) {
-          self->settle(*c);
-        } else if (c->handshake_bytes > self->cfg_.max_handshake_bytes) {
-          self->log("conn " + std::to_string(c->id) + ": over " + std::to_string(self->cfg_.max_handshake_bytes) +
-                    " bytes before authentication (max_handshake_bytes), closing");
-          self->core_.closed(c->id, steady_ms());
-          self->finish(c, false, true);
+    c->sock.async_read_some(
+        asio::buffer(c->buf), [self = shared_from_this(), c](const asio::error_code& ec, std::size_t n) {
+          c->reading = false;
+          if (c->sock_closed) return;
+          if (c->draining) {
+            // After our FIN: discard what the peer still sends until it closes.
+            if (ec) {
+              self->close_socket(c);
+            } else {
+              self->read(c);
+            }
+            return;
+          }
+          if (c->gone) return;
+          if (ec) {
+            bool reset = ec != asio::error::eof;
+            self->core_.closed(c->id, steady_ms());
+            self->finish(c, true, reset);
+            self->flush();
+            return;
+          }
+          std::span<const std::uint8_t> data(c->buf.data(), n);
+          if (self->tap_) self->tap_->on_data(self->tap_first_ + c->id - 1, true, data, wall_ns());
+          self->core_.receive(c->id, data, steady_ms());
           self->flush();
-          return;
-        }
-      }
-      if (!c->gone && !c->closing) self->read(c);
-    });
+          if (!c->gone && c->pending) {
+            c->handshake_bytes += n;
+            if (self->core_.is_established(c->id)) {
+              self->settle(*c);
+            } else if (c->handshake_bytes > self->cfg_.max_handshake_bytes) {
+              self->log("conn " + std::to_string(c->id) + ": over " + std::to_string(self->cfg_.max_handshake_bytes) +
+                        " bytes before authentication (max_handshake_bytes), closing");
+              self->core_.closed(c->id, steady_ms());
+              self->finish(c, false, true);
+              self->flush();
+              return;
+            }
+          }
+          if (!c->gone && !c->closing) self->read(c);
+        });
   }
 
   // Admission of a newcomer from `addr` (see BrokerConfig::max_pending): closes the pending connection it
@@ -375,8 +375,8 @@ class Server : public std::enable_shared_from_this<Server> {
         while (queued_total_ > cfg_.max_output_total) {
           auto big = largest_queue();
           if (!big) break;
-          overflow(big, "the largest output queue while all queues hold over " +
-                            std::to_string(cfg_.max_output_total) + " bytes (max_output_total)");
+          overflow(big, "the largest output queue while all queues hold over " + std::to_string(cfg_.max_output_total) +
+                            " bytes (max_output_total)");
         }
         if (c->gone) continue;
         c->outq.push_back(std::move(a.bytes));
@@ -479,7 +479,7 @@ class Server : public std::enable_shared_from_this<Server> {
   std::unordered_map<ConnId, std::shared_ptr<Connection>> conns_;
   std::set<std::shared_ptr<Connection>> draining_;
   std::size_t queued_total_ = 0;  // bytes in every connection's output queue
-  std::list<ConnId> pending_;  // every pending connection, oldest first
+  std::list<ConnId> pending_;     // every pending connection, oldest first
   std::unordered_map<asio::ip::address, Address> addresses_;
   TimeMs admission_logged_at_ = -1000000;
   std::size_t admission_unlogged_ = 0;

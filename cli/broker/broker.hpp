@@ -57,7 +57,7 @@ inline constexpr std::string_view kAuthMethod = "HMAC-SHA256";
 struct ListenerConfig {
   std::string host_port = "127.0.0.1:1883";  // "HOST:PORT", "[v6]:PORT"; port 0 = any free port
   AuthMode auth = AuthMode::none;
-  std::uint8_t auth_code = 0;                // type of the custom authenticate packet: 0 or 15
+  std::uint8_t auth_code = 0;  // type of the custom authenticate packet: 0 or 15
 };
 
 // Brute-force limiting of authentication (custom and v5), see limiter.hpp. Failed authentications (a wrong
@@ -67,12 +67,12 @@ struct ListenerConfig {
 // a response still pending is refused without being evaluated, for `lockout`, doubled with each further
 // failure up to `max_lockout`. A successful authentication clears its client id's count (not the address's).
 struct AuthLimitConfig {
-  std::uint32_t client_failures = 5;               // per client id within the window (0 = no limit)
-  std::uint32_t address_failures = 20;             // per source address within the window (0 = no limit)
-  std::chrono::milliseconds window{60000};         // a count is forgotten this long after its last failure
-  std::chrono::milliseconds lockout{1000};         // the first lockout
-  std::chrono::milliseconds max_lockout{30000};    // the longest lockout
-  std::size_t max_entries = 10000;                 // per table (client ids, addresses); the oldest is evicted
+  std::uint32_t client_failures = 5;             // per client id within the window (0 = no limit)
+  std::uint32_t address_failures = 20;           // per source address within the window (0 = no limit)
+  std::chrono::milliseconds window{60000};       // a count is forgotten this long after its last failure
+  std::chrono::milliseconds lockout{1000};       // the first lockout
+  std::chrono::milliseconds max_lockout{30000};  // the longest lockout
+  std::size_t max_entries = 10000;               // per table (client ids, addresses); the oldest is evicted
 };
 
 struct BrokerConfig {
@@ -93,25 +93,25 @@ struct BrokerConfig {
   AuthLimitConfig auth_limit;
 
   // Limits (bounded memory).
-  std::uint32_t max_packet_size = 1u << 20;          // largest packet accepted and sent (bytes)
+  std::uint32_t max_packet_size = 1u << 20;  // largest packet accepted and sent (bytes)
   std::size_t max_connections = 1024;
   // Connections not yet through CONNECT and authentication ("pending"). A newcomer that finds this many, or
   // max_connections in all, closes the oldest pending connection from its own address, else the oldest
   // pending one of all; only when every connection is established is the newcomer refused. So connections
   // that never authenticate cannot lock devices out.
   std::size_t max_pending = 512;
-  std::size_t max_connections_per_address = 0;       // from one IP address, pending or not (0 = no limit)
-  std::size_t max_handshake_bytes = 65536;           // a pending connection that sends more is closed
-  std::size_t max_output_queue = 8u << 20;           // bytes queued for one socket before it is closed
-  std::size_t max_output_total = 256u << 20;         // bytes queued for all sockets: over it, the largest queue's
-                                                     // socket is closed
-  std::size_t max_queued_messages = 1000;            // per session: offline / not yet in flight
-  std::size_t max_retained = 100000;                 // retained messages in all
-  std::uint16_t receive_maximum = 20;                // v5: how many QoS 1/2 PUBLISH a client may have in flight
-  std::uint16_t max_inflight = 20;                   // outgoing in flight for 3.x clients
-  std::uint16_t topic_alias_maximum = 10;            // v5: client -> server topic aliases (0 = none)
-  std::uint16_t server_keep_alive = 0;               // v5: imposed on clients when non-zero
-  std::uint32_t max_session_expiry = 0xFFFFFFFFu;    // v5: cap on the session expiry a client asks for
+  std::size_t max_connections_per_address = 0;     // from one IP address, pending or not (0 = no limit)
+  std::size_t max_handshake_bytes = 65536;         // a pending connection that sends more is closed
+  std::size_t max_output_queue = 8u << 20;         // bytes queued for one socket before it is closed
+  std::size_t max_output_total = 256u << 20;       // bytes queued for all sockets: over it, the largest queue's
+                                                   // socket is closed
+  std::size_t max_queued_messages = 1000;          // per session: offline / not yet in flight
+  std::size_t max_retained = 100000;               // retained messages in all
+  std::uint16_t receive_maximum = 20;              // v5: how many QoS 1/2 PUBLISH a client may have in flight
+  std::uint16_t max_inflight = 20;                 // outgoing in flight for 3.x clients
+  std::uint16_t topic_alias_maximum = 10;          // v5: client -> server topic aliases (0 = none)
+  std::uint16_t server_keep_alive = 0;             // v5: imposed on clients when non-zero
+  std::uint32_t max_session_expiry = 0xFFFFFFFFu;  // v5: cap on the session expiry a client asks for
 
   // ACL: SUBSCRIBE to a filter listed here is refused (SUBACK 0x80, v5 `deny_reason_v5`).
   std::vector<std::string> deny_subscribe;

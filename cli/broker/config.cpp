@@ -38,9 +38,12 @@ bool parse_seconds(std::string_view v, std::chrono::milliseconds& out) {
 }
 
 bool parse_bool(std::string_view v, bool& out) {
-  if (v == "true" || v == "yes" || v == "on" || v == "1") out = true;
-  else if (v == "false" || v == "no" || v == "off" || v == "0") out = false;
-  else return false;
+  if (v == "true" || v == "yes" || v == "on" || v == "1")
+    out = true;
+  else if (v == "false" || v == "no" || v == "off" || v == "0")
+    out = false;
+  else
+    return false;
   return true;
 }
 

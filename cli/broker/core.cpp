@@ -89,8 +89,7 @@ std::string source_key(const IpAddr& ip) {
 
 std::string make_challenge(bool seed_compat) {
   if (seed_compat) {
-    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                  std::chrono::system_clock::now().time_since_epoch())
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
                   .count();
     return std::to_string(ms);
   }
@@ -382,8 +381,8 @@ void Core::on_connect(Conn& c, const Connect& p, TimeMs now) {
   c.client_id = std::string(p.client_id);
   const bool v5 = p.level == kLevel5;
   if (v5) {
-    c.session_expiry = std::min(prop_int(p.properties, PropertyId::session_expiry_interval, 0),
-                                config_.max_session_expiry);
+    c.session_expiry =
+        std::min(prop_int(p.properties, PropertyId::session_expiry_interval, 0), config_.max_session_expiry);
     c.client_receive_max = static_cast<std::uint16_t>(prop_int(p.properties, PropertyId::receive_maximum, 65535));
     c.client_max_packet = prop_int(p.properties, PropertyId::maximum_packet_size, 0);
     c.client_alias_max = static_cast<std::uint16_t>(prop_int(p.properties, PropertyId::topic_alias_maximum, 0));
@@ -442,9 +441,7 @@ void Core::on_connect(Conn& c, const Connect& p, TimeMs now) {
         return refuse(c, 0x05, kRcBadAuthMethod);
       }
       break;
-    case AuthMode::custom:
-      scheme = Scheme::custom;
-      break;
+    case AuthMode::custom: scheme = Scheme::custom; break;
     case AuthMode::v5:
       if (!v5) {
         log("conn " + std::to_string(c.id) + " (" + c.client_id + "): MQTT 5 enhanced auth required");
@@ -452,9 +449,7 @@ void Core::on_connect(Conn& c, const Connect& p, TimeMs now) {
       }
       scheme = Scheme::v5;
       break;
-    case AuthMode::any:
-      scheme = method ? Scheme::v5 : Scheme::custom;
-      break;
+    case AuthMode::any: scheme = method ? Scheme::v5 : Scheme::custom; break;
   }
   if (scheme == Scheme::v5) {
     if (!method || method->text != kAuthMethod) {
@@ -659,8 +654,8 @@ void Core::complete_connect(Conn& c, TimeMs now, bool with_auth_method) {
     ack.properties = b.properties();
   }
   send(c, ack);
-  log("conn " + std::to_string(c.id) + " (" + c.client_id + "): connected, MQTT level " +
-      std::to_string(c.level) + (present ? ", session present" : ""));
+  log("conn " + std::to_string(c.id) + " (" + c.client_id + "): connected, MQTT level " + std::to_string(c.level) +
+      (present ? ", session present" : ""));
 
   // Retry what was in flight, then whatever waited.
   for (auto& [id, d] : s.inflight) {
@@ -1085,11 +1080,16 @@ const char* auth_mode_name(AuthMode m) noexcept {
 }
 
 bool parse_auth_mode(std::string_view s, AuthMode& out) noexcept {
-  if (s == "none") out = AuthMode::none;
-  else if (s == "custom") out = AuthMode::custom;
-  else if (s == "v5") out = AuthMode::v5;
-  else if (s == "any") out = AuthMode::any;
-  else return false;
+  if (s == "none")
+    out = AuthMode::none;
+  else if (s == "custom")
+    out = AuthMode::custom;
+  else if (s == "v5")
+    out = AuthMode::v5;
+  else if (s == "any")
+    out = AuthMode::any;
+  else
+    return false;
   return true;
 }
 

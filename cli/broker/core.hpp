@@ -115,7 +115,7 @@ class Core {
     bool reauth = false;
     TimeMs reauth_deadline = 0;
     std::uint8_t auth_code = 0;
-    std::uint32_t client_max_packet = 0;      // 0 = no limit
+    std::uint32_t client_max_packet = 0;  // 0 = no limit
     std::uint16_t client_receive_max = 65535;
     std::uint16_t client_alias_max = 0;
     std::map<std::uint16_t, std::string> in_aliases;

@@ -48,8 +48,8 @@ class FailureTable {
  private:
   struct Entry {
     std::uint32_t failures = 0;
-    TimeMs last = 0;          // the last failure
-    TimeMs locked_until = 0;  // 0: not locked out
+    TimeMs last = 0;                       // the last failure
+    TimeMs locked_until = 0;               // 0: not locked out
     std::list<std::string>::iterator pos;  // in order_
   };
   bool expired(const Entry& e, TimeMs now) const noexcept;

@@ -247,7 +247,8 @@ void setup_broker(CLI::App& app) {
   sub->add_option("--auth-limit-entries", opt->auth_limit_entries,
                   "Client ids and addresses tracked at most, each (default 10000; the oldest is evicted)")
       ->check(CLI::Range(1LL, 10000000LL));
-  repeatable(sub->add_option("--deny-subscribe", opt->deny_subscribe, "Refuse subscriptions to this topic filter (repeatable)"));
+  repeatable(sub->add_option("--deny-subscribe", opt->deny_subscribe,
+                             "Refuse subscriptions to this topic filter (repeatable)"));
   sub->add_flag("-q,--quiet", opt->quiet, "No log lines on stderr (the listening lines stay)");
   sub->callback([opt] {
     int rc = run_broker(*opt);

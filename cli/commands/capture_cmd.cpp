@@ -41,11 +41,12 @@ std::int64_t steady_ms() {
 class CaptureServer : public std::enable_shared_from_this<CaptureServer> {
  public:
   // `seed`: deterministic challenges; `compat_ms`: the base of seed-compat timestamp challenges.
-  CaptureServer(asio::io_context& io, const br::BrokerConfig& cfg, br::ListenerConfig lc, std::optional<std::uint64_t> seed,
-                std::int64_t compat_ms)
+  CaptureServer(asio::io_context& io, const br::BrokerConfig& cfg, br::ListenerConfig lc,
+                std::optional<std::uint64_t> seed, std::int64_t compat_ms)
       : io_(io),
         acc_(io),
-        core_(cfg, seed ? std::function<std::string()>([this] { return challenge(); }) : std::function<std::string()>{}),
+        core_(cfg,
+              seed ? std::function<std::string()>([this] { return challenge(); }) : std::function<std::string()>{}),
         lc_(std::move(lc)),
         timer_(io),
         seed_(seed.value_or(0)),
@@ -148,8 +149,10 @@ class CaptureServer : public std::enable_shared_from_this<CaptureServer> {
         c->first.insert(c->first.end(), data.begin(), data.end());
         auto d = decode(c->first);
         if (d) {
-          if (auto* con = std::get_if<Connect>(&d->packet)) self->client_of_[c->id] = std::string(con->client_id);
-          else self->client_of_[c->id] = "";
+          if (auto* con = std::get_if<Connect>(&d->packet))
+            self->client_of_[c->id] = std::string(con->client_id);
+          else
+            self->client_of_[c->id] = "";
         } else if (d.error().kind != ErrorKind::need_more) {
           self->client_of_[c->id] = "";
         }
@@ -187,18 +190,21 @@ class CaptureServer : public std::enable_shared_from_this<CaptureServer> {
     for (auto& b : c->outq) c->writing_buf.insert(c->writing_buf.end(), b.begin(), b.end());
     c->outq.clear();
     c->writing = true;
-    asio::async_write(c->sock, asio::buffer(c->writing_buf), [self = shared_from_this(), c](std::error_code ec, std::size_t) {
-      c->writing = false;
-      if (c->gone) return;
-      if (ec) {
-        self->core_.closed(c->id, steady_ms());
-        self->finish(c);
-        self->flush();
-        return;
-      }
-      if (!c->outq.empty()) self->write(c);
-      else if (c->closing) self->finish(c);
-    });
+    asio::async_write(c->sock, asio::buffer(c->writing_buf),
+                      [self = shared_from_this(), c](std::error_code ec, std::size_t) {
+                        c->writing = false;
+                        if (c->gone) return;
+                        if (ec) {
+                          self->core_.closed(c->id, steady_ms());
+                          self->finish(c);
+                          self->flush();
+                          return;
+                        }
+                        if (!c->outq.empty())
+                          self->write(c);
+                        else if (c->closing)
+                          self->finish(c);
+                      });
   }
 
   void finish(const std::shared_ptr<Conn>& c) {
@@ -632,7 +638,9 @@ int run_capture(const CaptureOptionsCmd& o) {
     devs[i].cfg.tap = live ? nullptr : &rec;
     devs[i].cfg.tap_id = (i + 1) * 100;
     if (o.verbose)
-      devs[i].cfg.log = [](std::string_view l) { std::fprintf(stderr, "%.*s\n", static_cast<int>(l.size()), l.data()); };
+      devs[i].cfg.log = [](std::string_view l) {
+        std::fprintf(stderr, "%.*s\n", static_cast<int>(l.size()), l.data());
+      };
     phases = std::max(phases, devs[i].phase + 1);
   }
   for (int p = 0; p < phases; ++p) {

@@ -22,8 +22,8 @@ namespace {
 // One finding of the vocabulary (mqttauth/findings.hpp) at one place.
 struct Finding {
   Severity severity = Severity::info;
-  std::string rule;    // the finding's name
-  std::string clause;  // the spec clause that decides it, when one does
+  std::string rule;        // the finding's name
+  std::string clause;      // the spec clause that decides it, when one does
   std::uint64_t conn = 0;  // 0: the capture as a whole
   std::string client_id;
   std::uint64_t frame = 0;
@@ -55,7 +55,8 @@ class CheckSink final : public AnalyzerSink {
   std::array<std::uint64_t, 3> qos{};
   std::uint64_t decode_errors = 0;
 
-  void on_packet(const Connection& c, Direction dir, const Decoded& d, const Observation&, const PacketMeta& m) override {
+  void on_packet(const Connection& c, Direction dir, const Decoded& d, const Observation&,
+                 const PacketMeta& m) override {
     for (const Violation& v : d.violations)
       add(c, violation_finding(v.kind), m,
           std::string(packet_name(d.packet)) + " (stream offset " + std::to_string(m.offset) + ", " +
@@ -94,8 +95,8 @@ class CheckSink final : public AnalyzerSink {
     for (auto& x : f) x.client_id = r.client_id;
     auto add_row = [&](FindingId id, std::uint64_t frame, std::string msg) {
       const FindingInfo& fi = finding(id);
-      f.push_back(Finding{fi.severity, std::string(fi.name), std::string(fi.clause), r.conn, r.client_id, frame,
-                          r.file, std::move(msg)});
+      f.push_back(Finding{fi.severity, std::string(fi.name), std::string(fi.clause), r.conn, r.client_id, frame, r.file,
+                          std::move(msg)});
     };
     const std::string who = "client '" + r.client_id + "'";
     if (!r.has_handshake) {
@@ -148,9 +149,8 @@ class CheckSink final : public AnalyzerSink {
  private:
   void add(const Connection& c, FindingId id, const PacketMeta& m, std::string msg, std::string_view clause = {}) {
     const FindingInfo& fi = finding(id);
-    by_conn[c.id].push_back(Finding{fi.severity, std::string(fi.name),
-                                    std::string(clause.empty() ? fi.clause : clause), c.id, "", m.frame,
-                                    m.file ? *m.file : c.file, std::move(msg)});
+    by_conn[c.id].push_back(Finding{fi.severity, std::string(fi.name), std::string(clause.empty() ? fi.clause : clause),
+                                    c.id, "", m.frame, m.file ? *m.file : c.file, std::move(msg)});
   }
   const Secrets* secrets_;
   const std::vector<Expectation>& ex_;
@@ -172,8 +172,8 @@ std::vector<ExpectResult> evaluate(const std::vector<Expectation>& ex, const Che
           if (row.outcome != Outcome::accepted) {
             ++n;
             if (bad.size() < 200)
-              bad += (bad.empty() ? "" : ", ") + std::string("#") + std::to_string(row.conn) + " " + row.client_id + " " +
-                     std::string(outcome_name(row.outcome));
+              bad += (bad.empty() ? "" : ", ") + std::string("#") + std::to_string(row.conn) + " " + row.client_id +
+                     " " + std::string(outcome_name(row.outcome));
           }
         }
         r.pass = n == 0;
@@ -239,8 +239,10 @@ void xml_escape(std::string& out, std::string_view s) {
       case '"': out += "&quot;"; break;
       case '\'': out += "&apos;"; break;
       default:
-        if (static_cast<unsigned char>(c) < 0x20 && c != '\n' && c != '\t') out += ' ';
-        else out += c;
+        if (static_cast<unsigned char>(c) < 0x20 && c != '\n' && c != '\t')
+          out += ' ';
+        else
+          out += c;
     }
   }
 }
@@ -273,7 +275,9 @@ int run_check(const CheckOptions& o) {
   if (rep.damaged)
     sink.global.push_back(Finding{Severity::error, "damaged_capture", "", 0, "", 0, "",
                                   std::to_string(rep.damaged) + " capture file(s) truncated or corrupt (see stderr)"});
-  const Severity fail_level = o.fail_on == "warning" ? Severity::warning : o.fail_on == "info" ? Severity::info : Severity::error;
+  const Severity fail_level = o.fail_on == "warning" ? Severity::warning
+                              : o.fail_on == "info"  ? Severity::info
+                                                     : Severity::error;
   std::sort(sink.rows.begin(), sink.rows.end(), [](const auto& a, const auto& b) { return a.conn < b.conn; });
   auto results = evaluate(ex, sink);
 
@@ -318,13 +322,17 @@ int run_check(const CheckOptions& o) {
     JsonWriter w(b);
     w.begin_object().key("summary").begin_object();
     w.field_num("connections", sink.rows.size()).field_num("errors", counts[2]).field_num("warnings", counts[1]);
-    w.field_num("infos", counts[0]).field_num("expectations", results.size()).field_num("expectations_failed", failed_ex);
+    w.field_num("infos", counts[0])
+        .field_num("expectations", results.size())
+        .field_num("expectations_failed", failed_ex);
     w.field("fail_on", o.fail_on).field_bool("pass", !failed).end_object().end_object();
     b += '\n';
   } else {
     const bool color = o.color == "always" || (o.color == "auto" && isatty(STDOUT_FILENO));
     for (const auto& f : all) {
-      const char* c = f.severity == Severity::error ? "\x1b[1;31m" : f.severity == Severity::warning ? "\x1b[33m" : "\x1b[2m";
+      const char* c = f.severity == Severity::error     ? "\x1b[1;31m"
+                      : f.severity == Severity::warning ? "\x1b[33m"
+                                                        : "\x1b[2m";
       if (color) b += c;
       char head[16];
       std::snprintf(head, sizeof head, "%-8s", std::string(severity_name(f.severity)).c_str());
@@ -341,10 +349,11 @@ int run_check(const CheckOptions& o) {
       b += "expect " + r.e->text + ": " + r.detail + "\n";
     }
     char sum[256];
-    std::snprintf(sum, sizeof sum,
-                  "%zu connections; %zu errors, %zu warnings, %zu infos; %zu expectations, %zu failed; --fail-on %s: %s\n",
-                  sink.rows.size(), counts[2], counts[1], counts[0], results.size(), failed_ex, o.fail_on.c_str(),
-                  failed ? "FAIL" : "PASS");
+    std::snprintf(
+        sum, sizeof sum,
+        "%zu connections; %zu errors, %zu warnings, %zu infos; %zu expectations, %zu failed; --fail-on %s: %s\n",
+        sink.rows.size(), counts[2], counts[1], counts[0], results.size(), failed_ex, o.fail_on.c_str(),
+        failed ? "FAIL" : "PASS");
     b += sum;
   }
   out.flush();
@@ -395,12 +404,16 @@ int run_check(const CheckOptions& o) {
       auto it = sink.by_conn.find(row.conn);
       if (it != sink.by_conn.end())
         for (const auto& f : it->second) {
-          if (f.severity >= fail_level) bad.push_back(&f);
-          else info += std::string(severity_name(f.severity)) + " " + f.rule + ": " + f.message + "\n";
+          if (f.severity >= fail_level)
+            bad.push_back(&f);
+          else
+            info += std::string(severity_name(f.severity)) + " " + f.rule + ": " + f.message + "\n";
         }
-      std::string name = "conn #" + std::to_string(row.conn) + " " + (row.client_id.empty() ? "(no client id)" : row.client_id) +
-                         " " + row.client + " > " + row.server;
-      std::string summary = "outcome " + std::string(row.has_handshake ? outcome_name(row.outcome) : "unseen") + "\n" + info;
+      std::string name = "conn #" + std::to_string(row.conn) + " " +
+                         (row.client_id.empty() ? "(no client id)" : row.client_id) + " " + row.client + " > " +
+                         row.server;
+      std::string summary =
+          "outcome " + std::string(row.has_handshake ? outcome_name(row.outcome) : "unseen") + "\n" + info;
       testcase("mqttauth.connection", name, bad, "", summary);
     }
     for (const auto& r : results)
@@ -441,7 +454,8 @@ void setup_check(CLI::App& app) {
       "Exit codes: 0 nothing at or above the fail level and every expectation met, 1 findings or failed\n"
       "expectations, 2 unreadable input or wrong usage.");
   add_capture_options(sub, opt->cap);
-  sub->add_option("--secrets", opt->secrets, "Verify responses with the secrets in this file")->check(CLI::ExistingFile);
+  sub->add_option("--secrets", opt->secrets, "Verify responses with the secrets in this file")
+      ->check(CLI::ExistingFile);
   sub->add_option("--expect", opt->expect, "Expectations file")->check(CLI::ExistingFile);
   sub->add_option("--fail-on", opt->fail_on, "Lowest severity that fails: error (default), warning, info")
       ->check(CLI::IsMember({"error", "warning", "info"}));

@@ -98,8 +98,10 @@ int run_decode(const DecodeOptions& o) {
   std::uint64_t index = 0, errors = 0;
   auto report = [&](const Error& e, const PacketPlace& at, std::string_view ctx) {
     ++errors;
-    if (json) error_json_line(out.buf(), e, at, ctx);
-    else error_text_line(out.buf(), e, at, ctx, style);
+    if (json)
+      error_json_line(out.buf(), e, at, ctx);
+    else
+      error_text_line(out.buf(), e, at, ctx, style);
   };
   bool stop = false;
   while (!stop) {
@@ -110,8 +112,10 @@ int run_decode(const DecodeOptions& o) {
         PacketPlace at{++index, ev.frame.offset};
         auto step = session.decode(ev.frame.bytes, Direction::unknown, PacketRef{index, 0});
         if (step.decoded) {
-          if (json) packet_json_line(out.buf(), *step.decoded, step.obs, at);
-          else packet_text_line(out.buf(), *step.decoded, step.obs, at, style);
+          if (json)
+            packet_json_line(out.buf(), *step.decoded, step.obs, at);
+          else
+            packet_text_line(out.buf(), *step.decoded, step.obs, at, style);
         } else {
           report(step.decoded.error(), at, source);
         }
@@ -170,9 +174,12 @@ class DecodeSink final : public AnalyzerSink {
     }
     ++packets;
     PacketPlace at = place(c, dir, m);
-    if (json_) packet_json_line(out_.buf(), d, obs, at);
-    else if (csv_) packet_csv_line(out_.buf(), d, obs, at);
-    else packet_text_line(out_.buf(), d, obs, at, style_);
+    if (json_)
+      packet_json_line(out_.buf(), d, obs, at);
+    else if (csv_)
+      packet_csv_line(out_.buf(), d, obs, at);
+    else
+      packet_text_line(out_.buf(), d, obs, at, style_);
     out_.maybe_flush();
   }
   void on_error(const Connection& c, Direction dir, const Error& e, const PacketMeta& m) override {
@@ -185,9 +192,8 @@ class DecodeSink final : public AnalyzerSink {
     if (!wanted(c) || !o_.types.empty() || csv_) return;
     PacketPlace at = place(c, dir, m);
     if (json_) {
-      event_json_line(out_.buf(), "gap", at, [&](JsonWriter& w) {
-        w.field_num("bytes", bytes).field("reason", gap_reason_name(why));
-      });
+      event_json_line(out_.buf(), "gap", at,
+                      [&](JsonWriter& w) { w.field_num("bytes", bytes).field("reason", gap_reason_name(why)); });
       return;
     }
     std::string msg = "GAP " + std::to_string(bytes) + " bytes missing (" + gap_reason_name(why) + ")";
@@ -263,9 +269,12 @@ class DecodeSink final : public AnalyzerSink {
     return s;
   }
   void report(const PacketPlace& at, const Error& e, const std::string& ctx) {
-    if (json_) error_json_line(out_.buf(), e, at, ctx);
-    else if (csv_) error_csv_line(out_.buf(), e, at, ctx);
-    else error_text_line(out_.buf(), e, at, ctx, style_);
+    if (json_)
+      error_json_line(out_.buf(), e, at, ctx);
+    else if (csv_)
+      error_csv_line(out_.buf(), e, at, ctx);
+    else
+      error_text_line(out_.buf(), e, at, ctx, style_);
   }
   const DecodeOptions& o_;
   Out& out_;
@@ -294,7 +303,8 @@ int run_decode_parallel(const DecodeOptions& o) {
       Analyzer an(analyzer_options(one), sink);
       reps[i] = read_captures(one, an);
       errors[i] = sink.errors;
-      if (!reps[i].unreadable && sink.packets == 0 && sink.errors == 0) explain_no_mqtt(o.cap.files[i], an.counters(), o.cap);
+      if (!reps[i].unreadable && sink.packets == 0 && sink.errors == 0)
+        explain_no_mqtt(o.cap.files[i], an.counters(), o.cap);
       out.flush();
     }
     ordered.close(i);
@@ -317,10 +327,11 @@ void explain_no_mqtt(const std::string& what, const Analyzer::Counters& c, const
     why = "the capture holds no frames";
   } else if (c.tcp_segments == 0) {
     why = "no TCP in " + std::to_string(c.frames) + " frames (" + std::to_string(c.not_ip) + " not IP, " +
-          std::to_string(c.not_tcp) + " not TCP, " + std::to_string(c.unsupported_link) + " of an unsupported link type, " +
-          std::to_string(c.malformed) + " malformed)";
+          std::to_string(c.not_tcp) + " not TCP, " + std::to_string(c.unsupported_link) +
+          " of an unsupported link type, " + std::to_string(c.malformed) + " malformed)";
   } else if (c.mqtt_connections == 0 && c.tls_connections > 0) {
-    why = "only TLS on the MQTT ports (" + std::to_string(c.tls_connections) + " connection(s)): encrypted, not decoded";
+    why =
+        "only TLS on the MQTT ports (" + std::to_string(c.tls_connections) + " connection(s)): encrypted, not decoded";
   } else if (c.mqtt_connections == 0) {
     std::string ports = "1883";
     for (int p : cap.ports) ports += ", " + std::to_string(p);
@@ -351,7 +362,8 @@ int run_decode_captures(const DecodeOptions& o) {
 
 void setup_decode(CLI::App& app) {
   auto opt = std::make_shared<DecodeOptions>();
-  auto* sub = app.add_subcommand("decode", "Decode MQTT packets from captures, or from a byte stream given as hex or binary");
+  auto* sub =
+      app.add_subcommand("decode", "Decode MQTT packets from captures, or from a byte stream given as hex or binary");
   sub->footer(
       "Examples:\n"
       "  mqttauth decode capture.pcapng                      every MQTT packet, one line each\n"
@@ -359,20 +371,24 @@ void setup_decode(CLI::App& app) {
       "  mqttauth decode --type authenticate --format jsonl capture.pcap\n"
       "  mqttauth decode --hex '10 0c 00 04 4d 51 54 54 04 02 00 3c 00 00'\n"
       "  mqttauth decode --raw stream.bin --level 5\n"
-      "Exit codes: 0 all decoded (packets that break a rule are shown with their violations), 1 decode errors, 2 usage or unreadable input, 3 truncated or corrupt capture.");
-  sub->add_option("files", opt->cap.files, "Capture files (pcap or pcapng), read in time order")->check(CLI::ExistingPath);
+      "Exit codes: 0 all decoded (packets that break a rule are shown with their violations), 1 decode errors, 2 usage "
+      "or unreadable input, 3 truncated or corrupt capture.");
+  sub->add_option("files", opt->cap.files, "Capture files (pcap or pcapng), read in time order")
+      ->check(CLI::ExistingPath);
   auto* hex = sub->add_option("--hex", opt->hex, "A byte stream as hex digits (spaces, ':' and '#' comments allowed)");
   auto* hexf = sub->add_option("--hex-file", opt->hex_file, "A text file of hex digits (same syntax as --hex)");
   auto* raw = sub->add_option("--raw", opt->raw, "A binary file holding a byte stream, or - for standard input");
   hex->excludes(hexf, raw);
   hexf->excludes(raw);
-  repeatable(sub->add_option("--port", opt->cap.ports, "Captures: also treat this TCP port as MQTT (repeatable; 1883 always)")
-      ->check(CLI::Range(1, 65535)));
+  repeatable(
+      sub->add_option("--port", opt->cap.ports, "Captures: also treat this TCP port as MQTT (repeatable; 1883 always)")
+          ->check(CLI::Range(1, 65535)));
   sub->add_flag("--no-heuristic", opt->cap.no_heuristic,
                 "Captures: only the MQTT ports, no recognition of connections that open with CONNECT");
   add_jobs_option(sub, opt->cap);
   // One value per occurrence (repeatable), so that capture files may follow.
-  repeatable(sub->add_option("--type", opt->types, "Only packets of this type (connect, publish, authenticate, ...; repeatable)"));
+  repeatable(sub->add_option("--type", opt->types,
+                             "Only packets of this type (connect, publish, authenticate, ...; repeatable)"));
   repeatable(sub->add_option("--client-id", opt->client_ids, "Only connections of this client id (repeatable)"));
   repeatable(sub->add_option("--conn", opt->conns, "Only this connection number (repeatable)"));
   sub->add_option("--level", opt->level,

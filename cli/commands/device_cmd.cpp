@@ -45,7 +45,8 @@ int run_device_cmd(DeviceOptions& o) {
     std::fprintf(stderr, "mqttauth device: --secret is needed with --auth %s\n", o.auth.c_str());
     return device::kDeviceUsage;
   }
-  if (!o.quiet) cfg.log = [](std::string_view line) { std::fprintf(stderr, "%.*s\n", static_cast<int>(line.size()), line.data()); };
+  if (!o.quiet)
+    cfg.log = [](std::string_view line) { std::fprintf(stderr, "%.*s\n", static_cast<int>(line.size()), line.data()); };
 
   std::unique_ptr<Recorder> rec;
   if (!o.pcap.empty()) {
@@ -78,7 +79,8 @@ void setup_device(CLI::App& app) {
       "  mqttauth device --connect 127.0.0.1:1883 --client-id sensor-01 --secret s3cret --publish 5 --qos 1\n"
       "  mqttauth device --connect 127.0.0.1:1883 --client-id sensor-02 --secret x --auth-code 15 --wrong-secret\n"
       "  mqttauth device --connect 127.0.0.1:1883 --client-id sensor-03 --secret y --auth v5 --level 5\n"
-      "  mqttauth device --connect 127.0.0.1:1883 --client-id sensor-03 --secret y --auth v5 --reauth 2 --reauth-after 1\n"
+      "  mqttauth device --connect 127.0.0.1:1883 --client-id sensor-03 --secret y --auth v5 --reauth 2 --reauth-after "
+      "1\n"
       "Topics: devices/ID/telemetry (published), devices/ID/cmd (subscribed; each command is answered on\n"
       "devices/ID/reply with \"ok <command>\").\n"
       "Exit codes: 0 accepted and done, 2 usage, 3 refused (CONNACK code != 0), 4 timeout (no answer in time, or\n"
@@ -96,7 +98,8 @@ void setup_device(CLI::App& app) {
   sub->add_option("--publish", o->cfg.publish, "Telemetry messages to publish to devices/ID/telemetry")
       ->check(CLI::NonNegativeNumber);
   sub->add_option("--qos", o->qos, "QoS of telemetry, replies and commands")->check(CLI::Range(0, 2));
-  sub->add_option("--interval-ms", o->cfg.interval_ms, "Pause between two telemetry messages")->check(CLI::NonNegativeNumber);
+  sub->add_option("--interval-ms", o->cfg.interval_ms, "Pause between two telemetry messages")
+      ->check(CLI::NonNegativeNumber);
   sub->add_option("--payload-size", o->cfg.payload_size, "Telemetry payload size in bytes (0: a small JSON document)");
   sub->add_option("--wait-commands", o->cfg.wait_commands, "Stay until this many commands were answered")
       ->check(CLI::NonNegativeNumber);
@@ -110,7 +113,8 @@ void setup_device(CLI::App& app) {
   sub->add_option("--reauth-after", o->reauth_after,
                   "Seconds before each re-authentication, from the handshake or the previous one (default 0)")
       ->check(CLI::Range(0.0, 86400.0));
-  sub->add_option("--timeout-ms", o->timeout_ms, "How long to wait for each answer of the server")->check(CLI::PositiveNumber);
+  sub->add_option("--timeout-ms", o->timeout_ms, "How long to wait for each answer of the server")
+      ->check(CLI::PositiveNumber);
   sub->add_flag("--wrong-secret", o->cfg.wrong_secret, "Misbehave: answer with the HMAC of another secret");
   sub->add_flag("--echo-challenge", o->cfg.echo_challenge, "Misbehave: answer with the challenge itself");
   sub->add_flag("--no-answer", o->cfg.no_answer, "Misbehave: never answer the challenge");

@@ -20,7 +20,7 @@ namespace {
 struct DiffOptions {
   std::vector<std::string> inputs;  // A B
   std::vector<std::string> ignore;
-  std::string write;                // write the transcript of the inputs here instead of comparing
+  std::string write;  // write the transcript of the inputs here instead of comparing
   CaptureOptions cap;
   std::string color = "auto";
   int context = 2;
@@ -112,7 +112,8 @@ int run_diff(const DiffOptions& o) {
     matched.insert(sb);
     for (const char* dir : {"c2s", "s2c", "unknown"}) {
       auto la = of_dir(sa, dir), lb = of_dir(*sb, dir);
-      std::string title = "session " + name + " (A #" + std::to_string(sa.conn) + ", B #" + std::to_string(sb->conn) + ") " + dir;
+      std::string title =
+          "session " + name + " (A #" + std::to_string(sa.conn) + ", B #" + std::to_string(sb->conn) + ") " + dir;
       differ = diff_lines(la, lb, title, o.context, p) || differ;
     }
   }
@@ -123,8 +124,10 @@ int run_diff(const DiffOptions& o) {
     p.head("@@ session " + name + " (B #" + std::to_string(sb.conn) + ") only in B");
     for (const auto& l : sb.lines) p.line(Op::add, l);
   }
-  if (differ) std::fwrite(p.out.data(), 1, p.out.size(), stdout);
-  else std::printf("same: %zu sessions\n", a->sessions.size());
+  if (differ)
+    std::fwrite(p.out.data(), 1, p.out.size(), stdout);
+  else
+    std::printf("same: %zu sessions\n", a->sessions.size());
   return differ ? kExitFindings : kExitOk;
 }
 
@@ -146,8 +149,9 @@ void setup_diff(CLI::App& app) {
   sub->add_option("--write", opt->write, "Write the transcript of the captures to this file instead of comparing");
   sub->add_option("--context", opt->context, "Lines of context around changes")->check(CLI::Range(0, 100));
   repeatable(sub->add_option("--port", opt->cap.ports, "Also treat this TCP port as MQTT (repeatable)")
-      ->check(CLI::Range(1, 65535)));
-  sub->add_option("--color", opt->color, "Colours: auto, always, never")->check(CLI::IsMember({"auto", "always", "never"}));
+                 ->check(CLI::Range(1, 65535)));
+  sub->add_option("--color", opt->color, "Colours: auto, always, never")
+      ->check(CLI::IsMember({"auto", "always", "never"}));
   sub->callback([opt] {
     opt->cap.progress = false;
     int rc = run_diff(*opt);

@@ -41,7 +41,8 @@ class CollectSink final : public AnalyzerSink {
  public:
   std::map<std::uint64_t, Conn> conns;
   std::map<std::uint64_t, PacketIds> ids;
-  void on_packet(const Connection& c, Direction dir, const Decoded& d, const Observation& obs, const PacketMeta& m) override {
+  void on_packet(const Connection& c, Direction dir, const Decoded& d, const Observation& obs,
+                 const PacketMeta& m) override {
     Conn& k = conns[c.id];
     k.id = c.id;
     Ev e;
@@ -114,7 +115,8 @@ struct Live {
   void pump(int ms, std::size_t want) {
     auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
     while (!closed && s2c.size() < want) {
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now()).count();
+      auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now()).count();
       if (left <= 0) break;
       pollfd p{fd, POLLIN, 0};
       if (poll(&p, 1, static_cast<int>(left)) <= 0) break;
@@ -196,7 +198,8 @@ int run_replay(const Options& o) {
     if (!hs.empty() && hs.back().outcome == Outcome::pending) live_outcome = live.closed ? "abandoned" : "incomplete";
     p.head(name + ": captured " + c.outcome + ", replayed " + live_outcome + "; " + std::to_string(sent) +
            " packets sent" + (not_sent ? ", " + std::to_string(not_sent) + " not sent (the broker closed)" : "") +
-           "; broker answered " + std::to_string(live.s2c.size()) + " packets (captured " + std::to_string(want.size()) + ")");
+           "; broker answered " + std::to_string(live.s2c.size()) + " packets (captured " +
+           std::to_string(want.size()) + ")");
     if (diff_lines(want, live.s2c, name + " s2c: - captured, + replayed", 2, p)) {
       ++differ;
     } else {
@@ -235,10 +238,13 @@ void setup_replay(CLI::App& app) {
   add_capture_options(sub, opt->cap);
   sub->add_option("--to", opt->to, "The broker: HOST:PORT")->required();
   sub->add_option("--timing", opt->timing, "fast (default) or captured")->check(CLI::IsMember({"fast", "captured"}));
-  sub->add_option("--speed", opt->speed, "With --timing captured: time scale (2 = twice as fast)")->check(CLI::PositiveNumber);
-  sub->add_option("--timeout-ms", opt->timeout_ms, "How long to wait for the broker's answers")->check(CLI::Range(10, 60000));
+  sub->add_option("--speed", opt->speed, "With --timing captured: time scale (2 = twice as fast)")
+      ->check(CLI::PositiveNumber);
+  sub->add_option("--timeout-ms", opt->timeout_ms, "How long to wait for the broker's answers")
+      ->check(CLI::Range(10, 60000));
   repeatable(sub->add_option("--conn", opt->conns, "Only this connection number (repeatable)"));
-  sub->add_option("--color", opt->color, "Colours: auto, always, never")->check(CLI::IsMember({"auto", "always", "never"}));
+  sub->add_option("--color", opt->color, "Colours: auto, always, never")
+      ->check(CLI::IsMember({"auto", "always", "never"}));
   sub->callback([opt] {
     opt->cap.progress = false;
     int rc = run_replay(*opt);

@@ -153,9 +153,9 @@ void text_table(std::string& out, const std::vector<SessionRow>& rows, bool colo
     if (errors) notes += (notes.empty() ? "" : " ") + std::string("errors=") + std::to_string(errors);
     if (std::uint64_t v = r.c2s.violations + r.s2c.violations)
       notes += (notes.empty() ? "" : " ") + std::string("violations=") + std::to_string(v);
-    cells.push_back({"#" + std::to_string(r.conn), r.client, r.server, r.has_handshake ? short_value(r.client_id, 24) : "-",
-                     r.level ? std::to_string(r.level) : "-", scheme_text(r),
-                     r.scheme == AuthScheme::none ? "-" : short_value(r.challenge, 16),
+    cells.push_back({"#" + std::to_string(r.conn), r.client, r.server,
+                     r.has_handshake ? short_value(r.client_id, 24) : "-", r.level ? std::to_string(r.level) : "-",
+                     scheme_text(r), r.scheme == AuthScheme::none ? "-" : short_value(r.challenge, 16),
                      r.scheme == AuthScheme::none ? "-" : short_value(r.response, 16), outcome_text(r), latency_text(r),
                      r.verification == Verification::not_applicable ? "-" : verification_name(r.verification),
                      std::to_string(r.c2s.packets) + "/" + std::to_string(r.s2c.packets),
@@ -173,7 +173,9 @@ void text_table(std::string& out, const std::vector<SessionRow>& rows, bool colo
       bool last = i + 1 == row.size();
       if (!last) cell.append(width[i] - row[i].size() + 2, ' ');
       if (color && n > 0 && i == 8) {  // outcome
-        const char* c = row[i].rfind("accepted", 0) == 0 ? "\x1b[32m" : row[i].rfind("refused", 0) == 0 ? "\x1b[31m" : "\x1b[33m";
+        const char* c = row[i].rfind("accepted", 0) == 0  ? "\x1b[32m"
+                        : row[i].rfind("refused", 0) == 0 ? "\x1b[31m"
+                                                          : "\x1b[33m";
         line += c + cell + "\x1b[0m";
       } else if (color && n == 0) {
         line += "\x1b[1m" + cell + "\x1b[0m";
@@ -250,8 +252,10 @@ int run_sessions(const SessionsOptions& o) {
     Analyzer an(analyzer_options(o.cap), sink);
     if (o.format == "csv") out.buf() += kCsvHeader;
     sink.stream(&an, [&](const SessionRow& r) {
-      if (o.format == "csv") csv_row(out.buf(), r);
-      else json_row(out.buf(), r);
+      if (o.format == "csv")
+        csv_row(out.buf(), r);
+      else
+        json_row(out.buf(), r);
       out.maybe_flush();
     });
     rep = read_captures(o.cap, an);
@@ -290,8 +294,10 @@ int run_sessions(const SessionsOptions& o) {
     for (const auto& r : sink.rows) csv_row(out.buf(), r);
   } else {
     bool color = o.color == "always" || (o.color == "auto" && isatty(STDOUT_FILENO));
-    if (sink.rows.empty()) out.buf() += "no MQTT connections\n";
-    else text_table(out.buf(), sink.rows, color);
+    if (sink.rows.empty())
+      out.buf() += "no MQTT connections\n";
+    else
+      text_table(out.buf(), sink.rows, color);
   }
   out.flush();
   if (rep.unreadable) return kExitUsage;
@@ -306,7 +312,7 @@ void add_capture_options(CLI::App* sub, CaptureOptions& cap) {
       ->required()
       ->check(CLI::ExistingPath);
   repeatable(sub->add_option("--port", cap.ports, "Also treat this TCP port as MQTT (repeatable; 1883 always)")
-      ->check(CLI::Range(1, 65535)));
+                 ->check(CLI::Range(1, 65535)));
   sub->add_flag("--no-heuristic", cap.no_heuristic,
                 "Only the MQTT ports, no recognition of connections that open with CONNECT");
   sub->add_option("--dialect", cap.dialect, "Types 0 and 15: auto (the dialect rules), authenticate, standard")

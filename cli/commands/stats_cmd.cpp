@@ -63,9 +63,12 @@ class StatsSink final : public AnalyzerSink {
       ++qos[p->qos & 3u];
       payload_bytes += p->payload.size();
       auto it = topics.find(p->topic);
-      if (it != topics.end()) ++it->second;
-      else if (topics.size() < kMaxTopics) topics.emplace(std::string(p->topic), 1);
-      else ++other_topics;
+      if (it != topics.end())
+        ++it->second;
+      else if (topics.size() < kMaxTopics)
+        topics.emplace(std::string(p->topic), 1);
+      else
+        ++other_topics;
     }
   }
   void on_error(const Connection&, Direction, const Error& e, const PacketMeta&) override {
@@ -86,9 +89,12 @@ class StatsSink final : public AnalyzerSink {
       for (std::size_t d = 0; d < 3; ++d) by_type[t][d] += o.by_type[t][d];
     for (const auto& [topic, n] : o.topics) {
       auto it = topics.find(topic);
-      if (it != topics.end()) it->second += n;
-      else if (topics.size() < kMaxTopics) topics.emplace(topic, n);
-      else other_topics += n;
+      if (it != topics.end())
+        it->second += n;
+      else if (topics.size() < kMaxTopics)
+        topics.emplace(topic, n);
+      else
+        other_topics += n;
     }
     other_topics += o.other_topics;
     for (std::size_t q = 0; q < 3; ++q) qos[q] += o.qos[q];
@@ -126,13 +132,15 @@ struct StatsOptions {
 
 std::vector<std::pair<std::string, std::uint64_t>> top_topics(const StatsSink& s, std::size_t n) {
   std::vector<std::pair<std::string, std::uint64_t>> v(s.topics.begin(), s.topics.end());
-  std::sort(v.begin(), v.end(), [](const auto& a, const auto& b) { return a.second != b.second ? a.second > b.second : a.first < b.first; });
+  std::sort(v.begin(), v.end(), [](const auto& a, const auto& b) {
+    return a.second != b.second ? a.second > b.second : a.first < b.first;
+  });
   if (v.size() > n) v.resize(n);
   return v;
 }
 
-
-void print_json(std::string& out, const StatsSink& s, const Analyzer::Counters& c, const InputReport& r, std::size_t top) {
+void print_json(std::string& out, const StatsSink& s, const Analyzer::Counters& c, const InputReport& r,
+                std::size_t top) {
   JsonWriter w(out);
   w.begin_object();
   w.key("packets").begin_object();
@@ -149,14 +157,19 @@ void print_json(std::string& out, const StatsSink& s, const Analyzer::Counters& 
   w.end_object();
   w.field_num("packets_total", total);
   w.begin_array("top_topics");
-  for (const auto& [t, n] : top_topics(s, top)) w.begin_object().field("topic", t).field_num("publishes", n).end_object();
+  for (const auto& [t, n] : top_topics(s, top))
+    w.begin_object().field("topic", t).field_num("publishes", n).end_object();
   w.end_array();
   w.field_num("distinct_topics", s.topics.size());
   w.key("qos").begin_object().field_num("0", s.qos[0]).field_num("1", s.qos[1]).field_num("2", s.qos[2]).end_object();
   w.field_num("payload_bytes", s.payload_bytes);
   w.begin_array("handshakes");
   for (const auto& [k, n] : s.outcomes)
-    w.begin_object().field("auth", scheme_name(k.first)).field("outcome", k.second).field_num("connections", n).end_object();
+    w.begin_object()
+        .field("auth", scheme_name(k.first))
+        .field("outcome", k.second)
+        .field_num("connections", n)
+        .end_object();
   w.end_array();
   w.field_num("weak_challenges", s.weak_challenges);
   w.key("decode_errors").begin_object();
@@ -179,7 +192,8 @@ void print_json(std::string& out, const StatsSink& s, const Analyzer::Counters& 
   out += '\n';
 }
 
-void print_text(std::string& out, const StatsSink& s, const Analyzer::Counters& c, const InputReport& r, std::size_t top) {
+void print_text(std::string& out, const StatsSink& s, const Analyzer::Counters& c, const InputReport& r,
+                std::size_t top) {
   char b[256];
   out += "Packets            c2s        s2c    unknown      total\n";
   std::uint64_t total = 0;
@@ -264,7 +278,7 @@ int run_stats(const StatsOptions& o) {
     // Every thread opens and reads the input itself: a pipe (or any other input that is not a regular file)
     // would hand each of them a different part of the stream. Such inputs are read by one thread.
     for (const auto& f : o.cap.files) {
-      struct stat st{};
+      struct stat st {};
       if (stat(f.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) threads = 1;
     }
     std::vector<std::unique_ptr<StatsSink>> sinks(threads);
@@ -313,8 +327,10 @@ int run_stats(const StatsOptions& o) {
     rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   }
   Out out(stdout);
-  if (o.format == "jsonl") print_json(out.buf(), sink, counters, rep, o.top);
-  else print_text(out.buf(), sink, counters, rep, o.top);
+  if (o.format == "jsonl")
+    print_json(out.buf(), sink, counters, rep, o.top);
+  else
+    print_text(out.buf(), sink, counters, rep, o.top);
   out.flush();
   if (rep.unreadable) return kExitUsage;
   if (rep.damaged) return kExitDamaged;

@@ -111,9 +111,12 @@ class Runner : public std::enable_shared_from_this<Runner> {
     sock_.reset();
   }
   void lost(Io io) {
-    if (io == Io::eof) close_conn(false, false);
-    else if (io == Io::reset) close_conn(false, true);
-    else close_conn(true, false);
+    if (io == Io::eof)
+      close_conn(false, false);
+    else if (io == Io::reset)
+      close_conn(false, true);
+    else
+      close_conn(true, false);
   }
 
   asio::awaitable<Io> next_packet(Clock::time_point until) {
@@ -121,7 +124,8 @@ class Runner : public std::enable_shared_from_this<Runner> {
       if (!sock_) co_return Io::error;
       arm(until);
       std::error_code ec;
-      std::size_t n = co_await sock_->async_read_some(asio::buffer(rbuf_), asio::redirect_error(asio::use_awaitable, ec));
+      std::size_t n =
+          co_await sock_->async_read_some(asio::buffer(rbuf_), asio::redirect_error(asio::use_awaitable, ec));
       bool timed_out = timed_out_;
       disarm();
       if (ec) {
@@ -179,7 +183,8 @@ class Runner : public std::enable_shared_from_this<Runner> {
     }
     tcp::resolver resolver(io_);
     std::error_code ec;
-    auto results = co_await resolver.async_resolve(host, std::to_string(port), asio::redirect_error(asio::use_awaitable, ec));
+    auto results =
+        co_await resolver.async_resolve(host, std::to_string(port), asio::redirect_error(asio::use_awaitable, ec));
     if (ec) {
       fail(kDeviceConnectFailed, "cannot resolve " + host + ": " + ec.message());
       co_return false;
@@ -245,8 +250,10 @@ class Runner : public std::enable_shared_from_this<Runner> {
     for (;;) {
       Io io = co_await next_packet(until);
       if (io == Io::ok) continue;
-      if (io == Io::eof || io == Io::reset) lost(io);
-      else close_conn(true, false);
+      if (io == Io::eof || io == Io::reset)
+        lost(io);
+      else
+        close_conn(true, false);
       co_return;
     }
   }
@@ -480,8 +487,7 @@ class Runner : public std::enable_shared_from_this<Runner> {
         std::string reply = "ok " + payload;
         std::uint16_t id = 0;
         Io io6 = co_await publish("devices/" + cfg_.client_id + "/reply", Bytes::of(reply), cfg_.qos, id);
-        if (io6 != Io::ok)
-          co_return io6;
+        if (io6 != Io::ok) co_return io6;
         ++res_.commands_answered;
       } else if (topic.size() > 6 && topic.compare(topic.size() - 6, 6, "/reply") == 0) {
         log("reply on " + topic + ": " + payload);
@@ -553,7 +559,8 @@ class Runner : public std::enable_shared_from_this<Runner> {
       return Buf(s.begin(), s.end());
     }
     Buf b(cfg_.payload_size);
-    for (std::size_t i = 0; i < b.size(); ++i) b[i] = static_cast<std::uint8_t>('a' + (i + static_cast<std::size_t>(seq)) % 26);
+    for (std::size_t i = 0; i < b.size(); ++i)
+      b[i] = static_cast<std::uint8_t>('a' + (i + static_cast<std::size_t>(seq)) % 26);
     return b;
   }
 
@@ -568,13 +575,13 @@ class Runner : public std::enable_shared_from_this<Runner> {
     if (!filters.empty()) {
       Subscribe s;
       s.packet_id = new_id();
-      for (const auto& f : filters) s.subscriptions.push_back(Subscription{f, static_cast<std::uint8_t>(cfg_.qos > 1 ? 1 : cfg_.qos)});
+      for (const auto& f : filters)
+        s.subscriptions.push_back(Subscription{f, static_cast<std::uint8_t>(cfg_.qos > 1 ? 1 : cfg_.qos)});
       std::uint16_t sid = s.packet_id;
       Io io9 = co_await send(s);
       if (io9 != Io::ok) co_return on_session_io(io9, "subscribing");
       Io io10 = co_await pump([&] { return subacks_.count(sid) > 0; }, deadline());
-      if (io10 != Io::ok)
-        co_return on_session_io(io10, "awaiting SUBACK");
+      if (io10 != Io::ok) co_return on_session_io(io10, "awaiting SUBACK");
     }
     if (cfg_.on_ready) cfg_.on_ready();
 
@@ -582,23 +589,21 @@ class Runner : public std::enable_shared_from_this<Runner> {
       int want = res_.replies_received + 1;
       std::uint16_t id = 0;
       Io io11 = co_await publish("devices/" + target + "/cmd", Bytes::of(text), cfg_.qos, id);
-      if (io11 != Io::ok)
-        co_return on_session_io(io11, "sending a command");
+      if (io11 != Io::ok) co_return on_session_io(io11, "sending a command");
       Io io12 = co_await pump([&] { return res_.replies_received >= want; }, deadline());
-      if (io12 != Io::ok)
-        co_return on_session_io(io12, "awaiting the reply of " + target);
+      if (io12 != Io::ok) co_return on_session_io(io12, "awaiting the reply of " + target);
     }
 
     for (int i = 1; i <= cfg_.publish; ++i) {
-      if (i > 1 && cfg_.interval_ms > 0) co_await sleep_until(Clock::now() + std::chrono::milliseconds(cfg_.interval_ms));
+      if (i > 1 && cfg_.interval_ms > 0)
+        co_await sleep_until(Clock::now() + std::chrono::milliseconds(cfg_.interval_ms));
       // A re-authentication that is due starts here; the telemetry goes on while it completes.
       Io io21 = co_await start_reauth_if_due();
       if (io21 != Io::ok) co_return on_session_io(io21, "re-authenticating");
       Buf payload = telemetry(i);
       std::uint16_t id = 0;
       Io io13 = co_await publish("devices/" + cfg_.client_id + "/telemetry", Bytes(payload), cfg_.qos, id);
-      if (io13 != Io::ok)
-        co_return on_session_io(io13, "publishing");
+      if (io13 != Io::ok) co_return on_session_io(io13, "publishing");
       if (id != 0) {
         Io io14 = co_await pump([&] { return out_.count(id) == 0; }, deadline());
         if (io14 != Io::ok) co_return on_session_io(io14, "awaiting the acknowledgement of a PUBLISH");
@@ -612,13 +617,11 @@ class Runner : public std::enable_shared_from_this<Runner> {
     if (cfg_.wait_commands > 0) {
       int want = cfg_.wait_commands;
       Io io15 = co_await pump([&] { return res_.commands_answered >= want; }, deadline());
-      if (io15 != Io::ok)
-        co_return on_session_io(io15, "awaiting commands");
+      if (io15 != Io::ok) co_return on_session_io(io15, "awaiting commands");
     }
     // Outgoing QoS 1/2 flows (replies) complete before leaving; incoming QoS 2 flows too.
     Io io16 = co_await pump([&] { return out_.empty() && in_qos2_.empty(); }, deadline());
-    if (io16 != Io::ok)
-      co_return on_session_io(io16, "completing QoS flows");
+    if (io16 != Io::ok) co_return on_session_io(io16, "completing QoS flows");
 
     Disconnect dc;
     Io io17 = co_await send(dc);

@@ -35,13 +35,13 @@ class IoTap;
 namespace mqttauth::cli::device {
 
 // Exit codes of `mqttauth device` (and DeviceResult::exit_code).
-inline constexpr int kDeviceOk = 0;              // accepted, and everything asked for was done
-inline constexpr int kDeviceUsage = 2;           // wrong usage
-inline constexpr int kDeviceRefused = 3;         // CONNACK with a non-zero code
-inline constexpr int kDeviceTimeout = 4;         // no answer in time, or the server closed during the handshake
-inline constexpr int kDeviceProtocolError = 5;   // a packet that cannot be decoded or is not expected
-inline constexpr int kDeviceConnectFailed = 6;   // cannot connect, or the connection broke after the handshake
-inline constexpr int kDeviceReauthRefused = 7;   // MQTT 5 re-authentication refused (DISCONNECT from the server)
+inline constexpr int kDeviceOk = 0;             // accepted, and everything asked for was done
+inline constexpr int kDeviceUsage = 2;          // wrong usage
+inline constexpr int kDeviceRefused = 3;        // CONNACK with a non-zero code
+inline constexpr int kDeviceTimeout = 4;        // no answer in time, or the server closed during the handshake
+inline constexpr int kDeviceProtocolError = 5;  // a packet that cannot be decoded or is not expected
+inline constexpr int kDeviceConnectFailed = 6;  // cannot connect, or the connection broke after the handshake
+inline constexpr int kDeviceReauthRefused = 7;  // MQTT 5 re-authentication refused (DISCONNECT from the server)
 
 enum class DeviceAuth : std::uint8_t { none, custom, v5 };
 const char* device_auth_name(DeviceAuth a) noexcept;  // "none", "custom", "v5"
@@ -51,30 +51,30 @@ struct DeviceConfig {
   std::string client_id = "device-01";
   std::string secret;
   DeviceAuth auth = DeviceAuth::custom;
-  std::optional<std::uint8_t> auth_code;   // code of the response packet; unset = the challenge's code
-  std::uint8_t level = 4;                  // 3, 4 or 5 (v5 auth needs 5)
+  std::optional<std::uint8_t> auth_code;  // code of the response packet; unset = the challenge's code
+  std::uint8_t level = 4;                 // 3, 4 or 5 (v5 auth needs 5)
   std::uint16_t keep_alive = 60;
 
   // After the handshake.
-  bool subscribe = true;                   // subscribe to devices/ID/cmd
-  int publish = 0;                         // telemetry messages
-  std::uint8_t qos = 0;                    // of telemetry, replies and commands
-  int interval_ms = 0;                     // between two telemetry messages
-  std::size_t payload_size = 0;            // 0: a small JSON document; else this many bytes
-  int wait_commands = 0;                   // stay until this many commands were answered
+  bool subscribe = true;                                      // subscribe to devices/ID/cmd
+  int publish = 0;                                            // telemetry messages
+  std::uint8_t qos = 0;                                       // of telemetry, replies and commands
+  int interval_ms = 0;                                        // between two telemetry messages
+  std::size_t payload_size = 0;                               // 0: a small JSON document; else this many bytes
+  int wait_commands = 0;                                      // stay until this many commands were answered
   std::vector<std::pair<std::string, std::string>> commands;  // (device id, text): send and await the reply
-  int reconnect = 0;                       // connect again this many times after the first session
+  int reconnect = 0;                                          // connect again this many times after the first session
   // MQTT 5 re-authentication (--auth v5): this many per session, each `reauth_after` after the handshake or the
   // previous one. AUTH 0x19 -> challenge -> response -> AUTH 0x00; telemetry goes on meanwhile.
   int reauth = 0;
   std::chrono::milliseconds reauth_after{0};
 
   // Misbehaviour, for failure captures.
-  bool wrong_secret = false;               // answer with HMAC of another secret
-  bool echo_challenge = false;             // answer with the challenge itself
-  bool no_answer = false;                  // never answer the challenge
-  bool answer_twice = false;               // send the response twice
-  bool wrong_reauth = false;               // answer re-authentication challenges with HMAC of another secret
+  bool wrong_secret = false;    // answer with HMAC of another secret
+  bool echo_challenge = false;  // answer with the challenge itself
+  bool no_answer = false;       // never answer the challenge
+  bool answer_twice = false;    // send the response twice
+  bool wrong_reauth = false;    // answer re-authentication challenges with HMAC of another secret
 
   std::chrono::milliseconds timeout{5000};  // for each answer awaited from the server
 
@@ -89,12 +89,12 @@ struct DeviceConfig {
 
 struct DeviceResult {
   int exit_code = kDeviceOk;
-  std::string message;        // why, when exit_code != 0
-  int sessions = 0;           // sessions accepted
-  int published = 0;          // telemetry messages completed (acknowledged for QoS 1/2)
+  std::string message;  // why, when exit_code != 0
+  int sessions = 0;     // sessions accepted
+  int published = 0;    // telemetry messages completed (acknowledged for QoS 1/2)
   int commands_answered = 0;
-  int replies_received = 0;   // replies to `commands`
-  int reauths = 0;            // re-authentications completed (AUTH 0x00 received)
+  int replies_received = 0;                        // replies to `commands`
+  int reauths = 0;                                 // re-authentications completed (AUTH 0x00 received)
   std::vector<std::string> challenges, responses;  // of every session, as sent / received
 };
 
@@ -102,6 +102,5 @@ struct DeviceResult {
 void start_device(asio::io_context& io, DeviceConfig cfg, std::function<void(const DeviceResult&)> done);
 // Runs the device on its own io_context until it ends.
 DeviceResult run_device(DeviceConfig cfg);
-
 
 }  // namespace mqttauth::cli::device

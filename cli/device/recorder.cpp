@@ -61,8 +61,8 @@ bool Recorder::open(const std::string& path, std::string& error) {
   return true;
 }
 
-void Recorder::emit_data(TcpConversation& tcp, bool from_client, std::span<const std::uint8_t> bytes,
-                         std::int64_t& ts, std::int64_t step) {
+void Recorder::emit_data(TcpConversation& tcp, bool from_client, std::span<const std::uint8_t> bytes, std::int64_t& ts,
+                         std::int64_t step) {
   std::size_t off = 0;
   while (off < bytes.size()) {
     std::size_t n = std::min(opts_.mss, bytes.size() - off);
@@ -102,7 +102,8 @@ void Recorder::on_open(std::uint64_t id, const Endpoint& client, const Endpoint&
     return;
   }
   if (!out_) return;
-  c.tcp = std::make_unique<TcpConversation>(*out_, LinkSpec{}, client, server, client_isn(opened_), server_isn(opened_));
+  c.tcp =
+      std::make_unique<TcpConversation>(*out_, LinkSpec{}, client, server, client_isn(opened_), server_isn(opened_));
   c.tcp->handshake(ts_ns);
 }
 

@@ -75,7 +75,7 @@ class Recorder final : public IoTap {
   };
   struct Conn {
     Endpoint client, server;
-    std::vector<Event> events;  // stable mode
+    std::vector<Event> events;             // stable mode
     std::unique_ptr<TcpConversation> tcp;  // live mode
     bool closed = false;
   };

@@ -82,7 +82,8 @@ std::optional<std::vector<Expectation>> parse_expectations_text(const std::strin
       if (w.size() != 2 || w[1] != "authenticates") return fail("expected 'every-session authenticates'");
       e.kind = ExpectKind::every_session_authenticates;
     } else if (w[0] == "client") {
-      if (w.size() != 3) return fail("expected 'client <client-id> accepted|refused|incomplete|abandoned|authenticates'");
+      if (w.size() != 3)
+        return fail("expected 'client <client-id> accepted|refused|incomplete|abandoned|authenticates'");
       e.kind = ExpectKind::client_outcome;
       e.client_id = w[1];
       e.outcome = w[2] == "authenticates" ? "accepted" : w[2];

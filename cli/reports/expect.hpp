@@ -34,14 +34,14 @@ const char* op_text(CompareOp op) noexcept;
 
 struct Expectation {
   ExpectKind kind{};
-  std::string text;        // the line as written
+  std::string text;  // the line as written
   int line = 0;
-  std::string client_id;   // client_outcome
-  std::string outcome;     // client_outcome: accepted, refused, incomplete, abandoned
-  std::string filter;      // publishes
+  std::string client_id;  // client_outcome
+  std::string outcome;    // client_outcome: accepted, refused, incomplete, abandoned
+  std::string filter;     // publishes
   CompareOp op = CompareOp::ge;
-  std::uint64_t count = 0; // publishes, connections
-  std::uint8_t qos = 0;    // no_qos
+  std::uint64_t count = 0;      // publishes, connections
+  std::uint8_t qos = 0;         // no_qos
   std::int64_t latency_ns = 0;  // max_latency
 };
 

@@ -4,7 +4,6 @@
 
 namespace mqttauth::cli {
 
-
 // Myers' O((N+M)D) shortest edit script.
 std::vector<std::pair<Op, std::size_t>> myers(const std::vector<std::string>& a, const std::vector<std::string>& b) {
   const auto n = static_cast<std::ptrdiff_t>(a.size()), m = static_cast<std::ptrdiff_t>(b.size());
@@ -41,8 +40,10 @@ std::vector<std::pair<Op, std::size_t>> myers(const std::vector<std::string>& a,
       pk = k - 1;
     std::ptrdiff_t px = pv[static_cast<std::size_t>(pk + off)], py = px - pk;
     while (x > px && y > py) ops.emplace_back(Op::same, static_cast<std::size_t>(--x)), --y;
-    if (x == px) ops.emplace_back(Op::add, static_cast<std::size_t>(--y));
-    else ops.emplace_back(Op::del, static_cast<std::size_t>(--x));
+    if (x == px)
+      ops.emplace_back(Op::add, static_cast<std::size_t>(--y));
+    else
+      ops.emplace_back(Op::del, static_cast<std::size_t>(--x));
   }
   while (x > 0 && y > 0) ops.emplace_back(Op::same, static_cast<std::size_t>(--x)), --y;
   std::reverse(ops.begin(), ops.end());
@@ -50,23 +51,23 @@ std::vector<std::pair<Op, std::size_t>> myers(const std::vector<std::string>& a,
 }
 
 void Printer::line(Op op, const std::string& text) {
-    const char* c = op == Op::del ? "\x1b[31m" : op == Op::add ? "\x1b[32m" : "";
-    if (color && op != Op::same) out += c;
-    out += static_cast<char>(op);
-    out += text;
-    if (color && op != Op::same) out += "\x1b[0m";
-    out += '\n';
+  const char* c = op == Op::del ? "\x1b[31m" : op == Op::add ? "\x1b[32m" : "";
+  if (color && op != Op::same) out += c;
+  out += static_cast<char>(op);
+  out += text;
+  if (color && op != Op::same) out += "\x1b[0m";
+  out += '\n';
 }
 void Printer::head(const std::string& text) {
-    if (color) out += "\x1b[36m";
-    out += text;
-    if (color) out += "\x1b[0m";
-    out += '\n';
+  if (color) out += "\x1b[36m";
+  out += text;
+  if (color) out += "\x1b[0m";
+  out += '\n';
 }
 
 // Diffs two line lists with `ctx` lines of context; returns whether they differ.
-bool diff_lines(const std::vector<std::string>& a, const std::vector<std::string>& b, const std::string& title,
-                int ctx, Printer& p) {
+bool diff_lines(const std::vector<std::string>& a, const std::vector<std::string>& b, const std::string& title, int ctx,
+                Printer& p) {
   if (a == b) return false;
   auto ops = myers(a, b);
   // Hunks: runs of changes with context around them.

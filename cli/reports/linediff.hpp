@@ -21,7 +21,7 @@ struct Printer {
 };
 
 // Prints the hunks turning `a` into `b` with `ctx` lines of context under "@@ title"; false when equal.
-bool diff_lines(const std::vector<std::string>& a, const std::vector<std::string>& b, const std::string& title,
-                int ctx, Printer& p);
+bool diff_lines(const std::vector<std::string>& a, const std::vector<std::string>& b, const std::string& title, int ctx,
+                Printer& p);
 
 }  // namespace mqttauth::cli

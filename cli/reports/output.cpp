@@ -92,8 +92,10 @@ JsonWriter& JsonWriter::end_object() {
   return *this;
 }
 JsonWriter& JsonWriter::begin_array(std::string_view k) {
-  if (!k.empty()) key(k);
-  else comma();
+  if (!k.empty())
+    key(k);
+  else
+    comma();
   out_ += '[';
   first_ = true;
   return *this;
@@ -381,8 +383,10 @@ void violations_text(std::string& out, const Violations& v) {
     out += x.detail;
     out += ';';
   }
-  if (v.total() > v.size()) out += " (+" + std::to_string(v.total() - v.size()) + " more)";
-  else if (!v.empty()) out.pop_back();
+  if (v.total() > v.size())
+    out += " (+" + std::to_string(v.total() - v.size()) + " more)";
+  else if (!v.empty())
+    out.pop_back();
 }
 
 namespace {
@@ -483,8 +487,10 @@ constexpr std::string_view kReset = "\x1b[0m", kDim = "\x1b[2m", kRed = "\x1b[1;
 
 void pad(std::string& out, std::size_t from, std::size_t width) {
   std::size_t len = out.size() - from;
-  if (len < width) out.append(width - len, ' ');
-  else out += ' ';
+  if (len < width)
+    out.append(width - len, ' ');
+  else
+    out += ' ';
 }
 
 void num(std::string& out, std::uint64_t v) {
@@ -565,11 +571,11 @@ std::string_view type_color(const Packet& p) {
   switch (p.index()) {
     case 0:
     case 1:
-    case 13: return kCyan;        // connect, connack, disconnect
-    case 2: return kGreen;        // publish
+    case 13: return kCyan;  // connect, connack, disconnect
+    case 2: return kGreen;  // publish
     case 14:
-    case 15: return kMagenta;     // auth, authenticate
-    case 16: return kYellow;      // reserved
+    case 15: return kMagenta;  // auth, authenticate
+    case 16: return kYellow;   // reserved
     default: return {};
   }
 }
@@ -700,8 +706,8 @@ void packet_text_line(std::string& out, const Decoded& d, const Observation& obs
         } else if constexpr (std::is_same_v<T, Disconnect> || std::is_same_v<T, Auth>) {
           if (v5 || std::is_same_v<T, Auth>) {
             kv(out, "reason_code", p.reason_code);
-            auto name = reason_code_name(std::is_same_v<T, Auth> ? PacketCode::auth : PacketCode::disconnect,
-                                         p.reason_code);
+            auto name =
+                reason_code_name(std::is_same_v<T, Auth> ? PacketCode::auth : PacketCode::disconnect, p.reason_code);
             if (!name.empty()) {
               out += " (";
               out += name;

@@ -57,14 +57,14 @@ struct PacketPlace {
   std::uint64_t offset = 0;  // stream offset of its first byte (in its direction, for captures)
   // Capture input (when `capture` is set):
   bool capture = false;
-  std::uint64_t frame = 0;   // 1-based frame number where the packet completed
+  std::uint64_t frame = 0;  // 1-based frame number where the packet completed
   std::int64_t ts_ns = 0;
-  std::uint64_t conn = 0;    // connection number
+  std::uint64_t conn = 0;  // connection number
   const Endpoint* src = nullptr;
   const Endpoint* dst = nullptr;
   const std::string* file = nullptr;  // named in error messages when several files are read
-  std::string_view dir{};              // for error lines: "c2s" / "s2c" when known
-  bool with_file = false;              // JSON / CSV: name the capture file (several files were given)
+  std::string_view dir{};             // for error lines: "c2s" / "s2c" when known
+  bool with_file = false;             // JSON / CSV: name the capture file (several files were given)
 };
 
 // Seconds since 1970 with microseconds, as JSON and CSV write them: "1764047123.456789".

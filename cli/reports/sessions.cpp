@@ -36,7 +36,8 @@ SessionRow make_row(const Connection& c, const Secrets* secrets) {
     if (h.challenge_pkt) r.challenge_frame = h.challenge_pkt->id;
     if (h.response_pkt) r.response_frame = h.response_pkt->id;
     if (h.connack) r.connack_frame = h.connack->id;
-    if (h.scheme != AuthScheme::none && h.challenge_pkt) r.weakness = classify_challenge(h.challenge, h.challenge_pkt->ts_ns);
+    if (h.scheme != AuthScheme::none && h.challenge_pkt)
+      r.weakness = classify_challenge(h.challenge, h.challenge_pkt->ts_ns);
     if (secrets && h.scheme != AuthScheme::none && h.challenge_pkt && h.response_pkt)
       r.verification = secrets->verify(h.client_id, h.challenge, h.response);
   } else if (c.session) {

@@ -46,8 +46,10 @@ void props(std::string& s, const Properties& p) {
     switch (x.type) {
       case PropertyType::utf8: kv_str(s, key, x.text); break;
       case PropertyType::binary:
-        if (x.id == PropertyId::authentication_data) s += " " + key + "=<auth-data>";
-        else kv_bytes(s, key, x.binary);
+        if (x.id == PropertyId::authentication_data)
+          s += " " + key + "=<auth-data>";
+        else
+          kv_bytes(s, key, x.binary);
         break;
       case PropertyType::utf8_pair: kv_str(s, key, std::string(x.text) + "=" + std::string(x.value)); break;
       default: kv(s, key, x.number);
@@ -64,83 +66,87 @@ std::string PacketIds::id(std::uint16_t pid) {
 }
 
 std::string transcript_line(const Decoded& d, Direction dir, Role role, PacketIds& ids, std::string* client_id) {
-    std::string s(direction_name(dir));
-    s += ' ';
-    s += packet_name(d.packet);
-    const bool v5 = d.level == kLevel5;
-    std::visit(
-        [&](const auto& p) {
-          using T = std::decay_t<decltype(p)>;
-          if constexpr (std::is_same_v<T, Connect> || std::is_same_v<T, Authenticate>) {
-            if constexpr (std::is_same_v<T, Authenticate>) {
-              kv(s, "code", p.code);
-              if (role != Role::none) s += " role=" + std::string(role_name(role));
-            }
-            if (client_id && client_id->empty()) *client_id = std::string(p.client_id);
-            kv_str(s, "protocol", p.protocol_name);
-            kv(s, "level", p.level);
-            kv(s, "clean", p.clean ? 1 : 0);
-            kv(s, "keep_alive", p.keep_alive);
-            kv_str(s, "client_id", p.client_id);
-            if (p.username) kv_str(s, "username", *p.username);
-            if (p.password) {
-              if constexpr (std::is_same_v<T, Authenticate>) s += role == Role::challenge ? " password=<challenge>" : role == Role::response ? " password=<response>" : " password=<set>";
-              else s += " password=<set>";
-            }
-            if (p.will) {
-              kv_str(s, "will_topic", p.will->topic);
-              kv(s, "will_qos", p.will->qos);
-              kv(s, "will_retain", p.will->retain ? 1 : 0);
-              kv_bytes(s, "will_payload", p.will->payload);
-            }
-            props(s, p.properties);
-          } else if constexpr (std::is_same_v<T, Connack>) {
-            kv(s, v5 ? "reason_code" : "return_code", p.code);
-            kv(s, "session_present", p.session_present ? 1 : 0);
-            props(s, p.properties);
-          } else if constexpr (std::is_same_v<T, Publish>) {
-            kv_str(s, "topic", p.topic);
-            kv(s, "qos", p.qos);
-            kv(s, "retain", p.retain ? 1 : 0);
-            kv(s, "dup", p.dup ? 1 : 0);
-            if (p.qos) s += " id=" + ids.id(p.packet_id);
-            props(s, p.properties);
-            kv_bytes(s, "payload", p.payload);
-          } else if constexpr (std::is_base_of_v<PubResponse, T>) {
-            s += " id=" + ids.id(p.packet_id);
-            if (v5) kv(s, "reason_code", p.reason_code);
-            props(s, p.properties);
-          } else if constexpr (std::is_same_v<T, Subscribe>) {
-            s += " id=" + ids.id(p.packet_id);
-            for (const auto& sub : p.subscriptions) {  // filter="topic":options
-              kv_str(s, "filter", sub.filter);
-              s += ':' + std::to_string(sub.options);
-            }
-            props(s, p.properties);
-          } else if constexpr (std::is_same_v<T, Suback> || std::is_same_v<T, Unsuback>) {
-            s += " id=" + ids.id(p.packet_id);
-            std::string codes;
-            for (auto x : p.codes) codes += (codes.empty() ? "" : ",") + std::to_string(x);
-            if (!codes.empty()) s += " codes=" + codes;
-            props(s, p.properties);
-          } else if constexpr (std::is_same_v<T, Unsubscribe>) {
-            s += " id=" + ids.id(p.packet_id);
-            for (auto f : p.filters) kv_str(s, "filter", f);
-            props(s, p.properties);
-          } else if constexpr (std::is_same_v<T, Disconnect> || std::is_same_v<T, Auth>) {
-            if (v5 || std::is_same_v<T, Auth>) kv(s, "reason_code", p.reason_code);
-            if constexpr (std::is_same_v<T, Auth>)
-              if (role != Role::none) s += " role=" + std::string(role_name(role));
-            props(s, p.properties);
-          } else if constexpr (std::is_same_v<T, Reserved>) {
+  std::string s(direction_name(dir));
+  s += ' ';
+  s += packet_name(d.packet);
+  const bool v5 = d.level == kLevel5;
+  std::visit(
+      [&](const auto& p) {
+        using T = std::decay_t<decltype(p)>;
+        if constexpr (std::is_same_v<T, Connect> || std::is_same_v<T, Authenticate>) {
+          if constexpr (std::is_same_v<T, Authenticate>) {
             kv(s, "code", p.code);
-            kv(s, "flags", p.flags);
-            s += " body=0x";
-            append_hex(s, p.body);
+            if (role != Role::none) s += " role=" + std::string(role_name(role));
           }
-        },
-        d.packet);
-    return s;
+          if (client_id && client_id->empty()) *client_id = std::string(p.client_id);
+          kv_str(s, "protocol", p.protocol_name);
+          kv(s, "level", p.level);
+          kv(s, "clean", p.clean ? 1 : 0);
+          kv(s, "keep_alive", p.keep_alive);
+          kv_str(s, "client_id", p.client_id);
+          if (p.username) kv_str(s, "username", *p.username);
+          if (p.password) {
+            if constexpr (std::is_same_v<T, Authenticate>)
+              s += role == Role::challenge  ? " password=<challenge>"
+                   : role == Role::response ? " password=<response>"
+                                            : " password=<set>";
+            else
+              s += " password=<set>";
+          }
+          if (p.will) {
+            kv_str(s, "will_topic", p.will->topic);
+            kv(s, "will_qos", p.will->qos);
+            kv(s, "will_retain", p.will->retain ? 1 : 0);
+            kv_bytes(s, "will_payload", p.will->payload);
+          }
+          props(s, p.properties);
+        } else if constexpr (std::is_same_v<T, Connack>) {
+          kv(s, v5 ? "reason_code" : "return_code", p.code);
+          kv(s, "session_present", p.session_present ? 1 : 0);
+          props(s, p.properties);
+        } else if constexpr (std::is_same_v<T, Publish>) {
+          kv_str(s, "topic", p.topic);
+          kv(s, "qos", p.qos);
+          kv(s, "retain", p.retain ? 1 : 0);
+          kv(s, "dup", p.dup ? 1 : 0);
+          if (p.qos) s += " id=" + ids.id(p.packet_id);
+          props(s, p.properties);
+          kv_bytes(s, "payload", p.payload);
+        } else if constexpr (std::is_base_of_v<PubResponse, T>) {
+          s += " id=" + ids.id(p.packet_id);
+          if (v5) kv(s, "reason_code", p.reason_code);
+          props(s, p.properties);
+        } else if constexpr (std::is_same_v<T, Subscribe>) {
+          s += " id=" + ids.id(p.packet_id);
+          for (const auto& sub : p.subscriptions) {  // filter="topic":options
+            kv_str(s, "filter", sub.filter);
+            s += ':' + std::to_string(sub.options);
+          }
+          props(s, p.properties);
+        } else if constexpr (std::is_same_v<T, Suback> || std::is_same_v<T, Unsuback>) {
+          s += " id=" + ids.id(p.packet_id);
+          std::string codes;
+          for (auto x : p.codes) codes += (codes.empty() ? "" : ",") + std::to_string(x);
+          if (!codes.empty()) s += " codes=" + codes;
+          props(s, p.properties);
+        } else if constexpr (std::is_same_v<T, Unsubscribe>) {
+          s += " id=" + ids.id(p.packet_id);
+          for (auto f : p.filters) kv_str(s, "filter", f);
+          props(s, p.properties);
+        } else if constexpr (std::is_same_v<T, Disconnect> || std::is_same_v<T, Auth>) {
+          if (v5 || std::is_same_v<T, Auth>) kv(s, "reason_code", p.reason_code);
+          if constexpr (std::is_same_v<T, Auth>)
+            if (role != Role::none) s += " role=" + std::string(role_name(role));
+          props(s, p.properties);
+        } else if constexpr (std::is_same_v<T, Reserved>) {
+          kv(s, "code", p.code);
+          kv(s, "flags", p.flags);
+          s += " body=0x";
+          append_hex(s, p.body);
+        }
+      },
+      d.packet);
+  return s;
 }
 
 namespace {
@@ -150,7 +156,8 @@ class TranscriptSink final : public AnalyzerSink {
   std::map<std::uint64_t, TranscriptSession> sessions;  // by connection id
   std::unordered_map<std::uint64_t, PacketIds> ids;
 
-  void on_packet(const Connection& c, Direction dir, const Decoded& d, const Observation& obs, const PacketMeta&) override {
+  void on_packet(const Connection& c, Direction dir, const Decoded& d, const Observation& obs,
+                 const PacketMeta&) override {
     TranscriptSession& ts = sessions[c.id];
     ts.conn = c.id;
     ts.lines.push_back(transcript_line(d, dir, obs.role, ids[c.id], &ts.client_id));
@@ -249,7 +256,10 @@ std::optional<Transcript> transcript_parse(const std::string& text, const std::s
           bool hex4 = e == 'u' && i + 4 < raw.size();
           for (std::size_t k = 1; hex4 && k <= 4; ++k) {
             char h = raw[i + k];
-            int v = h >= '0' && h <= '9' ? h - '0' : h >= 'a' && h <= 'f' ? h - 'a' + 10 : h >= 'A' && h <= 'F' ? h - 'A' + 10 : -1;
+            int v = h >= '0' && h <= '9'   ? h - '0'
+                    : h >= 'a' && h <= 'f' ? h - 'a' + 10
+                    : h >= 'A' && h <= 'F' ? h - 'A' + 10
+                                           : -1;
             if (v < 0) hex4 = false;
             cp = cp * 16 + static_cast<unsigned>(v < 0 ? 0 : v);
           }

@@ -40,7 +40,8 @@ class PacketIds {
 
 // The transcript line of one packet: "<dir> <type> key=value ...". `client_id`, when given and empty, takes
 // the client id of a CONNECT or authenticate packet.
-std::string transcript_line(const Decoded& d, Direction dir, Role role, PacketIds& ids, std::string* client_id = nullptr);
+std::string transcript_line(const Decoded& d, Direction dir, Role role, PacketIds& ids,
+                            std::string* client_id = nullptr);
 
 // From captures. Returns false when a file could not be read (messages on stderr).
 bool transcript_from_captures(const CaptureOptions& o, Transcript& out, int& damaged);

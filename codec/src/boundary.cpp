@@ -61,7 +61,8 @@ Candidate classify(std::span<const std::uint8_t> buf, std::size_t pos, const Bou
   }
   const std::size_t size = h->packet_size();
   const bool big_start = first && o.at_start && pos == 0;
-  const std::size_t limit = big_start ? o.ctx.limits.max_packet_size : std::min<std::size_t>(o.window, o.ctx.limits.max_packet_size);
+  const std::size_t limit =
+      big_start ? o.ctx.limits.max_packet_size : std::min<std::size_t>(o.window, o.ctx.limits.max_packet_size);
   if (size > limit) return c;
   DecodeContext strict = o.ctx;
   strict.strict = true;

@@ -71,8 +71,8 @@ bool read_properties(Reader& r, PropertyContext pc, Properties& out, const Mode&
         !pr.violate(at, EK::property_not_allowed, "2.2.2.2", "property not allowed in this packet"))
       return r.absorb(pr);
     std::uint64_t b = std::uint64_t{1} << (id & 63u);
-    bool once = !info->repeatable ||
-                (info->id == PropertyId::subscription_identifier && pc == PropertyContext::subscribe);
+    bool once =
+        !info->repeatable || (info->id == PropertyId::subscription_identifier && pc == PropertyContext::subscribe);
     if (once && (seen & b) && !pr.violate(at, EK::duplicate_property, "2.2.2.2", "property appears more than once"))
       return r.absorb(pr);
     seen |= b;
@@ -179,12 +179,15 @@ bool read_connect_body(Reader& r, ConnectBody& c, bool custom, bool lenient_vbi)
   if ((f & 0x01u) && !r.violate(flags_at, EK::bad_connect_flags, "MQTT-3.1.2-3", "reserved connect flag is set"))
     return false;
   if (!will && will_qos &&
-      !r.violate(flags_at, EK::bad_connect_flags, m.clause("MQTT-3.1.2-11", "MQTT-3.1.2-13"), "will QoS set without the will flag"))
+      !r.violate(flags_at, EK::bad_connect_flags, m.clause("MQTT-3.1.2-11", "MQTT-3.1.2-13"),
+                 "will QoS set without the will flag"))
     return false;
   if (!will && will_retain &&
-      !r.violate(flags_at, EK::bad_connect_flags, m.clause("MQTT-3.1.2-13", "MQTT-3.1.2-15"), "will retain set without the will flag"))
+      !r.violate(flags_at, EK::bad_connect_flags, m.clause("MQTT-3.1.2-13", "MQTT-3.1.2-15"),
+                 "will retain set without the will flag"))
     return false;
-  if (will_qos == 3 && !r.violate(flags_at, EK::bad_connect_flags, m.clause("MQTT-3.1.2-12", "MQTT-3.1.2-14"), "will QoS 3"))
+  if (will_qos == 3 &&
+      !r.violate(flags_at, EK::bad_connect_flags, m.clause("MQTT-3.1.2-12", "MQTT-3.1.2-14"), "will QoS 3"))
     return false;
   if (!custom && pass && !user && c.level == kLevel311 &&
       !r.violate(flags_at, EK::bad_connect_flags, "MQTT-3.1.2-22", "password flag without username flag"))
@@ -200,7 +203,8 @@ bool read_connect_body(Reader& r, ConnectBody& c, bool custom, bool lenient_vbi)
       !r.violate(id_at, EK::bad_connect_flags, "MQTT-3.1.3-7", "zero-byte client identifier without clean session"))
     return false;
   if (!custom && c.client_id.empty() && c.level == kLevel31 &&
-      !r.violate(id_at, EK::bad_connect_flags, "MQTT 3.1 CONNECT", "MQTT 3.1 requires a client identifier of 1 to 23 characters"))
+      !r.violate(id_at, EK::bad_connect_flags, "MQTT 3.1 CONNECT",
+                 "MQTT 3.1 requires a client identifier of 1 to 23 characters"))
     return false;
   c.will.reset();
   if (will) {
@@ -211,7 +215,8 @@ bool read_connect_body(Reader& r, ConnectBody& c, bool custom, bool lenient_vbi)
     std::size_t topic_at = r.pos();
     if (!r.utf8(w.topic, "will topic")) return false;
     if (!valid_topic_name(w.topic) &&
-        !r.violate(topic_at, EK::bad_topic_name, m.clause("MQTT-3.1.3-11", "MQTT-3.1.3-10"), "will topic is not a valid topic name"))
+        !r.violate(topic_at, EK::bad_topic_name, m.clause("MQTT-3.1.3-11", "MQTT-3.1.3-10"),
+                   "will topic is not a valid topic name"))
       return false;
     if (!r.binary(w.payload, "will payload")) return false;
     c.will = w;
@@ -234,7 +239,8 @@ bool read_connect_body(Reader& r, ConnectBody& c, bool custom, bool lenient_vbi)
 bool need_packet_id(Reader& r, std::uint16_t& id, const Mode& m) {
   std::size_t at = r.pos();
   if (!r.u16(id, "packet identifier")) return false;
-  if (id == 0) return r.violate(at, EK::zero_packet_id, m.clause("MQTT-2.2.1-3", "MQTT-2.3.1-1"), "packet identifier is 0");
+  if (id == 0)
+    return r.violate(at, EK::zero_packet_id, m.clause("MQTT-2.2.1-3", "MQTT-2.3.1-1"), "packet identifier is 0");
   return true;
 }
 
@@ -244,9 +250,9 @@ bool code_in(std::uint8_t code, std::initializer_list<std::uint8_t> set) {
   return false;
 }
 
-constexpr std::initializer_list<std::uint8_t> kConnackCodes = {
-    0x00, 0x80, 0x81, 0x82, 0x83, 0x84, 0x85, 0x86, 0x87, 0x88, 0x89, 0x8A,
-    0x8C, 0x90, 0x95, 0x97, 0x99, 0x9A, 0x9B, 0x9C, 0x9D, 0x9F};
+constexpr std::initializer_list<std::uint8_t> kConnackCodes = {0x00, 0x80, 0x81, 0x82, 0x83, 0x84, 0x85, 0x86,
+                                                               0x87, 0x88, 0x89, 0x8A, 0x8C, 0x90, 0x95, 0x97,
+                                                               0x99, 0x9A, 0x9B, 0x9C, 0x9D, 0x9F};
 constexpr std::initializer_list<std::uint8_t> kPubackCodes = {0x00, 0x10, 0x80, 0x83, 0x87, 0x90, 0x91, 0x97, 0x99};
 constexpr std::initializer_list<std::uint8_t> kPubrelCodes = {0x00, 0x92};
 constexpr std::initializer_list<std::uint8_t> kSubackCodes = {0x00, 0x01, 0x02, 0x80, 0x83, 0x87,
@@ -261,7 +267,8 @@ constexpr std::initializer_list<std::uint8_t> kAuthCodes = {0x00, 0x18, 0x19};
 bool read_reason(Reader& r, std::uint8_t& code, std::initializer_list<std::uint8_t> allowed, const char* rule) {
   std::size_t at = r.pos();
   if (!r.u8(code, "reason code")) return false;
-  if (!code_in(code, allowed)) return r.violate(at, EK::bad_reason_code, rule, "reason code not allowed in this packet");
+  if (!code_in(code, allowed))
+    return r.violate(at, EK::bad_reason_code, rule, "reason code not allowed in this packet");
   return true;
 }
 
@@ -271,7 +278,8 @@ Expected<Packet> body_connack(Reader& r, const Mode& m) {
   std::size_t ack_at = r.pos();
   r.u8(ack, "connect acknowledge flags");
   if (r.ok() && (ack & 0xFEu))
-    r.violate(ack_at, EK::reserved_flags, m.clause("MQTT-3.2.2-1", "3.2.2.1"), "reserved connect acknowledge flags set");
+    r.violate(ack_at, EK::reserved_flags, m.clause("MQTT-3.2.2-1", "3.2.2.1"),
+              "reserved connect acknowledge flags set");
   p.session_present = ack & 0x01u;
   std::size_t code_at = r.pos();
   if (m.v5()) {
@@ -285,7 +293,8 @@ Expected<Packet> body_connack(Reader& r, const Mode& m) {
     if (r.ok() && p.code > 5) r.violate(code_at, EK::bad_reason_code, "3.2.2.3", "return code is not 0..5");
   }
   if (r.ok() && p.session_present && p.code != 0)
-    r.violate(ack_at, EK::reserved_flags, m.clause("MQTT-3.2.2-6", "MQTT-3.2.2-4"), "session present with a non-zero return code");
+    r.violate(ack_at, EK::reserved_flags, m.clause("MQTT-3.2.2-6", "MQTT-3.2.2-4"),
+              "session present with a non-zero return code");
   end_of_packet(r);
   if (!r.ok()) return r.error();
   return Packet(p);
@@ -313,8 +322,8 @@ Expected<Packet> body_publish(Reader& r, std::uint8_t flags, const Mode& m) {
 }
 
 template <class T>
-Expected<Packet> body_pubresp(Reader& r, const Mode& m, PropertyContext pc,
-                              std::initializer_list<std::uint8_t> codes, const char* codes_rule) {
+Expected<Packet> body_pubresp(Reader& r, const Mode& m, PropertyContext pc, std::initializer_list<std::uint8_t> codes,
+                              const char* codes_rule) {
   T p;
   need_packet_id(r, p.packet_id, m);
   if (m.v5() && r.ok() && !r.at_end()) {
@@ -343,10 +352,13 @@ Expected<Packet> body_subscribe(Reader& r, const Mode& m) {
     if (!r.ok()) break;
     bool bad = s.qos() == 3;
     if (m.v5())
-      bad = bad || (s.options & 0xC0u) || s.retain_handling() == 3 || (s.no_local() && is_shared_filter(s.filter, m.level));
+      bad = bad || (s.options & 0xC0u) || s.retain_handling() == 3 ||
+            (s.no_local() && is_shared_filter(s.filter, m.level));
     else
       bad = bad || (s.options & 0xFCu);
-    if (bad) r.violate(opt_at, EK::bad_subscription_options, m.clause("MQTT-3.8.3-5", "MQTT-3.8.3-4"), "invalid subscription options");
+    if (bad)
+      r.violate(opt_at, EK::bad_subscription_options, m.clause("MQTT-3.8.3-5", "MQTT-3.8.3-4"),
+                "invalid subscription options");
     p.subscriptions.push_back(s);
   }
   if (!r.ok()) return r.error();
@@ -374,8 +386,7 @@ Expected<Packet> body_unsubscribe(Reader& r, const Mode& m) {
   Unsubscribe p;
   need_packet_id(r, p.packet_id, m);
   if (m.v5()) read_properties(r, PropertyContext::unsubscribe, p.properties, m);
-  if (r.ok() && r.at_end())
-    r.violate(r.pos(), EK::empty_payload, "MQTT-3.10.3-2", "UNSUBSCRIBE without topic filters");
+  if (r.ok() && r.at_end()) r.violate(r.pos(), EK::empty_payload, "MQTT-3.10.3-2", "UNSUBSCRIBE without topic filters");
   while (r.ok() && !r.at_end()) {
     std::string_view f;
     std::size_t at = r.pos();
@@ -510,8 +521,8 @@ Expected<Packet> decode_body(const FixedHeader& h, Bytes body, const Mode& m, co
     case PacketCode::pingreq:
     case PacketCode::pingresp:
       if (!flags(0)) return r.error();
-      if (!body.empty() &&
-          !r.violate_packet(1, EK::bad_length, m.clause("3.12.1", "3.12.1"), "PINGREQ / PINGRESP must have remaining length 0"))
+      if (!body.empty() && !r.violate_packet(1, EK::bad_length, m.clause("3.12.1", "3.12.1"),
+                                             "PINGREQ / PINGRESP must have remaining length 0"))
         return r.error();
       if (h.code() == 12) return Packet(Pingreq{});
       return Packet(Pingresp{});
@@ -520,8 +531,7 @@ Expected<Packet> decode_body(const FixedHeader& h, Bytes body, const Mode& m, co
       return body_disconnect(r, m);
     case PacketCode::auth: {
       // Type 15: authenticate at level 3/4 (and when forced), AUTH at level 5.
-      bool custom = ctx.dialect == Dialect::authenticate ||
-                    (ctx.dialect == Dialect::auto_detect && m.level != kLevel5);
+      bool custom = ctx.dialect == Dialect::authenticate || (ctx.dialect == Dialect::auto_detect && m.level != kLevel5);
       if (custom) return body_authenticate(r, 15, fl, ctx.lenient_vbi);
       if (!flags(0)) return r.error();
       return body_auth(r, m);

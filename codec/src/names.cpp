@@ -66,8 +66,8 @@ std::string Violation::message() const {
 
 std::string_view packet_name_at(std::size_t index) noexcept {
   static constexpr std::string_view names[] = {
-      "connect", "connack", "publish", "puback", "pubrec", "pubrel", "pubcomp", "subscribe", "suback",
-      "unsubscribe", "unsuback", "pingreq", "pingresp", "disconnect", "auth", "authenticate", "reserved"};
+      "connect",     "connack",  "publish", "puback",   "pubrec",     "pubrel", "pubcomp",      "subscribe", "suback",
+      "unsubscribe", "unsuback", "pingreq", "pingresp", "disconnect", "auth",   "authenticate", "reserved"};
   static_assert(std::size(names) == std::variant_size_v<Packet>);
   return index < std::size(names) ? names[index] : std::string_view{};
 }

@@ -23,8 +23,7 @@ constexpr PropertyInfo kTable[] = {
      bit(C::publish) | bit(C::will), false},
     {I::content_type, T::utf8, "Content Type", "content_type", bit(C::publish) | bit(C::will), false},
     {I::response_topic, T::utf8, "Response Topic", "response_topic", bit(C::publish) | bit(C::will), false},
-    {I::correlation_data, T::binary, "Correlation Data", "correlation_data", bit(C::publish) | bit(C::will),
-     false},
+    {I::correlation_data, T::binary, "Correlation Data", "correlation_data", bit(C::publish) | bit(C::will), false},
     // Repeatable in PUBLISH; the decoder allows only one in SUBSCRIBE.
     {I::subscription_identifier, T::var_int, "Subscription Identifier", "subscription_identifier",
      bit(C::publish) | bit(C::subscribe), true},
@@ -39,18 +38,15 @@ constexpr PropertyInfo kTable[] = {
      bit(C::connect) | bit(C::connack) | bit(C::auth), false},
     {I::request_problem_information, T::byte, "Request Problem Information", "request_problem_information",
      bit(C::connect), false},
-    {I::will_delay_interval, T::four_byte_int, "Will Delay Interval", "will_delay_interval", bit(C::will),
-     false},
-    {I::request_response_information, T::byte, "Request Response Information",
-     "request_response_information", bit(C::connect), false},
-    {I::response_information, T::utf8, "Response Information", "response_information", bit(C::connack),
-     false},
-    {I::server_reference, T::utf8, "Server Reference", "server_reference",
-     bit(C::connack) | bit(C::disconnect), false},
+    {I::will_delay_interval, T::four_byte_int, "Will Delay Interval", "will_delay_interval", bit(C::will), false},
+    {I::request_response_information, T::byte, "Request Response Information", "request_response_information",
+     bit(C::connect), false},
+    {I::response_information, T::utf8, "Response Information", "response_information", bit(C::connack), false},
+    {I::server_reference, T::utf8, "Server Reference", "server_reference", bit(C::connack) | bit(C::disconnect), false},
     {I::reason_string, T::utf8, "Reason String", "reason_string",
      bit(C::connack) | kAcks | bit(C::suback) | bit(C::unsuback) | bit(C::disconnect) | bit(C::auth), false},
-    {I::receive_maximum, T::two_byte_int, "Receive Maximum", "receive_maximum",
-     bit(C::connect) | bit(C::connack), false},
+    {I::receive_maximum, T::two_byte_int, "Receive Maximum", "receive_maximum", bit(C::connect) | bit(C::connack),
+     false},
     {I::topic_alias_maximum, T::two_byte_int, "Topic Alias Maximum", "topic_alias_maximum",
      bit(C::connect) | bit(C::connack), false},
     {I::topic_alias, T::two_byte_int, "Topic Alias", "topic_alias", bit(C::publish), false},
@@ -59,18 +55,19 @@ constexpr PropertyInfo kTable[] = {
     {I::user_property, T::utf8_pair, "User Property", "user_property", kAll, true},
     {I::maximum_packet_size, T::four_byte_int, "Maximum Packet Size", "maximum_packet_size",
      bit(C::connect) | bit(C::connack), false},
-    {I::wildcard_subscription_available, T::byte, "Wildcard Subscription Available",
-     "wildcard_subscription_available", bit(C::connack), false},
+    {I::wildcard_subscription_available, T::byte, "Wildcard Subscription Available", "wildcard_subscription_available",
+     bit(C::connack), false},
     {I::subscription_identifier_available, T::byte, "Subscription Identifier Available",
      "subscription_identifier_available", bit(C::connack), false},
-    {I::shared_subscription_available, T::byte, "Shared Subscription Available",
-     "shared_subscription_available", bit(C::connack), false},
+    {I::shared_subscription_available, T::byte, "Shared Subscription Available", "shared_subscription_available",
+     bit(C::connack), false},
 };
 
 constexpr auto kIndex = [] {
   std::array<std::int8_t, 256> idx{};
   for (auto& v : idx) v = -1;
-  for (std::size_t i = 0; i < std::size(kTable); ++i) idx[static_cast<std::uint8_t>(kTable[i].id)] = static_cast<std::int8_t>(i);
+  for (std::size_t i = 0; i < std::size(kTable); ++i)
+    idx[static_cast<std::uint8_t>(kTable[i].id)] = static_cast<std::int8_t>(i);
   return idx;
 }();
 

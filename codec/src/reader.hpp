@@ -15,8 +15,7 @@ namespace mqttauth::detail {
 class Reader {
  public:
   // `base` is the offset of data[0] from the start of the packet, so errors report packet offsets.
-  Reader(const std::uint8_t* data, std::size_t size, std::size_t base) noexcept
-      : p_(data), size_(size), base_(base) {}
+  Reader(const std::uint8_t* data, std::size_t size, std::size_t base) noexcept : p_(data), size_(size), base_(base) {}
 
   bool ok() const noexcept { return !failed_; }
   const Error& error() const noexcept { return err_; }
@@ -80,8 +79,8 @@ class Reader {
   bool u32(std::uint32_t& v, const char* what) noexcept {
     if (failed_) return false;
     if (remaining() < 4) return fail(ErrorKind::field_overrun, what);
-    v = (std::uint32_t{p_[pos_]} << 24) | (std::uint32_t{p_[pos_ + 1]} << 16) |
-        (std::uint32_t{p_[pos_ + 2]} << 8) | std::uint32_t{p_[pos_ + 3]};
+    v = (std::uint32_t{p_[pos_]} << 24) | (std::uint32_t{p_[pos_ + 1]} << 16) | (std::uint32_t{p_[pos_ + 2]} << 8) |
+        std::uint32_t{p_[pos_ + 3]};
     pos_ += 4;
     return true;
   }
@@ -97,7 +96,8 @@ class Reader {
       if ((b & 0x80u) == 0) {
         v = value;
         if (minimal && i > 0 && b == 0)
-          return violate(start, ErrorKind::bad_variable_int, "MQTT-1.5.5-1", "variable byte integer not minimally encoded");
+          return violate(start, ErrorKind::bad_variable_int, "MQTT-1.5.5-1",
+                         "variable byte integer not minimally encoded");
         return true;
       }
     }

@@ -136,8 +136,10 @@ Observation Session::observe(const Decoded& d, Direction dir, PacketRef ref) {
     if (ob.dir == Direction::s2c) {
       ob.role = Role::challenge;
       ++h.challenges;
-      if (state_ == State::challenged) flag(h, anomaly::repeated_challenge);
-      else if (state_ == State::responded || (state_ == State::done && !fresh)) flag(h, anomaly::unexpected_state);
+      if (state_ == State::challenged)
+        flag(h, anomaly::repeated_challenge);
+      else if (state_ == State::responded || (state_ == State::done && !fresh))
+        flag(h, anomaly::unexpected_state);
       if (!h.challenge_pkt) {
         h.challenge_pkt = ref;
         h.challenge = to_string(value);
@@ -147,9 +149,12 @@ Observation Session::observe(const Decoded& d, Direction dir, PacketRef ref) {
     } else {
       ob.role = Role::response;
       ++h.responses;
-      if (state_ == State::responded) flag(h, anomaly::repeated_response);
-      else if (state_ == State::wait_challenge) flag(h, anomaly::unexpected_state);
-      else if (state_ == State::done && !fresh) flag(h, anomaly::unexpected_state);
+      if (state_ == State::responded)
+        flag(h, anomaly::repeated_response);
+      else if (state_ == State::wait_challenge)
+        flag(h, anomaly::unexpected_state);
+      else if (state_ == State::done && !fresh)
+        flag(h, anomaly::unexpected_state);
       // Answered with the other custom code (challenge type 0, response type 15, or the reverse).
       if (h.challenge_pkt && h.challenge_code != a->code) flag(h, anomaly::code_mismatch);
       if (!h.response_pkt) {
@@ -216,8 +221,10 @@ Observation Session::observe(const Decoded& d, Direction dir, PacketRef ref) {
     } else {
       ob.role = Role::response;
       ++h.responses;
-      if (state_ == State::responded) flag(h, anomaly::repeated_response);
-      else if (state_ == State::wait_challenge && !fresh) flag(h, anomaly::unexpected_state);
+      if (state_ == State::responded)
+        flag(h, anomaly::repeated_response);
+      else if (state_ == State::wait_challenge && !fresh)
+        flag(h, anomaly::unexpected_state);
       if (!h.response_pkt) {
         h.response_pkt = ref;
         h.response = value;

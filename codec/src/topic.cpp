@@ -40,8 +40,7 @@ bool valid_topic_filter(std::string_view filter, std::uint8_t level) noexcept {
 }
 
 bool topic_matches(std::string_view filter, std::string_view name) noexcept {
-  if (!name.empty() && name[0] == '$' && !filter.empty() && (filter[0] == '+' || filter[0] == '#'))
-    return false;
+  if (!name.empty() && name[0] == '$' && !filter.empty() && (filter[0] == '+' || filter[0] == '#')) return false;
   std::size_t fi = 0, ni = 0;
   while (true) {
     auto fend = filter.find('/', fi);

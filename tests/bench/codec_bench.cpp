@@ -175,9 +175,9 @@ void BM_FramerOnly_L4(benchmark::State& state) {
 
 // The field's challenge: 0xF0, CONNECT-like body, 13-digit timestamp as the password.
 std::vector<std::uint8_t> field_challenge(std::uint8_t header_byte) {
-  return {header_byte, 0x23, 0x00, 0x04, 'M', 'Q', 'T', 'T', 0x04, 0x42, 0x00, 0x00, 0x00, 0x08,
-       'd', 'e', 'v', '-', '0', '0', '0', '1', 0x00, 0x0d,
-       '1', '7', '0', '0', '0', '0', '0', '0', '0', '0', '1', '2', '3'};
+  return {header_byte, 0x23, 0x00, 0x04, 'M', 'Q', 'T', 'T', 0x04, 0x42, 0x00, 0x00, 0x00,
+          0x08,        'd',  'e',  'v',  '-', '0', '0', '0', '1',  0x00, 0x0d, '1',  '7',
+          '0',         '0',  '0',  '0',  '0', '0', '0', '0', '1',  '2',  '3'};
 }
 
 void authenticate_decode(benchmark::State& state, std::uint8_t header_byte, std::uint8_t ctx_level) {

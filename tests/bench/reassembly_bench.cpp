@@ -71,7 +71,8 @@ void BM_Reassembly(benchmark::State& state, Order order) {
     CountingSink sink;
     r.syn(isn - 1);
     std::uint64_t frame = 0;
-    for (const auto& g : segs) r.segment(g.seq, g.data, static_cast<std::uint32_t>(g.data.size()), false, ++frame, sink);
+    for (const auto& g : segs)
+      r.segment(g.seq, g.data, static_cast<std::uint32_t>(g.data.size()), false, ++frame, sink);
     r.finish(frame, sink);
     if (sink.bytes != kStreamBytes || sink.gaps != 0) state.SkipWithError("stream not reassembled");
     benchmark::DoNotOptimize(sink.bytes);

@@ -165,8 +165,8 @@ inline ReadBack read_capture(const std::string& path) {
       r.error = rd.error();
       break;
     }
-    r.recs.push_back(ReadBack::Rec{rec.frame, rec.ts_ns, rec.link_type, rec.interface, rec.orig_len,
-                                   rec.file_offset, Buf(rec.data.begin(), rec.data.end())});
+    r.recs.push_back(ReadBack::Rec{rec.frame, rec.ts_ns, rec.link_type, rec.interface, rec.orig_len, rec.file_offset,
+                                   Buf(rec.data.begin(), rec.data.end())});
   }
   return r;
 }
@@ -178,10 +178,10 @@ struct StreamRecorder final : cli::StreamSink {
     std::uint64_t offset, bytes, frame;
     cli::GapReason why;
   };
-  Buf data;                      // every byte delivered, in order (gaps not filled)
+  Buf data;  // every byte delivered, in order (gaps not filled)
   std::vector<std::uint64_t> data_offsets;
   std::vector<Gap> gaps;
-  std::uint64_t expected = 0;    // next offset: checks that data and gaps tile the stream
+  std::uint64_t expected = 0;  // next offset: checks that data and gaps tile the stream
   bool tiled = true;
   void on_data(std::span<const std::uint8_t> bytes, std::uint64_t offset, std::uint64_t) override {
     if (offset != expected) tiled = false;
@@ -242,7 +242,8 @@ struct AnalyzerRecorder final : cli::AnalyzerSink {
 
   void on_packet(const cli::Connection& c, Direction d, const Decoded& dec, const Observation& obs,
                  const cli::PacketMeta& m) override {
-    Pkt p{c.id, d, std::string(packet_name(dec.packet)), dec.header.code(), obs.role, m.frame, m.offset, {}, {}, {}, 0, {}, {}};
+    Pkt p{c.id, d, std::string(packet_name(dec.packet)), dec.header.code(), obs.role, m.frame, m.offset, {}, {}, {}, 0,
+          {},   {}};
     for (const Violation& v : dec.violations)
       p.violations.push_back(std::string(error_kind_name(v.kind)) + "@" + std::to_string(v.offset));
     if (auto* a = std::get_if<Authenticate>(&dec.packet)) {
@@ -269,7 +270,8 @@ struct AnalyzerRecorder final : cli::AnalyzerSink {
     resyncs.push_back(Resync{c.id, d, off, skipped});
   }
   void on_connection_end(const cli::Connection& c) override {
-    ends.push_back(End{c.id, c.end, c.client, c.server, c.session ? c.session->handshakes() : std::vector<Handshake>{}});
+    ends.push_back(
+        End{c.id, c.end, c.client, c.server, c.session ? c.session->handshakes() : std::vector<Handshake>{}});
   }
   void on_tls(const cli::Connection& c) override { tls.push_back(c.id); }
 

@@ -33,7 +33,8 @@ std::vector<Json> jsonl(const RunResult& r) {
 std::multiset<std::string> rules(const RunResult& r) {
   std::multiset<std::string> s;
   for (const auto& j : jsonl(r))
-    if (j.has("rule")) s.insert(j["rule"].str() + "@" + (j.has("conn") ? std::to_string(static_cast<int>(j["conn"].num())) : "0"));
+    if (j.has("rule"))
+      s.insert(j["rule"].str() + "@" + (j.has("conn") ? std::to_string(static_cast<int>(j["conn"].num())) : "0"));
   return s;
 }
 
@@ -49,7 +50,7 @@ TEST(CheckCli, BuiltInRulesOnTheFiveDeviceCapture) {
   auto r = run({"check", "--format", "jsonl", "--secrets", kSecrets, kHandshakes});
   EXPECT_EQ(r.rc, 0) << r.out << r.err;  // only warnings and infos: passes the default --fail-on error
   auto got = rules(r);
-  std::multiset<std::string> want{"predictable_challenge@1", "handshake_refused@2", "response_mismatch@2",
+  std::multiset<std::string> want{"predictable_challenge@1", "handshake_refused@2",   "response_mismatch@2",
                                   "predictable_challenge@2", "handshake_abandoned@5", "challenge_without_response@5",
                                   "predictable_challenge@5"};
   EXPECT_EQ(got, want) << r.out;
@@ -99,8 +100,8 @@ TEST(CheckCli, ExpectationsEachKind) {
     if (j.has("expectation")) pass[j["expectation"].str()] = j["pass"].boolean();
   EXPECT_EQ(pass.size(), 10u);
   for (const char* ok : {"client sensor-01 authenticates", "client sensor-02 refused", "client sensor-05 abandoned",
-                         "publishes >= 2 on devices/+/telemetry", "publishes == 1 on legacy/04/state", "connections == 5",
-                         "no decode-errors", "max-handshake-latency 100ms"})
+                         "publishes >= 2 on devices/+/telemetry", "publishes == 1 on legacy/04/state",
+                         "connections == 5", "no decode-errors", "max-handshake-latency 100ms"})
     EXPECT_TRUE(pass[ok]) << ok;
   EXPECT_FALSE(pass["no qos 2"]);
   EXPECT_FALSE(pass["every-session authenticates"]);
@@ -132,7 +133,8 @@ TEST(CheckCli, ExitTwoOnUnreadableInputOrBadExpectations) {
 TEST(CheckCli, JUnitReportHasOneTestcasePerDeviceAndExpectation) {
   auto ex = write_temp("junit.expect", "connections == 5\nclient sensor-01 authenticates\n");
   std::string xml_path = temp_dir() + "/report.xml";
-  auto r = run({"check", "--fail-on", "warning", "--secrets", kSecrets, "--expect", ex, "--junit", xml_path, kHandshakes});
+  auto r =
+      run({"check", "--fail-on", "warning", "--secrets", kSecrets, "--expect", ex, "--junit", xml_path, kHandshakes});
   EXPECT_EQ(r.rc, 1);
   std::string xml = slurp(xml_path);
   ASSERT_FALSE(xml.empty());

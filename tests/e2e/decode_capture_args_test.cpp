@@ -69,8 +69,10 @@ TEST(DecodeCaptureArgs, FiltersBeforeFiles) {
     auto lines = jsonl(r.out);
     EXPECT_FALSE(lines.empty());
     for (const auto& j : lines) {
-      if (c.key == "type") EXPECT_EQ(j["type"].str(), c.want);
-      else EXPECT_EQ(j["conn"].num(), lines.front()["conn"].num());
+      if (c.key == "type")
+        EXPECT_EQ(j["type"].str(), c.want);
+      else
+        EXPECT_EQ(j["conn"].num(), lines.front()["conn"].num());
     }
   }
 }

@@ -26,7 +26,7 @@ TEST(DecodeCli, BundledCode0HandshakeAsJsonl) {
   ASSERT_EQ(r.rc, 0) << r.err;
   auto pk = jsonl(r);
   ASSERT_EQ(pk.size(), 11u);
-  const char* types[] = {"connect", "authenticate", "authenticate", "connack", "subscribe", "suback",
+  const char* types[] = {"connect", "authenticate", "authenticate", "connack",  "subscribe", "suback",
                          "publish", "puback",       "pingreq",      "pingresp", "disconnect"};
   for (std::size_t i = 0; i < pk.size(); ++i) {
     EXPECT_EQ(pk[i]["type"].str(), types[i]) << i;
@@ -140,8 +140,8 @@ TEST(DecodeCli, TruncatedStreamIsReported) {
 
 TEST(DecodeCli, OversizedPacketIsSkippedNotGarbage) {
   // A 10-byte PUBLISH body with a limit of 8, then PINGREQ.
-  auto r = run({"decode", "--format", "jsonl", "--max-packet-size", "8", "--hex",
-                "30 0a 00 01 74 01 02 03 04 05 06 07  c0 00"});
+  auto r = run(
+      {"decode", "--format", "jsonl", "--max-packet-size", "8", "--hex", "30 0a 00 01 74 01 02 03 04 05 06 07  c0 00"});
   EXPECT_EQ(r.rc, 1);
   auto pk = jsonl(r);
   ASSERT_EQ(pk.size(), 2u);

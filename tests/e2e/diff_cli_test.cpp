@@ -46,7 +46,7 @@ TEST(DiffCli, GoldenTranscriptWorkflowAndOneChangedField) {
   // One field changed: sensor-01 published at QoS 2 instead of 1.
   std::string changed = temp_dir() + "/changed.transcript";
   std::ofstream(changed) << replace_once(text, "topic=\"devices/sensor-01/telemetry\" qos=1",
-                                          "topic=\"devices/sensor-01/telemetry\" qos=2");
+                                         "topic=\"devices/sensor-01/telemetry\" qos=2");
   auto r = run({"diff", "--color", "never", changed, kHandshakes});
   EXPECT_EQ(r.rc, 1);
   EXPECT_NE(r.out.find("@@ session 'sensor-01' (A #1, B #1) c2s"), std::string::npos) << r.out;

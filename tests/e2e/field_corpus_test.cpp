@@ -74,7 +74,8 @@ Frames from_tshark(const std::string& file) {
     auto f = split(line, '\t');
     f.resize(9);
     Frame& fr = frames[std::atol(f[0].c_str())];
-    const char* names[] = {"type", "len", "packet_id", "topic", "client_id", "username", "connack_code", "connack_code"};
+    const char* names[] = {"type",      "len",      "packet_id",    "topic",
+                           "client_id", "username", "connack_code", "connack_code"};
     for (std::size_t i = 1; i < 9; ++i)
       for (const auto& v : split(f[i], '|'))
         if (!v.empty()) fr[names[i - 1]].push_back(v);
@@ -98,7 +99,8 @@ Frames from_mqttauth(const std::string& file, std::size_t& errors) {
     if (j.has("packet_id")) fr["packet_id"].push_back(num(j["packet_id"].num()));
     if (type == "publish") fr["topic"].push_back(j["topic"].str());
     if (type == "subscribe")
-      for (std::size_t i = 0; i < j["subscriptions"].size(); ++i) fr["topic"].push_back(j["subscriptions"][i]["topic"].str());
+      for (std::size_t i = 0; i < j["subscriptions"].size(); ++i)
+        fr["topic"].push_back(j["subscriptions"][i]["topic"].str());
     if (type == "unsubscribe")
       for (std::size_t i = 0; i < j["topics"].size(); ++i) fr["topic"].push_back(j["topics"][i].str());
     if (type == "connect") {
@@ -115,7 +117,8 @@ TEST(FieldCorpus, EveryPacketAgreesWithTsharkOrTheSpecDecides) {
   if (!fs::is_directory(kCorpus)) GTEST_SKIP() << "no field corpus at " << kCorpus;
   if (!have_tshark()) GTEST_SKIP() << "tshark is not installed";
   std::set<std::string> explained;
-  for (const auto& e : kExplained) explained.insert(std::string(e.file) + " " + std::to_string(e.frame) + " " + e.field);
+  for (const auto& e : kExplained)
+    explained.insert(std::string(e.file) + " " + std::to_string(e.frame) + " " + e.field);
   std::set<std::string> seen;
   std::vector<std::string> unexplained;
   std::size_t files = 0, packets = 0;

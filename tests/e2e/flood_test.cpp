@@ -62,7 +62,9 @@ TEST(Flood, SessionsStreamRowsInConnectionOrder) {
     ASSERT_EQ(lines.size(), 20000u + header) << format;
     std::uint64_t last = 0;
     for (std::size_t i = header; i < lines.size(); ++i) {
-      std::uint64_t conn = std::string(format) == "csv" ? std::stoull(lines[i]) : static_cast<std::uint64_t>(Json::parse(lines[i])["conn"].num());
+      std::uint64_t conn = std::string(format) == "csv"
+                               ? std::stoull(lines[i])
+                               : static_cast<std::uint64_t>(Json::parse(lines[i])["conn"].num());
       ASSERT_GT(conn, last) << format << " line " << i;
       last = conn;
     }

@@ -17,18 +17,18 @@ void expect_golden(const std::vector<std::string>& args, const std::string& gold
   ASSERT_EQ(r.rc, rc) << r.err;
   std::string want = slurp(kSrc + "/" + golden);
   ASSERT_FALSE(want.empty()) << golden;
-  EXPECT_EQ(r.out, want) << "output differs from " << golden
-                         << " (regenerate it only when the change is intended)";
+  EXPECT_EQ(r.out, want) << "output differs from " << golden << " (regenerate it only when the change is intended)";
 }
 
 }  // namespace
 
 TEST(Golden, CommittedCapturesAreTheGeneratorsOutput) {
   std::string dir = temp_dir() + "/captures";
-  std::string cmd = "mkdir -p " + shell_quote(dir) + " && " + shell_quote(MQTTAUTH_MAKE_CAPTURES_BIN) + " " +
-                    shell_quote(dir);
+  std::string cmd =
+      "mkdir -p " + shell_quote(dir) + " && " + shell_quote(MQTTAUTH_MAKE_CAPTURES_BIN) + " " + shell_quote(dir);
   ASSERT_EQ(std::system(cmd.c_str()), 0);
-  for (const char* f : {"field-handshakes.pcap", "field-handshakes.secrets", "field-anomalies.pcap", "field-violations.pcap"}) {
+  for (const char* f :
+       {"field-handshakes.pcap", "field-handshakes.secrets", "field-anomalies.pcap", "field-violations.pcap"}) {
     std::string made = slurp(dir + "/" + f), committed = slurp(kSrc + "/captures/" + f);
     EXPECT_FALSE(made.empty()) << f;
     EXPECT_EQ(made, committed) << f << " differs from what tests/tools/make_captures.cpp writes";
@@ -36,19 +36,23 @@ TEST(Golden, CommittedCapturesAreTheGeneratorsOutput) {
 }
 
 TEST(Golden, DecodeText) {
-  expect_golden({"decode", "captures/field-handshakes.pcap", "--color", "never"}, "captures/field-handshakes.decode.txt");
+  expect_golden({"decode", "captures/field-handshakes.pcap", "--color", "never"},
+                "captures/field-handshakes.decode.txt");
 }
 
 TEST(Golden, ViolationsDecodeText) {
-  expect_golden({"decode", "captures/field-violations.pcap", "--color", "never"}, "captures/field-violations.decode.txt");
+  expect_golden({"decode", "captures/field-violations.pcap", "--color", "never"},
+                "captures/field-violations.decode.txt");
 }
 
 TEST(Golden, ViolationsDecodeJsonl) {
-  expect_golden({"decode", "captures/field-violations.pcap", "--format", "jsonl"}, "captures/field-violations.decode.jsonl");
+  expect_golden({"decode", "captures/field-violations.pcap", "--format", "jsonl"},
+                "captures/field-violations.decode.jsonl");
 }
 
 TEST(Golden, ViolationsSessions) {
-  expect_golden({"sessions", "captures/field-violations.pcap", "--color", "never"}, "captures/field-violations.sessions.txt");
+  expect_golden({"sessions", "captures/field-violations.pcap", "--color", "never"},
+                "captures/field-violations.sessions.txt");
 }
 
 TEST(Golden, DecodeJsonl) {
@@ -72,7 +76,8 @@ TEST(Golden, SessionsJsonl) {
 // a challenge split inside its length field, a 200 KB PUBLISH over many segments, a replayed challenge, a
 // response sent twice, on a non-standard port and a Linux cooked v2 capture.
 TEST(Golden, AnomaliesDecodeText) {
-  expect_golden({"decode", "captures/field-anomalies.pcap", "--color", "never"}, "captures/field-anomalies.decode.txt", 1);
+  expect_golden({"decode", "captures/field-anomalies.pcap", "--color", "never"}, "captures/field-anomalies.decode.txt",
+                1);
 }
 
 TEST(Golden, AnomaliesDecodeJsonl) {

@@ -19,8 +19,8 @@ const std::vector<std::string>& captures() {
     std::vector<std::string> v;
     for (int seed = 1; seed <= 3; ++seed) {
       std::string p = temp_dir() + "/jobs-" + std::to_string(seed) + ".pcap";
-      std::string cmd = shell_quote(MQTTAUTH_SYNTH_BIN) + " -o " + shell_quote(p) + " --seed " +
-                        std::to_string(seed) + " --clients 3 --publishes 2,5 >/dev/null 2>&1";
+      std::string cmd = shell_quote(MQTTAUTH_SYNTH_BIN) + " -o " + shell_quote(p) + " --seed " + std::to_string(seed) +
+                        " --clients 3 --publishes 2,5 >/dev/null 2>&1";
       if (std::system(cmd.c_str()) != 0) return std::vector<std::string>();
       v.push_back(p);
     }
@@ -161,7 +161,8 @@ TEST(Threads, StatsAreTheSameForAnyNumberOfThreads) {
   const std::string many = temp_dir() + "/threads-many.pcap";
   ASSERT_EQ(std::system((shell_quote(MQTTAUTH_SYNTH_BIN) + " -o " + shell_quote(many) +
                          " --seed 7 --clients 40 --publishes 5,20 --reconnect-ratio 0.3 --v5-auth-ratio 0.3"
-                         " --segment-split >/dev/null 2>&1").c_str()),
+                         " --segment-split >/dev/null 2>&1")
+                            .c_str()),
             0);
   inputs.push_back(many);
   for (const auto& in : inputs) {

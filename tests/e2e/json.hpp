@@ -75,7 +75,8 @@ struct Json {
           if (i + 4 > s.size()) throw std::runtime_error("JSON: bad \\u");
           unsigned cp = static_cast<unsigned>(std::stoul(std::string(s.substr(i, 4)), nullptr, 16));
           i += 4;
-          if (cp < 0x80) out += static_cast<char>(cp);
+          if (cp < 0x80)
+            out += static_cast<char>(cp);
           else if (cp < 0x800) {
             out += static_cast<char>(0xC0 | (cp >> 6));
             out += static_cast<char>(0x80 | (cp & 0x3F));
@@ -152,7 +153,9 @@ struct Json {
     } else {
       std::size_t start = i;
       if (s[i] == '-') ++i;
-      while (i < s.size() && ((s[i] >= '0' && s[i] <= '9') || s[i] == '.' || s[i] == 'e' || s[i] == 'E' || s[i] == '+' || s[i] == '-')) ++i;
+      while (i < s.size() &&
+             ((s[i] >= '0' && s[i] <= '9') || s[i] == '.' || s[i] == 'e' || s[i] == 'E' || s[i] == '+' || s[i] == '-'))
+        ++i;
       if (start == i) throw std::runtime_error("JSON: unexpected character");
       j.v = std::stod(std::string(s.substr(start, i - start)));
     }

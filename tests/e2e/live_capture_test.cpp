@@ -29,9 +29,9 @@ bool can_capture() {
   return false;
 }
 
-#define NEED_CAPTURE()                                                                                          \
-  do {                                                                                                          \
-    if (!can_capture())                                                                                         \
+#define NEED_CAPTURE()                                                                                            \
+  do {                                                                                                            \
+    if (!can_capture())                                                                                           \
       GTEST_SKIP() << "not permitted to capture packets (no CAP_NET_RAW): run the tests as root to cover --live"; \
   } while (0)
 
@@ -51,13 +51,15 @@ std::vector<std::string> session_rows(const std::string& pcap) {
   for (const auto& s : jsonl(r.out)) {
     std::string row;
     for (const char* key : {"client_id", "protocol_level", "auth", "auth_method", "outcome", "return_code",
-                            "reason_code", "verification", "weak_challenge", "anomalies", "packets_c2s",
-                            "packets_s2c", "bytes_c2s", "bytes_s2c", "gaps", "errors", "end"}) {
+                            "reason_code", "verification", "weak_challenge", "anomalies", "packets_c2s", "packets_s2c",
+                            "bytes_c2s", "bytes_s2c", "gaps", "errors", "end"}) {
       if (!s.has(key)) continue;  // keys without a value are left out
       const Json& v = s[key];
       row += std::string(" ") + key + "=";
-      if (v.is_string()) row += v.str();
-      else if (v.is_number()) row += std::to_string(static_cast<long long>(v.num()));
+      if (v.is_string())
+        row += v.str();
+      else if (v.is_number())
+        row += std::to_string(static_cast<long long>(v.num()));
       else
         for (std::size_t i = 0; i < v.size(); ++i) row += v[i].str() + ",";
     }
@@ -97,7 +99,8 @@ class LiveCapture : public ::testing::TestWithParam<const char*> {};
 TEST_P(LiveCapture, ShowsWhatTheInProcessRecorderShows) {
   NEED_CAPTURE();
   const std::string name = GetParam();
-  const std::string recorded = temp_dir() + "/recorded-" + name + ".pcap", live = temp_dir() + "/live-" + name + ".pcap";
+  const std::string recorded = temp_dir() + "/recorded-" + name + ".pcap",
+                    live = temp_dir() + "/live-" + name + ".pcap";
   auto a = run({"capture", name, "-o", recorded});
   ASSERT_EQ(a.rc, 0) << a.err;
   auto b = run({"capture", name, "--live", "-o", live});

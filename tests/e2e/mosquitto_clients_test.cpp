@@ -46,7 +46,9 @@ TEST(MosquittoClients, PublishAndSubscribeAtEveryLevelAndQos) {
       return s + "true";
     }();
     // Subscribe, give it time to be in place, publish, wait for the subscriber.
-    const std::string script = "pid=$(" + sub + "); sleep 0.5; " + pub + " && wait_for=100; while kill -0 $pid 2>/dev/null && [ $wait_for -gt 0 ]; do sleep 0.1; wait_for=$((wait_for-1)); done";
+    const std::string script = "pid=$(" + sub + "); sleep 0.5; " + pub +
+                               " && wait_for=100; while kill -0 $pid 2>/dev/null && [ $wait_for -gt 0 ]; do sleep 0.1; "
+                               "wait_for=$((wait_for-1)); done";
     ASSERT_EQ(std::system(("sh -c " + shell_quote(script)).c_str()), 0) << v;
     const std::string got = slurp(out);
     for (int q = 0; q <= 2; ++q)

@@ -44,7 +44,8 @@ TEST(ReplayCli, AnUnauthenticatedSessionGetsTheSameAnswers) {
   QuietBroker b({"--auth", "none"});
   ASSERT_FALSE(b.address.empty());
   // Connection #4 of field-handshakes.pcap: MQTT 3.1 without authentication, QoS 0 and 1, a ping.
-  auto r = run({"replay", kSrc + "/captures/field-handshakes.pcap", "--conn", "4", "--to", b.address, "--color", "never"});
+  auto r =
+      run({"replay", kSrc + "/captures/field-handshakes.pcap", "--conn", "4", "--to", b.address, "--color", "never"});
   EXPECT_EQ(r.rc, 0) << r.out << r.err;
   EXPECT_NE(r.out.find("same answers"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("1 connections replayed"), std::string::npos) << r.out;

@@ -91,14 +91,16 @@ std::vector<Pdu> from_mqttauth(const std::string& out, std::size_t& errors) {
     p.frame = static_cast<std::uint64_t>(j["frame"].num());
     p.type = static_cast<int>(j["code"].num());
     if (j["type"].str() == "connect") level[j["conn"].num()] = static_cast<int>(j["protocol_level"].num());
-    if (header_qos_shown(p.type, level[j["conn"].num()])) p.qos = num(static_cast<double>((static_cast<int>(j["flags"].num()) >> 1) & 3));
+    if (header_qos_shown(p.type, level[j["conn"].num()]))
+      p.qos = num(static_cast<double>((static_cast<int>(j["flags"].num()) >> 1) & 3));
     if (j.has("packet_id")) p.packet_id = num(j["packet_id"].num());
     const std::string& type = j["type"].str();
     if (type == "publish") {
       p.topics.push_back(j["topic"].str());
       p.qos = num(j["qos"].num());
     } else if (type == "subscribe") {
-      for (std::size_t i = 0; i < j["subscriptions"].size(); ++i) p.topics.push_back(j["subscriptions"][i]["topic"].str());
+      for (std::size_t i = 0; i < j["subscriptions"].size(); ++i)
+        p.topics.push_back(j["subscriptions"][i]["topic"].str());
     } else if (type == "unsubscribe") {
       for (std::size_t i = 0; i < j["topics"].size(); ++i) p.topics.push_back(j["topics"][i].str());
     }
@@ -140,20 +142,30 @@ std::vector<Pdu> from_tshark(const std::string& out, std::vector<std::string>& p
       p.frame = std::strtoull(f[0].c_str(), nullptr, 10);
       p.type = std::atoi(t.c_str());
       if (p.type == 3) {
-        if (qi < qos.size()) p.qos = qos[qi++];
-        else bad = true;
-        if (ti < topics.size()) p.topics.push_back(topics[ti++]);
-        else bad = true;
+        if (qi < qos.size())
+          p.qos = qos[qi++];
+        else
+          bad = true;
+        if (ti < topics.size())
+          p.topics.push_back(topics[ti++]);
+        else
+          bad = true;
         if (p.qos != "0") {
-          if (ii < ids.size()) p.packet_id = ids[ii++];
-          else bad = true;
+          if (ii < ids.size())
+            p.packet_id = ids[ii++];
+          else
+            bad = true;
         }
       } else if (carries_packet_id(p.type)) {
-        if (ii < ids.size()) p.packet_id = ids[ii++];
-        else bad = true;
+        if (ii < ids.size())
+          p.packet_id = ids[ii++];
+        else
+          bad = true;
         if (level31 && header_qos_shown(p.type, 3)) {
-          if (qi < qos.size()) p.qos = qos[qi++];
-          else bad = true;
+          if (qi < qos.size())
+            p.qos = qos[qi++];
+          else
+            bad = true;
         }
       }
       if (carries_topic_list(p.type)) {
@@ -173,8 +185,8 @@ void expect_same(const std::vector<Pdu>& ours, const std::vector<Pdu>& theirs) {
   std::size_t n = std::min(ours.size(), theirs.size());
   for (std::size_t i = 0; i < n; ++i) {
     if (ours[i] == theirs[i]) continue;
-    ADD_FAILURE() << "packet " << (i + 1) << " differs\n  mqttauth: " << show(ours[i]) << "\n  tshark:   "
-                  << show(theirs[i]);
+    ADD_FAILURE() << "packet " << (i + 1) << " differs\n  mqttauth: " << show(ours[i])
+                  << "\n  tshark:   " << show(theirs[i]);
     return;
   }
   EXPECT_EQ(ours.size(), theirs.size()) << "packet counts differ after " << n << " equal packets";
@@ -192,12 +204,13 @@ void diff_against_tshark(const std::vector<std::string>& synth_args, const std::
   const std::string ts_err = dir + "/" + name + ".tshark.err";  // as root, tshark warns on stderr: fine
   int rc = shell("tshark -r " + shell_quote(pcap) +
                  " -T fields -E separator=/t -e frame.number -e mqtt.msgtype -e mqtt.msgid -e mqtt.topic"
-                 " -e mqtt.qos >" + shell_quote(ts_out) + " 2>" + shell_quote(ts_err));
+                 " -e mqtt.qos >" +
+                 shell_quote(ts_out) + " 2>" + shell_quote(ts_err));
   ASSERT_EQ(rc, 0) << slurp(ts_err);
   std::vector<std::string> problems;
   auto theirs = from_tshark(slurp(ts_out), problems);
-  ASSERT_TRUE(problems.empty()) << problems.size() << " tshark rows could not be dealt to packets, first: "
-                                << problems.front();
+  ASSERT_TRUE(problems.empty()) << problems.size()
+                                << " tshark rows could not be dealt to packets, first: " << problems.front();
 
   auto r = run({"decode", "--format", "jsonl", pcap});
   ASSERT_EQ(r.rc, 0) << r.err;
@@ -241,9 +254,9 @@ void compare_with_manifest(const std::vector<std::string>& synth_args, const std
   EXPECT_EQ(errors, 0u) << "first: " << first_error;
   const Json& want = m["packets_by_type"];
   std::map<std::string, double> expected;
-  for (const char* t : {"connect", "connack", "authenticate", "publish", "puback", "pubrec", "pubrel", "pubcomp",
-                        "subscribe", "suback", "unsubscribe", "unsuback", "pingreq", "pingresp", "disconnect",
-                        "auth", "reserved"}) {
+  for (const char* t :
+       {"connect", "connack", "authenticate", "publish", "puback", "pubrec", "pubrel", "pubcomp", "subscribe", "suback",
+        "unsubscribe", "unsuback", "pingreq", "pingresp", "disconnect", "auth", "reserved"}) {
     if (want.has(t)) expected[t] = want[t].num();
   }
   EXPECT_EQ(want.size(), expected.size()) << "the manifest has a type this test does not know";
@@ -261,13 +274,13 @@ TEST(TsharkDiff, Mqtt311PacketForPacket) {
 }
 
 TEST(TsharkDiff, MixedLevelsAndAuthenticatePacketForPacket) {
-  diff_against_tshark({"--seed", "4242", "--clients", "16", "--levels", "3,4,5", "--auth-ratio", "0.5",
-                       "--publishes", "10,60", "--pcapng"},
+  diff_against_tshark({"--seed", "4242", "--clients", "16", "--levels", "3,4,5", "--auth-ratio", "0.5", "--publishes",
+                       "10,60", "--pcapng"},
                       "mixed");
 }
 
 TEST(TsharkDiff, SegmentSplitCountsMatchManifest) {
-  compare_with_manifest({"--seed", "77", "--clients", "25", "--levels", "3,4,5", "--auth-ratio", "0.5",
-                         "--publishes", "20,120", "--segment-split"},
+  compare_with_manifest({"--seed", "77", "--clients", "25", "--levels", "3,4,5", "--auth-ratio", "0.5", "--publishes",
+                         "20,120", "--segment-split"},
                         "split");
 }

@@ -19,7 +19,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::span<const std::uint8_t> in(data + 1, size - 1);
   auto r = decode(in, ctx);
   if (!r) {
-    if (r.error().kind == ErrorKind::need_more && r.error().offset <= in.size()) std::abort();  // needs more than it has
+    if (r.error().kind == ErrorKind::need_more && r.error().offset <= in.size())
+      std::abort();  // needs more than it has
     return 0;
   }
   if (r->header.packet_size() > in.size()) std::abort();

@@ -54,8 +54,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       off = 0;
       for (std::uint32_t k = 0; k < cut; ++k) payload[k] = byte_at(k);
     }
-    if (fl & 0x40u) r.peer_acked(isn + off, frame, sink);
-    else r.segment(isn + off, payload, len, (fl & 0x20u) != 0, frame, sink);
+    if (fl & 0x40u)
+      r.peer_acked(isn + off, frame, sink);
+    else
+      r.segment(isn + off, payload, len, (fl & 0x20u) != 0, frame, sink);
     if (r.held_bytes() > lim.max_held_bytes + 512u) std::abort();
   }
   r.finish(frame, sink);

@@ -30,7 +30,8 @@ std::vector<Seen> frames(std::span<const std::uint8_t> s, std::span<const std::u
       if (ev.kind == FrameEvent::Kind::frame)
         out.push_back({std::vector<std::uint8_t>(ev.frame.bytes.begin(), ev.frame.bytes.end()), ev.frame.offset, 0});
       else
-        out.push_back({{}, ev.kind == FrameEvent::Kind::oversized ? ev.frame.offset : ev.error.offset,
+        out.push_back({{},
+                       ev.kind == FrameEvent::Kind::oversized ? ev.frame.offset : ev.error.offset,
                        static_cast<int>(ev.kind)});
     }
     if (f.buffered() > max) std::abort();  // held bytes stay below the maximum packet size

@@ -10,8 +10,8 @@ using namespace mqttauth::test;
 
 namespace {
 
-#define NEED_TSHARK()                                            \
-  do {                                                           \
+#define NEED_TSHARK()                                              \
+  do {                                                             \
     if (!have_tshark()) GTEST_SKIP() << "tshark is not installed"; \
   } while (0)
 
@@ -43,11 +43,12 @@ TEST(Plugin, IsLoaded) {
 TEST(Plugin, AuthenticateFieldsInBothCodes) {
   NEED_TSHARK();
   Tshark ts;
-  auto r = ts.run(std::string("-2 -r ") + kCapture +
-                  " -Y mqttauth -T fields -E separator=/t -e frame.number -e mqttauth.code -e mqttauth.role"
-                  " -e mqttauth.protoname -e mqttauth.level -e mqttauth.flags -e mqttauth.keepalive -e mqttauth.clientid"
-                  " -e mqttauth.username -e mqttauth.password -e mqttauth.handshake.outcome -e mqttauth.connect_in"
-                  " -e mqttauth.challenge_in -e mqttauth.response_in -e mqttauth.connack_in");
+  auto r =
+      ts.run(std::string("-2 -r ") + kCapture +
+             " -Y mqttauth -T fields -E separator=/t -e frame.number -e mqttauth.code -e mqttauth.role"
+             " -e mqttauth.protoname -e mqttauth.level -e mqttauth.flags -e mqttauth.keepalive -e mqttauth.clientid"
+             " -e mqttauth.username -e mqttauth.password -e mqttauth.handshake.outcome -e mqttauth.connect_in"
+             " -e mqttauth.challenge_in -e mqttauth.response_in -e mqttauth.connack_in");
   ASSERT_EQ(r.rc, 0) << r.err;
   auto m = by_frame(r);
   // Exactly the five authenticate packets: challenge and response of sensor-01 (code 0) and sensor-02 (code 15),
@@ -98,8 +99,9 @@ TEST(Plugin, InfoColumn) {
 TEST(Plugin, StandardPacketsStayWiresharks) {
   NEED_TSHARK();
   Tshark with, without(false);
-  const std::string args = std::string("-2 -r ") + kCapture +
-                           " -Y mqtt -T fields -E separator=/t -e frame.number -e mqtt.msgtype -e mqtt.topic -e mqtt.msgid";
+  const std::string args =
+      std::string("-2 -r ") + kCapture +
+      " -Y mqtt -T fields -E separator=/t -e frame.number -e mqtt.msgtype -e mqtt.topic -e mqtt.msgid";
   auto a = by_frame(with.run(args));
   auto b = by_frame(without.run(args));
   ASSERT_FALSE(b.empty());
@@ -126,9 +128,7 @@ TEST(Plugin, ExpertInfos) {
                   " -Y _ws.expert");
   ASSERT_EQ(r.rc, 0) << r.err;
   auto m = by_frame(r);
-  auto has = [&](int f, const std::string& text) {
-    return m.count(f) && m.at(f)[1].find(text) != std::string::npos;
-  };
+  auto has = [&](int f, const std::string& text) { return m.count(f) && m.at(f)[1].find(text) != std::string::npos; };
   EXPECT_TRUE(has(5, "Predictable challenge")) << r.out;
   EXPECT_TRUE(has(21, "does not match the configured secret")) << r.out;
   EXPECT_FALSE(has(6, "does not match")) << r.out;
@@ -141,16 +141,17 @@ TEST(Plugin, ExpertInfos) {
 TEST(Plugin, ViolationsAreExpertInfosOfTheVocabulary) {
   NEED_TSHARK();
   Tshark ts;
-  auto r = ts.run("-2 -r field-violations.pcap -Y _ws.expert -T fields -E separator=/t -E occurrence=a"
-                  " -e frame.number -e _ws.expert.message");
+  auto r = ts.run(
+      "-2 -r field-violations.pcap -Y _ws.expert -T fields -E separator=/t -E occurrence=a"
+      " -e frame.number -e _ws.expert.message");
   ASSERT_EQ(r.rc, 0) << r.err;
   auto m = by_frame(r);
   auto has = [&](int f, const std::string& text) { return m.count(f) && m.at(f)[1].find(text) != std::string::npos; };
-  EXPECT_TRUE(has(5, "[3.2.2.3.4]: value must be 0 or 1")) << r.out;   // CONNACK Maximum QoS 2
-  EXPECT_TRUE(has(6, "[3.3.2.3.2]: value must be 0 or 1")) << r.out;   // PUBLISH payload format indicator 88
-  EXPECT_TRUE(has(22, "[MQTT-3.1.2-1]")) << r.out;                     // MQIsdp at level 4
+  EXPECT_TRUE(has(5, "[3.2.2.3.4]: value must be 0 or 1")) << r.out;  // CONNACK Maximum QoS 2
+  EXPECT_TRUE(has(6, "[3.3.2.3.2]: value must be 0 or 1")) << r.out;  // PUBLISH payload format indicator 88
+  EXPECT_TRUE(has(22, "[MQTT-3.1.2-1]")) << r.out;                    // MQIsdp at level 4
   EXPECT_TRUE(has(32, "Packet type 0 is forbidden")) << r.out;
-  EXPECT_TRUE(has(33, "[MQTT-3.3.1-4]")) << r.out;                     // QoS 3, a packet only Wireshark's MQTT shows
+  EXPECT_TRUE(has(33, "[MQTT-3.3.1-4]")) << r.out;  // QoS 3, a packet only Wireshark's MQTT shows
   EXPECT_TRUE(has(43, "the other custom packet type")) << r.out;
   // The names are those of `check`.
   auto names = [&](const std::string& filter) {
@@ -206,20 +207,22 @@ TEST(Plugin, StatsTree) {
 TEST(Plugin, AnomaliesCapture) {
   NEED_TSHARK();
   Tshark ts;
-  auto r = ts.run("-2 -r field-anomalies.pcap -Y \"mqtt || mqttauth\" -T fields -E separator=/t -e frame.number"
-                  " -e mqtt.msgtype -e mqttauth.role -e mqtt.len");
+  auto r = ts.run(
+      "-2 -r field-anomalies.pcap -Y \"mqtt || mqttauth\" -T fields -E separator=/t -e frame.number"
+      " -e mqtt.msgtype -e mqttauth.role -e mqtt.len");
   ASSERT_EQ(r.rc, 0) << r.err;
   auto m = by_frame(r);
   std::set<int> frames;
   for (auto& [f, v] : m) frames.insert(f);
   EXPECT_EQ(frames, (std::set<int>{4, 6, 7, 8, 148, 155, 156, 157, 158, 159, 166, 167, 168, 169})) << r.out;
-  EXPECT_EQ(m.at(6)[2], "1");      // the challenge whose header byte came one segment earlier
-  EXPECT_EQ(m.at(148)[1], "3");    // the 200 KB PUBLISH, its length field split across segments
+  EXPECT_EQ(m.at(6)[2], "1");    // the challenge whose header byte came one segment earlier
+  EXPECT_EQ(m.at(148)[1], "3");  // the 200 KB PUBLISH, its length field split across segments
   EXPECT_EQ(m.at(148)[3], "200016");
   EXPECT_EQ(m.at(158)[2], "2");
 
-  auto e = ts.run("-2 -r field-anomalies.pcap -Y _ws.expert -T fields -E separator=/t -E occurrence=a"
-                  " -e frame.number -e _ws.expert.message");
+  auto e = ts.run(
+      "-2 -r field-anomalies.pcap -Y _ws.expert -T fields -E separator=/t -E occurrence=a"
+      " -e frame.number -e _ws.expert.message");
   auto x = by_frame(e);
   auto has = [&](int f, const std::string& text) { return x.count(f) && x.at(f)[1].find(text) != std::string::npos; };
   EXPECT_TRUE(has(156, "The same challenge was sent in frame 6")) << e.out;
@@ -244,12 +247,14 @@ TEST(Plugin, AuthenticateCodePreference) {
   // Type 15 only: the code-0 packets of sensor-01 are raw reserved packets, sensor-02's code 15 still decode.
   auto r15 = ts.run(std::string("-r ") + kCapture + " -o mqttauth.code:15 -Y mqttauth.role -T fields -e frame.number");
   EXPECT_EQ(r15.out, "20\n21\n") << r15.err;
-  auto info = ts.run(std::string("-r ") + kCapture + " -o mqttauth.code:15 -Y frame.number==5 -T fields -e _ws.col.Info");
+  auto info =
+      ts.run(std::string("-r ") + kCapture + " -o mqttauth.code:15 -Y frame.number==5 -T fields -e _ws.col.Info");
   EXPECT_EQ(info.out, "Reserved (type 0)\n");
   // Type 0 only: the code-15 packets go to Wireshark's MQTT dissector.
   auto r0 = ts.run(std::string("-r ") + kCapture + " -o mqttauth.code:0 -Y mqttauth.role -T fields -e frame.number");
   EXPECT_EQ(r0.out, "5\n6\n58\n") << r0.err;
-  auto m0 = ts.run(std::string("-r ") + kCapture + " -o mqttauth.code:0 -Y \"frame.number==20 && mqtt\" -T fields -e mqtt.msgtype");
+  auto m0 = ts.run(std::string("-r ") + kCapture +
+                   " -o mqttauth.code:0 -Y \"frame.number==20 && mqtt\" -T fields -e mqtt.msgtype");
   EXPECT_EQ(m0.out, "15\n");
 }
 
@@ -277,7 +282,8 @@ TEST(Plugin, SamePacketsAsTheCliForEveryBundledCapture) {
     SCOPED_TRACE(f);
     // tshark: per frame, the number of MQTT PDUs (standard ones under mqtt.msgtype, ours under mqttauth.code),
     // and the authenticate roles.
-    auto t = ts.run("-2 -r " + q(f) + " -Y \"mqtt || mqttauth\" -T fields -E separator=/t -E occurrence=a"
+    auto t = ts.run("-2 -r " + q(f) +
+                    " -Y \"mqtt || mqttauth\" -T fields -E separator=/t -E occurrence=a"
                     " -E aggregator=, -e frame.number -e mqtt.msgtype -e mqttauth.code -e mqttauth.role");
     ASSERT_EQ(t.rc, 0) << t.err;
     std::map<int, int> tshark_count;
@@ -366,8 +372,8 @@ TEST(Plugin, MutatedAndTruncatedCapturesNeverCrashCliOrTshark) {
       }
       std::system(("chmod a+r " + q(dir + "/" + name)).c_str());
       for (const char* sub : {"decode --format jsonl", "sessions", "stats", "check"}) {
-        std::string cmd = "timeout 60 " + std::string(MQTTAUTH_BIN) + " " + sub + " " + q(dir + "/" + name) +
-                          " >/dev/null 2>&1";
+        std::string cmd =
+            "timeout 60 " + std::string(MQTTAUTH_BIN) + " " + sub + " " + q(dir + "/" + name) + " >/dev/null 2>&1";
         int st = std::system(cmd.c_str());
         ASSERT_TRUE(WIFEXITED(st)) << sub << " " << name << " from " << f;
         int rc = WEXITSTATUS(st);

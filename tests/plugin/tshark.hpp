@@ -68,8 +68,8 @@ struct Tshark {
     static int n = 0;
     std::string base = home + "/out" + std::to_string(++n);
     std::string prefix = geteuid() == 0 ? "setpriv --reuid=65534 --regid=65534 --clear-groups " : "";
-    std::string cmd = "cd " + q(home) + " && " + prefix + "env HOME=" + q(home) + " tshark " + args + " >" + q(base + ".out") +
-                      " 2>" + q(base + ".err") + " </dev/null";
+    std::string cmd = "cd " + q(home) + " && " + prefix + "env HOME=" + q(home) + " tshark " + args + " >" +
+                      q(base + ".out") + " 2>" + q(base + ".err") + " </dev/null";
     int status = std::system(cmd.c_str());
     Result r;
     r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;

@@ -69,8 +69,8 @@ using asio::ip::tcp;
 
 namespace {
 
-const std::vector<std::string> kAttacks = {"none", "malformed", "oversized", "slow", "halfopen", "silent-auth",
-                                           "bruteforce"};
+const std::vector<std::string> kAttacks = {"none",     "malformed",   "oversized", "slow",
+                                           "halfopen", "silent-auth", "bruteforce"};
 
 struct Options {
   std::string to;                        // HOST:PORT of a running broker
@@ -79,22 +79,22 @@ struct Options {
   std::vector<std::string> broker_args;  // extra arguments for the spawned broker
   long broker_nofile = 0;                // RLIMIT_NOFILE of the spawned broker (0 = this tool's)
   std::string attack = "all";
-  double seconds = 10;                   // each attack
-  double baseline = 3;                   // the device alone first
-  long connections = 0;                  // attacker connections at once (0 = the attack's default)
-  int sources = 8;                       // attacker source addresses 127.0.0.2 ...
+  double seconds = 10;   // each attack
+  double baseline = 3;   // the device alone first
+  long connections = 0;  // attacker connections at once (0 = the attack's default)
+  int sources = 8;       // attacker source addresses 127.0.0.2 ...
   std::string client_id = "device-good";
   std::string secret = "good-secret";
-  std::string attacker_secret;           // secret of attacker-0 ... (halfopen subscribers); spawned: generated
-  long attacker_ids = 64;                // attacker-0 .. attacker-(N-1) in the spawned broker's secrets
-  long subscribers = 50;                 // halfopen: non-reading subscribers (needs attacker credentials)
-  long publish_rate = 2000;              // halfopen: messages/s to the busy topic
-  long payload = 1024;                   // halfopen: bytes per message
-  long announce = 268435455;             // oversized: the remaining length announced
-  long dribble_bytes = 1;                // oversized: bytes sent per --dribble-ms
-  long dribble_ms = 0;                   // slow / oversized: pause between dribbles (0 = 2000 / 1000)
-  long interval_ms = 50;                 // the device: pause between handshakes
-  double timeout = 5;                    // the device: a handshake not done in this long failed
+  std::string attacker_secret;  // secret of attacker-0 ... (halfopen subscribers); spawned: generated
+  long attacker_ids = 64;       // attacker-0 .. attacker-(N-1) in the spawned broker's secrets
+  long subscribers = 50;        // halfopen: non-reading subscribers (needs attacker credentials)
+  long publish_rate = 2000;     // halfopen: messages/s to the busy topic
+  long payload = 1024;          // halfopen: bytes per message
+  long announce = 268435455;    // oversized: the remaining length announced
+  long dribble_bytes = 1;       // oversized: bytes sent per --dribble-ms
+  long dribble_ms = 0;          // slow / oversized: pause between dribbles (0 = 2000 / 1000)
+  long interval_ms = 50;        // the device: pause between handshakes
+  double timeout = 5;           // the device: a handshake not done in this long failed
 };
 
 // ---------------------------------------------------------------------------------------------------------
@@ -146,9 +146,9 @@ bool parse_host_port(const std::string& hp, tcp::endpoint& out) {
 
 struct Sample {
   bool ok = false;
-  double ms = 0;            // connect() to CONNACK 0
-  double connect_ms = 0;    // of which the TCP connect (the listen queue, accept)
-  const char* why = "";     // failure: connect, closed, timeout, refused, protocol
+  double ms = 0;          // connect() to CONNACK 0
+  double connect_ms = 0;  // of which the TCP connect (the listen queue, accept)
+  const char* why = "";   // failure: connect, closed, timeout, refused, protocol
 };
 
 class GoodDevice {
@@ -185,8 +185,8 @@ class GoodDevice {
     auto t0 = Clock::now();
     auto deadline = t0 + std::chrono::milliseconds(static_cast<long>(o_.timeout * 1000));
     auto left_ms = [&] {
-      return static_cast<int>(std::max<long>(
-          0, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count()));
+      return static_cast<int>(
+          std::max<long>(0, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count()));
     };
     int fd = socket(to_.protocol().family(), SOCK_STREAM | SOCK_NONBLOCK, 0);
     if (fd < 0) return s.why = "connect", s;
@@ -277,7 +277,9 @@ Quantiles quantiles(std::vector<double> v) {
   Quantiles q;
   if (v.empty()) return q;
   std::sort(v.begin(), v.end());
-  auto at = [&](double f) { return v[std::min(v.size() - 1, static_cast<std::size_t>(f * static_cast<double>(v.size())))]; };
+  auto at = [&](double f) {
+    return v[std::min(v.size() - 1, static_cast<std::size_t>(f * static_cast<double>(v.size())))];
+  };
   q.median = at(0.5);
   q.p99 = at(0.99);
   q.max = v.back();
@@ -302,8 +304,10 @@ LatencySummary summarize(const std::vector<Sample>& samples) {
     }
     ++out.failed;
     auto it = std::find_if(why.begin(), why.end(), [&](const auto& w) { return w.first == s.why; });
-    if (it == why.end()) why.emplace_back(s.why, 1);
-    else ++it->second;
+    if (it == why.end())
+      why.emplace_back(s.why, 1);
+    else
+      ++it->second;
   }
   out.ok = ms.size();
   for (const auto& [w, n] : why) out.failures += (out.failures.empty() ? "" : ", ") + w + " " + std::to_string(n);
@@ -352,9 +356,9 @@ std::unique_ptr<test::BrokerProcess> spawn_broker(const Options& o, const std::s
 // loops: connect, misbehave, notice the broker's close, connect again. Destroying the io_context ends them.
 
 struct Counters {
-  std::atomic<long> connects = 0;          // TCP connections established
+  std::atomic<long> connects = 0;  // TCP connections established
   std::atomic<long> connect_failures = 0;
-  std::atomic<long> open = 0;              // established and not yet seen closed
+  std::atomic<long> open = 0;  // established and not yet seen closed
   std::atomic<long> peak_open = 0;
   std::atomic<long> closed_by_broker = 0;
   std::atomic<long> guesses_device = 0;    // bruteforce: wrong responses answered, for the device's id
@@ -421,12 +425,18 @@ class Attacker {
   void start(const std::string& attack, long n) {
     if (attack == "halfopen" && subscriber_slots() > 0) spawn(publisher());
     for (long i = 0; i < n; ++i) {
-      if (attack == "malformed") spawn(malformed(i));
-      else if (attack == "oversized") spawn(oversized(i));
-      else if (attack == "slow") spawn(slow(i));
-      else if (attack == "silent-auth") spawn(silent_auth(i));
-      else if (attack == "bruteforce") spawn(bruteforce(i));
-      else if (attack == "halfopen") spawn(i < subscriber_slots() ? deaf_subscriber(i) : send_nothing());
+      if (attack == "malformed")
+        spawn(malformed(i));
+      else if (attack == "oversized")
+        spawn(oversized(i));
+      else if (attack == "slow")
+        spawn(slow(i));
+      else if (attack == "silent-auth")
+        spawn(silent_auth(i));
+      else if (attack == "bruteforce")
+        spawn(bruteforce(i));
+      else if (attack == "halfopen")
+        spawn(i < subscriber_slots() ? deaf_subscriber(i) : send_nothing());
     }
   }
   long subscriber_slots() const {
@@ -525,28 +535,29 @@ class Attacker {
       return b;
     };
     switch (kind % 8) {
-      case 0: return random_bytes(1 + rng() % 512);                        // noise
-      case 1: return {0x10, 0xFF, 0xFF, 0xFF, 0xFF, 0x7F};                  // remaining length over 4 bytes
-      case 2: {                                                             // CONNECT, protocol level 9
+      case 0: return random_bytes(1 + rng() % 512);         // noise
+      case 1: return {0x10, 0xFF, 0xFF, 0xFF, 0xFF, 0x7F};  // remaining length over 4 bytes
+      case 2: {                                             // CONNECT, protocol level 9
         Buf b = connect_bytes("malformed");
         b[8] = 9;
         return b;
       }
-      case 3: return {0x10, 0x0C, 0x00, 0x04, 'M', 'Q', 'T', 'T', 0x04, 0x02, 0x00, 0x3C, 0xFF, 0xFF};  // id past the end
-      case 4: {                                                             // PUBLISH before CONNECT
+      case 3:
+        return {0x10, 0x0C, 0x00, 0x04, 'M', 'Q', 'T', 'T', 0x04, 0x02, 0x00, 0x3C, 0xFF, 0xFF};  // id past the end
+      case 4: {  // PUBLISH before CONNECT
         Publish p;
         p.topic = "a";
         p.payload = Bytes::of("x");
         return encode_or_throw(p, kLevel311);
       }
-      case 5: return {0x12, 0x00, 0xF0, 0x00};                              // CONNECT with flags, empty type 15
-      case 6: {                                                             // CONNECT, then noise as the response
+      case 5: return {0x12, 0x00, 0xF0, 0x00};  // CONNECT with flags, empty type 15
+      case 6: {                                 // CONNECT, then noise as the response
         Buf b = connect_bytes("malformed");
         Buf n = random_bytes(64);
         b.insert(b.end(), n.begin(), n.end());
         return b;
       }
-      default: return random_bytes(65536);                                  // 64 KiB of noise
+      default: return random_bytes(65536);  // 64 KiB of noise
     }
   }
 
@@ -609,8 +620,10 @@ class Attacker {
           break;
         }
       }
-      if (closed) ++k_.closed_by_broker;
-      else co_await read_until_closed(s);  // a whole CONNECT after all: the challenge, never answered
+      if (closed)
+        ++k_.closed_by_broker;
+      else
+        co_await read_until_closed(s);  // a whole CONNECT after all: the challenge, never answered
     }
   }
 
@@ -701,8 +714,10 @@ class Attacker {
           continue;
         }
         if (auto* ack = std::get_if<Connack>(&*p)) {
-          if (ack->code == 0) ++k_.guesses_accepted;
-          else ++(device ? k_.guesses_device : k_.guesses_other);
+          if (ack->code == 0)
+            ++k_.guesses_accepted;
+          else
+            ++(device ? k_.guesses_device : k_.guesses_other);
         }
         break;
       }
@@ -732,11 +747,11 @@ struct Result {
   LatencySummary before, during;
   bool served_after = false;
   long peak_open = 0, connects = 0, closed_by_broker = 0, connect_failures = 0;
-  std::string rate;             // attack-specific
+  std::string rate;  // attack-specific
   long rss_peak_kb = -1, hwm_kb = -1, fds_peak = -1;
-  long fds_baseline = -1;       // the broker's descriptors with the device alone
+  long fds_baseline = -1;  // the broker's descriptors with the device alone
   bool alive = true;
-  std::string exit;             // spawned broker: its exit on SIGTERM
+  std::string exit;  // spawned broker: its exit on SIGTERM
 };
 
 class Sampler {
@@ -844,31 +859,32 @@ void print_result(const Result& r) {
               r.during.failed, r.during.failures.empty() ? "" : " (", r.during.failures.c_str(),
               r.during.failures.empty() ? "" : ")", fmt_latency(r.during, r.during.handshake).c_str(),
               fmt_latency(r.during, r.during.connect).c_str());
-  std::printf("  attacker: %ld connections (%ld at once at most), %ld seen closed by the broker, %ld connects failed%s%s\n",
-              r.connects, r.peak_open, r.closed_by_broker, r.connect_failures, r.rate.empty() ? "" : "; ",
-              r.rate.c_str());
-  std::printf("  broker: peak RSS %s MB (VmHWM %s MB), %ld fds at most (%ld with the device alone); %s; device "
-              "served after the attack: %s%s%s\n",
-              fmt_mb(r.rss_peak_kb).c_str(), fmt_mb(r.hwm_kb).c_str(), r.fds_peak, r.fds_baseline,
-              r.alive ? "alive" : "GONE",
-              r.served_after ? "yes" : "NO", r.exit.empty() ? "" : "; ", r.exit.c_str());
+  std::printf(
+      "  attacker: %ld connections (%ld at once at most), %ld seen closed by the broker, %ld connects failed%s%s\n",
+      r.connects, r.peak_open, r.closed_by_broker, r.connect_failures, r.rate.empty() ? "" : "; ", r.rate.c_str());
+  std::printf(
+      "  broker: peak RSS %s MB (VmHWM %s MB), %ld fds at most (%ld with the device alone); %s; device "
+      "served after the attack: %s%s%s\n",
+      fmt_mb(r.rss_peak_kb).c_str(), fmt_mb(r.hwm_kb).c_str(), r.fds_peak, r.fds_baseline, r.alive ? "alive" : "GONE",
+      r.served_after ? "yes" : "NO", r.exit.empty() ? "" : "; ", r.exit.c_str());
   std::fflush(stdout);
 }
 
 void print_table(const std::vector<Result>& rs) {
   // "held": the broker's descriptors beyond those with the device alone, i.e. the attacker's connections that
   // it holds (open, or draining after a close) at most.
-  std::printf("\n| attack | device alone: median / p99 / max ms | under attack: median / p99 / max ms | under attack: "
-              "ok / failed | attacker connections: held by the broker / made | attack rate | broker peak RSS MB | "
-              "survived |\n");
+  std::printf(
+      "\n| attack | device alone: median / p99 / max ms | under attack: median / p99 / max ms | under attack: "
+      "ok / failed | attacker connections: held by the broker / made | attack rate | broker peak RSS MB | "
+      "survived |\n");
   std::printf("| --- | --- | --- | --- | --- | --- | ---: | --- |\n");
   for (const auto& r : rs) {
     bool survived = r.alive && r.served_after && (r.exit.empty() || r.exit == "exit 0");
     std::string held = r.fds_peak < 0 || r.fds_baseline < 0 ? "?" : std::to_string(r.fds_peak - r.fds_baseline);
     std::printf("| %s | %s | %s | %zu / %zu | %s / %ld | %s | %s | %s |\n", r.attack.c_str(),
-                fmt_latency(r.before, r.before.handshake).c_str(), fmt_latency(r.during, r.during.handshake).c_str(), r.during.ok, r.during.failed,
-                held.c_str(), r.connects, r.rate.empty() ? "-" : r.rate.c_str(), fmt_mb(r.rss_peak_kb).c_str(),
-                survived ? "yes" : "NO");
+                fmt_latency(r.before, r.before.handshake).c_str(), fmt_latency(r.during, r.during.handshake).c_str(),
+                r.during.ok, r.during.failed, held.c_str(), r.connects, r.rate.empty() ? "-" : r.rate.c_str(),
+                fmt_mb(r.rss_peak_kb).c_str(), survived ? "yes" : "NO");
   }
 }
 
@@ -889,13 +905,14 @@ void remove_dir(const std::string& dir) {
 }
 
 int usage() {
-  std::fprintf(stderr,
-               "usage: mqttauth_broker_attack (--broker MQTTAUTH [--broker-arg ARG]... | --to HOST:PORT [--broker-pid PID])\n"
-               "         [--attack none|malformed|oversized|slow|halfopen|silent-auth|bruteforce|all] [--seconds 10]\n"
-               "         [--baseline 3] [--connections N] [--sources 8] [--client-id ID --secret S]\n"
-               "         [--attacker-secret S] [--attacker-ids 64] [--subscribers 50] [--publish-rate 2000]\n"
-               "         [--payload 1024] [--announce 268435455] [--dribble-bytes 1] [--dribble-ms MS]\n"
-               "         [--interval-ms 50] [--timeout 5] [--broker-nofile N]\n");
+  std::fprintf(
+      stderr,
+      "usage: mqttauth_broker_attack (--broker MQTTAUTH [--broker-arg ARG]... | --to HOST:PORT [--broker-pid PID])\n"
+      "         [--attack none|malformed|oversized|slow|halfopen|silent-auth|bruteforce|all] [--seconds 10]\n"
+      "         [--baseline 3] [--connections N] [--sources 8] [--client-id ID --secret S]\n"
+      "         [--attacker-secret S] [--attacker-ids 64] [--subscribers 50] [--publish-rate 2000]\n"
+      "         [--payload 1024] [--announce 268435455] [--dribble-bytes 1] [--dribble-ms MS]\n"
+      "         [--interval-ms 50] [--timeout 5] [--broker-nofile N]\n");
   return 2;
 }
 
@@ -907,35 +924,61 @@ int main(int argc, char** argv) {
     std::string k = argv[i];
     if (i + 1 >= argc) return usage();
     std::string v = argv[i + 1];
-    if (k == "--to") o.to = v;
-    else if (k == "--broker-pid") o.broker_pid = std::atoi(v.c_str());
-    else if (k == "--broker") o.broker_bin = v;
-    else if (k == "--broker-arg") o.broker_args.push_back(v);
-    else if (k == "--broker-nofile") o.broker_nofile = std::atol(v.c_str());
-    else if (k == "--attack") o.attack = v;
-    else if (k == "--seconds") o.seconds = std::atof(v.c_str());
-    else if (k == "--baseline") o.baseline = std::atof(v.c_str());
-    else if (k == "--connections") o.connections = std::atol(v.c_str());
-    else if (k == "--sources") o.sources = std::max(0, std::atoi(v.c_str()));
-    else if (k == "--client-id") o.client_id = v;
-    else if (k == "--secret") o.secret = v;
-    else if (k == "--attacker-secret") o.attacker_secret = v;
-    else if (k == "--attacker-ids") o.attacker_ids = std::max(1L, std::atol(v.c_str()));
-    else if (k == "--subscribers") o.subscribers = std::atol(v.c_str());
-    else if (k == "--publish-rate") o.publish_rate = std::atol(v.c_str());
-    else if (k == "--payload") o.payload = std::atol(v.c_str());
-    else if (k == "--announce") o.announce = std::clamp(std::atol(v.c_str()), 0L, 268435455L);
-    else if (k == "--dribble-bytes") o.dribble_bytes = std::max(1L, std::atol(v.c_str()));
-    else if (k == "--dribble-ms") o.dribble_ms = std::atol(v.c_str());
-    else if (k == "--interval-ms") o.interval_ms = std::atol(v.c_str());
-    else if (k == "--timeout") o.timeout = std::atof(v.c_str());
-    else return std::fprintf(stderr, "unknown option %s\n", k.c_str()), usage();
+    if (k == "--to")
+      o.to = v;
+    else if (k == "--broker-pid")
+      o.broker_pid = std::atoi(v.c_str());
+    else if (k == "--broker")
+      o.broker_bin = v;
+    else if (k == "--broker-arg")
+      o.broker_args.push_back(v);
+    else if (k == "--broker-nofile")
+      o.broker_nofile = std::atol(v.c_str());
+    else if (k == "--attack")
+      o.attack = v;
+    else if (k == "--seconds")
+      o.seconds = std::atof(v.c_str());
+    else if (k == "--baseline")
+      o.baseline = std::atof(v.c_str());
+    else if (k == "--connections")
+      o.connections = std::atol(v.c_str());
+    else if (k == "--sources")
+      o.sources = std::max(0, std::atoi(v.c_str()));
+    else if (k == "--client-id")
+      o.client_id = v;
+    else if (k == "--secret")
+      o.secret = v;
+    else if (k == "--attacker-secret")
+      o.attacker_secret = v;
+    else if (k == "--attacker-ids")
+      o.attacker_ids = std::max(1L, std::atol(v.c_str()));
+    else if (k == "--subscribers")
+      o.subscribers = std::atol(v.c_str());
+    else if (k == "--publish-rate")
+      o.publish_rate = std::atol(v.c_str());
+    else if (k == "--payload")
+      o.payload = std::atol(v.c_str());
+    else if (k == "--announce")
+      o.announce = std::clamp(std::atol(v.c_str()), 0L, 268435455L);
+    else if (k == "--dribble-bytes")
+      o.dribble_bytes = std::max(1L, std::atol(v.c_str()));
+    else if (k == "--dribble-ms")
+      o.dribble_ms = std::atol(v.c_str());
+    else if (k == "--interval-ms")
+      o.interval_ms = std::atol(v.c_str());
+    else if (k == "--timeout")
+      o.timeout = std::atof(v.c_str());
+    else
+      return std::fprintf(stderr, "unknown option %s\n", k.c_str()), usage();
   }
   if (o.broker_bin.empty() == o.to.empty()) return usage();
   std::vector<std::string> attacks;
-  if (o.attack == "all") attacks = kAttacks;
-  else if (std::find(kAttacks.begin(), kAttacks.end(), o.attack) != kAttacks.end()) attacks = {o.attack};
-  else return std::fprintf(stderr, "unknown attack %s\n", o.attack.c_str()), usage();
+  if (o.attack == "all")
+    attacks = kAttacks;
+  else if (std::find(kAttacks.begin(), kAttacks.end(), o.attack) != kAttacks.end())
+    attacks = {o.attack};
+  else
+    return std::fprintf(stderr, "unknown attack %s\n", o.attack.c_str()), usage();
   raise_fd_limit();
   signal(SIGPIPE, SIG_IGN);
 

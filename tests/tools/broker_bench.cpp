@@ -40,7 +40,8 @@ int dial(const std::string& hp) {
   auto c = hp.rfind(':');
   addrinfo hints{}, *res = nullptr;
   hints.ai_socktype = SOCK_STREAM;
-  if (c == std::string::npos || getaddrinfo(hp.substr(0, c).c_str(), hp.substr(c + 1).c_str(), &hints, &res) != 0) return -1;
+  if (c == std::string::npos || getaddrinfo(hp.substr(0, c).c_str(), hp.substr(c + 1).c_str(), &hints, &res) != 0)
+    return -1;
   int fd = socket(res->ai_family, SOCK_STREAM, 0);
   if (fd >= 0 && connect(fd, res->ai_addr, res->ai_addrlen) != 0) {
     close(fd);
@@ -159,15 +160,24 @@ int main(int argc, char** argv) {
   double guess = 0;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string k = argv[i], v = argv[i + 1];
-    if (k == "--to") to = v;
-    else if (k == "--messages") messages = std::atol(v.c_str());
-    else if (k == "--handshakes") handshakes = std::atol(v.c_str());
-    else if (k == "--payload") payload = std::atol(v.c_str());
-    else if (k == "--concurrent") concurrent = std::atol(v.c_str());
-    else if (k == "--guess") guess = std::atof(v.c_str());
-    else if (k == "--threads") threads = std::max(1L, std::atol(v.c_str()));
-    else if (k == "--client-id") id = v;
-    else if (k == "--secret") secret = v;
+    if (k == "--to")
+      to = v;
+    else if (k == "--messages")
+      messages = std::atol(v.c_str());
+    else if (k == "--handshakes")
+      handshakes = std::atol(v.c_str());
+    else if (k == "--payload")
+      payload = std::atol(v.c_str());
+    else if (k == "--concurrent")
+      concurrent = std::atol(v.c_str());
+    else if (k == "--guess")
+      guess = std::atof(v.c_str());
+    else if (k == "--threads")
+      threads = std::max(1L, std::atol(v.c_str()));
+    else if (k == "--client-id")
+      id = v;
+    else if (k == "--secret")
+      secret = v;
     else {
       std::fprintf(stderr, "unknown option %s\n", k.c_str());
       return 2;
@@ -202,10 +212,11 @@ int main(int argc, char** argv) {
       });
     for (auto& t : ts) t.join();
     double s = std::chrono::duration<double>(Clock::now() - t0).count();
-    std::printf("guessing as %s, %ld thread(s), %.1f s: %ld challenges answered (%.1f guesses/s), %ld refused "
-                "without a challenge, %ld other\n",
-                id.c_str(), threads, s, answered.load(), static_cast<double>(answered.load()) / s,
-                refused_early.load(), other.load());
+    std::printf(
+        "guessing as %s, %ld thread(s), %.1f s: %ld challenges answered (%.1f guesses/s), %ld refused "
+        "without a challenge, %ld other\n",
+        id.c_str(), threads, s, answered.load(), static_cast<double>(answered.load()) / s, refused_early.load(),
+        other.load());
   }
   if (concurrent > 0) {
     // N devices connected at once: every CONNECT first, then every challenge answered, then every CONNACK.

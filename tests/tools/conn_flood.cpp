@@ -39,8 +39,8 @@ Endpoint ipv4(std::uint32_t addr, std::uint16_t port) {
 
 // CONNECT at level 4, clean session, keep-alive 60, client id `id`.
 std::vector<std::uint8_t> connect_packet(const std::string& id) {
-  std::vector<std::uint8_t> p = {0x10, 0, 0, 4, 'M', 'Q', 'T', 'T', 4, 0x02, 0, 60,
-                                 0, static_cast<std::uint8_t>(id.size())};
+  std::vector<std::uint8_t> p = {0x10, 0, 0,    4, 'M', 'Q', 'T',
+                                 'T',  4, 0x02, 0, 60,  0,   static_cast<std::uint8_t>(id.size())};
   p.insert(p.end(), id.begin(), id.end());
   p[1] = static_cast<std::uint8_t>(p.size() - 2);
   return p;
@@ -57,10 +57,14 @@ int main(int argc, char** argv) {
       if (i + 1 >= argc) usage(("missing value after " + a).c_str());
       return argv[++i];
     };
-    if (a == "-o") out = val();
-    else if (a == "--connections") n = std::strtoull(val().c_str(), nullptr, 10);
-    else if (a == "--mode") mode = val();
-    else usage(("unknown argument " + a).c_str());
+    if (a == "-o")
+      out = val();
+    else if (a == "--connections")
+      n = std::strtoull(val().c_str(), nullptr, 10);
+    else if (a == "--mode")
+      mode = val();
+    else
+      usage(("unknown argument " + a).c_str());
   }
   if (out.empty() || n == 0) usage("-o and --connections are required");
   if (mode != "closed" && mode != "open" && mode != "syn" && mode != "mixed") usage("bad --mode");
@@ -75,8 +79,8 @@ int main(int argc, char** argv) {
   const std::vector<std::uint8_t> connack = {0x20, 0x02, 0x00, 0x00};
   std::int64_t ts = 1'700'000'000'000'000'000;
   for (unsigned long long i = 0; i < n; ++i) {
-    const Endpoint client = ipv4(0x0A000000u + static_cast<std::uint32_t>(i / 50000),
-                                 static_cast<std::uint16_t>(10000 + i % 50000));
+    const Endpoint client =
+        ipv4(0x0A000000u + static_cast<std::uint32_t>(i / 50000), static_cast<std::uint16_t>(10000 + i % 50000));
     const char* m = mode == "mixed" ? (i % 3 == 0 ? "closed" : i % 3 == 1 ? "open" : "syn") : mode.c_str();
     TcpConversation c(w, LinkSpec{}, client, server, 1000 + static_cast<std::uint32_t>(i), 5000);
     if (std::strcmp(m, "syn") == 0) {

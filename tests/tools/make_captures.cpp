@@ -244,7 +244,7 @@ int main(int argc, char** argv) {
     c.handshake(t);
     c.send(true, enc(connect311("meter-31", 60), 4), t += 5 * kMs);
     auto ch = enc(field_authenticate(0, "meter-31", replayed), 4);
-    c.send(false, std::span<const std::uint8_t>(ch).first(1), t += 2 * kMs);   // the header byte alone
+    c.send(false, std::span<const std::uint8_t>(ch).first(1), t += 2 * kMs);    // the header byte alone
     c.send(false, std::span<const std::uint8_t>(ch).subspan(1), t += 1 * kMs);  // length and body
     c.send(true, enc(field_authenticate(0, "meter-31", hmac_sha256_hex("meter-secret", replayed)), 4), t += 9 * kMs);
     c.send(false, enc(Connack{false, 0, {}}, 4), t += 2 * kMs);
@@ -253,7 +253,7 @@ int main(int argc, char** argv) {
     Publish p;
     p.topic = "meters/31/dump";
     p.payload = Bytes(big);
-    auto bytes = enc(p, 4);  // 30 <3-byte remaining length> ...
+    auto bytes = enc(p, 4);                                                      // 30 <3-byte remaining length> ...
     c.send(true, std::span<const std::uint8_t>(bytes).first(2), t += 10 * kMs);  // ends inside the length
     c.send(true, std::span<const std::uint8_t>(bytes).subspan(2), t += 1 * kMs, 1448);
     c.close(t += 50 * kMs);
@@ -338,8 +338,8 @@ int main(int argc, char** argv) {
   {
     TcpConversation c(v, {}, ep("172.16.5.13", 40013), vb, 300, 2900);
     c.handshake(t += 10 * kMs);
-    const std::uint8_t bridge[] = {0x10, 0x18, 0x00, 0x06, 'M', 'Q', 'I', 's', 'd', 'p', 0x84, 0x02, 0x00, 0x3C,
-                                   0x00, 0x0A, 'b', 'r', 'i', 'd', 'g', 'e', '-', 'a', '/', '1'};
+    const std::uint8_t bridge[] = {0x10, 0x18, 0x00, 0x06, 'M', 'Q', 'I', 's', 'd', 'p', 0x84, 0x02, 0x00,
+                                   0x3C, 0x00, 0x0A, 'b',  'r', 'i', 'd', 'g', 'e', '-', 'a',  '/',  '1'};
     c.send(true, bridge, t += 3 * kMs);
     c.send(false, enc(Connack{false, 0, {}}, 4), t += 1 * kMs);
     c.close(t += 1 * kMs);

@@ -44,12 +44,12 @@ struct Options {
   std::string out;
   std::string manifest;
   std::uint64_t seed = 1;
-  double size_mb = 0;          // 0: one connection per client slot
-  unsigned clients = 20;       // connections open at once
+  double size_mb = 0;     // 0: one connection per client slot
+  unsigned clients = 20;  // connections open at once
   unsigned port = 1883;
   std::vector<std::uint8_t> levels{3, 4, 5};
   bool segment_split = false;
-  double auth_ratio = 0.3;     // share of level 3/4 connections with the custom challenge-response
+  double auth_ratio = 0.3;  // share of level 3/4 connections with the custom challenge-response
   unsigned min_publishes = 20, max_publishes = 200;
   bool pcapng = false;
   double large_ratio = 0;      // share of PUBLISH with a 10-64 KB payload
@@ -107,11 +107,16 @@ Options parse_args(int argc, char** argv) {
       if (i + 1 >= argc) usage((a + " needs a value").c_str());
       return argv[++i];
     };
-    if (a == "-o" || a == "--output") o.out = val();
-    else if (a == "--seed") o.seed = parse_u64(val(), "--seed");
-    else if (a == "--size-mb") o.size_mb = parse_double(val(), "--size-mb");
-    else if (a == "--clients") o.clients = static_cast<unsigned>(parse_u64(val(), "--clients"));
-    else if (a == "--port") o.port = static_cast<unsigned>(parse_u64(val(), "--port"));
+    if (a == "-o" || a == "--output")
+      o.out = val();
+    else if (a == "--seed")
+      o.seed = parse_u64(val(), "--seed");
+    else if (a == "--size-mb")
+      o.size_mb = parse_double(val(), "--size-mb");
+    else if (a == "--clients")
+      o.clients = static_cast<unsigned>(parse_u64(val(), "--clients"));
+    else if (a == "--port")
+      o.port = static_cast<unsigned>(parse_u64(val(), "--port"));
     else if (a == "--levels") {
       o.levels.clear();
       std::string s = val();
@@ -124,13 +129,13 @@ Options parse_args(int argc, char** argv) {
     } else if (a == "--auth-ratio") {
       o.auth_ratio = parse_double(val(), "--auth-ratio");
       if (o.auth_ratio > 1) usage("--auth-ratio is between 0 and 1");
-    } else if (a == "--no-auth") o.auth_ratio = 0;
+    } else if (a == "--no-auth")
+      o.auth_ratio = 0;
     else if (a == "--large-ratio" || a == "--reconnect-ratio" || a == "--v5-auth-ratio") {
       double v = parse_double(val(), a.c_str());
       if (v > 1) usage((a + " is between 0 and 1").c_str());
       (a == "--large-ratio" ? o.large_ratio : a == "--reconnect-ratio" ? o.reconnect_ratio : o.v5_auth_ratio) = v;
-    }
-    else if (a == "--publishes") {
+    } else if (a == "--publishes") {
       std::string s = val();
       auto comma = s.find(',');
       if (comma == std::string::npos) {
@@ -140,11 +145,16 @@ Options parse_args(int argc, char** argv) {
         o.max_publishes = static_cast<unsigned>(parse_u64(s.substr(comma + 1).c_str(), "--publishes"));
       }
       if (o.min_publishes > o.max_publishes) usage("--publishes MIN,MAX with MIN > MAX");
-    } else if (a == "--segment-split") o.segment_split = true;
-    else if (a == "--pcapng") o.pcapng = true;
-    else if (a == "--manifest") o.manifest = val();
-    else if (a == "-h" || a == "--help") usage(nullptr);
-    else usage(("unknown option " + a).c_str());
+    } else if (a == "--segment-split")
+      o.segment_split = true;
+    else if (a == "--pcapng")
+      o.pcapng = true;
+    else if (a == "--manifest")
+      o.manifest = val();
+    else if (a == "-h" || a == "--help")
+      usage(nullptr);
+    else
+      usage(("unknown option " + a).c_str());
   }
   if (o.out.empty()) usage("-o FILE is required");
   if (o.clients == 0) usage("--clients must be at least 1");
@@ -298,8 +308,10 @@ class Generator {
         if (active[i]->reconnects() && !stopping_) {
           ++counts_.reconnects;
           active[i] = std::make_unique<Client>(*this, active[i]->index(), true);
-        } else if (want_more()) active[i] = std::make_unique<Client>(*this, started++);
-        else active.erase(active.begin() + static_cast<std::ptrdiff_t>(i));
+        } else if (want_more())
+          active[i] = std::make_unique<Client>(*this, started++);
+        else
+          active.erase(active.begin() + static_cast<std::ptrdiff_t>(i));
       }
     }
     if (!counter.close()) {
@@ -356,8 +368,7 @@ class Generator {
                  static_cast<unsigned long long>(counts_.authenticate_code0),
                  static_cast<unsigned long long>(counts_.authenticate_code15));
     std::fprintf(f, "  \"connack_refused\": %llu,\n", static_cast<unsigned long long>(counts_.connack_refused));
-    std::fprintf(f,
-                 "  \"segment_splits\": {\"fixed_header\": %llu, \"remaining_length\": %llu, \"body\": %llu}\n}\n",
+    std::fprintf(f, "  \"segment_splits\": {\"fixed_header\": %llu, \"remaining_length\": %llu, \"body\": %llu}\n}\n",
                  static_cast<unsigned long long>(counts_.split_in_fixed_header),
                  static_cast<unsigned long long>(counts_.split_in_remaining_length),
                  static_cast<unsigned long long>(counts_.split_in_body));
@@ -403,9 +414,9 @@ Client::Client(Generator& g, std::uint64_t index, bool again) : g_(g), index_(in
 
   // A distinct 4-tuple per connection: the client address comes from the index, the port is random.
   const std::uint64_t k = index;
-  Endpoint client = make_endpoint(10, static_cast<std::uint8_t>(k / 64000 % 250),
-                                  static_cast<std::uint8_t>(k / 250 % 256), static_cast<std::uint8_t>(k % 250 + 1),
-                                  static_cast<std::uint16_t>(r.between(32768, 60999)));
+  Endpoint client =
+      make_endpoint(10, static_cast<std::uint8_t>(k / 64000 % 250), static_cast<std::uint8_t>(k / 250 % 256),
+                    static_cast<std::uint8_t>(k % 250 + 1), static_cast<std::uint16_t>(r.between(32768, 60999)));
   Endpoint server = make_endpoint(192, 168, 0, 1, static_cast<std::uint16_t>(o.port));
   auto cisn = static_cast<std::uint32_t>(r.next());
   auto sisn = static_cast<std::uint32_t>(r.next());

@@ -57,8 +57,7 @@ std::vector<std::uint8_t> packet(std::uint8_t header_byte, const std::vector<std
 }
 
 // A level-4 authenticate body: client id, optional username, password.
-std::vector<std::uint8_t> auth_body(std::uint8_t flags, std::string_view client_id,
-                                    std::string_view password) {
+std::vector<std::uint8_t> auth_body(std::uint8_t flags, std::string_view client_id, std::string_view password) {
   std::vector<std::uint8_t> b = hex("00 04 'MQTT' 04");
   b.push_back(flags);
   b.push_back(0x00);
@@ -479,7 +478,8 @@ TEST(DialectType15, ForcedStandard) {
 
 TEST(DialectType15, NonZeroFlags) {
   auto bytes = field_challenge(0xF1);
-  for (std::uint8_t level : {std::uint8_t{0}, kLevel311}) EXPECT_TRUE(fails_with(bytes, ErrorKind::reserved_flags, 0, ctx(level)));
+  for (std::uint8_t level : {std::uint8_t{0}, kLevel311})
+    EXPECT_TRUE(fails_with(bytes, ErrorKind::reserved_flags, 0, ctx(level)));
   EXPECT_TRUE(fails_with(bytes, ErrorKind::reserved_flags, 0, ctx(kLevel5, Dialect::authenticate)));
   // A v5 AUTH with flags set breaks the same rule.
   auto v5 = v5_auth();

@@ -82,7 +82,8 @@ Stream v311_text_client(const Buf& line) {
   sub.packet_id = 1;
   sub.subscriptions.push_back(Subscription{"cmd/meter-01/#", 1});
   s.add(sub, kLevel311);
-  for (std::uint16_t i = 0; i < 6; ++i) s.add(publish("meters/01/reading", line, i % 2, static_cast<std::uint16_t>(10 + i)), kLevel311);
+  for (std::uint16_t i = 0; i < 6; ++i)
+    s.add(publish("meters/01/reading", line, i % 2, static_cast<std::uint16_t>(10 + i)), kLevel311);
   s.add(Pingreq{}, kLevel311);
   Unsubscribe un;
   un.packet_id = 2;
@@ -107,7 +108,8 @@ Stream custom_server(const Buf& blob) {
   static const Buf codes{1};
   ack.codes = Bytes(codes.data(), codes.size());
   s.add(ack, kLevel311);
-  for (std::uint16_t i = 0; i < 4; ++i) s.add(publish("cmd/dev-0001/fw", blob, 1, static_cast<std::uint16_t>(i + 1)), kLevel311);
+  for (std::uint16_t i = 0; i < 4; ++i)
+    s.add(publish("cmd/dev-0001/fw", blob, 1, static_cast<std::uint16_t>(i + 1)), kLevel311);
   Puback pa;
   pa.packet_id = 3;
   s.add(pa, kLevel311);
@@ -128,7 +130,8 @@ std::optional<std::size_t> resync_at(const Stream& s, std::size_t cut, Direction
     const bool last = from >= s.bytes.size();
     if (!last) {
       std::size_t to = std::min(s.bytes.size(), (from / segment + 1) * segment);
-      held.insert(held.end(), s.bytes.begin() + static_cast<std::ptrdiff_t>(from), s.bytes.begin() + static_cast<std::ptrdiff_t>(to));
+      held.insert(held.end(), s.bytes.begin() + static_cast<std::ptrdiff_t>(from),
+                  s.bytes.begin() + static_cast<std::ptrdiff_t>(to));
       from = to;
     }
     o.end_of_stream = last;
@@ -217,9 +220,9 @@ TEST(Boundary, TypeZeroAndReservedAreNoEvidence) {
   ASSERT_EQ(r.kind, BoundarySearch::Kind::found);
   EXPECT_EQ(r.pos, 5u);
   EXPECT_FALSE(plausible_first_byte(0x00, Direction::unknown, 0));
-  EXPECT_FALSE(plausible_first_byte(0x20, Direction::c2s, 4));  // CONNACK from the client
+  EXPECT_FALSE(plausible_first_byte(0x20, Direction::c2s, 4));      // CONNACK from the client
   EXPECT_FALSE(plausible_first_byte(0x36, Direction::unknown, 4));  // QoS 3
-  EXPECT_FALSE(plausible_first_byte(0x80, Direction::c2s, 4));  // SUBSCRIBE with flags 0
+  EXPECT_FALSE(plausible_first_byte(0x80, Direction::c2s, 4));      // SUBSCRIBE with flags 0
   EXPECT_TRUE(plausible_first_byte(0x82, Direction::c2s, 4));
 }
 

@@ -21,8 +21,8 @@ inline DecodeContext at_level(std::uint8_t level) {
 
 inline std::string describe(const Expected<Decoded>& r) {
   if (!r) return "error " + r.error().message();
-  return "decoded OK as " + std::string(packet_name(r->packet)) + " (" +
-         std::to_string(r->header.packet_size()) + " bytes)";
+  return "decoded OK as " + std::string(packet_name(r->packet)) + " (" + std::to_string(r->header.packet_size()) +
+         " bytes)";
 }
 
 inline std::string describe_violations(const Decoded& d) {
@@ -60,8 +60,8 @@ inline ::testing::AssertionResult fails_with(std::span<const std::uint8_t> b, Er
 }
 
 // The structure cannot be walked: strict and tolerant decodes fail alike.
-inline ::testing::AssertionResult structural_error(std::span<const std::uint8_t> b, ErrorKind kind,
-                                                   std::size_t offset, const DecodeContext& ctx) {
+inline ::testing::AssertionResult structural_error(std::span<const std::uint8_t> b, ErrorKind kind, std::size_t offset,
+                                                   const DecodeContext& ctx) {
   DecodeContext tolerant = ctx;
   tolerant.strict = false;
   auto t = decode(b, tolerant);

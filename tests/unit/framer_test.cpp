@@ -37,8 +37,8 @@ struct Event {
 
 std::ostream& operator<<(std::ostream& os, const Event& e) {
   static const char* names[] = {"need_more", "frame", "oversized", "error"};
-  os << names[static_cast<int>(e.kind)] << "@" << e.offset << " hdr=" << int{e.header_byte} << "/"
-     << e.remaining_length << "/" << int{e.header_size} << " bytes=" << e.bytes.size();
+  os << names[static_cast<int>(e.kind)] << "@" << e.offset << " hdr=" << int{e.header_byte} << "/" << e.remaining_length
+     << "/" << int{e.header_size} << " bytes=" << e.bytes.size();
   if (e.kind == Kind::error || e.kind == Kind::oversized) os << " err=" << error_kind_name(e.error);
   return os;
 }
@@ -599,8 +599,8 @@ TEST(Framer, NothingIsFramedAfterAnErrorUntilResync) {
   ev = f.next();
   ASSERT_EQ(ev.kind, Kind::frame);
   EXPECT_EQ(ev.frame.offset, boundary);
-  EXPECT_TRUE(std::equal(ev.frame.bytes.begin(), ev.frame.bytes.end(),
-                         all.begin() + static_cast<std::ptrdiff_t>(boundary)));
+  EXPECT_TRUE(
+      std::equal(ev.frame.bytes.begin(), ev.frame.bytes.end(), all.begin() + static_cast<std::ptrdiff_t>(boundary)));
 }
 
 TEST(Framer, ErrorAtTheVeryStart) {
@@ -700,8 +700,8 @@ TEST(Framer, SkipGapDropsThePartialPacketAndMovesTheOffset) {
     auto ev = f.next();
     ASSERT_EQ(ev.kind, Kind::frame);
     EXPECT_EQ(ev.frame.offset, frames[i].offset);
-    EXPECT_TRUE(std::equal(ev.frame.bytes.begin(), ev.frame.bytes.end(), frames[i].bytes.begin(),
-                           frames[i].bytes.end()));
+    EXPECT_TRUE(
+        std::equal(ev.frame.bytes.begin(), ev.frame.bytes.end(), frames[i].bytes.begin(), frames[i].bytes.end()));
   }
   EXPECT_EQ(f.next().kind, Kind::need_more);
   EXPECT_EQ(f.offset(), s.size());

@@ -31,7 +31,8 @@ inline std::vector<std::uint8_t> hex(std::string_view s) {
       for (std::size_t k = i + 1; k < end; ++k) out.push_back(static_cast<std::uint8_t>(s[k]));
       i = end + 1;
     } else {
-      if (i + 1 >= s.size() || nib(c) < 0 || nib(s[i + 1]) < 0) throw std::invalid_argument(std::string("bad hex near: ") + std::string(s.substr(i, 8)));
+      if (i + 1 >= s.size() || nib(c) < 0 || nib(s[i + 1]) < 0)
+        throw std::invalid_argument(std::string("bad hex near: ") + std::string(s.substr(i, 8)));
       out.push_back(static_cast<std::uint8_t>(nib(c) * 16 + nib(s[i + 1])));
       i += 2;
     }

@@ -124,9 +124,10 @@ TEST(MalformedFixedHeader, NonMinimalRemainingLength) {
   EXPECT_EQ(r4->header.packet_size(), 3u);
   EXPECT_TRUE(std::holds_alternative<Pingreq>(r4->packet));
 
-  auto pub = hex("30 86 00       # PUBLISH, remaining length 6 in two bytes\n"
-                 "00 03 'a/b'    # topic name\n"
-                 "00             # v5: no properties; v4: a one-byte payload\n");
+  auto pub =
+      hex("30 86 00       # PUBLISH, remaining length 6 in two bytes\n"
+          "00 03 'a/b'    # topic name\n"
+          "00             # v5: no properties; v4: a one-byte payload\n");
   EXPECT_TRUE(fails_with(pub, EK::bad_remaining_length, 1, v5));
   auto p4 = must_decode<Publish>(pub, v4);
   EXPECT_EQ(p4.topic, "a/b");
@@ -143,10 +144,11 @@ TEST(MalformedFixedHeader, NonMinimalRemainingLength) {
 
 // Variable byte integers inside a v5 packet follow the same rules.
 TEST(MalformedFixedHeader, NonMinimalVariableIntInsidePacket) {
-  auto sub_id = hex("30 09          # PUBLISH qos 0\n"
-                    "00 03 'a/b'    # topic name\n"
-                    "03             # property length 3\n"
-                    "0B 81 00       # subscription identifier 1, not minimally encoded\n");
+  auto sub_id =
+      hex("30 09          # PUBLISH qos 0\n"
+          "00 03 'a/b'    # topic name\n"
+          "03             # property length 3\n"
+          "0B 81 00       # subscription identifier 1, not minimally encoded\n");
   EXPECT_TRUE(fails_with(sub_id, EK::bad_variable_int, 9, v5));
   DecodeContext lenient = v5;
   lenient.lenient_vbi = true;
@@ -156,10 +158,11 @@ TEST(MalformedFixedHeader, NonMinimalVariableIntInsidePacket) {
   auto prop_len = hex("40 05  00 01  00  80 00   # PUBACK, property length 0 in two bytes");
   EXPECT_TRUE(fails_with(prop_len, EK::bad_variable_int, 5, v5));
 
-  auto five = hex("30 0C          # PUBLISH qos 0\n"
-                  "00 03 'a/b'    # topic name\n"
-                  "06             # property length 6\n"
-                  "0B FF FF FF FF 01 # subscription identifier in five bytes\n");
+  auto five =
+      hex("30 0C          # PUBLISH qos 0\n"
+          "00 03 'a/b'    # topic name\n"
+          "06             # property length 6\n"
+          "0B FF FF FF FF 01 # subscription identifier in five bytes\n");
   EXPECT_TRUE(fails_with(five, EK::bad_variable_int, 9, v5));
 }
 
@@ -195,14 +198,16 @@ TEST(MalformedUtf8, TopicName) {
 }
 
 TEST(MalformedUtf8, ClientIdentifier) {
-  auto surrogate = hex("10 0F          # CONNECT, remaining length 15\n"
-                       "00 04 'MQTT' 04 02 00 00 # name, level, flags, keep alive\n"
-                       "00 03 ED A0 80 # client identifier: U+D800 (surrogate)\n");
+  auto surrogate =
+      hex("10 0F          # CONNECT, remaining length 15\n"
+          "00 04 'MQTT' 04 02 00 00 # name, level, flags, keep alive\n"
+          "00 03 ED A0 80 # client identifier: U+D800 (surrogate)\n");
   EXPECT_TRUE(fails_with(surrogate, EK::invalid_utf8, 12, v4));
   // A NUL among the first eight bytes (the ASCII fast path of the validator).
-  auto nul = hex("10 18          # CONNECT, remaining length 24\n"
-                 "00 04 'MQTT' 04 02 00 00 # name, level, flags, keep alive\n"
-                 "00 0C 'abc' 00 'efghijkl' # client identifier with U+0000\n");
+  auto nul =
+      hex("10 18          # CONNECT, remaining length 24\n"
+          "00 04 'MQTT' 04 02 00 00 # name, level, flags, keep alive\n"
+          "00 0C 'abc' 00 'efghijkl' # client identifier with U+0000\n");
   EXPECT_TRUE(fails_with(nul, EK::invalid_utf8, 12, v4));
   // ... and after them.
   auto nul2 = hex("10 18  00 04 'MQTT' 04 02 00 00  00 0C 'abcdefghijk' 00");
@@ -220,27 +225,28 @@ TEST(MalformedUtf8, OtherStrings) {
   // User name (client id "" at 12, user name at 14).
   EXPECT_TRUE(fails_with(hex("10 0F  00 04 'MQTT' 04 82 00 00  00 00  00 01 C0"), EK::invalid_utf8, 14, v4));
   // Will topic (client id at 12, will topic at 14).
-  EXPECT_TRUE(
-      fails_with(hex("10 11  00 04 'MQTT' 04 06 00 00  00 00  00 01 80  00 00"), EK::invalid_utf8, 14, v4));
+  EXPECT_TRUE(fails_with(hex("10 11  00 04 'MQTT' 04 06 00 00  00 00  00 01 80  00 00"), EK::invalid_utf8, 14, v4));
   // Topic filter in SUBSCRIBE and UNSUBSCRIBE.
   EXPECT_TRUE(fails_with(hex("82 07  00 01  00 02 C0 80  00"), EK::invalid_utf8, 4, v4));
   EXPECT_TRUE(fails_with(hex("A2 06  00 01  00 02 ED A0"), EK::invalid_utf8, 4, v4));
 }
 
 TEST(MalformedUtf8, UserPropertyNameAndValue) {
-  auto value = hex("30 0D          # PUBLISH qos 0, remaining length 13\n"
-                   "00 03 'a/b'    # topic name\n"
-                   "07             # property length 7\n"
-                   "26             # user property, at offset 8\n"
-                   "00 01 'k'      # name, at 9\n"
-                   "00 01 00       # value U+0000, at 12\n");
+  auto value =
+      hex("30 0D          # PUBLISH qos 0, remaining length 13\n"
+          "00 03 'a/b'    # topic name\n"
+          "07             # property length 7\n"
+          "26             # user property, at offset 8\n"
+          "00 01 'k'      # name, at 9\n"
+          "00 01 00       # value U+0000, at 12\n");
   EXPECT_TRUE(fails_with(value, EK::invalid_utf8, 12, v5));
-  auto name = hex("30 0E          # PUBLISH qos 0\n"
-                  "00 03 'a/b'    # topic name\n"
-                  "08             # property length 8\n"
-                  "26             # user property\n"
-                  "00 02 ED A0    # name: a truncated surrogate, at 9\n"
-                  "00 01 'v'      # value\n");
+  auto name =
+      hex("30 0E          # PUBLISH qos 0\n"
+          "00 03 'a/b'    # topic name\n"
+          "08             # property length 8\n"
+          "26             # user property\n"
+          "00 02 ED A0    # name: a truncated surrogate, at 9\n"
+          "00 01 'v'      # value\n");
   EXPECT_TRUE(fails_with(name, EK::invalid_utf8, 9, v5));
   // Other UTF-8 properties: reason string in PUBACK (property block at 6).
   EXPECT_TRUE(fails_with(hex("40 09  00 01 80  05  1F 00 02 C0 80"), EK::invalid_utf8, 7, v5));
@@ -330,19 +336,19 @@ TEST(MalformedConnect, NameLevelMismatch) {
 TEST(MalformedConnect, ReservedFlagBit) {
   EXPECT_TRUE(fails_with(hex("10 0C  00 04 'MQTT' 04 03 00 3C  00 00"), EK::bad_connect_flags, 9, v4));
   EXPECT_TRUE(fails_with(hex("10 0D  00 04 'MQTT' 05 01 00 3C  00 00 00"), EK::bad_connect_flags, 9, v5));
-  EXPECT_TRUE(fails_with(hex("10 12  00 06 'MQIsdp' 03 03 00 3C  00 04 'cl31'"), EK::bad_connect_flags, 11,
-                         at_level(3)));
+  EXPECT_TRUE(
+      fails_with(hex("10 12  00 06 'MQIsdp' 03 03 00 3C  00 04 'cl31'"), EK::bad_connect_flags, 11, at_level(3)));
 }
 
 // [MQTT-3.1.2-11], [MQTT-3.1.2-13], [MQTT-3.1.2-15]: will QoS and will retain are 0 without the will flag;
 // [MQTT-3.1.2-14]: will QoS is not 3.
 TEST(MalformedConnect, WillFlagsWithoutWill) {
-  EXPECT_TRUE(fails_with(hex("10 0C  00 04 'MQTT' 04 0A 00 3C  00 00   # will qos 1, no will"),
-                         EK::bad_connect_flags, 9, v4));
-  EXPECT_TRUE(fails_with(hex("10 0C  00 04 'MQTT' 04 12 00 3C  00 00   # will qos 2, no will"),
-                         EK::bad_connect_flags, 9, v4));
-  EXPECT_TRUE(fails_with(hex("10 0C  00 04 'MQTT' 04 22 00 3C  00 00   # will retain, no will"),
-                         EK::bad_connect_flags, 9, v4));
+  EXPECT_TRUE(
+      fails_with(hex("10 0C  00 04 'MQTT' 04 0A 00 3C  00 00   # will qos 1, no will"), EK::bad_connect_flags, 9, v4));
+  EXPECT_TRUE(
+      fails_with(hex("10 0C  00 04 'MQTT' 04 12 00 3C  00 00   # will qos 2, no will"), EK::bad_connect_flags, 9, v4));
+  EXPECT_TRUE(
+      fails_with(hex("10 0C  00 04 'MQTT' 04 22 00 3C  00 00   # will retain, no will"), EK::bad_connect_flags, 9, v4));
   EXPECT_TRUE(fails_with(hex("10 0D  00 04 'MQTT' 05 0A 00 3C  00 00 00   # level 5: will qos 1, no will"),
                          EK::bad_connect_flags, 9, v5));
   EXPECT_TRUE(fails_with(hex("10 11  00 04 'MQTT' 04 1E 00 3C  00 00  00 01 'w' 00 00   # will qos 3"),
@@ -352,12 +358,13 @@ TEST(MalformedConnect, WillFlagsWithoutWill) {
 // [MQTT-3.1.2-22] (3.1.1): if the user name flag is 0, the password flag is 0. MQTT 5.0 section 3.1.2.9
 // allows a password without a user name (vector v5/connect_password_only).
 TEST(MalformedConnect, PasswordWithoutUsernameAtLevel4) {
-  auto b = hex("10 10          # CONNECT\n"
-               "00 04 'MQTT' 04 # name, level 4\n"
-               "42             # flags: password, clean session (no user name)\n"
-               "00 00          # keep alive\n"
-               "00 00          # client identifier\n"
-               "00 02 'pw'     # password\n");
+  auto b =
+      hex("10 10          # CONNECT\n"
+          "00 04 'MQTT' 04 # name, level 4\n"
+          "42             # flags: password, clean session (no user name)\n"
+          "00 00          # keep alive\n"
+          "00 00          # client identifier\n"
+          "00 02 'pw'     # password\n");
   EXPECT_TRUE(fails_with(b, EK::bad_connect_flags, 9, v4));
   EXPECT_TRUE(decode(vec("v5/connect_password_only").bytes, v5).ok());
 }
@@ -371,11 +378,12 @@ TEST(MalformedConnect, EmptyClientIdentifier) {
 }
 
 TEST(MalformedConnect, WillTopicWithWildcard) {
-  auto b = hex("10 13          # CONNECT, remaining length 19\n"
-               "00 04 'MQTT' 04 06 00 00 # name, level, flags (will, clean), keep alive\n"
-               "00 00          # client identifier\n"
-               "00 03 'a/#'    # will topic, at 14\n"
-               "00 00          # will message\n");
+  auto b =
+      hex("10 13          # CONNECT, remaining length 19\n"
+          "00 04 'MQTT' 04 06 00 00 # name, level, flags (will, clean), keep alive\n"
+          "00 00          # client identifier\n"
+          "00 03 'a/#'    # will topic, at 14\n"
+          "00 00          # will message\n");
   EXPECT_TRUE(fails_with(b, EK::bad_topic_name, 14, v4));
 }
 
@@ -430,8 +438,8 @@ TEST(MalformedTopic, EmptyTopicAtLevel4) {
 // 5.0 section 3.3.2.1: a zero-length topic name is allowed only with a Topic Alias [MQTT-3.3.2-1].
 TEST(MalformedTopic, EmptyTopicWithoutAliasAtLevel5) {
   EXPECT_TRUE(fails_with(hex("30 03  00 00  00"), EK::bad_topic_name, 2, v5));
-  EXPECT_TRUE(fails_with(hex("30 05  00 00  02 01 01   # payload format indicator, no topic alias"),
-                         EK::bad_topic_name, 2, v5));
+  EXPECT_TRUE(fails_with(hex("30 05  00 00  02 01 01   # payload format indicator, no topic alias"), EK::bad_topic_name,
+                         2, v5));
   // The topic-alias form is not valid at level 4: the 0x03 is read as payload and the topic is empty.
   EXPECT_TRUE(fails_with(vec("v5/publish_alias_empty_topic").bytes, EK::bad_topic_name, 2, v4));
 }
@@ -560,11 +568,11 @@ TEST(MalformedProperty, UnknownIdentifier) {
 // 5.0 section 2.2.2.2: a property in a packet it is not defined for.
 TEST(MalformedProperty, NotAllowedInThePacket) {
   // Topic Alias in CONNECT: properties from 13.
-  EXPECT_TRUE(fails_with(hex("10 10  00 04 'MQTT' 05 02 00 00  03  23 00 01  00 00"), EK::property_not_allowed,
-                         13, v5));
+  EXPECT_TRUE(
+      fails_with(hex("10 10  00 04 'MQTT' 05 02 00 00  03  23 00 01  00 00"), EK::property_not_allowed, 13, v5));
   // Will Delay Interval in CONNECT properties (it belongs to the will properties).
-  EXPECT_TRUE(fails_with(hex("10 12  00 04 'MQTT' 05 02 00 00  05  18 00 00 00 01  00 00"),
-                         EK::property_not_allowed, 13, v5));
+  EXPECT_TRUE(
+      fails_with(hex("10 12  00 04 'MQTT' 05 02 00 00  05  18 00 00 00 01  00 00"), EK::property_not_allowed, 13, v5));
   // Session Expiry Interval in the will properties: client id 13..14, will property length 15, block 16.
   EXPECT_TRUE(fails_with(hex("10 18  00 04 'MQTT' 05 06 00 00  00  00 00  05  11 00 00 00 01  00 01 'w'  00 00"),
                          EK::property_not_allowed, 16, v5));
@@ -579,8 +587,7 @@ TEST(MalformedProperty, NotAllowedInThePacket) {
   // Server Keep Alive in DISCONNECT: block at 4.
   EXPECT_TRUE(fails_with(hex("E0 05  00  03  13 00 0A"), EK::property_not_allowed, 4, v5));
   // Maximum QoS in CONNECT.
-  EXPECT_TRUE(fails_with(hex("10 0F  00 04 'MQTT' 05 02 00 00  02  24 01  00 00"), EK::property_not_allowed, 13,
-                         v5));
+  EXPECT_TRUE(fails_with(hex("10 0F  00 04 'MQTT' 05 02 00 00  02  24 01  00 00"), EK::property_not_allowed, 13, v5));
   // Topic Alias in PUBACK.
   EXPECT_TRUE(fails_with(hex("40 07  00 01 00  03  23 00 01"), EK::property_not_allowed, 6, v5));
 }
@@ -593,8 +600,7 @@ TEST(MalformedProperty, Duplicate) {
   // Two Topic Aliases in PUBLISH: block 8, second at 11.
   EXPECT_TRUE(fails_with(hex("30 0C  00 03 'a/b'  06  23 00 01  23 00 02"), EK::duplicate_property, 11, v5));
   // Two Reason Strings in PUBACK: block 6, second at 11.
-  EXPECT_TRUE(fails_with(hex("40 0E  00 01 80  0A  1F 00 02 'r1'  1F 00 02 'r2'"), EK::duplicate_property, 11,
-                         v5));
+  EXPECT_TRUE(fails_with(hex("40 0E  00 01 80  0A  1F 00 02 'r1'  1F 00 02 'r2'"), EK::duplicate_property, 11, v5));
   // Two Subscription Identifiers in SUBSCRIBE (5.0 section 3.8.2.1.2): block 5, second at 7.
   EXPECT_TRUE(fails_with(hex("82 0D  00 01  04  0B 01  0B 02  00 03 'a/b' 00"), EK::duplicate_property, 7, v5));
   // Two Authentication Methods in AUTH: block 4, second at 9.
@@ -618,13 +624,12 @@ TEST(MalformedProperty, ValueOutOfRange) {
   // Payload Format Indicator 2 (3.3.2.3.2: 0 or 1): identifier at 8, value at 9.
   EXPECT_TRUE(fails_with(hex("30 08  00 03 'a/b'  02  01 02"), EK::bad_property_value, 9, v5));
   // Receive Maximum 0 in CONNECT (3.1.2.11.3): identifier at 13, value at 14.
-  EXPECT_TRUE(fails_with(hex("10 10  00 04 'MQTT' 05 02 00 00  03  21 00 00  00 00"), EK::bad_property_value,
-                         14, v5));
+  EXPECT_TRUE(fails_with(hex("10 10  00 04 'MQTT' 05 02 00 00  03  21 00 00  00 00"), EK::bad_property_value, 14, v5));
   // Receive Maximum 0 in CONNACK (3.2.2.3.3).
   EXPECT_TRUE(fails_with(hex("20 06  00 00  03  21 00 00"), EK::bad_property_value, 6, v5));
   // Maximum Packet Size 0 in CONNECT (3.1.2.11.4) and CONNACK (3.2.2.3.6).
-  EXPECT_TRUE(fails_with(hex("10 12  00 04 'MQTT' 05 02 00 00  05  27 00 00 00 00  00 00"),
-                         EK::bad_property_value, 14, v5));
+  EXPECT_TRUE(
+      fails_with(hex("10 12  00 04 'MQTT' 05 02 00 00  05  27 00 00 00 00  00 00"), EK::bad_property_value, 14, v5));
   EXPECT_TRUE(fails_with(hex("20 08  00 00  05  27 00 00 00 00"), EK::bad_property_value, 6, v5));
   // Topic Alias 0 (3.3.2.3.4).
   EXPECT_TRUE(fails_with(hex("30 09  00 03 'a/b'  03  23 00 00"), EK::bad_property_value, 9, v5));
@@ -636,10 +641,8 @@ TEST(MalformedProperty, ValueOutOfRange) {
   EXPECT_TRUE(fails_with(hex("20 05  00 00  02  29 FF"), EK::bad_property_value, 6, v5));
   EXPECT_TRUE(fails_with(hex("20 05  00 00  02  2A 02"), EK::bad_property_value, 6, v5));
   // Request Problem / Response Information 2 in CONNECT (3.1.2.11.7, 3.1.2.11.6).
-  EXPECT_TRUE(fails_with(hex("10 0F  00 04 'MQTT' 05 02 00 00  02  17 02  00 00"), EK::bad_property_value, 14,
-                         v5));
-  EXPECT_TRUE(fails_with(hex("10 0F  00 04 'MQTT' 05 02 00 00  02  19 02  00 00"), EK::bad_property_value, 14,
-                         v5));
+  EXPECT_TRUE(fails_with(hex("10 0F  00 04 'MQTT' 05 02 00 00  02  17 02  00 00"), EK::bad_property_value, 14, v5));
+  EXPECT_TRUE(fails_with(hex("10 0F  00 04 'MQTT' 05 02 00 00  02  19 02  00 00"), EK::bad_property_value, 14, v5));
   // Subscription Identifier 0 in SUBSCRIBE (3.8.2.1.2) and PUBLISH: block at 5 / 8, value at 6 / 9.
   EXPECT_TRUE(fails_with(hex("82 0B  00 01  02  0B 00  00 03 'a/b' 00"), EK::bad_property_value, 6, v5));
   EXPECT_TRUE(fails_with(hex("30 08  00 03 'a/b'  02  0B 00"), EK::bad_property_value, 9, v5));
@@ -666,8 +669,8 @@ TEST(MalformedProperty, LengthOverruns) {
 // 5.0 sections 3.1.2.11.10 / 3.15.2.2.3: Authentication Data without Authentication Method is a protocol
 // error; the offset is that of the property block.
 TEST(MalformedProperty, AuthenticationDataWithoutMethod) {
-  EXPECT_TRUE(fails_with(hex("10 11  00 04 'MQTT' 05 02 00 00  04  16 00 01 AA  00 00"), EK::bad_property_value,
-                         13, v5));
+  EXPECT_TRUE(
+      fails_with(hex("10 11  00 04 'MQTT' 05 02 00 00  04  16 00 01 AA  00 00"), EK::bad_property_value, 13, v5));
   EXPECT_TRUE(fails_with(hex("20 07  00 00  04  16 00 01 AA"), EK::bad_property_value, 5, v5));
 }
 
@@ -694,7 +697,7 @@ TEST(MalformedLimits, PacketTooLarge) {
   ctx.limits.max_packet_size = 1000;
   EXPECT_TRUE(fails_with(hex("30 FF 7F"), EK::packet_too_large, 1, ctx));
   EXPECT_TRUE(fails_with(hex("30 E7 07"), EK::packet_too_large, 1, ctx));  // 3 + 999 = 1002 bytes
-  EXPECT_TRUE(fails_with(hex("30 E5 07"), EK::need_more, 1000, ctx));       // 3 + 997 = 1000 bytes
+  EXPECT_TRUE(fails_with(hex("30 E5 07"), EK::need_more, 1000, ctx));      // 3 + 997 = 1000 bytes
 }
 
 TEST(MalformedLimits, ErrorMessage) {

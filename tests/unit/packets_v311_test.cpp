@@ -340,10 +340,12 @@ TEST(V311Names, PacketNamesAndCodes) {
     std::uint8_t code;
   };
   const Case cases[] = {
-      {"v4/connect_minimal", "connect", 1}, {"v4/connack_rc0", "connack", 2}, {"v4/publish_qos0", "publish", 3},
-      {"v4/puback", "puback", 4},           {"v4/pubrec", "pubrec", 5},       {"v4/pubrel", "pubrel", 6},
-      {"v4/pubcomp", "pubcomp", 7},         {"v4/subscribe", "subscribe", 8}, {"v4/suback", "suback", 9},
-      {"v4/unsubscribe", "unsubscribe", 10}, {"v4/unsuback", "unsuback", 11}, {"v4/pingreq", "pingreq", 12},
+      {"v4/connect_minimal", "connect", 1}, {"v4/connack_rc0", "connack", 2},
+      {"v4/publish_qos0", "publish", 3},    {"v4/puback", "puback", 4},
+      {"v4/pubrec", "pubrec", 5},           {"v4/pubrel", "pubrel", 6},
+      {"v4/pubcomp", "pubcomp", 7},         {"v4/subscribe", "subscribe", 8},
+      {"v4/suback", "suback", 9},           {"v4/unsubscribe", "unsubscribe", 10},
+      {"v4/unsuback", "unsuback", 11},      {"v4/pingreq", "pingreq", 12},
       {"v4/pingresp", "pingresp", 13},      {"v4/disconnect", "disconnect", 14},
   };
   for (const auto& c : cases) {

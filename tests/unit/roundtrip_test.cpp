@@ -93,10 +93,10 @@ TEST(RoundTripProperties, BuilderWritesTheSpecEncoding) {
 
 TEST(RoundTripProperties, IntegerWidthsFollowThePropertyType) {
   PropertyBuilder b;
-  b.add_int(PI::maximum_qos, 1);                  // byte
-  b.add_int(PI::receive_maximum, 0x1234);         // two-byte integer
+  b.add_int(PI::maximum_qos, 1);                       // byte
+  b.add_int(PI::receive_maximum, 0x1234);              // two-byte integer
   b.add_int(PI::session_expiry_interval, 0xFFFFFFFF);  // four-byte integer
-  b.add_int(PI::subscription_identifier, 16384);  // variable byte integer, three bytes
+  b.add_int(PI::subscription_identifier, 16384);       // variable byte integer, three bytes
   EXPECT_EQ(std::vector<std::uint8_t>(b.properties().raw().begin(), b.properties().raw().end()),
             hex("24 01  21 12 34  11 FF FF FF FF  0B 80 80 01"));
   auto props = props_of(b.properties());
@@ -345,7 +345,8 @@ TEST(RoundTripBuilt, PingDisconnectAuth) {
   expect_round_trip(Auth{}, 5, "AUTH success, no properties");
   EXPECT_EQ(encode_or_throw(Auth{}, 5), hex("F0 00"));
   PropertyBuilder ap;
-  ap.add_string(PI::authentication_method, "SCRAM-SHA-1").add_binary(PI::authentication_data, Bytes::of("server-first"));
+  ap.add_string(PI::authentication_method, "SCRAM-SHA-1")
+      .add_binary(PI::authentication_data, Bytes::of("server-first"));
   expect_round_trip(Auth{0x18, ap.properties()}, 5, "AUTH continue");
   expect_round_trip(Auth{0x19, ap.properties()}, 5, "AUTH re-authenticate");
   expect_round_trip(Auth{0x00, ap.properties()}, 5, "AUTH success with properties");

@@ -67,9 +67,7 @@ class Conversation {
     if (step.decoded.ok()) last_name_ = std::string(packet_name(step.decoded->packet));
     return step.obs;
   }
-  static PacketRef ref_of(std::uint64_t id) {
-    return PacketRef{id, kT0 + static_cast<std::int64_t>(id) * 1000000LL};
-  }
+  static PacketRef ref_of(std::uint64_t id) { return PacketRef{id, kT0 + static_cast<std::int64_t>(id) * 1000000LL}; }
   std::uint64_t last_id() const { return id_; }
   const std::string& last_name() const { return last_name_; }
   const Handshake& hs(std::size_t i = 0) const {
@@ -311,7 +309,7 @@ TEST_P(CustomHandshake, CaptureStartsAtTheChallenge) {
   EXPECT_EQ(h.scheme, scheme());
   EXPECT_EQ(h.outcome, Outcome::accepted);
   EXPECT_FALSE(h.connect);
-  EXPECT_EQ(h.level, 0u);  // no CONNECT seen
+  EXPECT_EQ(h.level, 0u);             // no CONNECT seen
   EXPECT_EQ(h.client_id, kClientId);  // from the authenticate packet
   EXPECT_EQ(h.challenge, kTimestamp);
   EXPECT_EQ(h.response, kResponse);

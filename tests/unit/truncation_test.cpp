@@ -149,9 +149,9 @@ TEST(Truncation, RemainingLengthOneLong) {
     }
   }
   // Packets whose last field is a fixed-size one must refuse the extra byte.
-  for (const char* name : {"v4/connect_minimal", "v4/connack_rc0", "v4/puback", "v4/unsuback", "v4/disconnect",
-                           "v5/connect_props", "v5/connack_props", "v5/puback_props", "v5/disconnect_props",
-                           "v5/auth_continue", "v3/connect"}) {
+  for (const char* name :
+       {"v4/connect_minimal", "v4/connack_rc0", "v4/puback", "v4/unsuback", "v4/disconnect", "v5/connect_props",
+        "v5/connack_props", "v5/puback_props", "v5/disconnect_props", "v5/auth_continue", "v3/connect"}) {
     auto s = split(vec(name));
     s.body.push_back(0x00);
     auto b = reframe(s.first, s.body);

@@ -28,8 +28,9 @@ namespace detail {
 
 // PUBLISH qos 0 to "a/b" with a 200-byte payload: the remaining length (205) needs two bytes.
 inline std::vector<std::uint8_t> long_publish() {
-  auto b = hex("30 CD 01      # PUBLISH qos 0, remaining length 205 (0xCD 0x01)\n"
-               "00 03 'a/b'   # topic name\n");
+  auto b =
+      hex("30 CD 01      # PUBLISH qos 0, remaining length 205 (0xCD 0x01)\n"
+          "00 03 'a/b'   # topic name\n");
   for (int i = 0; i < 200; ++i) b.push_back(static_cast<std::uint8_t>(i));
   return b;
 }
@@ -88,9 +89,10 @@ inline std::vector<Vector> make_vectors() {
           "00 01 'u'      # user name\n"
           "00 03 FF 00 80 # password: binary data, not UTF-8\n"));
   for (int rc = 0; rc <= 5; ++rc) {
-    auto b = hex("20 02          # CONNACK, remaining length 2\n"
-                 "00             # acknowledge flags: session present 0\n"
-                 "00             # return code (patched below)\n");
+    auto b =
+        hex("20 02          # CONNACK, remaining length 2\n"
+            "00             # acknowledge flags: session present 0\n"
+            "00             # return code (patched below)\n");
     b[3] = static_cast<std::uint8_t>(rc);
     add("v4/connack_rc" + std::to_string(rc), 4, b);
   }

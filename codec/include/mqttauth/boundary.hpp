@@ -26,14 +26,14 @@
 namespace mqttauth {
 
 struct BoundaryOptions {
-  DecodeContext ctx{};                  // the connection's (its level may be 0: unknown)
-  Direction dir = Direction::unknown;   // who sent the bytes, when known
-  std::size_t window = 64u << 10;       // the largest packet considered after a gap
+  DecodeContext ctx{};                 // the connection's (its level may be 0: unknown)
+  Direction dir = Direction::unknown;  // who sent the bytes, when known
+  std::size_t window = 64u << 10;      // the largest packet considered after a gap
   // The bytes start where the capture started (a mid-stream start): position 0 is tried first, and there a
   // PUBLISH up to ctx.limits.max_packet_size is waited for (only up to `window` bytes; then it is taken if
   // its topic name, packet identifier and properties decode cleanly).
   bool at_start = false;
-  bool end_of_stream = false;           // no more bytes will come
+  bool end_of_stream = false;  // no more bytes will come
 };
 
 struct BoundarySearch {

@@ -41,9 +41,9 @@ struct DecodeContext {
 };
 
 struct FixedHeader {
-  std::uint8_t byte = 0;              // type << 4 | flags
+  std::uint8_t byte = 0;  // type << 4 | flags
   std::uint32_t remaining_length = 0;
-  std::uint8_t size = 0;              // 2..5 bytes
+  std::uint8_t size = 0;  // 2..5 bytes
   std::uint8_t code() const noexcept { return byte >> 4; }
   std::uint8_t flags() const noexcept { return byte & 0x0Fu; }
   std::size_t packet_size() const noexcept { return std::size_t{size} + remaining_length; }

@@ -11,32 +11,32 @@
 namespace mqttauth {
 
 enum class ErrorKind : std::uint8_t {
-  need_more,                // the input ends before the packet does (not malformed: feed more bytes)
-  bad_remaining_length,     // variable byte integer longer than 4 bytes, or not minimally encoded (v5)
-  bad_variable_int,         // same, inside the packet (properties, subscription identifier)
-  reserved_flags,           // fixed-header flag bits that the spec fixes have another value
-  bad_qos,                  // QoS 3, or DUP set on a QoS 0 PUBLISH
-  field_overrun,            // a length field points past the end of the packet
-  invalid_utf8,             // ill-formed UTF-8, or U+0000, where the spec requires a UTF-8 string
-  trailing_bytes,           // bytes left after the last field of the packet
-  bad_length,               // remaining length not allowed for this packet type
-  bad_protocol_name,        // not "MQTT" / "MQIsdp", or it does not match the level
-  bad_protocol_level,       // a level other than 3, 4 or 5
-  bad_connect_flags,        // reserved bit, will QoS/retain without will, password without username (3.1.1)
-  zero_packet_id,           // packet identifier 0 where a non-zero one is required
-  empty_payload,            // SUBSCRIBE / UNSUBSCRIBE / SUBACK / UNSUBACK without entries
-  bad_topic_name,           // empty topic name, or one with wildcards
-  bad_topic_filter,         // wildcard misplaced, empty filter, bad shared-subscription name
-  bad_subscription_options, // reserved bits, QoS 3 or retain handling 3
-  bad_reason_code,          // a return / reason code the packet type does not allow
-  bad_property_id,          // unknown property identifier
-  property_not_allowed,     // a known property in a packet type that does not allow it
-  duplicate_property,       // a property that may appear once appears twice
-  bad_property_value,       // a property value out of its allowed range
-  packet_too_large,         // larger than the configured maximum packet size
-  bad_packet_type,          // a packet type that cannot be decoded in this context (type 0 is forbidden)
-  encode_too_long,          // encoder: a string, list or packet exceeds what the format can carry
-  missing_field,            // a field the spec requires is absent (a v5 CONNACK without property length)
+  need_more,                 // the input ends before the packet does (not malformed: feed more bytes)
+  bad_remaining_length,      // variable byte integer longer than 4 bytes, or not minimally encoded (v5)
+  bad_variable_int,          // same, inside the packet (properties, subscription identifier)
+  reserved_flags,            // fixed-header flag bits that the spec fixes have another value
+  bad_qos,                   // QoS 3, or DUP set on a QoS 0 PUBLISH
+  field_overrun,             // a length field points past the end of the packet
+  invalid_utf8,              // ill-formed UTF-8, or U+0000, where the spec requires a UTF-8 string
+  trailing_bytes,            // bytes left after the last field of the packet
+  bad_length,                // remaining length not allowed for this packet type
+  bad_protocol_name,         // not "MQTT" / "MQIsdp", or it does not match the level
+  bad_protocol_level,        // a level other than 3, 4 or 5
+  bad_connect_flags,         // reserved bit, will QoS/retain without will, password without username (3.1.1)
+  zero_packet_id,            // packet identifier 0 where a non-zero one is required
+  empty_payload,             // SUBSCRIBE / UNSUBSCRIBE / SUBACK / UNSUBACK without entries
+  bad_topic_name,            // empty topic name, or one with wildcards
+  bad_topic_filter,          // wildcard misplaced, empty filter, bad shared-subscription name
+  bad_subscription_options,  // reserved bits, QoS 3 or retain handling 3
+  bad_reason_code,           // a return / reason code the packet type does not allow
+  bad_property_id,           // unknown property identifier
+  property_not_allowed,      // a known property in a packet type that does not allow it
+  duplicate_property,        // a property that may appear once appears twice
+  bad_property_value,        // a property value out of its allowed range
+  packet_too_large,          // larger than the configured maximum packet size
+  bad_packet_type,           // a packet type that cannot be decoded in this context (type 0 is forbidden)
+  encode_too_long,           // encoder: a string, list or packet exceeds what the format can carry
+  missing_field,             // a field the spec requires is absent (a v5 CONNACK without property length)
 };
 
 // Stable lower-case name of an error kind (used in JSON output).
@@ -44,14 +44,12 @@ std::string_view error_kind_name(ErrorKind kind) noexcept;
 
 struct Error {
   ErrorKind kind = ErrorKind::need_more;
-  std::size_t offset = 0;         // byte offset from the start of the packet (or stream, for the framer)
-  const char* detail = "";        // static text naming the field, never owned
+  std::size_t offset = 0;   // byte offset from the start of the packet (or stream, for the framer)
+  const char* detail = "";  // static text naming the field, never owned
 
   // Human-readable one-liner: "<kind> at byte <offset>: <detail>".
   std::string message() const;
-  friend bool operator==(const Error& a, const Error& b) noexcept {
-    return a.kind == b.kind && a.offset == b.offset;
-  }
+  friend bool operator==(const Error& a, const Error& b) noexcept { return a.kind == b.kind && a.offset == b.offset; }
 };
 
 // A rule the spec makes, broken in a packet whose structure is intact: the packet is decoded in full and the

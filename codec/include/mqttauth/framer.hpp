@@ -15,7 +15,7 @@ namespace mqttauth {
 struct Frame {
   std::span<const std::uint8_t> bytes;  // the whole packet, fixed header included
   FixedHeader header;
-  std::uint64_t offset = 0;             // stream offset of the first byte
+  std::uint64_t offset = 0;  // stream offset of the first byte
 };
 
 struct FrameEvent {
@@ -48,7 +48,7 @@ class Framer {
   void skip_gap(std::uint64_t bytes);
 
   std::uint64_t offset() const noexcept { return offset_; }        // stream offset of the next unread byte
-  std::size_t buffered() const noexcept { return carry_.size(); }   // bytes held for a partial packet
+  std::size_t buffered() const noexcept { return carry_.size(); }  // bytes held for a partial packet
   bool failed() const noexcept { return failed_; }
   // Bytes of an oversized packet still to be skipped.
   std::uint64_t skipping() const noexcept { return skip_; }
@@ -56,10 +56,10 @@ class Framer {
  private:
   std::uint32_t max_packet_size_;
   std::span<const std::uint8_t> in_;
-  std::size_t pos_ = 0;               // next unread byte of in_
-  std::vector<std::uint8_t> carry_;   // partial packet, from its first byte
-  bool carry_is_frame_ = false;       // carry_ held the frame returned last time
-  std::uint64_t offset_ = 0;          // stream offset of in_[pos_]
+  std::size_t pos_ = 0;              // next unread byte of in_
+  std::vector<std::uint8_t> carry_;  // partial packet, from its first byte
+  bool carry_is_frame_ = false;      // carry_ held the frame returned last time
+  std::uint64_t offset_ = 0;         // stream offset of in_[pos_]
   std::uint64_t skip_ = 0;
   bool failed_ = false;
 };

@@ -16,8 +16,21 @@ namespace mqttauth {
 
 // The 4-bit control packet type of the fixed header.
 enum class PacketCode : std::uint8_t {
-  reserved0 = 0, connect = 1, connack = 2, publish = 3, puback = 4, pubrec = 5, pubrel = 6, pubcomp = 7,
-  subscribe = 8, suback = 9, unsubscribe = 10, unsuback = 11, pingreq = 12, pingresp = 13, disconnect = 14,
+  reserved0 = 0,
+  connect = 1,
+  connack = 2,
+  publish = 3,
+  puback = 4,
+  pubrec = 5,
+  pubrel = 6,
+  pubcomp = 7,
+  subscribe = 8,
+  suback = 9,
+  unsubscribe = 10,
+  unsuback = 11,
+  pingreq = 12,
+  pingresp = 13,
+  disconnect = 14,
   auth = 15,
 };
 
@@ -42,7 +55,7 @@ struct ConnectBody {
   bool bridge = false;             // bit 7 of the level byte (mosquitto bridges)
   bool clean = true;               // clean session (3.x) / clean start (5)
   std::uint16_t keep_alive = 0;
-  Properties properties;           // v5 only
+  Properties properties;  // v5 only
   std::string_view client_id;
   std::optional<Will> will;
   std::optional<std::string_view> username;
@@ -175,8 +188,8 @@ struct Reserved {
   }
 };
 
-using Packet = std::variant<Connect, Connack, Publish, Puback, Pubrec, Pubrel, Pubcomp, Subscribe, Suback,
-                            Unsubscribe, Unsuback, Pingreq, Pingresp, Disconnect, Auth, Authenticate, Reserved>;
+using Packet = std::variant<Connect, Connack, Publish, Puback, Pubrec, Pubrel, Pubcomp, Subscribe, Suback, Unsubscribe,
+                            Unsuback, Pingreq, Pingresp, Disconnect, Auth, Authenticate, Reserved>;
 
 // The JSON / display name: "connect", ..., "auth", "authenticate", "reserved".
 std::string_view packet_name(const Packet& p) noexcept;
@@ -186,8 +199,8 @@ std::string_view packet_name_at(std::size_t index) noexcept;
 std::uint8_t packet_code(const Packet& p) noexcept;
 
 // Names of codes, for display. Empty when the code is not defined for that packet / level.
-std::string_view connack_return_code_name(std::uint8_t code) noexcept;  // 3.x
+std::string_view connack_return_code_name(std::uint8_t code) noexcept;           // 3.x
 std::string_view reason_code_name(PacketCode type, std::uint8_t code) noexcept;  // 5.0, per packet type
-std::string_view suback_return_code_name(std::uint8_t code) noexcept;   // 3.x
+std::string_view suback_return_code_name(std::uint8_t code) noexcept;            // 3.x
 
 }  // namespace mqttauth

@@ -45,8 +45,20 @@ enum class PropertyType : std::uint8_t { byte, two_byte_int, four_byte_int, var_
 
 // Where a property block sits; each property allows a set of these.
 enum class PropertyContext : std::uint8_t {
-  connect, connack, publish, will, puback, pubrec, pubrel, pubcomp, subscribe, suback, unsubscribe, unsuback,
-  disconnect, auth,
+  connect,
+  connack,
+  publish,
+  will,
+  puback,
+  pubrec,
+  pubrel,
+  pubcomp,
+  subscribe,
+  suback,
+  unsubscribe,
+  unsuback,
+  disconnect,
+  auth,
 };
 
 struct PropertyInfo {

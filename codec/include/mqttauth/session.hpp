@@ -38,11 +38,11 @@ inline constexpr std::uint32_t unexpected_direction = 1u << 0;  // e.g. a "chall
 inline constexpr std::uint32_t unexpected_state = 1u << 1;      // authenticate before CONNECT / after CONNACK
 inline constexpr std::uint32_t challenge_without_response = 1u << 2;
 inline constexpr std::uint32_t refused_after_exchange = 1u << 3;
-inline constexpr std::uint32_t repeated_response = 1u << 4;     // the device answered twice
-inline constexpr std::uint32_t repeated_challenge = 1u << 5;    // a second challenge before a response
-inline constexpr std::uint32_t second_connect = 1u << 6;        // CONNECT twice on one connection
+inline constexpr std::uint32_t repeated_response = 1u << 4;   // the device answered twice
+inline constexpr std::uint32_t repeated_challenge = 1u << 5;  // a second challenge before a response
+inline constexpr std::uint32_t second_connect = 1u << 6;      // CONNECT twice on one connection
 inline constexpr std::uint32_t second_connack = 1u << 7;
-inline constexpr std::uint32_t code_mismatch = 1u << 8;         // challenge and response of the two custom codes
+inline constexpr std::uint32_t code_mismatch = 1u << 8;  // challenge and response of the two custom codes
 }  // namespace anomaly
 // Comma-separated names of the set bits, e.g. "unexpected_state,repeated_response" (the names of the findings
 // vocabulary, findings.hpp).
@@ -57,17 +57,17 @@ struct PacketRef {
 struct Handshake {
   AuthScheme scheme = AuthScheme::none;
   Outcome outcome = Outcome::pending;
-  std::uint8_t level = 0;            // from CONNECT; 0 when the capture started after it
+  std::uint8_t level = 0;  // from CONNECT; 0 when the capture started after it
   std::optional<std::uint8_t> connack_code;
-  std::uint8_t connack_level = 0;    // the format the CONNACK was read in: 4 for a 3.1.1 refusal of a v5 client
+  std::uint8_t connack_level = 0;  // the format the CONNACK was read in: 4 for a 3.1.1 refusal of a v5 client
   std::string client_id;
-  std::string auth_method;           // v5
-  std::string challenge;             // bytes of the first challenge (password / authentication data)
-  std::string response;              // bytes of the first response
+  std::string auth_method;  // v5
+  std::string challenge;    // bytes of the first challenge (password / authentication data)
+  std::string response;     // bytes of the first response
   std::optional<PacketRef> connect, challenge_pkt, response_pkt, connack, closed;
-  std::uint8_t challenge_code = 0;   // custom packet type of the first challenge (0 or 15)
+  std::uint8_t challenge_code = 0;  // custom packet type of the first challenge (0 or 15)
   std::uint32_t challenges = 0, responses = 0;
-  std::uint32_t anomalies = 0;       // union of the anomalies of its packets
+  std::uint32_t anomalies = 0;  // union of the anomalies of its packets
   // MQTT 5 re-authentications after CONNACK (§4.12.1): ended by the server's AUTH 0x00, or refused (the
   // server's DISCONNECT while one was in progress).
   std::uint32_t reauths = 0, reauths_refused = 0;

@@ -56,12 +56,8 @@ inline bool utf8_tail(const std::uint8_t* s, std::size_t n, std::size_t i, bool 
 }  // namespace detail
 
 // Well-formed UTF-8 and no U+0000: the rule for MQTT UTF-8 encoded strings [MQTT-1.5.3-1, -2].
-inline bool valid_mqtt_utf8(const std::uint8_t* s, std::size_t n) noexcept {
-  return detail::utf8_tail(s, n, 0, false);
-}
+inline bool valid_mqtt_utf8(const std::uint8_t* s, std::size_t n) noexcept { return detail::utf8_tail(s, n, 0, false); }
 // Well-formed UTF-8 (U+0000 allowed): whether a binary value can be shown as text.
-inline bool valid_utf8(const std::uint8_t* s, std::size_t n) noexcept {
-  return detail::utf8_tail(s, n, 0, true);
-}
+inline bool valid_utf8(const std::uint8_t* s, std::size_t n) noexcept { return detail::utf8_tail(s, n, 0, true); }
 
 }  // namespace mqttauth

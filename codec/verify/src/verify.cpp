@@ -10,8 +10,8 @@ namespace mqttauth {
 std::string hmac_sha256_hex(std::string_view key, std::string_view message) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-       reinterpret_cast<const unsigned char*>(message.data()), message.size(), md, &len);
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(message.data()),
+       message.size(), md, &len);
   static constexpr char hexd[] = "0123456789abcdef";
   std::string out(2 * len, '0');
   for (unsigned i = 0; i < len; ++i) {
@@ -70,10 +70,12 @@ const std::string* Secrets::find(const std::string& client_id) const {
   return it == map_.end() ? nullptr : &it->second;
 }
 
-Verification Secrets::verify(const std::string& client_id, std::string_view challenge, std::string_view response) const {
+Verification Secrets::verify(const std::string& client_id, std::string_view challenge,
+                             std::string_view response) const {
   const std::string* s = find(client_id);
   if (!s) return Verification::no_secret;
-  return constant_time_equal(hmac_sha256_hex(*s, challenge), response) ? Verification::verified : Verification::mismatch;
+  return constant_time_equal(hmac_sha256_hex(*s, challenge), response) ? Verification::verified
+                                                                       : Verification::mismatch;
 }
 
 std::optional<std::uint64_t> ChallengeRegistry::note(const std::string& challenge, std::uint64_t where) {

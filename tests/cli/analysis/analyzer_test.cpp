@@ -228,8 +228,8 @@ TEST(Analyzer, SegmentBoundaryInsideRemainingLength) {
   t.send(true, mqtt_connect("rl"), ts += 1000);
   const Buf pub = mqtt_publish("t", text(20000), 0);  // remaining length in 3 bytes
   ASSERT_GE(pub[2], 0x80);
-  t.send(true, Buf(pub.begin(), pub.begin() + 2), ts += 1000);       // type and first length byte
-  t.send(true, Buf(pub.begin() + 2, pub.begin() + 3), ts += 1000);   // second length byte
+  t.send(true, Buf(pub.begin(), pub.begin() + 2), ts += 1000);      // type and first length byte
+  t.send(true, Buf(pub.begin() + 2, pub.begin() + 3), ts += 1000);  // second length byte
   t.send(true, Buf(pub.begin() + 3, pub.end()), ts += 1000);
   t.send(true, mqtt_pingreq(), ts += 1000);
   t.close(ts += 1000);
@@ -249,7 +249,7 @@ TEST(Analyzer, LostSegmentGapThenResync) {
   const Buf a = mqtt_publish("a", text(50, 'a')), b = mqtt_publish("b", text(300, 'b')),
             c = mqtt_publish("c", text(40, 'c')), d = mqtt_publish("d", text(30, 'd'));
   t.send(true, a, ts += 1000);
-  t.send(true, Buf(b.begin(), b.begin() + 100), ts += 1000);  // the first part of B
+  t.send(true, Buf(b.begin(), b.begin() + 100), ts += 1000);     // the first part of B
   t.lose(true, static_cast<std::uint32_t>(b.size() - 100 + 5));  // the rest of B and 5 bytes of C: lost
   t.send(true, Buf(c.begin() + 5, c.end()), ts += 1000);
   t.send(true, d, ts += 1000);
@@ -267,7 +267,8 @@ TEST(Analyzer, LostSegmentGapThenResync) {
   ASSERT_EQ(r->rec.resyncs.size(), 1u);
   EXPECT_EQ(r->rec.resyncs[0].skipped, c.size() - 5);
   EXPECT_EQ(r->rec.resyncs[0].offset, gap_at + r->rec.gaps[0].bytes + c.size() - 5);
-  EXPECT_EQ(r->rec.types(), (std::vector<std::string>{"connect", "connack", "publish", "publish", "pingreq", "pingresp"}));
+  EXPECT_EQ(r->rec.types(),
+            (std::vector<std::string>{"connect", "connack", "publish", "publish", "pingreq", "pingresp"}));
   EXPECT_EQ(r->rec.pkts[3].topic, "d");
   EXPECT_TRUE(r->rec.errs.empty());
 }
@@ -418,7 +419,7 @@ TEST(Analyzer, FullTableEvictsLeastRecentlyActive) {
   a.send(false, mqtt_connack(0), ts += 10000);  // a is now more recent than b
   c.handshake(ts += 1000);                      // the third connection: b goes
   c.send(true, mqtt_connect("gamma"), ts += 10000);
-  b.send(true, mqtt_pingreq(), ts += 10000);    // b again: a new (mid-stream) connection, a goes
+  b.send(true, mqtt_pingreq(), ts += 10000);  // b again: a new (mid-stream) connection, a goes
   AnalyzerOptions o;
   o.max_connections = 2;
   auto r = analyze(cap.done(), o);

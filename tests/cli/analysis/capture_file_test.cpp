@@ -173,7 +173,8 @@ TEST(CaptureFile, PcapNanosecondsRoundTrip) {
 TEST(CaptureFile, PcapBigEndianByHand) {
   for (bool nanos : {false, true}) {
     auto path = temp_path("be.pcap");
-    write_file(path, pcap_by_hand(true, nanos, kLinkLinuxSll, {{kT0 + 5000, pattern(33)}, {kT0 + 7000000, pattern(70, 1)}}));
+    write_file(path,
+               pcap_by_hand(true, nanos, kLinkLinuxSll, {{kT0 + 5000, pattern(33)}, {kT0 + 7000000, pattern(70, 1)}}));
     auto r = read_capture(path);
     ASSERT_TRUE(r.opened) << r.open_error;
     EXPECT_EQ(r.status, Status::end) << r.error;
@@ -230,10 +231,10 @@ TEST(CaptureFile, PcapngWriterSeveralInterfacesOfDifferentLinkTypes) {
 TEST(CaptureFile, PcapngTimestampResolutions) {
   Pcapng p;
   p.shb();
-  p.idb(kLinkEthernet);            // default: microseconds
-  p.idb(kLinkLinuxSll2, 3);        // milliseconds
-  p.idb(kLinkRaw, 0x80 | 10);      // 2^-10 s
-  p.idb(kLinkIpv4, 9, 100);        // nanoseconds, 100 s offset
+  p.idb(kLinkEthernet);        // default: microseconds
+  p.idb(kLinkLinuxSll2, 3);    // milliseconds
+  p.idb(kLinkRaw, 0x80 | 10);  // 2^-10 s
+  p.idb(kLinkIpv4, 9, 100);    // nanoseconds, 100 s offset
   p.epb(0, 1700000000123456ull, pattern(10));
   p.epb(1, 1700000000123ull, pattern(11));
   p.epb(2, 1024ull * 1700000000 + 512, pattern(12));
@@ -258,8 +259,8 @@ TEST(CaptureFile, PcapngSimplePacketBlocksAndUnknownBlocks) {
   p.idb(kLinkEthernet, -1, 0, 50);   // snap length 50: simple packet blocks have no captured length
   p.block(4, Buf{0, 0, 0, 0});       // name resolution block: skipped
   p.spb(pattern(30));
-  p.block(5, pattern(24));           // interface statistics: skipped
-  p.spb(pattern(50), 70);            // snap-length cut
+  p.block(5, pattern(24));  // interface statistics: skipped
+  p.spb(pattern(50), 70);   // snap-length cut
   p.epb(0, 7, pattern(5));
   auto path = temp_path("spb.pcapng");
   write_file(path, p.out);
@@ -516,7 +517,8 @@ TEST(CaptureFile, LargeRecordsAcrossBufferRefills) {
   {
     PcapWriter w;
     ASSERT_TRUE(w.open(path, kLinkRaw, true, 4u << 20));
-    for (int i = 0; i < 5; ++i) w.write(kT0 + i, pattern(700000 + static_cast<std::size_t>(i), static_cast<std::uint8_t>(i)));
+    for (int i = 0; i < 5; ++i)
+      w.write(kT0 + i, pattern(700000 + static_cast<std::size_t>(i), static_cast<std::uint8_t>(i)));
   }
   auto r = read_capture(path);
   ASSERT_EQ(r.status, Status::end) << r.error;

@@ -152,12 +152,12 @@ TEST(NetParse, Ipv6ExtensionHeadersBeforeTcp) {
   Buf ah(16, 0);   // authentication header: (2 + 2) * 4 = 16 bytes
   ah[1] = 2;
   const std::vector<std::vector<std::pair<std::uint8_t, Buf>>> chains = {
-      {{0, ext8()}},                                   // hop-by-hop
-      {{60, ext8(1)}},                                 // destination options, 16 bytes
-      {{43, ext8()}},                                  // routing
-      {{0, ext8()}, {43, ext8(2)}, {60, ext8()}},      // all three
-      {{0, ext8()}, {44, frag}},                       // atomic fragment
-      {{51, ah}, {60, ext8()}},                        // authentication header
+      {{0, ext8()}},                               // hop-by-hop
+      {{60, ext8(1)}},                             // destination options, 16 bytes
+      {{43, ext8()}},                              // routing
+      {{0, ext8()}, {43, ext8(2)}, {60, ext8()}},  // all three
+      {{0, ext8()}, {44, frag}},                   // atomic fragment
+      {{51, ah}, {60, ext8()}},                    // authentication header
   };
   for (std::size_t i = 0; i < chains.size(); ++i) {
     SCOPED_TRACE("chain " + std::to_string(i));
@@ -184,8 +184,8 @@ struct FragFixture {
   Buf payload = pattern(1000, 5);
   std::vector<Buf> frags;
   explicit FragFixture(std::size_t frag_payload = 200, std::uint16_t id = 4242) {
-    frags = build_fragmented_tcp(LinkSpec{kLinkEthernet, {}}, kC4, kS4, 31337, 1, tcpflag::ack | tcpflag::psh,
-                                 payload, id, frag_payload);
+    frags = build_fragmented_tcp(LinkSpec{kLinkEthernet, {}}, kC4, kS4, 31337, 1, tcpflag::ack | tcpflag::psh, payload,
+                                 id, frag_payload);
   }
 };
 
@@ -208,8 +208,10 @@ TEST(NetParse, Ipv4FragmentsOutOfOrder) {
   FrameParser p;
   for (std::size_t k = 0; k < order.size(); ++k) {
     auto pf = parse(p, kLinkEthernet, fx.frags[order[k]]);
-    if (k + 1 < order.size()) EXPECT_EQ(pf.skip, FrameSkip::fragment_pending) << k;
-    else expect_segment(pf, kC4, kS4, 31337, fx.payload);
+    if (k + 1 < order.size())
+      EXPECT_EQ(pf.skip, FrameSkip::fragment_pending) << k;
+    else
+      expect_segment(pf, kC4, kS4, 31337, fx.payload);
   }
 }
 
@@ -252,7 +254,8 @@ TEST(NetParse, Ipv4OverlapWithDifferentBytesFirstWins) {
   for (std::size_t i = 14 + 20; i < evil.size(); ++i) evil[i] ^= 0xFF;
   EXPECT_EQ(parse(p, kLinkEthernet, fx.frags[1]).skip, FrameSkip::fragment_pending);
   EXPECT_EQ(parse(p, kLinkEthernet, evil).skip, FrameSkip::fragment_pending);
-  for (std::size_t i : {0u, 2u, 3u, 4u}) EXPECT_EQ(parse(p, kLinkEthernet, fx.frags[i]).skip, FrameSkip::fragment_pending);
+  for (std::size_t i : {0u, 2u, 3u, 4u})
+    EXPECT_EQ(parse(p, kLinkEthernet, fx.frags[i]).skip, FrameSkip::fragment_pending);
   expect_segment(parse(p, kLinkEthernet, fx.frags[5]), kC4, kS4, 31337, fx.payload);
 }
 
@@ -476,7 +479,8 @@ TEST(NetParse, FastPathLeavesTheRestToTheParser) {
   LinkSpec vlan{kLinkEthernet, {100}};
   EXPECT_FALSE(quick_ipv4_tcp(kLinkEthernet, build_tcp_frame(vlan, kC4, kS4, 1, 2, tcpflag::ack, payload), seg));
   EXPECT_FALSE(quick_ipv4_tcp(kLinkEthernet, build_tcp_frame(LinkSpec{}, kC6, kS6, 1, 2, tcpflag::ack, payload), seg));
-  EXPECT_FALSE(quick_ipv4_tcp(kLinkLinuxSll, build_tcp_frame(LinkSpec{kLinkLinuxSll, {}}, kC4, kS4, 1, 2, tcpflag::ack, payload), seg));
+  EXPECT_FALSE(quick_ipv4_tcp(
+      kLinkLinuxSll, build_tcp_frame(LinkSpec{kLinkLinuxSll, {}}, kC4, kS4, 1, 2, tcpflag::ack, payload), seg));
   // A fragment, and a TSO frame (IPv4 total length 0): the parser's business.
   auto frags = build_fragmented_tcp(LinkSpec{}, kC4, kS4, 1, 2, tcpflag::ack, Buf(100, 'x'), 9, 48);
   ASSERT_GE(frags.size(), 2u);

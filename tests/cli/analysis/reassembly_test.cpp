@@ -86,7 +86,7 @@ TEST(Reassembly, OverlapInOrderRetransmissionWithOtherBytesIgnored) {
 
 TEST(Reassembly, OverlapHeldBytesWinOverLaterInOrderSegment) {
   Rig g;
-  g.at(10, str("HHHHHHHHHH"));  // [10, 20), held
+  g.at(10, str("HHHHHHHHHH"));      // [10, 20), held
   g.at(0, str("iiiiiiiiiiiiiii"));  // [0, 15): its [10, 15) contradicts what was received first
   EXPECT_EQ(g.text(), "iiiiiiiiiiHHHHHHHHHH");
   EXPECT_TRUE(g.sink.tiled);
@@ -95,9 +95,9 @@ TEST(Reassembly, OverlapHeldBytesWinOverLaterInOrderSegment) {
 
 TEST(Reassembly, OverlapBetweenHeldSegmentsFirstWins) {
   Rig g;
-  g.at(10, str("AAAAAAAAAA"));   // [10, 20)
-  g.at(5, str("bbbbbbbbbb"));    // [5, 15): only [5, 10) is new
-  g.at(15, str("cccccccccc"));   // [15, 25): only [20, 25) is new
+  g.at(10, str("AAAAAAAAAA"));            // [10, 20)
+  g.at(5, str("bbbbbbbbbb"));             // [5, 15): only [5, 10) is new
+  g.at(15, str("cccccccccc"));            // [15, 25): only [20, 25) is new
   g.at(10, str("dddddddddddddddddddd"));  // [10, 30): only [25, 30) is new
   EXPECT_EQ(g.r.held_bytes(), 25u);
   EXPECT_GE(g.r.overlap_conflicts(), 3u);
@@ -109,8 +109,8 @@ TEST(Reassembly, OverlapBetweenHeldSegmentsFirstWins) {
 
 TEST(Reassembly, OverlapSameOffsetLongerLaterSegment) {
   Rig g;
-  g.at(10, str("AAAAA"));        // [10, 15)
-  g.at(10, str("bbbbbbbbbb"));   // [10, 20): only [15, 20) is new
+  g.at(10, str("AAAAA"));       // [10, 15)
+  g.at(10, str("bbbbbbbbbb"));  // [10, 20): only [15, 20) is new
   g.at(0, str("0123456789"));
   EXPECT_EQ(g.text(), "0123456789AAAAAbbbbb");
 }
@@ -119,7 +119,8 @@ TEST(Reassembly, SequenceWraparound) {
   Rig g(0xFFFFFFF0u);
   Buf all = pattern(100);
   // 10 segments of 10 bytes, out of order around the wrap (offset 15 is sequence number 0).
-  for (int i : {1, 0, 3, 2, 5, 4, 9, 6, 8, 7}) g.at(static_cast<std::uint64_t>(i) * 10, Buf(all.begin() + i * 10, all.begin() + i * 10 + 10));
+  for (int i : {1, 0, 3, 2, 5, 4, 9, 6, 8, 7})
+    g.at(static_cast<std::uint64_t>(i) * 10, Buf(all.begin() + i * 10, all.begin() + i * 10 + 10));
   EXPECT_EQ(g.sink.data, all);
   EXPECT_TRUE(g.sink.gaps.empty());
   EXPECT_EQ(g.r.offset(), 100u);
@@ -291,7 +292,7 @@ TEST(Reassembly, SnapLengthCutHeldSegment) {
   Rig g;
   g.cut(10, pattern(20), 200);  // held, its [30, 210) was cut
   g.at(210, str("zz"));
-  g.at(0, pattern(10, 9));      // fills the first hole
+  g.at(0, pattern(10, 9));  // fills the first hole
   EXPECT_EQ(g.sink.data.size(), 30u);
   ASSERT_TRUE(g.sink.gaps.empty());
   g.ack(212);

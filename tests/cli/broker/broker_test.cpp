@@ -135,8 +135,8 @@ class Harness {
     // Retained messages that followed the SUBACK stay for the test.
     for (std::size_t i = 1; i < ps.size(); ++i) got[id].push_back(ps[i]);
   }
-  void publish(ConnId id, std::string_view topic, std::string_view payload, std::uint8_t qos = 0,
-               bool retain = false, std::uint16_t pid = 1) {
+  void publish(ConnId id, std::string_view topic, std::string_view payload, std::uint8_t qos = 0, bool retain = false,
+               std::uint16_t pid = 1) {
     Publish p;
     p.topic = topic;
     p.payload = Bytes::of(payload);
@@ -870,8 +870,8 @@ TEST(BrokerCore, SessionExpiry) {
 namespace {
 
 struct Attempt {
-  bool challenged = false;    // the broker sent a challenge (and the response was sent)
-  std::uint8_t code = 0xFF;   // the CONNACK code; 0xFF: none
+  bool challenged = false;   // the broker sent a challenge (and the response was sent)
+  std::uint8_t code = 0xFF;  // the CONNACK code; 0xFF: none
 };
 
 // A custom handshake (3.1.1, code 0) on connection `id` from `source`: CONNECT as `client_id`, the challenge
@@ -992,9 +992,9 @@ TEST(BrokerLimit, LockedClientIdStillAcceptedFromWhereItAuthenticated) {
   ConnId id = 1;
   EXPECT_EQ(custom_attempt(h, id++, "dev1", "s3cret", "192.0.2.1").code, 0);  // the device, before the attack
   for (int i = 0; i < 10; ++i) custom_attempt(h, id++, "dev1", "guess", "203.0.113.9");
-  EXPECT_FALSE(custom_attempt(h, id++, "dev1", "guess", "203.0.113.9").challenged);  // the attacker: locked
+  EXPECT_FALSE(custom_attempt(h, id++, "dev1", "guess", "203.0.113.9").challenged);    // the attacker: locked
   EXPECT_FALSE(custom_attempt(h, id++, "dev1", "s3cret", "198.51.100.7").challenged);  // a new address too
-  Attempt dev = custom_attempt(h, id++, "dev1", "s3cret", "192.0.2.1");            // the device's address: in
+  Attempt dev = custom_attempt(h, id++, "dev1", "s3cret", "192.0.2.1");                // the device's address: in
   EXPECT_TRUE(dev.challenged);
   EXPECT_EQ(dev.code, 0);
   // A wrong response from the trusted address is refused and ends the exemption (an attacker behind the
@@ -1695,13 +1695,13 @@ TEST(BrokerLive, FloodOfMalformedConnections) {
   Buf level9 = connect;
   level9[8] = 9;
   const std::vector<Buf> bad = {
-      {0x10, 0xFF, 0xFF, 0xFF, 0xFF, 0x7F},                                            // remaining length > 4 bytes
-      level9,                                                                          // unknown protocol level
+      {0x10, 0xFF, 0xFF, 0xFF, 0xFF, 0x7F},                                              // remaining length > 4 bytes
+      level9,                                                                            // unknown protocol level
       {0x10, 0x0C, 0x00, 0x04, 'M', 'Q', 'T', 'T', 0x04, 0x02, 0x00, 0x3C, 0xFF, 0xFF},  // client id past the end
-      {0x30, 0x03, 0x00, 0x01, 'a'},                                                   // PUBLISH first
-      {0x12, 0x00},                                                                    // CONNECT with flags
-      {0x10, 0xFF, 0xFF, 0xFF, 0x7F},                                                  // 256 MiB announced
-      Buf(3000, 0xEE),                                                                 // noise
+      {0x30, 0x03, 0x00, 0x01, 'a'},                                                     // PUBLISH first
+      {0x12, 0x00},                                                                      // CONNECT with flags
+      {0x10, 0xFF, 0xFF, 0xFF, 0x7F},                                                    // 256 MiB announced
+      Buf(3000, 0xEE),                                                                   // noise
   };
   std::vector<std::unique_ptr<RawClient>> kept;  // every other one never closes its side
   for (int i = 0; i < 300; ++i) {
@@ -1730,10 +1730,10 @@ TEST(BrokerLive, OutOfFileDescriptorsStillServesADevice) {
     std::ofstream f(secrets);
     f << "device k\n";
   }
-  test::BrokerProcess broker(MQTTAUTH_BIN,
-                             {"--auth", "custom", "--secrets", secrets, "--max-connections", "1000", "--max-pending",
-                              "1000", "--quiet"},
-                             dir + "/fd-limit.log", 64);
+  test::BrokerProcess broker(
+      MQTTAUTH_BIN,
+      {"--auth", "custom", "--secrets", secrets, "--max-connections", "1000", "--max-pending", "1000", "--quiet"},
+      dir + "/fd-limit.log", 64);
   ASSERT_FALSE(broker.address.empty()) << broker.log_text();
   EXPECT_NE(broker.log_text().find("file descriptors at most"), std::string::npos);  // the warning
   std::vector<std::unique_ptr<RawClient>> silent;
