@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <utility>
 #include <vector>
 
 #include "mqttauth/error.hpp"
@@ -61,6 +62,11 @@ struct Decoded {
   Packet packet;
   std::uint8_t level = 0;  // the level the packet was read at (for level-0 contexts: 4 or 5)
   Violations violations;   // rules the packet breaks (never in a strict decode)
+  Decoded() = default;
+  // (A constructor rather than aggregate initialisation, so that Expected<Decoded> can build one in place with
+  // every compiler the project builds with: Clang 14 has no parenthesised aggregate initialisation.)
+  Decoded(const FixedHeader& h, Packet&& p, std::uint8_t lv, const Violations& v)
+      : header(h), packet(std::move(p)), level(lv), violations(v) {}
 };
 
 // Decodes the one packet at the start of `in` (extra bytes after it are ignored: header.packet_size() tells
