@@ -161,6 +161,7 @@ class Server : public std::enable_shared_from_this<Server> {
 
   const std::vector<std::shared_ptr<Listener>>& listeners() const { return listeners_; }
   std::size_t connection_count() const { return conns_.size(); }
+  std::size_t accepted_count() const { return next_id_ - 1; }
   void set_tap(IoTap* tap, std::uint64_t first) {
     tap_ = tap;
     tap_first_ = first;
@@ -534,5 +535,6 @@ std::size_t Broker::listener_count() const { return impl_->server->listeners().s
 void Broker::set_tap(IoTap* tap, std::uint64_t first_id) { impl_->server->set_tap(tap, first_id); }
 void Broker::stop() { impl_->server->stop(); }
 std::size_t Broker::connection_count() const { return impl_->server->connection_count(); }
+std::size_t Broker::accepted_count() const { return impl_->server->accepted_count(); }
 
 }  // namespace mqttauth::cli::broker

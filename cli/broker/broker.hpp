@@ -83,6 +83,10 @@ struct BrokerConfig {
   Secrets secrets;
   // Challenges are the 13-digit millisecond clock as in the field (predictable!) instead of 16 random bytes.
   bool seed_compat = false;
+  // Where challenges come from, given the client id being challenged: empty = make_challenge(seed_compat)
+  // (16 CSPRNG bytes, or the clock). `mqttauth capture --seed` derives them from the seed, so that a
+  // recorded scenario is the same bytes on every run.
+  std::function<std::string(std::string_view client_id)> challenges;
 
   // Time limits.
   std::chrono::milliseconds connect_timeout{10000};  // from accept to CONNECT
@@ -148,6 +152,8 @@ class Broker {
 
   // Open client connections.
   std::size_t connection_count() const;
+  // Connections accepted since the broker started (open or not).
+  std::size_t accepted_count() const;
 
  private:
   struct Impl;

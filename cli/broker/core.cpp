@@ -104,15 +104,14 @@ std::string make_challenge(bool seed_compat) {
   return out;
 }
 
-Core::Core(const BrokerConfig& config, std::function<std::string()> make_challenge_fn)
+Core::Core(const BrokerConfig& config)
     : config_(config),
-      make_challenge_(std::move(make_challenge_fn)),
       failed_clients_(config.auth_limit.client_failures, config.auth_limit),
       failed_sources_(config.auth_limit.address_failures, config.auth_limit),
       trusted_(config.auth_limit.max_entries) {
-  if (!make_challenge_) {
+  if (!config_.challenges) {
     bool compat = config_.seed_compat;
-    make_challenge_ = [compat] { return make_challenge(compat); };
+    config_.challenges = [compat](std::string_view) { return make_challenge(compat); };
   }
 }
 
@@ -462,7 +461,7 @@ void Core::on_connect(Conn& c, const Connect& p, TimeMs now) {
   if (scheme == Scheme::none) return complete_connect(c, now, false);
   if (refuse_if_locked_out(c, now, "CONNECT")) return;
 
-  c.challenge = make_challenge_();
+  c.challenge = config_.challenges(c.client_id);
   c.deadline = now + config_.auth_timeout.count();
   if (scheme == Scheme::custom) {
     Authenticate a;
@@ -586,7 +585,7 @@ void Core::on_reauth(Conn& c, const Auth& p, TimeMs now) {
   if (!c.reauth) {
     if (p.reason_code != kRcReauthenticate)
       return protocol_error(c, kRcProtocolError, "AUTH other than Re-authenticate outside a re-authentication");
-    c.challenge = make_challenge_();
+    c.challenge = config_.challenges(c.client_id);
     c.reauth = true;
     c.reauth_deadline = now + config_.auth_timeout.count();
     send_auth(c, kRcContinue, c.challenge);

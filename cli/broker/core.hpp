@@ -47,9 +47,9 @@ using MessagePtr = std::shared_ptr<const Message>;
 
 class Core {
  public:
-  // `make_challenge` returns a fresh challenge; by default 16 RAND_bytes as hex (or the millisecond clock
-  // with config.seed_compat).
-  explicit Core(const BrokerConfig& config, std::function<std::string()> make_challenge = {});
+  // Challenges come from config.challenges; by default 16 RAND_bytes as hex (or the millisecond clock with
+  // config.seed_compat).
+  explicit Core(const BrokerConfig& config);
 
   // A connection was accepted on a listener. `source` keys the brute-force limit per address (see
   // source_key()); empty: the connection is limited per client id only.
@@ -187,7 +187,6 @@ class Core {
   bool acl_denies(std::string_view filter) const;
 
   BrokerConfig config_;
-  std::function<std::string()> make_challenge_;
   FailureTable failed_clients_;  // brute-force limit per client id
   FailureTable failed_sources_;  // and per source address
   TrustedSources trusted_;       // where each client id authenticated lately: exempt from its client id's lockout

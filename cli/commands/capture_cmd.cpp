@@ -1,10 +1,10 @@
 // mqttauth capture SCENARIO -o FILE.pcap [--seed N]: the broker and reference devices talk over real loopback
 // sockets in this process; the devices report their traffic to a Recorder, which writes the capture.
 //
-// The broker is the reference broker's core (broker/core.hpp) behind a small Asio server here, so that the
-// challenges can come from the seed: with --seed each challenge is derived from (seed, client id, n-th
-// challenge of that client), independent of which device the scheduler lets connect first, and the Recorder
-// runs on its virtual clock with stable ports. The same command then writes the same bytes.
+// The broker is the reference broker itself (broker/broker.hpp) on a free loopback port. With --seed each
+// challenge is derived from (seed, client id, n-th challenge of that client), independent of which device the
+// scheduler lets connect first, and the Recorder runs on its virtual clock with stable ports. The same command
+// then writes the same bytes.
 //
 // With --live [IFACE] the Recorder is not used: libpcap captures the real packets on the interface (loopback
 // by default), filtered to the server's port, while the same scenario runs (live_capture.hpp).
@@ -12,11 +12,10 @@
 
 #include <asio.hpp>
 #include <cstdio>
-#include <deque>
 #include <map>
 #include <memory>
 
-#include "broker/core.hpp"
+#include "broker/broker.hpp"
 #include "commands.hpp"
 #include "device.hpp"
 #include "live_capture.hpp"
@@ -26,211 +25,25 @@
 namespace mqttauth::cli {
 namespace {
 
-using asio::ip::tcp;
 namespace br = broker;
 using device::DeviceConfig;
 using device::DeviceResult;
 
-std::int64_t steady_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
-// ------------------------------------------------------------------------------------------ the server
-
-class CaptureServer : public std::enable_shared_from_this<CaptureServer> {
- public:
-  // `seed`: deterministic challenges; `compat_ms`: the base of seed-compat timestamp challenges.
-  CaptureServer(asio::io_context& io, const br::BrokerConfig& cfg, br::ListenerConfig lc,
-                std::optional<std::uint64_t> seed, std::int64_t compat_ms)
-      : io_(io),
-        acc_(io),
-        core_(cfg,
-              seed ? std::function<std::string()>([this] { return challenge(); }) : std::function<std::string()>{}),
-        lc_(std::move(lc)),
-        timer_(io),
-        seed_(seed.value_or(0)),
-        compat_(cfg.seed_compat),
-        compat_ms_(compat_ms) {}
-
-  bool listen(std::string& err) {
-    std::error_code ec;
-    tcp::endpoint ep(asio::ip::make_address("127.0.0.1"), 0);
-    acc_.open(ep.protocol(), ec);
-    if (!ec) acc_.bind(ep, ec);
-    if (!ec) acc_.listen(asio::socket_base::max_listen_connections, ec);
-    if (ec) {
-      err = "cannot listen on 127.0.0.1: " + ec.message();
-      return false;
-    }
-    port_ = acc_.local_endpoint(ec).port();
-    accept();
-    tick();
-    return true;
-  }
-  std::uint16_t port() const { return port_; }
-  // Connections accepted so far.
-  std::size_t accepted() const { return next_id_ - 1; }
-
-  void stop() {
-    stopped_ = true;
-    std::error_code ec;
-    acc_.close(ec);
-    timer_.cancel();
-    std::vector<std::shared_ptr<Conn>> all;
-    for (auto& [id, c] : conns_) all.push_back(c);
-    for (auto& c : all) {
-      core_.closed(c->id, steady_ms());
-      finish(c);
-    }
-    core_.take_actions();
-  }
-
- private:
-  struct Conn {
-    explicit Conn(tcp::socket s) : sock(std::move(s)) {}
-    tcp::socket sock;
-    br::ConnId id = 0;
-    std::array<std::uint8_t, 16384> buf{};
-    std::vector<std::uint8_t> first;  // bytes until the first packet is complete (its client id)
-    std::deque<std::vector<std::uint8_t>> outq;
-    std::vector<std::uint8_t> writing_buf;
-    bool writing = false, closing = false, gone = false;
-  };
-
-  // Deterministic challenge for the connection being fed.
-  std::string challenge() {
-    std::string client = client_of_.count(current_) ? client_of_[current_] : "";
-    int n = ++challenges_[client];
-    std::string h = hmac_sha256_hex("mqttauth-capture-seed-" + std::to_string(seed_), client + "#" + std::to_string(n));
-    if (!compat_) return h.substr(0, 32);
-    // The field's scheme: 13-digit milliseconds, near the capture's virtual clock.
+// Deterministic challenges for --seed: derived from (seed, client id, n-th challenge of that client), so they
+// do not depend on which device the scheduler lets connect first. With seed_compat they are the field's
+// 13-digit milliseconds near `compat_ms` (the capture's virtual clock).
+std::function<std::string(std::string_view)> seeded_challenges(std::uint64_t seed, bool compat,
+                                                               std::int64_t compat_ms) {
+  auto counts = std::make_shared<std::map<std::string, int, std::less<>>>();
+  return [counts, seed, compat, compat_ms](std::string_view client) {
+    int n = ++(*counts)[std::string(client)];
+    std::string h =
+        hmac_sha256_hex("mqttauth-capture-seed-" + std::to_string(seed), std::string(client) + "#" + std::to_string(n));
+    if (!compat) return h.substr(0, 32);
     std::uint64_t off = std::stoull(h.substr(0, 8), nullptr, 16) % 600000;
-    return std::to_string(compat_ms_ + static_cast<std::int64_t>(off));
-  }
-
-  void tick() {
-    timer_.expires_after(std::chrono::milliseconds(50));
-    timer_.async_wait([self = shared_from_this()](std::error_code ec) {
-      if (ec || self->stopped_) return;
-      self->core_.tick(steady_ms());
-      self->flush();
-      self->tick();
-    });
-  }
-
-  void accept() {
-    acc_.async_accept([self = shared_from_this()](std::error_code ec, tcp::socket s) {
-      if (self->stopped_) return;
-      if (!ec) {
-        std::error_code e;
-        s.set_option(tcp::no_delay(true), e);
-        auto c = std::make_shared<Conn>(std::move(s));
-        c->id = self->next_id_++;
-        self->conns_[c->id] = c;
-        self->core_.open(c->id, self->lc_, steady_ms());
-        self->read(c);
-      }
-      self->accept();
-    });
-  }
-
-  void read(const std::shared_ptr<Conn>& c) {
-    c->sock.async_read_some(asio::buffer(c->buf), [self = shared_from_this(), c](std::error_code ec, std::size_t n) {
-      if (c->gone) return;
-      if (ec) {
-        self->core_.closed(c->id, steady_ms());
-        self->finish(c);
-        self->flush();
-        return;
-      }
-      std::span<const std::uint8_t> data(c->buf.data(), n);
-      if (!self->client_of_.count(c->id)) {
-        c->first.insert(c->first.end(), data.begin(), data.end());
-        auto d = decode(c->first);
-        if (d) {
-          if (auto* con = std::get_if<Connect>(&d->packet))
-            self->client_of_[c->id] = std::string(con->client_id);
-          else
-            self->client_of_[c->id] = "";
-        } else if (d.error().kind != ErrorKind::need_more) {
-          self->client_of_[c->id] = "";
-        }
-      }
-      self->current_ = c->id;
-      self->core_.receive(c->id, data, steady_ms());
-      self->current_ = 0;
-      self->flush();
-      if (!c->gone && !c->closing) self->read(c);
-    });
-  }
-
-  void flush() {
-    while (core_.has_actions()) {
-      for (auto& a : core_.take_actions()) {
-        auto it = conns_.find(a.conn);
-        if (it == conns_.end()) continue;
-        auto c = it->second;
-        if (c->gone) continue;
-        if (a.kind == br::Action::Kind::close) {
-          c->closing = true;
-          if (!c->writing) finish(c);
-          continue;
-        }
-        if (c->closing) continue;
-        c->outq.push_back(std::move(a.bytes));
-        if (!c->writing) write(c);
-      }
-    }
-  }
-
-  void write(const std::shared_ptr<Conn>& c) {
-    if (c->outq.empty()) return;
-    c->writing_buf.clear();
-    for (auto& b : c->outq) c->writing_buf.insert(c->writing_buf.end(), b.begin(), b.end());
-    c->outq.clear();
-    c->writing = true;
-    asio::async_write(c->sock, asio::buffer(c->writing_buf),
-                      [self = shared_from_this(), c](std::error_code ec, std::size_t) {
-                        c->writing = false;
-                        if (c->gone) return;
-                        if (ec) {
-                          self->core_.closed(c->id, steady_ms());
-                          self->finish(c);
-                          self->flush();
-                          return;
-                        }
-                        if (!c->outq.empty())
-                          self->write(c);
-                        else if (c->closing)
-                          self->finish(c);
-                      });
-  }
-
-  void finish(const std::shared_ptr<Conn>& c) {
-    if (c->gone) return;
-    c->gone = true;
-    std::error_code ec;
-    c->sock.shutdown(tcp::socket::shutdown_both, ec);
-    c->sock.close(ec);
-    conns_.erase(c->id);
-  }
-
-  asio::io_context& io_;
-  tcp::acceptor acc_;
-  br::Core core_;
-  br::ListenerConfig lc_;
-  asio::steady_timer timer_;
-  std::uint64_t seed_;
-  bool compat_;
-  std::int64_t compat_ms_;
-  std::uint16_t port_ = 0;
-  bool stopped_ = false;
-  br::ConnId next_id_ = 1, current_ = 0;
-  std::map<br::ConnId, std::shared_ptr<Conn>> conns_;
-  std::map<br::ConnId, std::string> client_of_;
-  std::map<std::string, int> challenges_;
-};
+    return std::to_string(compat_ms + static_cast<std::int64_t>(off));
+  };
+}
 
 // ------------------------------------------------------------------------------------------ scenarios
 
@@ -607,22 +420,21 @@ int run_capture(const CaptureOptionsCmd& o) {
   bc.seed_compat = sc->seed_compat;
   bc.auth_timeout = std::chrono::milliseconds(sc->auth_timeout_ms);
   for (const auto& d : sc->devs) bc.secrets.add(d.cfg.client_id, d.cfg.secret);
-  br::ListenerConfig lc;
-  lc.host_port = "127.0.0.1:0";
-  lc.auth = sc->auth;
-  lc.auth_code = sc->code;
-  std::int64_t compat_ms = ro.stable ? ro.start_ns / 1000000 : Recorder::wall_clock_ns() / 1000000;
+  if (o.seed) {
+    std::int64_t compat_ms = ro.start_ns / 1000000;
+    bc.challenges = seeded_challenges(*o.seed, sc->seed_compat, compat_ms);
+  }
 
   asio::io_context io;
-  auto server = std::make_shared<CaptureServer>(io, bc, lc, o.seed, compat_ms);
-  if (!server->listen(err)) {
+  br::Broker server(io, std::move(bc));
+  if (!server.listen("127.0.0.1:0", err)) {
     std::fprintf(stderr, "mqttauth capture: %s\n", err.c_str());
     return kExitUsage;
   }
-  std::string addr = "127.0.0.1:" + std::to_string(server->port());
+  std::string addr = server.bound_address();
   if (live) {
     // Only the scenario's connections: the server's address and port. Capturing before any device connects.
-    std::string filter = "tcp and host 127.0.0.1 and port " + std::to_string(server->port());
+    std::string filter = "tcp and host 127.0.0.1 and port " + std::to_string(server.port());
     if (!live->set_filter(filter, err) || !live->start(o.output, err)) {
       std::fprintf(stderr, "mqttauth capture: %s\n", err.c_str());
       return kExitUsage;
@@ -661,12 +473,18 @@ int run_capture(const CaptureOptionsCmd& o) {
     run_phase(io, group, r);
     for (std::size_t k = 0; k < group.size(); ++k) results[index[k]] = r[k];
   }
-  server->stop();
+  // The devices are done; the broker may not have read their last packets yet. Closing a socket with unread
+  // bytes resets it, so the broker is given a moment to see every connection end before it stops.
+  io.restart();
+  for (auto until = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+       server.connection_count() > 0 && std::chrono::steady_clock::now() < until;)
+    io.run_one_for(std::chrono::milliseconds(10));
+  server.stop();
   io.restart();
   io.poll();
   int live_rc = kExitOk;
   if (live) {
-    live_rc = finish_live(*live, server->accepted());
+    live_rc = finish_live(*live, server.accepted_count());
     if (live_rc == kExitUsage) return live_rc;
   } else if (!rec.finish(err)) {
     std::fprintf(stderr, "mqttauth capture: %s\n", err.c_str());

@@ -52,7 +52,8 @@ class Harness {
     cfg.secrets.add("dev5", "five");
   }
   void start() {
-    core = std::make_unique<Core>(cfg, [this] { return last_challenge = next_challenge(); });
+    cfg.challenges = [this](std::string_view) { return last_challenge = next_challenge(); };
+    core = std::make_unique<Core>(cfg);
   }
   void open(ConnId id, ListenerConfig l = {}, std::string source = {}) {
     if (!core) start();
