@@ -516,17 +516,9 @@ void Analyzer::end_conn(Conn& c, EndReason why, std::uint64_t frame) {
 }
 
 Analyzer::Counters& Analyzer::Counters::operator+=(const Counters& o) noexcept {
-  frames += o.frames;
-  tcp_segments += o.tcp_segments;
-  not_ip += o.not_ip;
-  not_tcp += o.not_tcp;
-  malformed += o.malformed;
-  unsupported_link += o.unsupported_link;
-  fragments += o.fragments;
-  connections += o.connections;
-  mqtt_connections += o.mqtt_connections;
-  tls_connections += o.tls_connections;
-  evicted += o.evicted;
+  add_counts<&Counters::frames, &Counters::tcp_segments, &Counters::not_ip, &Counters::not_tcp, &Counters::malformed,
+             &Counters::unsupported_link, &Counters::fragments, &Counters::connections, &Counters::mqtt_connections,
+             &Counters::tls_connections, &Counters::evicted>(*this, o);
   return *this;
 }
 
@@ -535,12 +527,9 @@ Analyzer::Counters Analyzer::merge_shards(const std::vector<Counters>& shards) {
   if (shards.empty()) return all;
   all = shards.front();  // the frame counters: the same in every shard
   all.connections = all.mqtt_connections = all.tls_connections = all.evicted = 0;
-  for (const Counters& c : shards) {
-    all.connections += c.connections;
-    all.mqtt_connections += c.mqtt_connections;
-    all.tls_connections += c.tls_connections;
-    all.evicted += c.evicted;
-  }
+  for (const Counters& c : shards)
+    add_counts<&Counters::connections, &Counters::mqtt_connections, &Counters::tls_connections, &Counters::evicted>(all,
+                                                                                                                    c);
   return all;
 }
 

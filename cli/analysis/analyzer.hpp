@@ -19,6 +19,13 @@
 
 namespace mqttauth::cli {
 
+// Adds the listed counters of `from` to those of `to` (for merging the results of separate analyses):
+// add_counts<&T::a, &T::b>(to, from).
+template <auto... Members, class T>
+void add_counts(T& to, const T& from) noexcept {
+  ((to.*Members += from.*Members), ...);
+}
+
 struct AnalyzerOptions {
   std::set<std::uint16_t> ports{1883};  // MQTT ports: the side on one of them is the server
   bool any_port = true;                 // also recognise connections that open with a CONNECT

@@ -9,6 +9,7 @@
 #include <unordered_map>
 
 #include "capture_input.hpp"
+#include "check_report.hpp"
 #include "commands.hpp"
 #include "expect.hpp"
 #include "mqttauth/findings.hpp"
@@ -18,24 +19,6 @@
 
 namespace mqttauth::cli {
 namespace {
-
-// One finding of the vocabulary (mqttauth/findings.hpp) at one place.
-struct Finding {
-  Severity severity = Severity::info;
-  std::string rule;        // the finding's name
-  std::string clause;      // the spec clause that decides it, when one does
-  std::uint64_t conn = 0;  // 0: the capture as a whole
-  std::string client_id;
-  std::uint64_t frame = 0;
-  std::string file;
-  std::string message;
-};
-
-struct ExpectResult {
-  const Expectation* e = nullptr;
-  bool pass = false;
-  std::string detail;
-};
 
 // Anomalies reported on their own (challenge_without_response and refused_after_exchange have rows of their
 // own below).
@@ -230,23 +213,6 @@ std::vector<ExpectResult> evaluate(const std::vector<Expectation>& ex, const Che
   return out;
 }
 
-void xml_escape(std::string& out, std::string_view s) {
-  for (char c : s) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&apos;"; break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20 && c != '\n' && c != '\t')
-          out += ' ';
-        else
-          out += c;
-    }
-  }
-}
-
 struct CheckOptions {
   CaptureOptions cap;
   std::string secrets, expect, junit, format = "text", fail_on = "error", color = "auto";
@@ -279,161 +245,26 @@ int run_check(const CheckOptions& o) {
                               : o.fail_on == "info"  ? Severity::info
                                                      : Severity::error;
   std::sort(sink.rows.begin(), sink.rows.end(), [](const auto& a, const auto& b) { return a.conn < b.conn; });
-  auto results = evaluate(ex, sink);
-
-  // All findings in connection order (capture-wide ones first), most severe first within a connection.
-  std::vector<Finding> all = sink.global;
-  for (const auto& row : sink.rows) {
-    auto it = sink.by_conn.find(row.conn);
-    if (it == sink.by_conn.end()) continue;
-    auto f = it->second;
-    std::stable_sort(f.begin(), f.end(), [](const Finding& a, const Finding& b) { return a.severity > b.severity; });
-    all.insert(all.end(), f.begin(), f.end());
-  }
-  std::array<std::size_t, 3> counts{};
-  bool failed = false;
-  for (const auto& f : all) {
-    ++counts[static_cast<std::size_t>(f.severity)];
-    failed = failed || f.severity >= fail_level;
-  }
-  std::size_t failed_ex = 0;
-  for (const auto& r : results) failed_ex += r.pass ? 0 : 1;
-  failed = failed || failed_ex > 0;
+  const auto results = evaluate(ex, sink);
+  const CheckReport report{sink.global, sink.rows, sink.by_conn, results, fail_level, o.fail_on, rep.seconds};
+  const CheckVerdict verdict = judge(report);
 
   Out out(stdout);
-  std::string& b = out.buf();
-  if (o.format == "jsonl") {
-    for (const auto& f : all) {
-      JsonWriter w(b);
-      w.begin_object().field("severity", severity_name(f.severity)).field("rule", f.rule);
-      if (!f.clause.empty()) w.field("clause", f.clause);
-      if (f.conn) w.field_num("conn", f.conn).field("client_id", f.client_id);
-      if (f.frame) w.field_num("frame", f.frame);
-      if (!f.file.empty()) w.field("file", f.file);
-      w.field("message", f.message).end_object();
-      b += '\n';
-    }
-    for (const auto& r : results) {
-      JsonWriter w(b);
-      w.begin_object().field("expectation", r.e->text).field_num("line", static_cast<std::uint64_t>(r.e->line));
-      w.field_bool("pass", r.pass).field("detail", r.detail).end_object();
-      b += '\n';
-    }
-    JsonWriter w(b);
-    w.begin_object().key("summary").begin_object();
-    w.field_num("connections", sink.rows.size()).field_num("errors", counts[2]).field_num("warnings", counts[1]);
-    w.field_num("infos", counts[0])
-        .field_num("expectations", results.size())
-        .field_num("expectations_failed", failed_ex);
-    w.field("fail_on", o.fail_on).field_bool("pass", !failed).end_object().end_object();
-    b += '\n';
-  } else {
-    const bool color = o.color == "always" || (o.color == "auto" && isatty(STDOUT_FILENO));
-    for (const auto& f : all) {
-      const char* c = f.severity == Severity::error     ? "\x1b[1;31m"
-                      : f.severity == Severity::warning ? "\x1b[33m"
-                                                        : "\x1b[2m";
-      if (color) b += c;
-      char head[16];
-      std::snprintf(head, sizeof head, "%-8s", std::string(severity_name(f.severity)).c_str());
-      b += head;
-      if (color) b += "\x1b[0m";
-      if (f.conn) b += "conn #" + std::to_string(f.conn) + " ";
-      if (f.frame) b += "frame " + std::to_string(f.frame) + " ";
-      b += f.rule + ": " + f.message + "\n";
-    }
-    for (const auto& r : results) {
-      if (color) b += r.pass ? "\x1b[32m" : "\x1b[1;31m";
-      b += r.pass ? "PASS    " : "FAIL    ";
-      if (color) b += "\x1b[0m";
-      b += "expect " + r.e->text + ": " + r.detail + "\n";
-    }
-    char sum[256];
-    std::snprintf(
-        sum, sizeof sum,
-        "%zu connections; %zu errors, %zu warnings, %zu infos; %zu expectations, %zu failed; --fail-on %s: %s\n",
-        sink.rows.size(), counts[2], counts[1], counts[0], results.size(), failed_ex, o.fail_on.c_str(),
-        failed ? "FAIL" : "PASS");
-    b += sum;
-  }
+  if (o.format == "jsonl")
+    write_check_jsonl(out.buf(), report, verdict);
+  else
+    write_check_text(out.buf(), report, verdict, o.color == "always" || (o.color == "auto" && isatty(STDOUT_FILENO)));
   out.flush();
 
   if (!o.junit.empty()) {
-    std::string x = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
-    std::size_t tests = sink.rows.size() + results.size() + (sink.global.empty() ? 0 : 1), failures = 0;
-    std::string cases;
-    auto testcase = [&](const std::string& classname, const std::string& name, const std::vector<const Finding*>& bad,
-                        const std::string& fail_text, const std::string& out_text) {
-      cases += "    <testcase classname=\"";
-      xml_escape(cases, classname);
-      cases += "\" name=\"";
-      xml_escape(cases, name);
-      cases += "\" time=\"0\">\n";
-      if (!bad.empty() || !fail_text.empty()) {
-        ++failures;
-        std::string msg = fail_text.empty() ? bad.front()->rule + ": " + bad.front()->message : fail_text;
-        cases += "      <failure type=\"";
-        xml_escape(cases, bad.empty() ? std::string("expectation") : bad.front()->rule);
-        cases += "\" message=\"";
-        xml_escape(cases, msg);
-        cases += "\">";
-        for (const auto* f : bad) {
-          std::string line = std::string(severity_name(f->severity)) + " " + f->rule + " frame " +
-                             std::to_string(f->frame) + ": " + f->message + "\n";
-          xml_escape(cases, line);
-        }
-        if (!fail_text.empty()) xml_escape(cases, fail_text);
-        cases += "</failure>\n";
-      }
-      if (!out_text.empty()) {
-        cases += "      <system-out>";
-        xml_escape(cases, out_text);
-        cases += "</system-out>\n";
-      }
-      cases += "    </testcase>\n";
-    };
-    if (!sink.global.empty()) {
-      std::vector<const Finding*> bad;
-      for (const auto& f : sink.global)
-        if (f.severity >= fail_level) bad.push_back(&f);
-      testcase("mqttauth.capture", "capture files", bad, "", "");
-    }
-    for (const auto& row : sink.rows) {
-      std::vector<const Finding*> bad;
-      std::string info;
-      auto it = sink.by_conn.find(row.conn);
-      if (it != sink.by_conn.end())
-        for (const auto& f : it->second) {
-          if (f.severity >= fail_level)
-            bad.push_back(&f);
-          else
-            info += std::string(severity_name(f.severity)) + " " + f.rule + ": " + f.message + "\n";
-        }
-      std::string name = "conn #" + std::to_string(row.conn) + " " +
-                         (row.client_id.empty() ? "(no client id)" : row.client_id) + " " + row.client + " > " +
-                         row.server;
-      std::string summary =
-          "outcome " + std::string(row.has_handshake ? outcome_name(row.outcome) : "unseen") + "\n" + info;
-      testcase("mqttauth.connection", name, bad, "", summary);
-    }
-    for (const auto& r : results)
-      testcase("mqttauth.expectation", r.e->text, {}, r.pass ? "" : r.detail, r.pass ? r.detail : "");
-    x += "<testsuites name=\"mqttauth check\" tests=\"" + std::to_string(tests) + "\" failures=\"" +
-         std::to_string(failures) + "\" errors=\"0\">\n";
-    x += "  <testsuite name=\"mqttauth check\" tests=\"" + std::to_string(tests) + "\" failures=\"" +
-         std::to_string(failures) + "\" errors=\"0\" skipped=\"0\" time=\"";
-    char t[32];
-    std::snprintf(t, sizeof t, "%.3f", rep.seconds);
-    x += t;
-    x += "\">\n" + cases + "  </testsuite>\n</testsuites>\n";
     std::ofstream f(o.junit, std::ios::binary);
-    f << x;
+    f << check_junit(report);
     if (!f) {
       std::fprintf(stderr, "mqttauth check: cannot write %s\n", o.junit.c_str());
       return kExitUsage;
     }
   }
-  return failed ? kExitFindings : kExitOk;
+  return verdict.failed ? kExitFindings : kExitOk;
 }
 
 }  // namespace

@@ -98,17 +98,12 @@ class StatsSink final : public AnalyzerSink {
     }
     other_topics += o.other_topics;
     for (std::size_t q = 0; q < 3; ++q) qos[q] += o.qos[q];
-    payload_bytes += o.payload_bytes;
     for (const auto& [k, n] : o.outcomes) outcomes[k] += n;
     for (const auto& [k, n] : o.errors) errors[k] += n;
     for (const auto& [k, n] : o.violations) violations[k] += n;
-    gaps += o.gaps;
-    gap_bytes += o.gap_bytes;
-    resyncs += o.resyncs;
-    resync_bytes += o.resync_bytes;
-    connections += o.connections;
-    tls += o.tls;
-    weak_challenges += o.weak_challenges;
+    using S = StatsSink;
+    add_counts<&S::gaps, &S::gap_bytes, &S::resyncs, &S::resync_bytes, &S::connections, &S::tls, &S::weak_challenges,
+               &S::payload_bytes>(*this, o);
   }
   void on_connection_end(const Connection& c) override {
     ++connections;
