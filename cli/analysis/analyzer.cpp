@@ -414,13 +414,12 @@ Analyzer::Conn* Analyzer::lookup(const TcpSegment& seg, const CaptureRecord& rec
   ++counters_.connections;
   // Roles: the SYN sender is the client; else the side on an MQTT port is the server; else the higher port
   // is taken for the client (an ephemeral port), until a CONNECT says otherwise.
-  if (syn_only)
+  const bool to_mqtt_port = opts_.ports.count(seg.dst.port) && !opts_.ports.count(seg.src.port);
+  const bool from_mqtt_port = opts_.ports.count(seg.src.port) && !opts_.ports.count(seg.dst.port);
+  const bool syn_ack = (seg.flags & (tcpflag::syn | tcpflag::ack)) == (tcpflag::syn | tcpflag::ack);
+  if (syn_only || to_mqtt_port)
     c->set_roles(true, true);
-  else if (opts_.ports.count(seg.dst.port) && !opts_.ports.count(seg.src.port))
-    c->set_roles(true, true);
-  else if (opts_.ports.count(seg.src.port) && !opts_.ports.count(seg.dst.port))
-    c->set_roles(false, true);
-  else if ((seg.flags & (tcpflag::syn | tcpflag::ack)) == (tcpflag::syn | tcpflag::ack))
+  else if (from_mqtt_port || syn_ack)
     c->set_roles(false, true);
   else
     c->set_roles(seg.src.port >= seg.dst.port, false);

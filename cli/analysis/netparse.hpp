@@ -17,7 +17,7 @@ struct IpAddr {
   std::array<std::uint8_t, 16> b{};  // IPv4 in the first 4 bytes
   bool v6 = false;
   // Bytes 0-7 (i = 0) or 8-15 (i = 1) as one integer, for comparing and hashing eight bytes at a time.
-  std::uint64_t word(int i) const noexcept {
+  std::uint64_t word(std::size_t i) const noexcept {
     std::uint64_t v;
     std::memcpy(&v, b.data() + 8 * i, 8);
     return v;
@@ -26,7 +26,7 @@ struct IpAddr {
   friend bool operator==(const IpAddr& x, const IpAddr& y) noexcept {
     return x.word(0) == y.word(0) && x.word(1) == y.word(1) && x.v6 == y.v6;
   }
-  friend auto operator<=>(const IpAddr&, const IpAddr&) = default;
+  friend auto operator<=>(const IpAddr&, const IpAddr&) = default;  // NOLINT(modernize-use-nullptr): clang-tidy 14
   std::string str() const;
 };
 
@@ -34,8 +34,8 @@ struct Endpoint {
   IpAddr ip;
   std::uint16_t port = 0;
   friend bool operator==(const Endpoint&, const Endpoint&) = default;
-  friend auto operator<=>(const Endpoint&, const Endpoint&) = default;
-  std::string str() const;  // "1.2.3.4:1883", "[::1]:1883"
+  friend auto operator<=>(const Endpoint&, const Endpoint&) = default;  // NOLINT(modernize-use-nullptr): clang-tidy 14
+  std::string str() const;                                              // "1.2.3.4:1883", "[::1]:1883"
   // The same text into `buf` (at least kTextMax bytes, not terminated); returns its length. No allocation.
   static constexpr std::size_t kTextMax = 56;
   std::size_t format(char* buf) const noexcept;
@@ -96,7 +96,7 @@ class Ipv4Defrag {
     std::uint32_t src, dst;
     std::uint16_t id;
     std::uint8_t proto;
-    friend auto operator<=>(const Key&, const Key&) = default;
+    friend auto operator<=>(const Key&, const Key&) = default;  // NOLINT(modernize-use-nullptr): clang-tidy 14
   };
   struct Pending {
     std::vector<std::uint8_t> header;

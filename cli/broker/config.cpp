@@ -1,6 +1,7 @@
 #include "broker/config.hpp"
 
 #include <charconv>
+#include <cmath>
 #include <fstream>
 #include <sstream>
 
@@ -33,7 +34,7 @@ bool parse_seconds(std::string_view v, std::chrono::milliseconds& out) {
   } catch (const std::exception&) {
     return false;
   }
-  out = std::chrono::milliseconds(static_cast<long long>(d * 1000.0 + 0.5));
+  out = std::chrono::milliseconds(std::llround(d * 1000.0));
   return true;
 }
 

@@ -16,7 +16,6 @@ namespace {
 constexpr std::uint32_t kNever = 0xFFFFFFFFu;
 
 // v5 reason codes used here.
-constexpr std::uint8_t kRcUnspecified = 0x80;
 constexpr std::uint8_t kRcMalformed = 0x81;
 constexpr std::uint8_t kRcProtocolError = 0x82;
 constexpr std::uint8_t kRcNotAuthorized = 0x87;
@@ -404,14 +403,12 @@ void Core::on_connect(Conn& c, const Connect& p, TimeMs now) {
     if (v5) {
       PropertyBuilder b;
       for (const Property& pr : p.will->properties) {
-        if (pr.id == PropertyId::will_delay_interval) {
+        // The Message Expiry Interval counts from the will's publication: it is kept as a plain property and
+        // turned into a deadline then.
+        if (pr.id == PropertyId::will_delay_interval)
           w.delay = pr.number;
-        } else if (pr.id == PropertyId::message_expiry_interval) {
-          // Counted from the will's publication: kept as a plain property and turned into a deadline then.
+        else
           copy_property(b, pr);
-        } else {
-          copy_property(b, pr);
-        }
       }
       m->props = to_vector(b.properties().raw());
     }

@@ -279,7 +279,7 @@ void run_phase(asio::io_context& io, std::vector<Dev*>& devs, std::vector<Device
         for (auto j : followers) (*start)(j);
       };
     }
-    device::start_device(io, std::move(cfg), [&, i](const DeviceResult& r) {
+    device::start_device(io, cfg, [&, i](const DeviceResult& r) {
       results[i] = r;
       --left;
     });

@@ -4,7 +4,7 @@
 
 #include "commands.hpp"
 
-int main(int argc, char** argv) {
+int main(int argc, char** argv) try {
   CLI::App app{"mqttauth: decode and analyse MQTT traffic, including the custom authenticate packet"};
   app.set_version_flag("--version", "mqttauth 0.1.0");
   app.require_subcommand(1);
@@ -35,4 +35,6 @@ int main(int argc, char** argv) {
     return mqttauth::cli::kExitUsage;
   }
   return 0;
+} catch (...) {  // setting up the options failed (out of memory): nothing can be reported
+  return mqttauth::cli::kExitUsage;
 }

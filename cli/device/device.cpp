@@ -48,12 +48,12 @@ enum class Io : std::uint8_t { ok, timeout, eof, reset, error, protocol };
 
 class Runner : public std::enable_shared_from_this<Runner> {
  public:
-  Runner(asio::io_context& io, DeviceConfig cfg, std::function<void(const DeviceResult&)> done)
-      : io_(io), cfg_(std::move(cfg)), done_(std::move(done)), timer_(io), rbuf_(64 * 1024) {}
+  Runner(asio::io_context& io, const DeviceConfig& cfg, const std::function<void(const DeviceResult&)>& done)
+      : io_(io), cfg_(cfg), done_(done), timer_(io), rbuf_(64 * 1024) {}
 
   static asio::awaitable<void> run(std::shared_ptr<Runner> self) {
     try {
-      co_await self->main();
+      co_await self->lifetime();
     } catch (const std::exception& e) {
       self->fail(kDeviceProtocolError, std::string("internal error: ") + e.what());
     }
@@ -64,7 +64,7 @@ class Runner : public std::enable_shared_from_this<Runner> {
   void log(const std::string& line) {
     if (cfg_.log) cfg_.log(cfg_.client_id + ": " + line);
   }
-  int fail(int code, std::string msg) {
+  int fail(int code, const std::string& msg) {
     if (res_.exit_code == kDeviceOk) {
       res_.exit_code = code;
       res_.message = msg;
@@ -349,9 +349,9 @@ class Runner : public std::enable_shared_from_this<Runner> {
     }
   }
 
-  int on_protocol_error(std::string msg) {
+  int on_protocol_error(const std::string& msg) {
     close_conn(true, false);
-    return fail(kDeviceProtocolError, std::move(msg));
+    return fail(kDeviceProtocolError, msg);
   }
   int on_handshake_io(Io io, const char* while_doing) {
     if (io == Io::protocol) {
@@ -630,7 +630,7 @@ class Runner : public std::enable_shared_from_this<Runner> {
     co_return kDeviceOk;
   }
 
-  asio::awaitable<void> main() {
+  asio::awaitable<void> lifetime() {
     level_ = cfg_.level;
     if (level_ < 3 || level_ > 5) {
       fail(kDeviceUsage, "--level must be 3, 4 or 5");
@@ -691,15 +691,15 @@ class Runner : public std::enable_shared_from_this<Runner> {
 
 }  // namespace
 
-void start_device(asio::io_context& io, DeviceConfig cfg, std::function<void(const DeviceResult&)> done) {
-  auto r = std::make_shared<Runner>(io, std::move(cfg), std::move(done));
+void start_device(asio::io_context& io, const DeviceConfig& cfg, const std::function<void(const DeviceResult&)>& done) {
+  auto r = std::make_shared<Runner>(io, cfg, done);
   asio::co_spawn(io, Runner::run(r), asio::detached);
 }
 
-DeviceResult run_device(DeviceConfig cfg) {
+DeviceResult run_device(const DeviceConfig& cfg) {
   asio::io_context io;
   DeviceResult out;
-  start_device(io, std::move(cfg), [&](const DeviceResult& r) { out = r; });
+  start_device(io, cfg, [&](const DeviceResult& r) { out = r; });
   io.run();
   return out;
 }

@@ -99,8 +99,8 @@ struct DeviceResult {
 };
 
 // Runs the device on `io` (the caller runs it); `done` is called once at the end.
-void start_device(asio::io_context& io, DeviceConfig cfg, std::function<void(const DeviceResult&)> done);
+void start_device(asio::io_context& io, const DeviceConfig& cfg, const std::function<void(const DeviceResult&)>& done);
 // Runs the device on its own io_context until it ends.
-DeviceResult run_device(DeviceConfig cfg);
+DeviceResult run_device(const DeviceConfig& cfg);
 
 }  // namespace mqttauth::cli::device

@@ -40,8 +40,11 @@ Recorder::Recorder(RecorderOptions opts) : opts_(opts) {
 }
 
 Recorder::~Recorder() {
-  std::string ignored;
-  finish(ignored);
+  try {
+    std::string ignored;
+    finish(ignored);
+  } catch (...) {  // out of memory while writing the last frames: the file stays as written so far
+  }
 }
 
 std::int64_t Recorder::wall_clock_ns() noexcept {

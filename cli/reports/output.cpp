@@ -120,7 +120,10 @@ JsonWriter& JsonWriter::key(std::string_view k) {
   return *this;
 }
 JsonWriter& JsonWriter::str(std::string_view v) {
-  out_.append(",\"" + (first_ ? 1 : 0), first_ ? 1 : 2);
+  if (first_)
+    out_ += '"';
+  else
+    out_.append(",\"", 2);
   first_ = false;
   append_escaped(out_, v);
   out_ += '"';

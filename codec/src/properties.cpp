@@ -75,7 +75,7 @@ constexpr auto kIndex = [] {
 
 const PropertyInfo* property_info(std::uint8_t id) noexcept {
   auto i = kIndex[id];
-  return i < 0 ? nullptr : &kTable[static_cast<std::size_t>(i)];
+  return i < 0 ? nullptr : &kTable[static_cast<std::uint8_t>(i)];
 }
 
 // Reads the property at pos_ of an already validated block. Invalid data (never produced by the decoder)

@@ -205,7 +205,7 @@ void BM_SessionHandshake(benchmark::State& state) {
   c.keep_alive = 60;
   const auto connect = encode_or_throw(Packet(c), kLevel311);
   const auto challenge = field_challenge(0xF0);
-  const auto response = challenge;  // same shape; the direction makes it the response
+  const auto& response = challenge;  // same shape; the direction makes it the response
   const std::vector<std::uint8_t> connack{0x20, 0x02, 0x00, 0x00};
   std::size_t bytes = connect.size() + challenge.size() + response.size() + connack.size();
   for (auto _ : state) {

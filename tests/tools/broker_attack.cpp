@@ -153,7 +153,7 @@ struct Sample {
 
 class GoodDevice {
  public:
-  GoodDevice(const Options& o, tcp::endpoint to) : o_(o), to_(to) {}
+  GoodDevice(const Options& o, const tcp::endpoint& to) : o_(o), to_(to) {}
   ~GoodDevice() { stop(); }
 
   void start() {
@@ -414,7 +414,8 @@ awaitable<bool> pause_while_open(tcp::socket& s, long ms) {
 
 class Attacker {
  public:
-  Attacker(asio::io_context& io, const Options& o, tcp::endpoint to, Counters& k) : io_(io), o_(o), to_(to), k_(k) {
+  Attacker(asio::io_context& io, const Options& o, const tcp::endpoint& to, Counters& k)
+      : io_(io), o_(o), to_(to), k_(k) {
     // Loopback v4 target: attacker connections from 127.0.0.2, 127.0.0.3, ... (not the device's 127.0.0.1).
     if (to.address().is_v4() && to.address().to_v4().to_bytes()[0] == 127)
       for (int i = 0; i < o.sources; ++i)

@@ -569,7 +569,7 @@ void Client::refill(std::int64_t ts) {
         // digits.
         const bool code15 = r.chance(0.5);
         char stamp[24];
-        std::snprintf(stamp, sizeof stamp, "%013llu", static_cast<unsigned long long>(ts / 1'000'000 + 1));
+        std::snprintf(stamp, sizeof stamp, "%013llu", static_cast<unsigned long long>(ts / 1'000'000) + 1);
         mqttauth::Authenticate ch;
         ch.code = code15 ? 15 : 0;
         ch.level = level_;

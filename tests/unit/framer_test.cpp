@@ -335,7 +335,8 @@ TEST(Framer, RemainingLengthSplitAcrossChunks) {
   s.insert(s.end(), {0xd0, 0x00});
   auto want = expected_frames(s);
   // Cut after the type byte, and between the two length bytes, then in the body.
-  for (auto sizes : std::vector<std::vector<std::size_t>>{{3}, {4}, {3, 1}, {4, 1}, {3, 1, 1}, {2, 2, 1, 1, 50}}) {
+  for (const auto& sizes :
+       std::vector<std::vector<std::size_t>>{{3}, {4}, {3, 1}, {4, 1}, {3, 1, 1}, {2, 2, 1, 1, 50}}) {
     auto r = run(s, sizes);
     EXPECT_EQ(r.events, want) << where(sizes);
   }
@@ -605,7 +606,7 @@ TEST(Framer, NothingIsFramedAfterAnErrorUntilResync) {
 
 TEST(Framer, ErrorAtTheVeryStart) {
   auto s = hex("30 ff ff ff ff 7f  c0 00");
-  for (auto sizes : std::vector<std::vector<std::size_t>>{{}, {1}, {2}, {5}, {6}, bytewise(s.size())}) {
+  for (const auto& sizes : std::vector<std::vector<std::size_t>>{{}, {1}, {2}, {5}, {6}, bytewise(s.size())}) {
     RunOptions opt;
     opt.on_error = [](const Event&) -> std::optional<std::uint64_t> { return 6; };
     auto r = run(s, sizes, opt);

@@ -1,6 +1,7 @@
 // The one error type of the codec: a kind, the byte offset where it was found, and a short static detail.
 #pragma once
 
+#include <cassert>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -78,6 +79,7 @@ class Violations {
     for (std::size_t i = 0; i < n_; ++i) v_[i] = o.v_[i];
   }
   Violations& operator=(const Violations& o) noexcept {
+    if (this == &o) return *this;
     n_ = o.n_;
     total_ = o.total_;
     for (std::size_t i = 0; i < n_; ++i) v_[i] = o.v_[i];
@@ -113,14 +115,28 @@ class Expected {
 
   bool ok() const noexcept { return v_.index() == 0; }
   explicit operator bool() const noexcept { return ok(); }
-  T& value() & { return std::get<0>(v_); }
-  const T& value() const& { return std::get<0>(v_); }
-  T&& value() && { return std::get<0>(std::move(v_)); }
-  T& operator*() & { return value(); }
-  const T& operator*() const& { return value(); }
-  T* operator->() { return &value(); }
-  const T* operator->() const { return &value(); }
-  const Error& error() const { return std::get<1>(v_); }
+  // The accessors do not check (like std::optional's operator*): test ok() first. They never throw, so the
+  // noexcept decoders cannot end in std::terminate through them.
+  T& value() & noexcept {
+    assert(ok());
+    return *std::get_if<0>(&v_);
+  }
+  const T& value() const& noexcept {
+    assert(ok());
+    return *std::get_if<0>(&v_);
+  }
+  T&& value() && noexcept {
+    assert(ok());
+    return std::move(*std::get_if<0>(&v_));
+  }
+  T& operator*() & noexcept { return value(); }
+  const T& operator*() const& noexcept { return value(); }
+  T* operator->() noexcept { return &value(); }
+  const T* operator->() const noexcept { return &value(); }
+  const Error& error() const noexcept {
+    assert(!ok());
+    return *std::get_if<1>(&v_);
+  }
 
  private:
   std::variant<T, Error> v_;

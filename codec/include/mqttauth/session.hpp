@@ -120,6 +120,15 @@ class Session {
   enum class State : std::uint8_t { idle, wait_challenge, challenged, responded, done };
   Handshake& begin_handshake(PacketRef ref);
   void end_pending(Outcome o, std::optional<PacketRef> ref);
+  // The handshake a packet belongs to; one is begun when the capture started after CONNECT.
+  Handshake& current(Observation& ob, PacketRef ref);
+  // One handler per packet type that the handshake model follows.
+  void on_connect(const Connect& c, Observation& ob, PacketRef ref);
+  void on_authenticate(const Authenticate& a, Observation& ob, PacketRef ref);
+  void on_auth(const Auth& a, Observation& ob, PacketRef ref);
+  void on_auth_data(const Auth& a, Handshake& h, bool fresh, Observation& ob, PacketRef ref);
+  void on_connack(const Connack& c, std::uint8_t decoded_level, Observation& ob, PacketRef ref);
+  void on_other(const Packet& p, Observation& ob);
 
   SessionOptions opts_;
   std::uint8_t level_ = 0;

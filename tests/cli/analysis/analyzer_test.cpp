@@ -37,7 +37,7 @@ struct Result {
   Analyzer::Counters counters;
 };
 
-std::unique_ptr<Result> analyze(const std::string& path, AnalyzerOptions opts = {}) {
+std::unique_ptr<Result> analyze(const std::string& path, const AnalyzerOptions& opts = {}) {
   auto r = std::make_unique<Result>();
   Analyzer an(opts, r->rec);
   analyze_file(path, an);

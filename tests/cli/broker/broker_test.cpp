@@ -55,7 +55,7 @@ class Harness {
     cfg.challenges = [this](std::string_view) { return last_challenge = next_challenge(); };
     core = std::make_unique<Core>(cfg);
   }
-  void open(ConnId id, ListenerConfig l = {}, std::string source = {}) {
+  void open(ConnId id, const ListenerConfig& l = {}, std::string source = {}) {
     if (!core) start();
     core->open(id, l, now, std::move(source));
     collect();
@@ -322,7 +322,7 @@ TEST(BrokerCore, WillOnAbnormalCloseOnly) {
   h.connect(1, "watcher");
   h.subscribe(1, "will/#", 1);
   for (int abnormal = 0; abnormal < 2; ++abnormal) {
-    ConnId id = static_cast<ConnId>(10 + abnormal);
+    ConnId id = 10 + static_cast<ConnId>(abnormal);
     h.open(id);
     Connect c;
     c.client_id = "dev";
@@ -1738,6 +1738,7 @@ TEST(BrokerLive, OutOfFileDescriptorsStillServesADevice) {
   ASSERT_FALSE(broker.address.empty()) << broker.log_text();
   EXPECT_NE(broker.log_text().find("file descriptors at most"), std::string::npos);  // the warning
   std::vector<std::unique_ptr<RawClient>> silent;
+  silent.reserve(100);
   for (int i = 0; i < 100; ++i) silent.push_back(std::make_unique<RawClient>(broker.port()));
   RawClient device(broker.port());
   Timed t = device_handshake(device);

@@ -288,7 +288,7 @@ struct FakeServer {
   asio::io_context io;
   asio::ip::tcp::acceptor acc{io, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)};
   std::thread th;
-  explicit FakeServer(Buf reply) {
+  explicit FakeServer(const Buf& reply) {
     th = std::thread([this, reply] {
       asio::ip::tcp::socket s(io);
       std::error_code ec;

@@ -1,0 +1,20 @@
+#!/bin/sh
+# clang-tidy with the checks of .clang-tidy on every C++ source of the tree (codec, plugin, cli, tests), on
+# the compile commands of a build folder (default build/release, configured with compile commands).
+# Clang 14 cannot see that libstdc++ 12 has coroutines, so Asio's coroutine support is switched on by hand.
+set -eu
+cd "$(dirname "$0")/.."
+build=${1:-build/release}
+[ -f "$build/compile_commands.json" ] || { echo "tidy.sh: no $build/compile_commands.json (cmake --preset release)"; exit 2; }
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+# shellcheck disable=SC2046
+if run-clang-tidy -quiet -p "$build" -j "$(nproc)" \
+     -extra-arg=-Wno-unknown-warning-option -extra-arg=-DASIO_HAS_CO_AWAIT=1 -extra-arg=-DASIO_HAS_STD_COROUTINE=1 \
+     $(git ls-files '*.cpp' | grep -E '^(codec|plugin|cli|tests)/' | grep -v '^tests/fuzz/') >"$log" 2>&1; then
+  echo "clang-tidy: $(git ls-files '*.cpp' | grep -E '^(codec|plugin|cli|tests)/' | grep -vc '^tests/fuzz/') files clean"
+else
+  grep -E 'error:|warning:' "$log" | sort -u | head -50
+  echo "clang-tidy: findings (above); fix them or, for a false positive, NOLINT(check) with the reason"
+  exit 1
+fi
