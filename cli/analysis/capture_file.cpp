@@ -255,138 +255,170 @@ CaptureReader::Status CaptureReader::next_pcap(CaptureRecord& rec) {
   return Status::record;
 }
 
+namespace {
+
+// A pcapng timestamp (units of the interface's resolution, plus its offset in seconds) in nanoseconds;
+// saturating, so that absurd timestamps (a corrupt block, a huge offset) do not overflow.
+std::int64_t pcapng_ns(std::uint64_t units_per_s, std::int64_t offset_s, std::uint32_t hi, std::uint32_t lo) {
+  std::uint64_t units = (std::uint64_t{hi} << 32) | lo;
+  std::uint64_t per = units_per_s ? units_per_s : 1000000;
+  constexpr std::int64_t kMaxSec = 9'000'000'000;  // about year 2255
+  std::uint64_t usec = units / per;
+  std::int64_t sec = usec > static_cast<std::uint64_t>(kMaxSec) ? kMaxSec : static_cast<std::int64_t>(usec);
+  sec += std::clamp<std::int64_t>(offset_s, -kMaxSec, kMaxSec);
+  sec = std::clamp<std::int64_t>(sec, -kMaxSec, kMaxSec);
+  auto rem = units % per;
+  auto ns = static_cast<std::int64_t>(static_cast<unsigned __int128>(rem) * 1000000000u / per);
+  return sec * 1000000000 + ns;
+}
+
+// if_tsresol: units per second; 0 when the option is out of range.
+std::uint64_t pcapng_resolution(std::uint8_t r) {
+  std::uint64_t per = 1;
+  if (r & 0x80u) {
+    unsigned e = r & 0x7Fu;
+    return e < 64 ? (std::uint64_t{1} << e) : 0;
+  }
+  for (unsigned k = 0; k < r && per <= 1000000000000000000ull; ++k) per *= 10;
+  return per;
+}
+
+constexpr std::uint32_t kPcapngIdb = 1, kPcapngPb = 2, kPcapngSpb = 3, kPcapngEpb = 6;
+
+}  // namespace
+
+std::string CaptureReader::where(std::uint64_t off) const {
+  return "byte offset " + std::to_string(off) + " (before frame " + std::to_string(frame_ + 1) + ")";
+}
+
+bool CaptureReader::section_header() noexcept {
+  std::uint32_t bom;
+  std::memcpy(&bom, data_ + pos_ + 8, 4);
+  if (bom == kByteOrderMagic)
+    swapped_ = false;
+  else if (bom == __builtin_bswap32(kByteOrderMagic))
+    swapped_ = true;
+  else
+    return false;
+  ifaces_.clear();
+  return true;
+}
+
+CaptureReader::Status CaptureReader::next_pcapng_block(Block& block) {
+  if (!fill(8)) {
+    if (len_ == pos_) return Status::end;
+    return fail(Status::truncated, "file ends inside a block header at " + where(consumed_) + "; " +
+                                       std::to_string(len_ - pos_) + " of 8 bytes");
+  }
+  std::uint32_t raw_type;
+  std::memcpy(&raw_type, data_ + pos_, 4);
+  if (raw_type == kPcapngShb) {
+    // A new section: its byte order comes from its byte-order magic.
+    if (!fill(12)) return fail(Status::truncated, "file ends inside a section header at " + where(consumed_));
+    if (!section_header())
+      return fail(Status::corrupt, "bad byte-order magic in the section header at " + where(consumed_));
+  }
+  const std::uint8_t* b = data_ + pos_;
+  std::uint32_t type = rd32(b), total = rd32(b + 4);
+  if (total < 12 || total % 4 != 0 || total > kMaxRecord)
+    return fail(Status::corrupt, "block length " + std::to_string(total) + " is invalid at " + where(consumed_));
+  if (!fill(total)) {
+    const std::string have = std::to_string(len_ - pos_) + " of " + std::to_string(total);
+    if (type == kPcapngEpb || type == kPcapngPb || type == kPcapngSpb)
+      return fail(Status::truncated,
+                  "file ends inside " + at(frame_ + 1, consumed_) + " (" + have + " bytes of its block)");
+    return fail(Status::truncated, "file ends inside a block at " + where(consumed_) + "; " + have + " bytes");
+  }
+  block = Block{type, data_ + pos_ + 8, total - 12u, consumed_};
+  pos_ += total;
+  consumed_ += total;
+  return Status::record;
+}
+
 CaptureReader::Status CaptureReader::next_pcapng(CaptureRecord& rec) {
   while (true) {
-    // Where a problem lies: the block's offset, and the frame it holds or precedes.
-    auto where = [&](std::uint64_t off) {
-      return "byte offset " + std::to_string(off) + " (before frame " + std::to_string(frame_ + 1) + ")";
-    };
-    if (!fill(8)) {
-      if (len_ == pos_) return Status::end;
-      return fail(Status::truncated, "file ends inside a block header at " + where(consumed_) + "; " +
-                                         std::to_string(len_ - pos_) + " of 8 bytes");
-    }
-    std::uint32_t raw_type;
-    std::memcpy(&raw_type, data_ + pos_, 4);
-    if (raw_type == kPcapngShb) {
-      // A new section: its byte order comes from its byte-order magic.
-      if (!fill(12)) return fail(Status::truncated, "file ends inside a section header at " + where(consumed_));
-      std::uint32_t bom;
-      std::memcpy(&bom, data_ + pos_ + 8, 4);
-      if (bom == kByteOrderMagic)
-        swapped_ = false;
-      else if (bom == __builtin_bswap32(kByteOrderMagic))
-        swapped_ = true;
-      else
-        return fail(Status::corrupt, "bad byte-order magic in the section header at " + where(consumed_));
-      ifaces_.clear();
-    }
-    const std::uint8_t* b = data_ + pos_;
-    std::uint32_t type = rd32(b), total = rd32(b + 4);
-    if (total < 12 || total % 4 != 0 || total > kMaxRecord)
-      return fail(Status::corrupt, "block length " + std::to_string(total) + " is invalid at " + where(consumed_));
-    if (!fill(total)) {
-      if (type == 6 || type == 2 || type == 3)
-        return fail(Status::truncated, "file ends inside " + at(frame_ + 1, consumed_) + " (" +
-                                           std::to_string(len_ - pos_) + " of " + std::to_string(total) +
-                                           " bytes of its block)");
-      return fail(Status::truncated, "file ends inside a block at " + where(consumed_) + "; " +
-                                         std::to_string(len_ - pos_) + " of " + std::to_string(total) + " bytes");
-    }
-    b = data_ + pos_;
-    const std::uint64_t block_offset = consumed_;
-    pos_ += total;
-    consumed_ += total;
-    const std::uint8_t* body = b + 8;
-    const std::size_t body_len = total - 12;
-
-    auto ts_of = [&](const Interface& i, std::uint32_t hi, std::uint32_t lo) {
-      std::uint64_t units = (std::uint64_t{hi} << 32) | lo;
-      std::uint64_t per = i.ts_units_per_s ? i.ts_units_per_s : 1000000;
-      // Saturating: absurd timestamps (a corrupt block, a huge offset) must not overflow.
-      constexpr std::int64_t kMaxSec = 9'000'000'000;  // about year 2255
-      std::uint64_t usec = units / per;
-      std::int64_t sec = usec > static_cast<std::uint64_t>(kMaxSec) ? kMaxSec : static_cast<std::int64_t>(usec);
-      sec += std::clamp<std::int64_t>(i.ts_offset_s, -kMaxSec, kMaxSec);
-      sec = std::clamp<std::int64_t>(sec, -kMaxSec, kMaxSec);
-      auto rem = units % per;
-      auto ns = static_cast<std::int64_t>(static_cast<unsigned __int128>(rem) * 1000000000u / per);
-      return sec * 1000000000 + ns;
-    };
-
-    switch (type) {
-      case 1: {  // Interface Description Block
-        if (body_len < 8) return fail(Status::corrupt, "short interface block at " + where(block_offset));
-        Interface i;
-        i.link_type = rd16(body);
-        i.snaplen = rd32(body + 4);
-        // Options: code (2), length (2), value padded to 4.
-        std::size_t p = 8;
-        while (p + 4 <= body_len) {
-          std::uint16_t code = rd16(body + p), olen = rd16(body + p + 2);
-          if (code == 0 || p + 4 + olen > body_len) break;
-          const std::uint8_t* v = body + p + 4;
-          if (code == 9 && olen >= 1) {  // if_tsresol
-            std::uint8_t r = v[0];
-            std::uint64_t per = 1;
-            if (r & 0x80u) {
-              unsigned e = r & 0x7Fu;
-              per = e < 64 ? (std::uint64_t{1} << e) : 0;
-            } else {
-              for (unsigned k = 0; k < r && per <= 1000000000000000000ull; ++k) per *= 10;
-            }
-            i.ts_units_per_s = per ? per : 1000000;
-          } else if (code == 14 && olen >= 8) {  // if_tsoffset
-            std::uint64_t off;
-            std::memcpy(&off, v, 8);
-            if (swapped_) off = __builtin_bswap64(off);
-            i.ts_offset_s = static_cast<std::int64_t>(off);
-          }
-          p += 4 + ((olen + 3u) & ~3u);
-        }
-        ifaces_.push_back(i);
+    Block b{};
+    if (Status s = next_pcapng_block(b); s != Status::record) return s;
+    switch (b.type) {
+      case kPcapngIdb:
+        if (Status s = interface_block(b); s != Status::record) return s;
         continue;
-      }
-      case 6:    // Enhanced Packet Block
-      case 2: {  // Packet Block (obsolete)
-        if (body_len < 20) return fail(Status::corrupt, "short packet block at " + at(frame_ + 1, block_offset));
-        std::uint32_t ifid = type == 6 ? rd32(body) : rd16(body);
-        std::uint32_t hi = rd32(body + 4), lo = rd32(body + 8), cap = rd32(body + 12), orig = rd32(body + 16);
-        if (ifid >= ifaces_.size())
-          return fail(Status::corrupt, "packet block names interface " + std::to_string(ifid) +
-                                           " that was not described, at " + at(frame_ + 1, block_offset));
-        if (cap > body_len - 20)
-          return fail(Status::corrupt, "captured length " + std::to_string(cap) + " exceeds its block at " +
-                                           at(frame_ + 1, block_offset));
-        rec.frame = ++frame_;
-        rec.ts_ns = ts_of(ifaces_[ifid], hi, lo);
-        rec.link_type = ifaces_[ifid].link_type;
-        rec.interface = ifid;
-        rec.orig_len = orig;
-        rec.file_offset = block_offset;
-        rec.data = std::span<const std::uint8_t>(body + 20, cap);
-        return Status::record;
-      }
-      case 3: {  // Simple Packet Block: interface 0, no timestamp
-        if (body_len < 4 || ifaces_.empty())
-          return fail(Status::corrupt, "bad simple packet block at " + at(frame_ + 1, block_offset));
-        std::uint32_t orig = rd32(body);
-        // No captured length: the original length cut by the interface's snap length (the block's padding
-        // must not be taken for data).
-        std::size_t cap = std::min<std::size_t>(orig, body_len - 4);
-        if (ifaces_[0].snaplen != 0) cap = std::min<std::size_t>(cap, ifaces_[0].snaplen);
-        rec.frame = ++frame_;
-        rec.ts_ns = 0;
-        rec.link_type = ifaces_[0].link_type;
-        rec.interface = 0;
-        rec.orig_len = orig;
-        rec.file_offset = block_offset;
-        rec.data = std::span<const std::uint8_t>(body + 4, cap);
-        return Status::record;
-      }
+      case kPcapngEpb:
+      case kPcapngPb: return packet_block(b, rec);
+      case kPcapngSpb: return simple_packet_block(b, rec);
       default: continue;  // section header, statistics, name resolution, custom blocks: nothing to deliver
     }
   }
+}
+
+// Interface Description Block: link type, snap length, options if_tsresol and if_tsoffset.
+CaptureReader::Status CaptureReader::interface_block(const Block& b) {
+  if (b.body_len < 8) return fail(Status::corrupt, "short interface block at " + where(b.offset));
+  const std::uint8_t* body = b.body;
+  Interface i;
+  i.link_type = rd16(body);
+  i.snaplen = rd32(body + 4);
+  // Options: code (2), length (2), value padded to 4.
+  std::size_t p = 8;
+  while (p + 4 <= b.body_len) {
+    std::uint16_t code = rd16(body + p), olen = rd16(body + p + 2);
+    if (code == 0 || p + 4 + olen > b.body_len) break;
+    const std::uint8_t* v = body + p + 4;
+    if (code == 9 && olen >= 1) {  // if_tsresol
+      std::uint64_t per = pcapng_resolution(v[0]);
+      i.ts_units_per_s = per ? per : 1000000;
+    } else if (code == 14 && olen >= 8) {  // if_tsoffset
+      std::uint64_t off;
+      std::memcpy(&off, v, 8);
+      if (swapped_) off = __builtin_bswap64(off);
+      i.ts_offset_s = static_cast<std::int64_t>(off);
+    }
+    p += 4 + ((olen + 3u) & ~3u);
+  }
+  ifaces_.push_back(i);
+  return Status::record;
+}
+
+// Enhanced Packet Block, or the obsolete Packet Block.
+CaptureReader::Status CaptureReader::packet_block(const Block& b, CaptureRecord& rec) {
+  const std::uint8_t* body = b.body;
+  if (b.body_len < 20) return fail(Status::corrupt, "short packet block at " + at(frame_ + 1, b.offset));
+  std::uint32_t ifid = b.type == kPcapngEpb ? rd32(body) : rd16(body);
+  std::uint32_t hi = rd32(body + 4), lo = rd32(body + 8), cap = rd32(body + 12), orig = rd32(body + 16);
+  if (ifid >= ifaces_.size())
+    return fail(Status::corrupt, "packet block names interface " + std::to_string(ifid) +
+                                     " that was not described, at " + at(frame_ + 1, b.offset));
+  if (cap > b.body_len - 20)
+    return fail(Status::corrupt,
+                "captured length " + std::to_string(cap) + " exceeds its block at " + at(frame_ + 1, b.offset));
+  const Interface& i = ifaces_[ifid];
+  rec.frame = ++frame_;
+  rec.ts_ns = pcapng_ns(i.ts_units_per_s, i.ts_offset_s, hi, lo);
+  rec.link_type = i.link_type;
+  rec.interface = ifid;
+  rec.orig_len = orig;
+  rec.file_offset = b.offset;
+  rec.data = std::span<const std::uint8_t>(body + 20, cap);
+  return Status::record;
+}
+
+// Simple Packet Block: interface 0, no timestamp.
+CaptureReader::Status CaptureReader::simple_packet_block(const Block& b, CaptureRecord& rec) {
+  if (b.body_len < 4 || ifaces_.empty())
+    return fail(Status::corrupt, "bad simple packet block at " + at(frame_ + 1, b.offset));
+  std::uint32_t orig = rd32(b.body);
+  // No captured length: the original length cut by the interface's snap length (the block's padding must not
+  // be taken for data).
+  std::size_t cap = std::min<std::size_t>(orig, b.body_len - 4);
+  if (ifaces_[0].snaplen != 0) cap = std::min<std::size_t>(cap, ifaces_[0].snaplen);
+  rec.frame = ++frame_;
+  rec.ts_ns = 0;
+  rec.link_type = ifaces_[0].link_type;
+  rec.interface = 0;
+  rec.orig_len = orig;
+  rec.file_offset = b.offset;
+  rec.data = std::span<const std::uint8_t>(b.body + 4, cap);
+  return Status::record;
 }
 
 }  // namespace mqttauth::cli

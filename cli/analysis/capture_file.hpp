@@ -111,7 +111,6 @@ class CaptureReader {
     if (prefetched_ < pos_) prefetched_ = pos_;
     for (; prefetched_ < until; prefetched_ += kLine) __builtin_prefetch(data_ + prefetched_);
   }
-  Status next_pcapng(CaptureRecord& rec);
   Status fail(Status s, std::string msg);
 
   struct Interface {
@@ -120,6 +119,21 @@ class CaptureReader {
     std::uint64_t ts_units_per_s = 1000000;  // if_tsresol
     std::int64_t ts_offset_s = 0;            // if_tsoffset
   };
+  // pcapng: the next block that holds a frame, each kind of block in its own function. A block is whole in
+  // memory from its type to its trailing length when these are called; `body` follows its 8-byte header.
+  struct Block {
+    std::uint32_t type;
+    const std::uint8_t* body;
+    std::size_t body_len;
+    std::uint64_t offset;  // in the file
+  };
+  Status next_pcapng(CaptureRecord& rec);
+  Status next_pcapng_block(Block& block);
+  bool section_header() noexcept;  // a new section's byte order; false on a bad byte-order magic
+  Status interface_block(const Block& b);
+  Status packet_block(const Block& b, CaptureRecord& rec);
+  Status simple_packet_block(const Block& b, CaptureRecord& rec);
+  std::string where(std::uint64_t offset) const;  // "byte offset N (before frame F)"
 
   std::FILE* f_ = nullptr;
   std::string path_;
