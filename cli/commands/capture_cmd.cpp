@@ -85,8 +85,8 @@ Dev dev_v5(const std::string& id, int phase = 0) {
   return d;
 }
 
-std::vector<Scenario> scenarios() {
-  std::vector<Scenario> v;
+// The field's custom handshake: both codes, accepted and refused, and its predictable challenges.
+void add_custom_scenarios(std::vector<Scenario>& v) {
   {
     Scenario s{"success-code0", "custom authenticate code 0, right response, accepted; QoS 0/1/2 telemetry"};
     Dev d = dev("sensor-01");
@@ -139,6 +139,10 @@ std::vector<Scenario> scenarios() {
     }
     v.push_back(s);
   }
+}
+
+// MQTT 5 enhanced authentication and re-authentication.
+void add_v5_scenarios(std::vector<Scenario>& v) {
   {
     Scenario s{"v5-auth", "MQTT 5 enhanced authentication (HMAC-SHA256): accepted, then a wrong secret refused"};
     s.auth = br::AuthMode::v5;
@@ -172,6 +176,10 @@ std::vector<Scenario> scenarios() {
     s.devs.push_back(e);
     v.push_back(s);
   }
+}
+
+// Timeouts, load, large payloads and the mix of everything.
+void add_other_scenarios(std::vector<Scenario>& v) {
   {
     Scenario s{"no-response", "the device never answers the challenge: the broker's handshake timeout closes"};
     s.auth_timeout_ms = 300;
@@ -247,6 +255,13 @@ std::vector<Scenario> scenarios() {
     s.devs.push_back(g);
     v.push_back(s);
   }
+}
+
+std::vector<Scenario> scenarios() {
+  std::vector<Scenario> v;
+  add_custom_scenarios(v);
+  add_v5_scenarios(v);
+  add_other_scenarios(v);
   return v;
 }
 
@@ -357,6 +372,104 @@ int finish_live(LiveCapture& live, std::size_t accepted) {
   return rc;
 }
 
+// --write-secrets: every scenario's device secrets, for 'sessions --secrets'. False when the file cannot be
+// written.
+bool write_secrets(const std::string& path, const std::vector<Scenario>& all) {
+  std::FILE* f = std::fopen(path.c_str(), "w");
+  if (!f) return false;
+  std::fprintf(f, "# client-id secret: the devices of every 'mqttauth capture' scenario\n");
+  for (const auto& s : all)
+    for (const auto& d : s.devs) std::fprintf(f, "%s %s\n", d.cfg.client_id.c_str(), d.cfg.secret.c_str());
+  return std::fclose(f) == 0;
+}
+
+// The scenario the options name, or nullptr after saying why not.
+const Scenario* chosen_scenario(const CaptureOptionsCmd& o, const std::vector<Scenario>& all) {
+  for (const auto& s : all)
+    if (o.scenario == s.name) return &s;
+  std::fprintf(stderr, "mqttauth capture: unknown scenario '%s' (see --list)\n", o.scenario.c_str());
+  // --live takes an optional value: "capture --live mixed" reads the scenario as the interface.
+  if (o.scenario.empty() && o.live && !o.live->empty())
+    for (const auto& s : all)
+      if (*o.live == s.name)
+        std::fprintf(stderr, "  '%s' was read as the interface of --live: write 'capture %s --live'\n", s.name, s.name);
+  return nullptr;
+}
+
+// The broker's settings for a scenario; with --seed, challenges derived from the seed.
+br::BrokerConfig broker_config(const Scenario& sc, const CaptureOptionsCmd& o, const RecorderOptions& ro) {
+  br::BrokerConfig bc;
+  bc.auth = sc.auth;
+  bc.auth_code = sc.code;
+  bc.seed_compat = sc.seed_compat;
+  bc.auth_timeout = std::chrono::milliseconds(sc.auth_timeout_ms);
+  for (const auto& d : sc.devs) bc.secrets.add(d.cfg.client_id, d.cfg.secret);
+  if (o.seed) bc.challenges = seeded_challenges(*o.seed, sc.seed_compat, ro.start_ns / 1000000);
+  return bc;
+}
+
+// Runs the scenario's devices against `addr`, phase by phase; their results in the scenario's order.
+std::vector<DeviceResult> run_devices(asio::io_context& io, std::vector<Dev>& devs, const std::string& addr, IoTap* tap,
+                                      bool verbose) {
+  std::vector<DeviceResult> results(devs.size());
+  int phases = 0;
+  for (std::size_t i = 0; i < devs.size(); ++i) {
+    devs[i].cfg.connect = addr;
+    devs[i].cfg.tap = tap;
+    devs[i].cfg.tap_id = (i + 1) * 100;
+    if (verbose)
+      devs[i].cfg.log = [](std::string_view l) {
+        std::fprintf(stderr, "%.*s\n", static_cast<int>(l.size()), l.data());
+      };
+    phases = std::max(phases, devs[i].phase + 1);
+  }
+  for (int p = 0; p < phases; ++p) {
+    std::vector<Dev*> group;
+    std::vector<std::size_t> index;
+    for (std::size_t i = 0; i < devs.size(); ++i)
+      if (devs[i].phase == p) {
+        group.push_back(&devs[i]);
+        index.push_back(i);
+      }
+    // Followers refer to indices within the phase.
+    for (auto* d : group)
+      if (d->start_after_ready_of >= 0) {
+        auto it = std::find(index.begin(), index.end(), static_cast<std::size_t>(d->start_after_ready_of));
+        d->start_after_ready_of = it == index.end() ? -1 : static_cast<int>(it - index.begin());
+      }
+    std::vector<DeviceResult> r(group.size());
+    run_phase(io, group, r);
+    for (std::size_t k = 0; k < group.size(); ++k) results[index[k]] = r[k];
+  }
+  return results;
+}
+
+// The devices are done; the broker may not have read their last packets yet. Closing a socket with unread
+// bytes resets it, so the broker is given a moment to see every connection end before it stops.
+void stop_broker(asio::io_context& io, br::Broker& server) {
+  io.restart();
+  for (auto until = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+       server.connection_count() > 0 && std::chrono::steady_clock::now() < until;)
+    io.run_one_for(std::chrono::milliseconds(10));
+  server.stop();
+  io.restart();
+  io.poll();
+}
+
+// One line per device on standard error; kExitFindings when a device did not end as the scenario expects.
+int report_devices(const std::vector<Dev>& devs, const std::vector<DeviceResult>& results) {
+  int rc = kExitOk;
+  for (std::size_t i = 0; i < devs.size(); ++i) {
+    const auto& r = results[i];
+    bool as_expected = devs[i].expect < 0 || r.exit_code == devs[i].expect;
+    if (!as_expected) rc = kExitFindings;
+    std::fprintf(stderr, "%-11s exit=%d%s%s%s\n", devs[i].cfg.client_id.c_str(), r.exit_code,
+                 r.message.empty() ? "" : " (", r.message.c_str(), r.message.empty() ? "" : ")");
+    if (!as_expected) std::fprintf(stderr, "  expected exit %d\n", devs[i].expect);
+  }
+  return rc;
+}
+
 int run_capture(const CaptureOptionsCmd& o) {
   auto all = scenarios();
   if (o.list) {
@@ -364,30 +477,14 @@ int run_capture(const CaptureOptionsCmd& o) {
     return 0;
   }
   if (!o.write_secrets.empty()) {
-    std::FILE* f = std::fopen(o.write_secrets.c_str(), "w");
-    if (!f) {
+    if (!write_secrets(o.write_secrets, all)) {
       std::fprintf(stderr, "mqttauth capture: cannot write %s\n", o.write_secrets.c_str());
       return kExitUsage;
     }
-    std::fprintf(f, "# client-id secret: the devices of every 'mqttauth capture' scenario\n");
-    for (const auto& s : all)
-      for (const auto& d : s.devs) std::fprintf(f, "%s %s\n", d.cfg.client_id.c_str(), d.cfg.secret.c_str());
-    std::fclose(f);
     if (o.scenario.empty()) return 0;
   }
-  const Scenario* sc = nullptr;
-  for (const auto& s : all)
-    if (o.scenario == s.name) sc = &s;
-  if (!sc) {
-    std::fprintf(stderr, "mqttauth capture: unknown scenario '%s' (see --list)\n", o.scenario.c_str());
-    // --live takes an optional value: "capture --live mixed" reads the scenario as the interface.
-    if (o.scenario.empty() && o.live && !o.live->empty())
-      for (const auto& s : all)
-        if (*o.live == s.name)
-          std::fprintf(stderr, "  '%s' was read as the interface of --live: write 'capture %s --live'\n", s.name,
-                       s.name);
-    return kExitUsage;
-  }
+  const Scenario* sc = chosen_scenario(o, all);
+  if (!sc) return kExitUsage;
   if (o.output.empty()) {
     std::fprintf(stderr, "mqttauth capture: -o FILE.pcap is required\n");
     return kExitUsage;
@@ -414,24 +511,12 @@ int run_capture(const CaptureOptionsCmd& o) {
     return kExitUsage;
   }
 
-  br::BrokerConfig bc;
-  bc.auth = sc->auth;
-  bc.auth_code = sc->code;
-  bc.seed_compat = sc->seed_compat;
-  bc.auth_timeout = std::chrono::milliseconds(sc->auth_timeout_ms);
-  for (const auto& d : sc->devs) bc.secrets.add(d.cfg.client_id, d.cfg.secret);
-  if (o.seed) {
-    std::int64_t compat_ms = ro.start_ns / 1000000;
-    bc.challenges = seeded_challenges(*o.seed, sc->seed_compat, compat_ms);
-  }
-
   asio::io_context io;
-  br::Broker server(io, std::move(bc));
+  br::Broker server(io, broker_config(*sc, o, ro));
   if (!server.listen("127.0.0.1:0", err)) {
     std::fprintf(stderr, "mqttauth capture: %s\n", err.c_str());
     return kExitUsage;
   }
-  std::string addr = server.bound_address();
   if (live) {
     // Only the scenario's connections: the server's address and port. Capturing before any device connects.
     std::string filter = "tcp and host 127.0.0.1 and port " + std::to_string(server.port());
@@ -443,45 +528,8 @@ int run_capture(const CaptureOptionsCmd& o) {
   }
 
   std::vector<Dev> devs = sc->devs;
-  std::vector<DeviceResult> results(devs.size());
-  int phases = 0;
-  for (std::size_t i = 0; i < devs.size(); ++i) {
-    devs[i].cfg.connect = addr;
-    devs[i].cfg.tap = live ? nullptr : &rec;
-    devs[i].cfg.tap_id = (i + 1) * 100;
-    if (o.verbose)
-      devs[i].cfg.log = [](std::string_view l) {
-        std::fprintf(stderr, "%.*s\n", static_cast<int>(l.size()), l.data());
-      };
-    phases = std::max(phases, devs[i].phase + 1);
-  }
-  for (int p = 0; p < phases; ++p) {
-    std::vector<Dev*> group;
-    std::vector<std::size_t> index;
-    for (std::size_t i = 0; i < devs.size(); ++i)
-      if (devs[i].phase == p) {
-        group.push_back(&devs[i]);
-        index.push_back(i);
-      }
-    // Followers refer to indices within the phase.
-    for (auto* d : group)
-      if (d->start_after_ready_of >= 0) {
-        auto it = std::find(index.begin(), index.end(), static_cast<std::size_t>(d->start_after_ready_of));
-        d->start_after_ready_of = it == index.end() ? -1 : static_cast<int>(it - index.begin());
-      }
-    std::vector<DeviceResult> r(group.size());
-    run_phase(io, group, r);
-    for (std::size_t k = 0; k < group.size(); ++k) results[index[k]] = r[k];
-  }
-  // The devices are done; the broker may not have read their last packets yet. Closing a socket with unread
-  // bytes resets it, so the broker is given a moment to see every connection end before it stops.
-  io.restart();
-  for (auto until = std::chrono::steady_clock::now() + std::chrono::seconds(1);
-       server.connection_count() > 0 && std::chrono::steady_clock::now() < until;)
-    io.run_one_for(std::chrono::milliseconds(10));
-  server.stop();
-  io.restart();
-  io.poll();
+  auto results = run_devices(io, devs, server.bound_address(), live ? nullptr : &rec, o.verbose);
+  stop_broker(io, server);
   int live_rc = kExitOk;
   if (live) {
     live_rc = finish_live(*live, server.accepted_count());
@@ -491,15 +539,7 @@ int run_capture(const CaptureOptionsCmd& o) {
     return kExitUsage;
   }
 
-  int rc = 0;
-  for (std::size_t i = 0; i < devs.size(); ++i) {
-    const auto& r = results[i];
-    bool as_expected = devs[i].expect < 0 || r.exit_code == devs[i].expect;
-    if (!as_expected) rc = kExitFindings;
-    std::fprintf(stderr, "%-11s exit=%d%s%s%s\n", devs[i].cfg.client_id.c_str(), r.exit_code,
-                 r.message.empty() ? "" : " (", r.message.c_str(), r.message.empty() ? "" : ")");
-    if (!as_expected) std::fprintf(stderr, "  expected exit %d\n", devs[i].expect);
-  }
+  int rc = report_devices(devs, results);
   if (live) {
     std::fprintf(stderr, "%s: %s, %zu connections, %llu frames captured on %s\n", o.output.c_str(), sc->name,
                  live->connections_seen(), static_cast<unsigned long long>(live->stats().written),
