@@ -3,7 +3,7 @@
 # Run as root (or with sudo). Safe to run again: it does nothing when everything is there.
 set -eu
 
-PACKAGES="cmake g++ make pkg-config libcli11-dev libgtest-dev libbenchmark-dev libssl-dev libpcap-dev libasio-dev libwireshark-dev wireshark-dev tshark mosquitto-clients clang-14 libclang-rt-14-dev clang-format git"
+PACKAGES="cmake g++ make pkg-config libcli11-dev libgtest-dev libbenchmark-dev libssl-dev libpcap-dev libasio-dev libwireshark-dev wireshark-dev tshark mosquitto-clients clang-14 libclang-rt-14-dev clang-format clang-tidy git"
 
 missing=""
 for p in $PACKAGES; do

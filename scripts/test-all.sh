@@ -1,7 +1,9 @@
 #!/bin/sh
-# Builds and runs every test: the release build (unit, end-to-end, plugin through tshark, benchmark smoke
-# runs), the same suite under AddressSanitizer + UndefinedBehaviorSanitizer, and a short run of every fuzz
-# target (Clang, libFuzzer) on its seed corpus. FUZZ_SECONDS sets the length of each fuzz run (default 15).
+# Builds and runs every test: the style (clang-format) and lint (clang-tidy) checks, the release build (unit,
+# end-to-end, plugin through tshark, benchmark smoke runs), the same suite under AddressSanitizer +
+# UndefinedBehaviorSanitizer (the plugin inside tshark too), the tests of threads, the broker and the device
+# under ThreadSanitizer, and a short run of every fuzz target (Clang, libFuzzer) on its seed corpus.
+# FUZZ_SECONDS sets the length of each fuzz run (default 15).
 set -eu
 # ctest's status through the pipes to tee: sh has no pipefail, so each ctest log is checked for its summary.
 cd "$(dirname "$0")/.."
@@ -25,6 +27,9 @@ cmake --build --preset release
 ctest --preset release 2>&1 | tee "$logs/release.log"
 [ -n "$(count "$logs/release.log")" ] || exit 1
 
+echo "== clang-tidy (the checks of .clang-tidy, on the release build's compile commands)"
+sh scripts/tidy.sh build/release
+
 echo "== the README's main job (scripts/demo.sh)"
 OUT="$logs/mixed.pcap" sh scripts/demo.sh >"$logs/demo.log" 2>&1 || { cat "$logs/demo.log"; exit 1; }
 # The device with the wrong secret: refused in the sessions table, a mismatch in tshark's view.
@@ -38,6 +43,12 @@ cmake --preset asan
 cmake --build --preset asan
 ctest --preset asan 2>&1 | tee "$logs/asan.log"
 [ -n "$(count "$logs/asan.log")" ] || exit 1
+
+echo "== ThreadSanitizer build and the tests of --threads / -j, the broker and the device"
+cmake --preset tsan
+cmake --build --preset tsan
+ctest --preset tsan 2>&1 | tee "$logs/tsan.log"
+[ -n "$(count "$logs/tsan.log")" ] || exit 1
 
 echo "== fuzz targets, ${FUZZ_SECONDS:-15} s each"
 cmake --preset fuzz
@@ -59,6 +70,6 @@ for t in decode stream reassembly capture expect; do
   fi
 done
 [ "$failed" = 0 ] || { echo "fuzzing found a problem: add the input to tests/fuzz/regressions/ and fix it"; exit 1; }
-passed_extra=7  # the five fuzz targets, demo.sh and clang-format
+passed_extra=8  # the five fuzz targets, demo.sh, clang-format and clang-tidy
 echo "== all tests passed"
-echo "total: $(( $(count "$logs/release.log") + $(count "$logs/asan.log") + passed_extra )) passed, 0 failed"
+echo "total: $(( $(count "$logs/release.log") + $(count "$logs/asan.log") + $(count "$logs/tsan.log") + passed_extra )) passed, 0 failed"

@@ -16,6 +16,8 @@
 #include <string>
 #include <vector>
 
+#include <gtest/gtest.h>
+
 #include "have_tshark.hpp"
 
 namespace mqttauth::test {
@@ -33,6 +35,18 @@ inline std::string read_file(const std::string& p) {
   return ss.str();
 }
 
+// A plugin built with AddressSanitizer (the asan preset) is loaded into tshark with the ASan runtime preloaded
+// (it must come first in the process); tshark's own leaks are not the plugin's, so leak detection is off. The
+// extcap helpers tshark starts would inherit the preload (and hang in it): they are pointed to an empty folder.
+inline std::string sanitizer_env([[maybe_unused]] const std::string& home) {
+#ifdef MQTTAUTH_ASAN_RUNTIME
+  return " LD_PRELOAD=" + q(MQTTAUTH_ASAN_RUNTIME) + " WIRESHARK_EXTCAP_DIR=" + q(home + "/no-extcap") +
+         " ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:detect_odr_violation=0 UBSAN_OPTIONS=print_stacktrace=1";
+#else
+  return "";
+#endif
+}
+
 struct Tshark {
   std::string home;  // the temporary HOME, also holding the captures
 
@@ -41,7 +55,7 @@ struct Tshark {
     char tmpl[] = "/tmp/mqttauth-tshark-XXXXXX";
     home = mkdtemp(tmpl);
     std::string plugdir = home + "/.local/lib/wireshark/plugins/4.0/epan";
-    std::string cmd = "mkdir -p " + q(plugdir);
+    std::string cmd = "mkdir -p " + q(plugdir) + " " + q(home + "/no-extcap");
     if (with_plugin) cmd += " && cp " + q(MQTTAUTH_PLUGIN_PATH) + " " + q(plugdir + "/mqttauth.so");
     cmd += " && cp " + q(std::string(MQTTAUTH_SOURCE_DIR) + "/captures/") + "*.pcap " +
            q(std::string(MQTTAUTH_SOURCE_DIR) + "/captures/") + "*.secrets " + q(home);
@@ -68,13 +82,16 @@ struct Tshark {
     static int n = 0;
     std::string base = home + "/out" + std::to_string(++n);
     std::string prefix = geteuid() == 0 ? "setpriv --reuid=65534 --regid=65534 --clear-groups " : "";
-    std::string cmd = "cd " + q(home) + " && " + prefix + "env HOME=" + q(home) + " tshark " + args + " >" +
-                      q(base + ".out") + " 2>" + q(base + ".err") + " </dev/null";
+    std::string cmd = "cd " + q(home) + " && " + prefix + "env HOME=" + q(home) + sanitizer_env(home) + " tshark " +
+                      args + " >" + q(base + ".out") + " 2>" + q(base + ".err") + " </dev/null";
     int status = std::system(cmd.c_str());
     Result r;
     r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
     r.out = read_file(base + ".out");
     r.err = read_file(base + ".err");
+    // The plugin under AddressSanitizer + UBSan: any report fails the test, whatever else it checks.
+    if (r.err.find("ERROR: AddressSanitizer") != std::string::npos || r.err.find("runtime error:") != std::string::npos)
+      ADD_FAILURE() << "sanitizer report from tshark " << args << ":\n" << r.err;
     return r;
   }
 };
