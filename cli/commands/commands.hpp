@@ -17,11 +17,6 @@ inline CLI::Option* repeatable(CLI::Option* o) {
   return o->expected(1)->allow_extra_args(false)->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
 }
 
-struct CaptureOptions;
-// The options every capture-reading subcommand shares: files, --port, --no-heuristic, --dialect,
-// --max-packet-size.
-void add_capture_options(CLI::App* sub, CaptureOptions& cap);
-
 void setup_decode(CLI::App& app);
 void setup_sessions(CLI::App& app);
 void setup_stats(CLI::App& app);

@@ -307,37 +307,6 @@ int run_sessions(const SessionsOptions& o) {
 
 }  // namespace
 
-void add_capture_options(CLI::App* sub, CaptureOptions& cap) {
-  sub->add_option("files", cap.files, "Capture files (pcap or pcapng), read in time order")
-      ->required()
-      ->check(CLI::ExistingPath);
-  repeatable(sub->add_option("--port", cap.ports, "Also treat this TCP port as MQTT (repeatable; 1883 always)")
-                 ->check(CLI::Range(1, 65535)));
-  sub->add_flag("--no-heuristic", cap.no_heuristic,
-                "Only the MQTT ports, no recognition of connections that open with CONNECT");
-  sub->add_option("--dialect", cap.dialect, "Types 0 and 15: auto (the dialect rules), authenticate, standard")
-      ->check(CLI::IsMember({"auto", "authenticate", "standard"}));
-  sub->add_option("--max-packet-size", cap.max_packet_size, "Larger MQTT packets are reported and skipped")
-      ->check(CLI::Range(2u, Limits{}.max_packet_size));
-  sub->add_flag("--strict", cap.strict,
-                "Conformance: a packet that breaks a rule of the spec is a decode error, not a packet with violations");
-  add_max_connections_option(sub, cap);
-}
-
-void add_max_connections_option(CLI::App* sub, CaptureOptions& cap) {
-  sub->add_option("--max-connections", cap.max_connections,
-                  "Captures: open connections followed at once (about 1.5 KB each); beyond it the least recently "
-                  "active one ends early, reported as 'evicted'")
-      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 32));
-}
-
-void add_jobs_option(CLI::App* sub, CaptureOptions& cap) {
-  sub->add_option("-j,--jobs", cap.jobs,
-                  "Read the files as independent captures, N at once, results in file order (without -j the "
-                  "files are merged in time order and connections may span them)")
-      ->check(CLI::Range(1u, 1024u));
-}
-
 void setup_sessions(CLI::App& app) {
   auto opt = std::make_shared<SessionsOptions>();
   auto* sub = app.add_subcommand("sessions", "One row per MQTT connection: client, handshake, outcome, traffic");

@@ -151,31 +151,6 @@ std::string transcript_line(const Decoded& d, Direction dir, Role role, PacketId
 
 namespace {
 
-class TranscriptSink final : public AnalyzerSink {
- public:
-  std::map<std::uint64_t, TranscriptSession> sessions;  // by connection id
-  std::unordered_map<std::uint64_t, PacketIds> ids;
-
-  void on_packet(const Connection& c, Direction dir, const Decoded& d, const Observation& obs,
-                 const PacketMeta&) override {
-    TranscriptSession& ts = sessions[c.id];
-    ts.conn = c.id;
-    ts.lines.push_back(transcript_line(d, dir, obs.role, ids[c.id], &ts.client_id));
-  }
-  void on_error(const Connection& c, Direction dir, const Error& e, const PacketMeta&) override {
-    TranscriptSession& ts = sessions[c.id];
-    ts.conn = c.id;
-    ts.lines.push_back(std::string(direction_name(dir)) + " error kind=" + std::string(error_kind_name(e.kind)) +
-                       " offset=" + std::to_string(e.offset));
-  }
-  void on_connection_end(const Connection& c) override {
-    TranscriptSession& ts = sessions[c.id];
-    ts.conn = c.id;
-    if (ts.client_id.empty() && c.session && !c.session->handshakes().empty())
-      ts.client_id = c.session->handshakes().back().client_id;
-  }
-};
-
 // Splits a line into words; quoted values keep their spaces.
 std::vector<std::string> words(const std::string& line) {
   std::vector<std::string> w;
@@ -206,16 +181,31 @@ std::vector<std::string> words(const std::string& line) {
 
 }  // namespace
 
-bool transcript_from_captures(const CaptureOptions& o, Transcript& out, int& damaged) {
-  TranscriptSink sink;
-  Analyzer an(analyzer_options(o), sink);
-  InputReport r = read_captures(o, an);
-  damaged = r.damaged;
-  if (r.unreadable) return false;
-  for (std::size_t i = 0; i < o.files.size(); ++i) out.source += (i ? " " : "") + o.files[i];
-  for (auto& [id, s] : sink.sessions)
+void TranscriptSink::on_packet(const Connection& c, Direction dir, const Decoded& d, const Observation& obs,
+                               const PacketMeta&) {
+  TranscriptSession& ts = sessions_[c.id];
+  ts.conn = c.id;
+  ts.lines.push_back(transcript_line(d, dir, obs.role, ids_[c.id], &ts.client_id));
+}
+
+void TranscriptSink::on_error(const Connection& c, Direction dir, const Error& e, const PacketMeta&) {
+  TranscriptSession& ts = sessions_[c.id];
+  ts.conn = c.id;
+  ts.lines.push_back(std::string(direction_name(dir)) + " error kind=" + std::string(error_kind_name(e.kind)) +
+                     " offset=" + std::to_string(e.offset));
+}
+
+void TranscriptSink::on_connection_end(const Connection& c) {
+  TranscriptSession& ts = sessions_[c.id];
+  ts.conn = c.id;
+  if (ts.client_id.empty() && c.session && !c.session->handshakes().empty())
+    ts.client_id = c.session->handshakes().back().client_id;
+}
+
+void TranscriptSink::take(Transcript& out) {
+  for (auto& [id, s] : sessions_)
     if (!s.lines.empty()) out.sessions.push_back(std::move(s));
-  return true;
+  sessions_.clear();
 }
 
 std::string transcript_text(const Transcript& t) {

@@ -12,7 +12,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "capture_input.hpp"
+#include "analyzer.hpp"
 
 namespace mqttauth::cli {
 
@@ -43,8 +43,20 @@ class PacketIds {
 std::string transcript_line(const Decoded& d, Direction dir, Role role, PacketIds& ids,
                             std::string* client_id = nullptr);
 
-// From captures. Returns false when a file could not be read (messages on stderr).
-bool transcript_from_captures(const CaptureOptions& o, Transcript& out, int& damaged);
+// Collects the transcript of an analysis: a session per connection, a line per packet or decode error.
+class TranscriptSink final : public AnalyzerSink {
+ public:
+  void on_packet(const Connection& c, Direction dir, const Decoded& d, const Observation& obs,
+                 const PacketMeta&) override;
+  void on_error(const Connection& c, Direction dir, const Error& e, const PacketMeta&) override;
+  void on_connection_end(const Connection& c) override;
+  // Moves the sessions with at least one line into `out`, in connection order.
+  void take(Transcript& out);
+
+ private:
+  std::map<std::uint64_t, TranscriptSession> sessions_;  // by connection id
+  std::unordered_map<std::uint64_t, PacketIds> ids_;
+};
 // Writes / reads the text form. Reading fails (nullopt, `error` set) unless the first line is the header.
 std::string transcript_text(const Transcript& t);
 std::optional<Transcript> transcript_parse(const std::string& text, const std::string& source, std::string& error);

@@ -1,5 +1,6 @@
-// Reading one or more capture files in time order into an Analyzer, with the problems of each file reported
-// by name, frame and byte offset, and progress on a terminal.
+// The subcommands' input: the options shared by those that read captures, and reading one or more capture
+// files in time order into an Analyzer, with the problems of each file reported on stderr by name, frame and
+// byte offset, and progress on a terminal.
 #pragma once
 
 #include <functional>
@@ -8,10 +9,9 @@
 #include <vector>
 
 #include "analyzer.hpp"
+#include "transcript.hpp"
 
-namespace CLI {
-class App;
-}
+#include <CLI/CLI.hpp>
 
 namespace mqttauth::cli {
 
@@ -45,6 +45,8 @@ struct CaptureOptions {
 };
 inline constexpr unsigned kMaxThreads = 4;
 
+// Adds the options of the subcommands that read captures (files, --port, --dialect, ...) to `sub`.
+void add_capture_options(CLI::App* sub, CaptureOptions& cap);
 // Adds --max-connections to a subcommand that reads captures (add_capture_options includes it).
 void add_max_connections_option(CLI::App* sub, CaptureOptions& cap);
 // Adds -j/--jobs to a subcommand (decode, sessions, stats).
@@ -64,6 +66,9 @@ void for_each_file(std::size_t files, unsigned jobs, const std::function<void(st
 CaptureOptions one_file(const CaptureOptions& o, std::size_t i);
 // Warns on stderr when connections were evicted (more than --max-connections open at once).
 void report_evictions(const Analyzer::Counters& c, const CaptureOptions& o);
+// The transcript of captures (diff, replay). Returns false when a file could not be read (messages on
+// stderr); `damaged` counts files truncated or corrupt part-way.
+bool transcript_from_captures(const CaptureOptions& o, Transcript& out, int& damaged);
 // Adds the counts of `r` to `into` (not the time).
 void add_report(InputReport& into, const InputReport& r);
 
