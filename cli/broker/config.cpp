@@ -87,9 +87,134 @@ bool parse_listener(std::string_view value, const ListenerConfig& dflt, Listener
   return true;
 }
 
+namespace {
+
+bool parse_reason_code(std::string_view v, std::uint8_t& out) {
+  unsigned code = 0;
+  bool ok = v.size() > 2 && v[0] == '0' && (v[1] == 'x' || v[1] == 'X')
+                ? (std::from_chars(v.data() + 2, v.data() + v.size(), code, 16).ec == std::errc{})
+                : parse_uint(v, code, 255ull);
+  if (!ok || code < 0x80 || code > 0xFF) return false;
+  out = static_cast<std::uint8_t>(code);
+  return true;
+}
+
+using FC = FileConfig;
+using Dir = const std::string&;
+
+// clang-format off
+const Setting kSettings[] = {
+  {"auth", "MODE", "Authentication: none, custom, v5 or any (default none; on the command line, every listener)",
+   [](std::string_view v, Dir, FC& c) { return parse_auth_mode(v, c.broker.auth); }},
+  {"auth_code", "0|15", "Packet type of the custom authenticate packet: 0 or 15 (default 0)",
+   [](std::string_view v, Dir, FC& c) {
+     if (v != "0" && v != "15") return false;
+     c.broker.auth_code = static_cast<std::uint8_t>(v == "15" ? 15 : 0);
+     return true;
+   }},
+  {"secrets", "FILE", "Secrets file: '<client-id> <secret>' lines (a relative path in the file: from the file's folder)",
+   [](std::string_view v, Dir base, FC& c) {
+     std::string p(v);
+     if (!p.empty() && p[0] != '/' && !base.empty()) p.insert(0, base + "/");
+     c.secrets_path = p;
+     return !p.empty();
+   }},
+  {"seed_compat", "BOOL", "Challenges are the 13-digit millisecond clock as in the field (predictable!)",
+   [](std::string_view v, Dir, FC& c) { return parse_bool(v, c.broker.seed_compat); }, true},
+  {"log", "BOOL", "One log line per event on stderr (default true; on the command line: --quiet)",
+   [](std::string_view v, Dir, FC& c) { return parse_bool(v, c.log); }, false, false},
+  {"connect_timeout", "SECONDS", "Seconds to wait for CONNECT (default 10)",
+   [](std::string_view v, Dir, FC& c) { return parse_seconds(v, c.broker.connect_timeout); }},
+  {"auth_timeout", "SECONDS", "Seconds to wait for the response (default 10)",
+   [](std::string_view v, Dir, FC& c) { return parse_seconds(v, c.broker.auth_timeout); }},
+  {"retry_interval", "SECONDS", "Seconds before unacknowledged QoS 1/2 are sent again on a live connection (default 0: only "
+   "on reconnect)",
+   [](std::string_view v, Dir, FC& c) { return parse_seconds(v, c.broker.retry_interval); }},
+  {"auth_fail_limit", "N", "Failed authentications per client id within the window before it is locked out (default 5, "
+   "0 = no limit)",
+   [](std::string_view v, Dir, FC& c) { return parse_uint(v, c.broker.auth_limit.client_failures, 1000000ull); }},
+  {"auth_fail_limit_address", "N", "The same per source address (IPv6: per /64) (default 20, 0 = no limit)",
+   [](std::string_view v, Dir, FC& c) { return parse_uint(v, c.broker.auth_limit.address_failures, 1000000ull); }},
+  {"auth_fail_window", "SECONDS", "Seconds after its last failure that a count is forgotten (default 60)",
+   [](std::string_view v, Dir, FC& c) { return parse_seconds(v, c.broker.auth_limit.window); }},
+  {"auth_lockout", "SECONDS", "Seconds of the first lockout, doubled with each further failure (default 1)",
+   [](std::string_view v, Dir, FC& c) { return parse_seconds(v, c.broker.auth_limit.lockout); }},
+  {"auth_lockout_max", "SECONDS", "Longest lockout in seconds (default 30)",
+   [](std::string_view v, Dir, FC& c) { return parse_seconds(v, c.broker.auth_limit.max_lockout); }},
+  {"auth_limit_entries", "N", "Client ids and addresses tracked at most, each (default 10000; the oldest is evicted)",
+   [](std::string_view v, Dir, FC& c) {
+     return parse_uint(v, c.broker.auth_limit.max_entries, 10000000ull) && c.broker.auth_limit.max_entries > 0;
+   }},
+  {"max_packet_size", "N", "Largest packet accepted and sent, 64 to 268435460 bytes (default 1048576)",
+   [](std::string_view v, Dir, FC& c) {
+     return parse_uint(v, c.broker.max_packet_size, 268435460ull) && c.broker.max_packet_size >= 64;
+   }},
+  {"max_connections", "N", "Open connections at most (default 1024)",
+   [](std::string_view v, Dir, FC& c) {
+     return parse_uint(v, c.broker.max_connections, 1000000ull) && c.broker.max_connections > 0;
+   }},
+  {"max_pending", "N", "Connections not yet authenticated at most; a newcomer closes the oldest (default 512)",
+   [](std::string_view v, Dir, FC& c) {
+     return parse_uint(v, c.broker.max_pending, 1000000ull) && c.broker.max_pending > 0;
+   }},
+  {"max_connections_per_address", "N", "Connections from one IP address at most (default 0: no limit)",
+   [](std::string_view v, Dir, FC& c) { return parse_uint(v, c.broker.max_connections_per_address, 1000000ull); }},
+  {"max_handshake_bytes", "N", "Bytes a connection may send before it is authenticated (default 65536)",
+   [](std::string_view v, Dir, FC& c) {
+     return parse_uint(v, c.broker.max_handshake_bytes, 268435460ull) && c.broker.max_handshake_bytes >= 64;
+   }},
+  {"max_output_queue", "N", "Bytes queued for one socket before it is closed (default 8388608)",
+   [](std::string_view v, Dir, FC& c) { return parse_uint(v, c.broker.max_output_queue, 1ull << 32); }},
+  {"max_output_total", "N", "Bytes queued for all sockets; over it the largest queue's socket is closed "
+   "(default 268435456)",
+   [](std::string_view v, Dir, FC& c) { return parse_uint(v, c.broker.max_output_total, 1ull << 40); }},
+  {"max_queued_messages", "N", "Messages queued per session, offline or not yet in flight (default 1000)",
+   [](std::string_view v, Dir, FC& c) { return parse_uint(v, c.broker.max_queued_messages, 10000000ull); }},
+  {"max_retained", "N", "Retained messages in all (default 100000)",
+   [](std::string_view v, Dir, FC& c) { return parse_uint(v, c.broker.max_retained, 100000000ull); }},
+  {"receive_maximum", "N", "MQTT 5: QoS 1/2 PUBLISH a client may have in flight (default 20)",
+   [](std::string_view v, Dir, FC& c) {
+     return parse_uint(v, c.broker.receive_maximum, 65535ull) && c.broker.receive_maximum > 0;
+   }},
+  {"max_inflight", "N", "Outgoing QoS 1/2 in flight for 3.x clients (default 20)",
+   [](std::string_view v, Dir, FC& c) {
+     return parse_uint(v, c.broker.max_inflight, 65535ull) && c.broker.max_inflight > 0;
+   }},
+  {"topic_alias_maximum", "N", "MQTT 5: client-to-server topic aliases (default 10, 0 = none)",
+   [](std::string_view v, Dir, FC& c) { return parse_uint(v, c.broker.topic_alias_maximum, 65535ull); }},
+  {"server_keep_alive", "N", "Largest keep alive for MQTT 5 clients, sent as Server Keep Alive (default 0: none)",
+   [](std::string_view v, Dir, FC& c) { return parse_uint(v, c.broker.server_keep_alive, 65535ull); }},
+  {"max_session_expiry", "N", "MQTT 5: cap on the session expiry a client asks for, seconds (default 4294967295)",
+   [](std::string_view v, Dir, FC& c) { return parse_uint(v, c.broker.max_session_expiry, 0xFFFFFFFFull); }},
+  {"deny_subscribe", "FILTER", "Refuse subscriptions to this topic filter (repeatable)",
+   [](std::string_view v, Dir, FC& c) {
+     if (v.empty()) return false;
+     c.broker.deny_subscribe.emplace_back(v);
+     return true;
+   }},
+  {"deny_reason_v5", "CODE", "MQTT 5 reason code of a refused subscription, 0x80 to 0xFF (default 0x87)",
+   [](std::string_view v, Dir, FC& c) { return parse_reason_code(v, c.broker.deny_reason_v5); }},
+};
+// clang-format on
+
+}  // namespace
+
+std::span<const Setting> settings() { return kSettings; }
+
+bool apply_setting(std::string_view key, std::string_view value, const std::string& base_dir, FileConfig& out,
+                   std::string& error) {
+  for (const Setting& s : kSettings) {
+    if (s.key != key) continue;
+    if (s.apply(value, base_dir, out)) return true;
+    error = "bad value '" + std::string(value) + "' for " + std::string(key);
+    return false;
+  }
+  error = "unknown key '" + std::string(key) + "'";
+  return false;
+}
+
 bool parse_config(std::string_view text, const std::string& base_dir, FileConfig& out, std::string& error) {
   std::size_t lineno = 0;
-  BrokerConfig& b = out.broker;
   while (!text.empty()) {
     auto nl = text.find('\n');
     std::string_view line = text.substr(0, nl);
@@ -100,95 +225,25 @@ bool parse_config(std::string_view text, const std::string& base_dir, FileConfig
     line = trim(line);
     if (line.empty()) continue;
     auto eq = line.find('=');
-    auto fail = [&](const std::string& why) {
-      error = "line " + std::to_string(lineno) + ": " + why;
-      return false;
-    };
-    if (eq == std::string_view::npos) return fail("expected key = value");
-    std::string key(trim(line.substr(0, eq)));
-    std::string_view v = trim(line.substr(eq + 1));
-    bool ok = true;
-    if (key == "listener") {
-      ListenerConfig dflt;
-      dflt.auth = b.auth;
-      dflt.auth_code = b.auth_code;
-      ListenerConfig l;
-      std::string why;
-      if (!parse_listener(v, dflt, l, why)) return fail(why);
-      out.listeners.push_back(std::move(l));
-    } else if (key == "auth") {
-      ok = parse_auth_mode(v, b.auth);
-    } else if (key == "auth_code") {
-      ok = (v == "0" || v == "15");
-      b.auth_code = static_cast<std::uint8_t>(v == "15" ? 15 : 0);
-    } else if (key == "secrets") {
-      std::string p(v);
-      if (!p.empty() && p[0] != '/' && !base_dir.empty()) p = base_dir + "/" + p;
-      out.secrets_path = p;
-    } else if (key == "seed_compat") {
-      ok = parse_bool(v, b.seed_compat);
-    } else if (key == "log") {
-      ok = parse_bool(v, out.log);
-    } else if (key == "connect_timeout") {
-      ok = parse_seconds(v, b.connect_timeout);
-    } else if (key == "auth_timeout") {
-      ok = parse_seconds(v, b.auth_timeout);
-    } else if (key == "retry_interval") {
-      ok = parse_seconds(v, b.retry_interval);
-    } else if (key == "auth_fail_limit") {
-      ok = parse_uint(v, b.auth_limit.client_failures, 1000000ull);
-    } else if (key == "auth_fail_limit_address") {
-      ok = parse_uint(v, b.auth_limit.address_failures, 1000000ull);
-    } else if (key == "auth_fail_window") {
-      ok = parse_seconds(v, b.auth_limit.window);
-    } else if (key == "auth_lockout") {
-      ok = parse_seconds(v, b.auth_limit.lockout);
-    } else if (key == "auth_lockout_max") {
-      ok = parse_seconds(v, b.auth_limit.max_lockout);
-    } else if (key == "auth_limit_entries") {
-      ok = parse_uint(v, b.auth_limit.max_entries, 10000000ull) && b.auth_limit.max_entries > 0;
-    } else if (key == "max_packet_size") {
-      ok = parse_uint(v, b.max_packet_size, 268435460ull) && b.max_packet_size >= 64;
-    } else if (key == "max_connections") {
-      ok = parse_uint(v, b.max_connections, 1000000ull) && b.max_connections > 0;
-    } else if (key == "max_pending") {
-      ok = parse_uint(v, b.max_pending, 1000000ull) && b.max_pending > 0;
-    } else if (key == "max_connections_per_address") {
-      ok = parse_uint(v, b.max_connections_per_address, 1000000ull);
-    } else if (key == "max_handshake_bytes") {
-      ok = parse_uint(v, b.max_handshake_bytes, 268435460ull) && b.max_handshake_bytes >= 64;
-    } else if (key == "max_output_queue") {
-      ok = parse_uint(v, b.max_output_queue, 1ull << 32);
-    } else if (key == "max_output_total") {
-      ok = parse_uint(v, b.max_output_total, 1ull << 40);
-    } else if (key == "max_queued_messages") {
-      ok = parse_uint(v, b.max_queued_messages, 10000000ull);
-    } else if (key == "max_retained") {
-      ok = parse_uint(v, b.max_retained, 100000000ull);
-    } else if (key == "receive_maximum") {
-      ok = parse_uint(v, b.receive_maximum, 65535ull) && b.receive_maximum > 0;
-    } else if (key == "max_inflight") {
-      ok = parse_uint(v, b.max_inflight, 65535ull) && b.max_inflight > 0;
-    } else if (key == "topic_alias_maximum") {
-      ok = parse_uint(v, b.topic_alias_maximum, 65535ull);
-    } else if (key == "server_keep_alive") {
-      ok = parse_uint(v, b.server_keep_alive, 65535ull);
-    } else if (key == "max_session_expiry") {
-      ok = parse_uint(v, b.max_session_expiry, 0xFFFFFFFFull);
-    } else if (key == "deny_reason_v5") {
-      unsigned code = 0;
-      ok = v.size() > 2 && v[0] == '0' && (v[1] == 'x' || v[1] == 'X')
-               ? (std::from_chars(v.data() + 2, v.data() + v.size(), code, 16).ec == std::errc{})
-               : parse_uint(v, code, 255ull);
-      ok = ok && code >= 0x80 && code <= 0xFF;
-      b.deny_reason_v5 = static_cast<std::uint8_t>(code);
-    } else if (key == "deny_subscribe") {
-      if (v.empty()) return fail("deny_subscribe needs a topic filter");
-      b.deny_subscribe.emplace_back(v);
+    std::string why;
+    if (eq == std::string_view::npos) {
+      why = "expected key = value";
     } else {
-      return fail("unknown key '" + key + "'");
+      std::string_view key = trim(line.substr(0, eq)), v = trim(line.substr(eq + 1));
+      if (key == "listener") {
+        ListenerConfig dflt, l;
+        dflt.auth = out.broker.auth;
+        dflt.auth_code = out.broker.auth_code;
+        if (parse_listener(v, dflt, l, why)) {
+          out.listeners.push_back(std::move(l));
+          continue;
+        }
+      } else if (apply_setting(key, v, base_dir, out, why)) {
+        continue;
+      }
     }
-    if (!ok) return fail("bad value '" + std::string(v) + "' for " + key);
+    error = "line " + std::to_string(lineno) + ": " + why;
+    return false;
   }
   return true;
 }

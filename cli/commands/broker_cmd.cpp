@@ -4,6 +4,7 @@
 #include <asio.hpp>
 
 #include <algorithm>
+#include <map>
 #include <cstdio>
 #include <memory>
 #include <optional>
@@ -21,34 +22,24 @@ namespace {
 struct BrokerOptions {
   std::vector<std::string> listen;
   std::string config;
-  std::string auth;
-  int auth_code = -1;
-  std::string secrets;
-  bool seed_compat = false;
-  double auth_timeout = -1;
-  double connect_timeout = -1;
-  long long max_packet_size = -1;
-  long long max_connections = -1;
-  long long max_pending = -1;
-  long long max_connections_per_address = -1;
-  long long max_handshake_bytes = -1;
-  long long max_output_queue = -1;
-  long long max_output_total = -1;
-  int server_keep_alive = -1;
-  long long auth_fail_limit = -1;
-  long long auth_fail_limit_address = -1;
-  double auth_fail_window = -1;
-  double auth_lockout = -1;
-  double auth_lockout_max = -1;
-  long long auth_limit_entries = -1;
-  std::vector<std::string> deny_subscribe;
+  // The settings given on the command line, by key of the settings table (broker/config.hpp): every value
+  // in the order given (a setting given twice: the last one wins; deny_subscribe: each one adds).
+  std::map<std::string, std::vector<std::string>, std::less<>> given;
+  std::map<std::string, bool, std::less<>> flags;
   bool quiet = false;
 };
 
-// A numeric option given on the command line (-1 = not given; CLI11 checked its range) replaces the setting.
-template <class Option, class Setting>
-void override(Option given, Setting& setting) {
-  if (given >= 0) setting = static_cast<Setting>(given);
+// "auth_fail_limit" -> "--auth-fail-limit".
+std::string option_name(std::string_view key) {
+  std::string o = "--" + std::string(key);
+  std::replace(o.begin(), o.end(), '_', '-');
+  return o;
+}
+
+bool was_given(const BrokerOptions& o, std::string_view key) {
+  auto it = o.given.find(key);
+  auto f = o.flags.find(key);
+  return (it != o.given.end() && !it->second.empty()) || (f != o.flags.end() && f->second);
 }
 
 // Every connection takes a file descriptor, and so does every connection draining after a close (at most
@@ -78,35 +69,18 @@ int run_broker(const BrokerOptions& o) {
     return kExitUsage;
   }
   BrokerConfig& cfg = fc.broker;
-  // The command line overrides the file.
-  if (!o.auth.empty() && !parse_auth_mode(o.auth, cfg.auth)) {
-    std::fprintf(stderr, "mqttauth broker: --auth must be none, custom, v5 or any\n");
-    return kExitUsage;
-  }
-  if (o.auth_code >= 0) cfg.auth_code = static_cast<std::uint8_t>(o.auth_code);
-  if (!o.secrets.empty()) fc.secrets_path = o.secrets;
-  if (o.seed_compat) cfg.seed_compat = true;
-  auto set_seconds = [](double s, std::chrono::milliseconds& out) {
-    if (s >= 0) out = std::chrono::milliseconds(static_cast<long long>(s * 1000));
-  };
-  set_seconds(o.auth_timeout, cfg.auth_timeout);
-  set_seconds(o.connect_timeout, cfg.connect_timeout);
-  AuthLimitConfig& limit = cfg.auth_limit;
-  override(o.auth_fail_limit, limit.client_failures);
-  override(o.auth_fail_limit_address, limit.address_failures);
-  set_seconds(o.auth_fail_window, limit.window);
-  set_seconds(o.auth_lockout, limit.lockout);
-  set_seconds(o.auth_lockout_max, limit.max_lockout);
-  override(o.auth_limit_entries, limit.max_entries);
-  override(o.max_packet_size, cfg.max_packet_size);
-  override(o.max_connections, cfg.max_connections);
-  override(o.max_pending, cfg.max_pending);
-  override(o.max_connections_per_address, cfg.max_connections_per_address);
-  override(o.max_handshake_bytes, cfg.max_handshake_bytes);
-  override(o.max_output_queue, cfg.max_output_queue);
-  override(o.max_output_total, cfg.max_output_total);
-  override(o.server_keep_alive, cfg.server_keep_alive);
-  for (const auto& d : o.deny_subscribe) cfg.deny_subscribe.push_back(d);
+  // The command line overrides the file, through the same table of settings.
+  for (const auto& [key, values] : o.given)
+    for (const auto& v : values)
+      if (!apply_setting(key, v, "", fc, error)) {
+        std::fprintf(stderr, "mqttauth broker: %s: %s\n", option_name(key).c_str(), error.c_str());
+        return kExitUsage;
+      }
+  for (const auto& [key, on] : o.flags)
+    if (on && !apply_setting(key, "true", "", fc, error)) {
+      std::fprintf(stderr, "mqttauth broker: %s: %s\n", option_name(key).c_str(), error.c_str());
+      return kExitUsage;
+    }
   if (o.quiet) fc.log = false;
 
   std::vector<ListenerConfig> listeners;
@@ -129,8 +103,8 @@ int run_broker(const BrokerOptions& o) {
   }
   // --auth / --auth-code given on the command line apply to every listener.
   for (auto& l : listeners) {
-    if (!o.auth.empty()) l.auth = cfg.auth;
-    if (o.auth_code >= 0) l.auth_code = cfg.auth_code;
+    if (was_given(o, "auth")) l.auth = cfg.auth;
+    if (was_given(o, "auth_code")) l.auth_code = cfg.auth_code;
   }
 
   bool needs_secrets = false;
@@ -193,62 +167,19 @@ void setup_broker(CLI::App& app) {
       "  mqttauth broker --listen 127.0.0.1:0 --listen '127.0.0.1:1884 auth=v5' --secrets devices.secrets\n"
       "  mqttauth broker --config docs/broker.conf\n"
       "A listener is HOST:PORT, optionally followed by auth=none|custom|v5|any and code=0|15.\n"
+      "Every setting of the configuration file is also an option: max_pending = 100 is --max-pending 100.\n"
       "Exit codes: 0 stopped (SIGINT/SIGTERM), 2 usage, unreadable config or secrets, cannot listen.");
   repeatable(sub->add_option("--listen", opt->listen, "HOST:PORT to listen on (repeatable; port 0 = any free port)"));
   sub->add_option("--config", opt->config, "Configuration file (key = value; the command line overrides it)");
-  sub->add_option("--auth", opt->auth, "Authentication: none, custom, v5 or any (all listeners)")
-      ->check(CLI::IsMember({"none", "custom", "v5", "any"}));
-  sub->add_option("--auth-code", opt->auth_code, "Packet type of the custom authenticate packet: 0 or 15")
-      ->check(CLI::IsMember({0, 15}));
-  sub->add_option("--secrets", opt->secrets, "Secrets file: '<client-id> <secret>' lines");
-  sub->add_flag("--seed-compat", opt->seed_compat,
-                "Challenges are the 13-digit millisecond clock as in the field (predictable!)");
-  sub->add_option("--auth-timeout", opt->auth_timeout, "Seconds to wait for the response (default 10)")
-      ->check(CLI::Range(0.0, 86400.0));
-  sub->add_option("--connect-timeout", opt->connect_timeout, "Seconds to wait for CONNECT (default 10)")
-      ->check(CLI::Range(0.0, 86400.0));
-  sub->add_option("--max-packet-size", opt->max_packet_size, "Largest packet accepted (default 1048576)")
-      ->check(CLI::Range(64LL, 268435460LL));
-  sub->add_option("--max-connections", opt->max_connections, "Open connections at most (default 1024)")
-      ->check(CLI::Range(1LL, 1000000LL));
-  sub->add_option("--max-pending", opt->max_pending,
-                  "Connections not yet authenticated at most; a newcomer closes the oldest (default 512)")
-      ->check(CLI::Range(1LL, 1000000LL));
-  sub->add_option("--max-connections-per-address", opt->max_connections_per_address,
-                  "Connections from one IP address at most (default 0: no limit)")
-      ->check(CLI::Range(0LL, 1000000LL));
-  sub->add_option("--max-handshake-bytes", opt->max_handshake_bytes,
-                  "Bytes a connection may send before it is authenticated (default 65536)")
-      ->check(CLI::Range(64LL, 268435460LL));
-  sub->add_option("--max-output-queue", opt->max_output_queue,
-                  "Bytes queued for one socket before it is closed (default 8388608)")
-      ->check(CLI::Range(1LL, 1LL << 32));
-  sub->add_option("--max-output-total", opt->max_output_total,
-                  "Bytes queued for all sockets; over it the largest queue's socket is closed (default 268435456)")
-      ->check(CLI::Range(1LL, 1LL << 40));
-  sub->add_option("--server-keep-alive", opt->server_keep_alive,
-                  "Largest keep alive for MQTT 5 clients, sent as Server Keep Alive (0 = none)")
-      ->check(CLI::Range(0, 65535));
-  sub->add_option("--auth-fail-limit", opt->auth_fail_limit,
-                  "Failed authentications per client id within the window before it is locked out (default 5, "
-                  "0 = no limit)")
-      ->check(CLI::Range(0LL, 1000000LL));
-  sub->add_option("--auth-fail-limit-address", opt->auth_fail_limit_address,
-                  "The same per source address (IPv6: per /64) (default 20, 0 = no limit)")
-      ->check(CLI::Range(0LL, 1000000LL));
-  sub->add_option("--auth-fail-window", opt->auth_fail_window,
-                  "Seconds after its last failure that a count is forgotten (default 60)")
-      ->check(CLI::Range(0.0, 1e7));
-  sub->add_option("--auth-lockout", opt->auth_lockout,
-                  "Seconds of the first lockout, doubled with each further failure (default 1)")
-      ->check(CLI::Range(0.0, 1e7));
-  sub->add_option("--auth-lockout-max", opt->auth_lockout_max, "Longest lockout in seconds (default 30)")
-      ->check(CLI::Range(0.0, 1e7));
-  sub->add_option("--auth-limit-entries", opt->auth_limit_entries,
-                  "Client ids and addresses tracked at most, each (default 10000; the oldest is evicted)")
-      ->check(CLI::Range(1LL, 10000000LL));
-  repeatable(sub->add_option("--deny-subscribe", opt->deny_subscribe,
-                             "Refuse subscriptions to this topic filter (repeatable)"));
+  // Every setting of the table that the command line takes, named as in the file with '-' for '_'.
+  for (const broker::Setting& st : broker::settings()) {
+    if (!st.command_line) continue;
+    const std::string key(st.key), help(st.help);
+    if (st.flag)
+      sub->add_flag(option_name(key), opt->flags[key], help);
+    else
+      repeatable(sub->add_option(option_name(key), opt->given[key], help))->type_name(std::string(st.value_name));
+  }
   sub->add_flag("-q,--quiet", opt->quiet, "No log lines on stderr (the listening lines stay)");
   sub->callback([opt] {
     int rc = run_broker(*opt);

@@ -1206,6 +1206,26 @@ TEST(BrokerConfigFile, ParsesKeysAndListeners) {
   EXPECT_FALSE(parse_config("max_pending = 0\n", "", bad, err));  // no connection could ever authenticate
 }
 
+// The settings table is the one list of settings: docs/broker.conf shows each, and each applies from the file.
+TEST(BrokerConfigFile, EverySettingIsDocumentedAndReadFromTheFile) {
+  std::ifstream in(std::string(MQTTAUTH_SOURCE_DIR) + "/docs/broker.conf");
+  std::stringstream doc;
+  doc << in.rdbuf();
+  ASSERT_FALSE(doc.str().empty());
+  for (const Setting& st : settings()) {
+    const std::string key(st.key);
+    const std::string shown = doc.str();
+    EXPECT_TRUE(shown.find("\n" + key + " =") != std::string::npos ||
+                shown.find("# " + key + " =") != std::string::npos)
+        << key << " is not in docs/broker.conf";
+    if (key == "secrets" || key == "deny_subscribe") continue;  // any text is a path or a topic filter
+    FileConfig fc;
+    std::string err;
+    EXPECT_FALSE(parse_config(key + " = nonsense\n", "", fc, err)) << key << " took a nonsense value";
+    EXPECT_NE(err.find("bad value 'nonsense' for " + key), std::string::npos) << err;
+  }
+}
+
 TEST(BrokerChallenge, RandomHexAndSeedCompat) {
   std::string a = make_challenge(false), b = make_challenge(false);
   EXPECT_EQ(a.size(), 32u);
