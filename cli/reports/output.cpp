@@ -571,16 +571,21 @@ void connect_text(std::string& out, const ConnectBody& c) {
 }
 
 std::string_view type_color(const Packet& p) {
-  switch (p.index()) {
-    case 0:
-    case 1:
-    case 13: return kCyan;  // connect, connack, disconnect
-    case 2: return kGreen;  // publish
-    case 14:
-    case 15: return kMagenta;  // auth, authenticate
-    case 16: return kYellow;   // reserved
-    default: return {};
-  }
+  return std::visit(
+      [](const auto& x) -> std::string_view {
+        using T = std::decay_t<decltype(x)>;
+        if constexpr (std::is_same_v<T, Connect> || std::is_same_v<T, Connack> || std::is_same_v<T, Disconnect>)
+          return kCyan;
+        else if constexpr (std::is_same_v<T, Publish>)
+          return kGreen;
+        else if constexpr (std::is_same_v<T, Auth> || std::is_same_v<T, Authenticate>)
+          return kMagenta;
+        else if constexpr (std::is_same_v<T, Reserved>)
+          return kYellow;
+        else
+          return {};
+      },
+      p);
 }
 
 void upper(std::string& out, std::string_view s) {

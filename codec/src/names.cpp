@@ -74,6 +74,11 @@ std::string_view packet_name_at(std::size_t index) noexcept {
 
 std::string_view packet_name(const Packet& p) noexcept { return packet_name_at(p.index()); }
 
+// The alternatives Connect .. Disconnect stand in the order of their packet types 1 .. 14.
+static_assert(std::is_same_v<std::variant_alternative_t<0, Packet>, Connect> &&
+              std::is_same_v<std::variant_alternative_t<2, Packet>, Publish> &&
+              std::is_same_v<std::variant_alternative_t<13, Packet>, Disconnect>);
+
 std::uint8_t packet_code(const Packet& p) noexcept {
   if (auto* a = std::get_if<Authenticate>(&p)) return a->code;
   if (auto* r = std::get_if<Reserved>(&p)) return r->code;
