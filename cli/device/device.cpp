@@ -1,15 +1,12 @@
 #include "device.hpp"
 
 #include <asio.hpp>
-#include <deque>
 #include <map>
 #include <memory>
 #include <set>
 
-#include "iotap.hpp"
+#include "link.hpp"
 #include "mqttauth/codec.hpp"
-#include "mqttauth/framer.hpp"
-#include "recorder.hpp"
 #include "mqttauth/verify.hpp"
 
 namespace mqttauth::cli::device {
@@ -25,31 +22,13 @@ const char* device_auth_name(DeviceAuth a) noexcept {
 
 namespace {
 
-using asio::ip::tcp;
 using Buf = std::vector<std::uint8_t>;
 using Clock = std::chrono::steady_clock;
-
-Endpoint to_endpoint(const tcp::endpoint& e) {
-  Endpoint out;
-  auto a = e.address();
-  if (a.is_v4()) {
-    auto b = a.to_v4().to_bytes();
-    std::copy(b.begin(), b.end(), out.ip.b.begin());
-  } else {
-    out.ip.v6 = true;
-    auto b = a.to_v6().to_bytes();
-    std::copy(b.begin(), b.end(), out.ip.b.begin());
-  }
-  out.port = e.port();
-  return out;
-}
-
-enum class Io : std::uint8_t { ok, timeout, eof, reset, error, protocol };
 
 class Runner : public std::enable_shared_from_this<Runner> {
  public:
   Runner(asio::io_context& io, const DeviceConfig& cfg, const std::function<void(const DeviceResult&)>& done)
-      : io_(io), cfg_(cfg), done_(done), timer_(io), rbuf_(64 * 1024) {}
+      : io_(io), cfg_(cfg), done_(done), link_(std::make_shared<Link>(io, cfg.tap)) {}
 
   static asio::awaitable<void> run(std::shared_ptr<Runner> self) {
     try {
@@ -74,83 +53,18 @@ class Runner : public std::enable_shared_from_this<Runner> {
   }
   Clock::time_point deadline() const { return Clock::now() + cfg_.timeout; }
 
-  // ------------------------------------------------------------------------------------------- socket
+  // ------------------------------------------------------------------------------------------- the link
 
-  void arm(Clock::time_point when) {
-    std::uint64_t my = ++gen_;
-    timed_out_ = false;
-    timer_.expires_at(when);
-    timer_.async_wait([self = shared_from_this(), my](std::error_code ec) {
-      if (ec || self->gen_ != my) return;
-      self->timed_out_ = true;
-      std::error_code ignored;
-      if (self->sock_) self->sock_->cancel(ignored);
-    });
-  }
-  void disarm() {
-    ++gen_;
-    timer_.cancel();
-  }
+  void close_conn(bool by_client, bool reset) { link_->close(by_client, reset); }
+  void lost(Io io) { link_->lost(io); }
 
-  Io classify(const std::error_code& ec) const {
-    if (timed_out_) return Io::timeout;
-    if (ec == asio::error::eof) return Io::eof;
-    if (ec == asio::error::connection_reset || ec == asio::error::broken_pipe) return Io::reset;
-    return Io::error;
-  }
-
-  // Reports the end of the connection to the tap once and closes the socket.
-  void close_conn(bool by_client, bool reset) {
-    if (tap_open_ && cfg_.tap) cfg_.tap->on_close(conn_id_, by_client, reset, Recorder::wall_clock_ns());
-    tap_open_ = false;
-    if (sock_) {
-      std::error_code ignored;
-      if (by_client && !reset) sock_->shutdown(tcp::socket::shutdown_both, ignored);
-      sock_->close(ignored);
-    }
-    sock_.reset();
-  }
-  void lost(Io io) {
-    if (io == Io::eof)
-      close_conn(false, false);
-    else if (io == Io::reset)
-      close_conn(false, true);
-    else
-      close_conn(true, false);
-  }
-
+  // The next packet into cur_.
   asio::awaitable<Io> next_packet(Clock::time_point until) {
-    while (inbox_.empty()) {
-      if (!sock_) co_return Io::error;
-      arm(until);
-      std::error_code ec;
-      std::size_t n =
-          co_await sock_->async_read_some(asio::buffer(rbuf_), asio::redirect_error(asio::use_awaitable, ec));
-      bool timed_out = timed_out_;
-      disarm();
-      if (ec) {
-        timed_out_ = timed_out;
-        co_return classify(ec);
-      }
-      std::span<const std::uint8_t> chunk(rbuf_.data(), n);
-      if (tap_open_ && cfg_.tap) cfg_.tap->on_data(conn_id_, false, chunk, Recorder::wall_clock_ns());
-      framer_.push(chunk);
-      for (;;) {
-        FrameEvent ev = framer_.next();
-        if (ev.kind == FrameEvent::Kind::need_more) break;
-        if (ev.kind != FrameEvent::Kind::frame) {
-          fail(kDeviceProtocolError, "the server's stream cannot be framed at byte " + std::to_string(ev.frame.offset));
-          co_return Io::protocol;
-        }
-        Buf b;
-        b.reserve(ev.frame.bytes.size());
-        b.assign(ev.frame.bytes.begin(), ev.frame.bytes.end());
-        inbox_.push_back(std::move(b));
-      }
-    }
-    cur_ = std::move(inbox_.front());
-    inbox_.pop_front();
-    co_return Io::ok;
+    Io io = co_await link_->next_packet(until, cur_);
+    if (io == Io::protocol)
+      fail(kDeviceProtocolError,
+           "the server's stream cannot be framed at byte " + std::to_string(link_->framing_error_offset()));
+    co_return io;
   }
 
   asio::awaitable<Io> send(const Packet& p) {
@@ -160,59 +74,20 @@ class Runner : public std::enable_shared_from_this<Runner> {
       fail(kDeviceProtocolError, "cannot encode " + std::string(packet_name(p)) + ": " + r.error().message());
       co_return Io::protocol;
     }
-    if (!sock_) co_return Io::error;
-    arm(deadline());
-    std::error_code ec;
-    co_await asio::async_write(*sock_, asio::buffer(b), asio::redirect_error(asio::use_awaitable, ec));
-    bool timed_out = timed_out_;
-    disarm();
-    if (ec) {
-      timed_out_ = timed_out;
-      co_return classify(ec);
-    }
-    if (tap_open_ && cfg_.tap) cfg_.tap->on_data(conn_id_, true, b, Recorder::wall_clock_ns());
-    co_return Io::ok;
+    co_return co_await link_->write(b, deadline());
   }
 
   asio::awaitable<bool> connect() {
-    std::string host;
+    std::string host, why;
     std::uint16_t port = 0;
     if (!split_host_port(cfg_.connect, host, port)) {
       fail(kDeviceUsage, "--connect wants HOST:PORT, not " + cfg_.connect);
       co_return false;
     }
-    tcp::resolver resolver(io_);
-    std::error_code ec;
-    auto results =
-        co_await resolver.async_resolve(host, std::to_string(port), asio::redirect_error(asio::use_awaitable, ec));
-    if (ec) {
-      fail(kDeviceConnectFailed, "cannot resolve " + host + ": " + ec.message());
-      co_return false;
-    }
-    sock_.emplace(io_);
-    arm(deadline());
-    co_await asio::async_connect(*sock_, results, asio::redirect_error(asio::use_awaitable, ec));
-    bool timed_out = timed_out_;
-    disarm();
-    if (ec) {
-      sock_.reset();
-      fail(kDeviceConnectFailed,
-           "cannot connect to " + cfg_.connect + ": " + (timed_out ? std::string("timed out") : ec.message()));
-      co_return false;
-    }
-    sock_->set_option(tcp::no_delay(true), ec);
-    framer_ = Framer(1u << 28);
-    inbox_.clear();
-    conn_id_ = cfg_.tap_id + static_cast<std::uint64_t>(attempt_);
-    if (cfg_.tap) {
-      std::error_code e1, e2;
-      auto local = sock_->local_endpoint(e1), remote = sock_->remote_endpoint(e2);
-      if (!e1 && !e2) {
-        cfg_.tap->on_open(conn_id_, to_endpoint(local), to_endpoint(remote), Recorder::wall_clock_ns());
-        tap_open_ = true;
-      }
-    }
-    co_return true;
+    const std::uint64_t tap_id = cfg_.tap_id + static_cast<std::uint64_t>(attempt_);
+    if (co_await link_->connect(host, port, cfg_.connect, tap_id, deadline(), why)) co_return true;
+    fail(kDeviceConnectFailed, why);
+    co_return false;
   }
 
   DecodeContext context() const {
@@ -667,17 +542,9 @@ class Runner : public std::enable_shared_from_this<Runner> {
   std::function<void(const DeviceResult&)> done_;
   DeviceResult res_;
 
-  std::optional<tcp::socket> sock_;
-  asio::steady_timer timer_;
-  std::uint64_t gen_ = 0;
-  bool timed_out_ = false;
-  Framer framer_;
-  Buf rbuf_;
-  std::deque<Buf> inbox_;
+  std::shared_ptr<Link> link_;
   Buf cur_;  // the packet being handled (decoded views point into it)
   int attempt_ = 0;
-  std::uint64_t conn_id_ = 0;
-  bool tap_open_ = false;
   std::uint8_t level_ = 4;
   std::uint16_t next_id_ = 1;
   std::map<std::uint16_t, std::uint8_t> out_;  // packet id -> what is awaited

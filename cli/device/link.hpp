@@ -1,0 +1,67 @@
+// The device's connection to a broker: one TCP socket, read deadlines, the framing of what arrives into
+// packets, and the report of every byte to an IoTap. The device's protocol (device.cpp) sits above it.
+#pragma once
+
+#include <asio.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "mqttauth/framer.hpp"
+
+namespace mqttauth::cli {
+class IoTap;
+}
+
+namespace mqttauth::cli::device {
+
+// How an I/O operation ended.
+enum class Io : std::uint8_t { ok, timeout, eof, reset, error, protocol };
+
+class Link : public std::enable_shared_from_this<Link> {
+ public:
+  using Clock = std::chrono::steady_clock;
+  using Buf = std::vector<std::uint8_t>;
+
+  // `tap` (may be null) is told of the connection as `tap_id`.
+  Link(asio::io_context& io, IoTap* tap) : io_(io), tap_(tap), timer_(io), rbuf_(64 * 1024) {}
+
+  // Resolves and connects to host:port (`shown` as the user wrote it) before `until`; on failure says why.
+  asio::awaitable<bool> connect(const std::string& host, std::uint16_t port, const std::string& shown,
+                                std::uint64_t tap_id, Clock::time_point until, std::string& why);
+  // The next whole packet into `out`. Io::protocol: the stream cannot be framed, at framing_error_offset().
+  asio::awaitable<Io> next_packet(Clock::time_point until, Buf& out);
+  // Writes `bytes` before `until`.
+  asio::awaitable<Io> write(const Buf& bytes, Clock::time_point until);
+  // Reports the end of the connection to the tap once and closes the socket.
+  void close(bool by_client, bool reset);
+  // Closes after an I/O end: the peer's FIN or RST, or ours.
+  void lost(Io io);
+  bool is_open() const noexcept { return sock_.has_value(); }
+  std::uint64_t framing_error_offset() const noexcept { return framing_error_; }
+
+ private:
+  void arm(Clock::time_point when);
+  void disarm();
+  Io classify(const std::error_code& ec) const;
+
+  asio::io_context& io_;
+  IoTap* tap_;
+  std::optional<asio::ip::tcp::socket> sock_;
+  asio::steady_timer timer_;
+  std::uint64_t gen_ = 0;  // the deadline armed last; an older one that fires is ignored
+  bool timed_out_ = false;
+  Framer framer_;
+  Buf rbuf_;
+  std::deque<Buf> inbox_;
+  std::uint64_t conn_id_ = 0;
+  bool tap_open_ = false;
+  std::uint64_t framing_error_ = 0;
+};
+
+}  // namespace mqttauth::cli::device
