@@ -1,5 +1,7 @@
 #include "output.hpp"
 
+#include "fields.hpp"
+
 #include <functional>
 
 #include <algorithm>
@@ -270,86 +272,60 @@ void codes_json(JsonWriter& w, std::string_view key, Bytes codes) {
 }  // namespace
 
 void packet_fields_json(JsonWriter& w, const Decoded& d, const Observation& obs) {
-  const bool v5 = d.level == kLevel5;
+  const PacketFields f = packet_fields(d, obs);
   w.field("type", packet_name(d.packet));
   w.field_num("code", d.header.code());
   w.field_num("flags", d.header.flags());
   w.field_num("len", d.header.remaining_length);
-  std::visit(
-      [&](const auto& p) {
-        using T = std::decay_t<decltype(p)>;
-        if constexpr (std::is_same_v<T, Connect>) {
-          connect_json(w, p);
-        } else if constexpr (std::is_same_v<T, Authenticate>) {
-          if (obs.role != Role::none) w.field("role", role_name(obs.role));
-          connect_json(w, p);
-        } else if constexpr (std::is_same_v<T, Connack>) {
-          w.field_bool("session_present", p.session_present);
-          w.field_num(v5 ? "reason_code" : "return_code", p.code);
-          properties_json(w, p.properties);
-        } else if constexpr (std::is_same_v<T, Publish>) {
-          w.field("topic", p.topic);
-          w.field_num("qos", p.qos);
-          w.field_bool("retain", p.retain);
-          w.field_bool("dup", p.dup);
-          if (p.qos > 0) w.field_num("packet_id", p.packet_id);
-          properties_json(w, p.properties);
-          w.field_num("payload_len", p.payload.size());
-          w.field_bytes("payload", p.payload);
-        } else if constexpr (std::is_base_of_v<PubResponse, T>) {
-          w.field_num("packet_id", p.packet_id);
-          if (v5) w.field_num("reason_code", p.reason_code);
-          properties_json(w, p.properties);
-        } else if constexpr (std::is_same_v<T, Subscribe>) {
-          w.field_num("packet_id", p.packet_id);
-          properties_json(w, p.properties);
-          w.begin_array("subscriptions");
-          for (const auto& s : p.subscriptions) {
-            w.begin_object().field("topic", s.filter).field_num("qos", s.qos());
-            if (v5) {
-              w.field_bool("no_local", s.no_local());
-              w.field_bool("retain_as_published", s.retain_as_published());
-              w.field_num("retain_handling", s.retain_handling());
-            }
-            w.end_object();
-          }
-          w.end_array();
-        } else if constexpr (std::is_same_v<T, Suback>) {
-          w.field_num("packet_id", p.packet_id);
-          properties_json(w, p.properties);
-          codes_json(w, v5 ? "reason_codes" : "return_codes", p.codes);
-        } else if constexpr (std::is_same_v<T, Unsubscribe>) {
-          w.field_num("packet_id", p.packet_id);
-          properties_json(w, p.properties);
-          w.begin_array("topics");
-          for (auto f : p.filters) w.str(f);
-          w.end_array();
-        } else if constexpr (std::is_same_v<T, Unsuback>) {
-          w.field_num("packet_id", p.packet_id);
-          properties_json(w, p.properties);
-          if (v5) codes_json(w, "reason_codes", p.codes);
-        } else if constexpr (std::is_same_v<T, Disconnect>) {
-          if (v5) w.field_num("reason_code", p.reason_code);
-          properties_json(w, p.properties);
-        } else if constexpr (std::is_same_v<T, Auth>) {
-          w.field_num("reason_code", p.reason_code);
-          if (obs.role != Role::none) w.field("role", role_name(obs.role));
-          properties_json(w, p.properties);
-        } else if constexpr (std::is_same_v<T, Reserved>) {
-          w.key("body_hex");
-          std::string hex;
-          append_hex(hex, p.body);
-          w.str(hex);
-          if (p.authenticate_error) {
-            w.key("authenticate_error").begin_object();
-            w.field("kind", error_kind_name(p.authenticate_error->kind));
-            w.field_num("offset", p.authenticate_error->offset);
-            w.field("message", p.authenticate_error->message());
-            w.end_object();
-          }
-        }
-      },
-      d.packet);
+  if (f.topic) {
+    w.field("topic", *f.topic);
+    w.field_num("qos", f.qos);
+    w.field_bool("retain", f.retain);
+    w.field_bool("dup", f.dup);
+  }
+  if (f.packet_id) w.field_num("packet_id", *f.packet_id);
+  if (f.session_present) w.field_bool("session_present", *f.session_present);
+  if (f.return_code) w.field_num("return_code", *f.return_code);
+  if (f.reason_code) w.field_num("reason_code", *f.reason_code);
+  if (f.role != Role::none) w.field("role", role_name(f.role));
+  if (f.connect) connect_json(w, *f.connect);
+  if (f.properties) properties_json(w, *f.properties);
+  if (f.subscriptions) {
+    w.begin_array("subscriptions");
+    for (const auto& s : *f.subscriptions) {
+      w.begin_object().field("topic", s.filter).field_num("qos", s.qos());
+      if (f.v5) {
+        w.field_bool("no_local", s.no_local());
+        w.field_bool("retain_as_published", s.retain_as_published());
+        w.field_num("retain_handling", s.retain_handling());
+      }
+      w.end_object();
+    }
+    w.end_array();
+  }
+  if (f.filters) {
+    w.begin_array("topics");
+    for (auto t : *f.filters) w.str(t);
+    w.end_array();
+  }
+  if (f.codes) codes_json(w, f.v5 ? "reason_codes" : "return_codes", *f.codes);
+  if (f.payload) {
+    w.field_num("payload_len", f.payload->size());
+    w.field_bytes("payload", *f.payload);
+  }
+  if (f.reserved) {
+    w.key("body_hex");
+    std::string hex;
+    append_hex(hex, f.reserved->body);
+    w.str(hex);
+    if (const auto& e = f.reserved->authenticate_error) {
+      w.key("authenticate_error").begin_object();
+      w.field("kind", error_kind_name(e->kind));
+      w.field_num("offset", e->offset);
+      w.field("message", e->message());
+      w.end_object();
+    }
+  }
   violations_json(w, d.violations);
 }
 
@@ -644,13 +620,13 @@ void place(std::string& out, const PacketPlace& at, std::string_view dir, const 
 
 void packet_text_line(std::string& out, const Decoded& d, const Observation& obs, const PacketPlace& at,
                       const TextStyle& st) {
-  const bool v5 = d.level == kLevel5;
+  const PacketFields f = packet_fields(d, obs);
   place(out, at, direction_name(obs.dir), st);
   std::size_t s = out.size();
   auto color = st.color ? type_color(d.packet) : std::string_view{};
   out += color;
   upper(out, packet_name(d.packet));
-  if (std::holds_alternative<Authenticate>(d.packet) || std::holds_alternative<Reserved>(d.packet)) {
+  if (f.typed_by_code) {
     out += '(';
     num(out, d.header.code());
     out += ')';
@@ -658,82 +634,54 @@ void packet_text_line(std::string& out, const Decoded& d, const Observation& obs
   if (!color.empty()) out += kReset;
   std::size_t width = 16 + color.size() + (color.empty() ? 0 : kReset.size());
   if (out.size() - s < width) out.append(width - (out.size() - s), ' ');
-  if (obs.role != Role::none) {
+  if (f.role != Role::none) {
     out += ' ';
-    out += role_name(obs.role);
+    out += role_name(f.role);
   }
-  std::visit(
-      [&](const auto& p) {
-        using T = std::decay_t<decltype(p)>;
-        if constexpr (std::is_same_v<T, Connect> || std::is_same_v<T, Authenticate>) {
-          connect_text(out, p);
-        } else if constexpr (std::is_same_v<T, Connack>) {
-          if (p.session_present) out += " session_present";
-          kv(out, v5 ? "reason_code" : "return_code", p.code);
-          auto name = v5 ? reason_code_name(PacketCode::connack, p.code) : connack_return_code_name(p.code);
-          if (!name.empty()) {
-            out += " (";
-            out += name;
-            out += ')';
-          }
-          props_text(out, p.properties);
-        } else if constexpr (std::is_same_v<T, Publish>) {
-          kv_str(out, "topic", p.topic);
-          kv(out, "qos", p.qos);
-          if (p.qos > 0) kv(out, "packet_id", p.packet_id);
-          if (p.retain) out += " retain";
-          if (p.dup) out += " dup";
-          props_text(out, p.properties);
-          kv(out, "payload_len", p.payload.size());
-          kv_bytes(out, "payload", p.payload.subview(0, std::min<std::size_t>(p.payload.size(), 64)));
-        } else if constexpr (std::is_base_of_v<PubResponse, T>) {
-          kv(out, "packet_id", p.packet_id);
-          if (v5) kv(out, "reason_code", p.reason_code);
-          props_text(out, p.properties);
-        } else if constexpr (std::is_same_v<T, Subscribe>) {
-          kv(out, "packet_id", p.packet_id);
-          for (const auto& sub : p.subscriptions) {
-            kv_str(out, "topic", sub.filter);
-            kv(out, "qos", sub.qos());
-          }
-          props_text(out, p.properties);
-        } else if constexpr (std::is_same_v<T, Suback> || std::is_same_v<T, Unsuback>) {
-          kv(out, "packet_id", p.packet_id);
-          if (!p.codes.empty()) {
-            out += " codes=";
-            for (std::size_t i = 0; i < p.codes.size(); ++i) {
-              if (i) out += ',';
-              num(out, p.codes[i]);
-            }
-          }
-          props_text(out, p.properties);
-        } else if constexpr (std::is_same_v<T, Unsubscribe>) {
-          kv(out, "packet_id", p.packet_id);
-          for (auto f : p.filters) kv_str(out, "topic", f);
-          props_text(out, p.properties);
-        } else if constexpr (std::is_same_v<T, Disconnect> || std::is_same_v<T, Auth>) {
-          if (v5 || std::is_same_v<T, Auth>) {
-            kv(out, "reason_code", p.reason_code);
-            auto name =
-                reason_code_name(std::is_same_v<T, Auth> ? PacketCode::auth : PacketCode::disconnect, p.reason_code);
-            if (!name.empty()) {
-              out += " (";
-              out += name;
-              out += ')';
-            }
-          }
-          props_text(out, p.properties);
-        } else if constexpr (std::is_same_v<T, Reserved>) {
-          kv(out, "flags", p.flags);
-          kv(out, "body_len", p.body.size());
-          if (p.authenticate_error) {
-            out += " not_authenticate=\"";
-            out += p.authenticate_error->message();
-            out += '"';
-          }
-        }
-      },
-      d.packet);
+  if (f.connect) connect_text(out, *f.connect);
+  if (f.topic) {
+    kv_str(out, "topic", *f.topic);
+    kv(out, "qos", f.qos);
+  }
+  if (f.packet_id) kv(out, "packet_id", *f.packet_id);
+  if (f.retain) out += " retain";
+  if (f.dup) out += " dup";
+  if (f.session_present && *f.session_present) out += " session_present";
+  if (f.return_code) kv(out, "return_code", *f.return_code);
+  if (f.reason_code) kv(out, "reason_code", *f.reason_code);
+  if (!f.code_name.empty()) {
+    out += " (";
+    out += f.code_name;
+    out += ')';
+  }
+  if (f.subscriptions)
+    for (const auto& sub : *f.subscriptions) {
+      kv_str(out, "topic", sub.filter);
+      kv(out, "qos", sub.qos());
+    }
+  if (f.filters)
+    for (auto t : *f.filters) kv_str(out, "topic", t);
+  if (f.codes && !f.codes->empty()) {
+    out += " codes=";
+    for (std::size_t i = 0; i < f.codes->size(); ++i) {
+      if (i) out += ',';
+      num(out, (*f.codes)[i]);
+    }
+  }
+  if (f.properties) props_text(out, *f.properties);
+  if (f.payload) {
+    kv(out, "payload_len", f.payload->size());
+    kv_bytes(out, "payload", f.payload->subview(0, std::min<std::size_t>(f.payload->size(), 64)));
+  }
+  if (f.reserved) {
+    kv(out, "flags", f.reserved->flags);
+    kv(out, "body_len", f.reserved->body.size());
+    if (f.reserved->authenticate_error) {
+      out += " not_authenticate=\"";
+      out += f.reserved->authenticate_error->message();
+      out += '"';
+    }
+  }
   if (obs.anomalies) {
     out += st.color ? " \x1b[33m!" : " !";
     out += anomaly_names(obs.anomalies);
@@ -836,8 +784,8 @@ void csv_header(std::string& out) {
 }
 
 void packet_csv_line(std::string& out, const Decoded& d, const Observation& obs, const PacketPlace& at) {
+  const PacketFields f = packet_fields(d, obs);
   csv_place(out, at, direction_name(obs.dir));
-  const bool v5 = d.level == kLevel5;
   out += packet_name(d.packet);
   out += ',';
   csv_num(out, d.header.code());
@@ -847,53 +795,33 @@ void packet_csv_line(std::string& out, const Decoded& d, const Observation& obs,
   csv_num(out, d.header.remaining_length);
   out += ',';
   // client_id, username, role, password
-  const ConnectBody* cb = nullptr;
-  if (auto* c = std::get_if<Connect>(&d.packet)) cb = c;
-  if (auto* a = std::get_if<Authenticate>(&d.packet)) cb = a;
+  const ConnectBody* cb = f.connect;
   if (cb) csv_field(out, cb->client_id);
   out += ',';
   if (cb && cb->username) csv_field(out, *cb->username);
   out += ',';
-  out += role_name(obs.role);
+  out += role_name(f.role);
   out += ',';
   if (cb && cb->password) csv_bytes(out, *cb->password);
   out += ',';
   // topic, qos, retain, dup, packet_id
-  std::optional<std::uint16_t> pid;
-  if (auto* p = std::get_if<Publish>(&d.packet)) {
-    csv_field(out, p->topic);
+  if (f.topic) {
+    csv_field(out, *f.topic);
     out += ',';
-    csv_num(out, p->qos);
-    out += p->retain ? ",1," : ",0,";
-    out += p->dup ? "1," : "0,";
-    if (p->qos > 0) pid = p->packet_id;
+    csv_num(out, f.qos);
+    out += f.retain ? ",1," : ",0,";
+    out += f.dup ? "1," : "0,";
   } else {
     out += ",,,,";
-    std::visit(
-        [&](const auto& x) {
-          using T = std::decay_t<decltype(x)>;
-          if constexpr (requires { x.packet_id; }) pid = x.packet_id;
-          (void)sizeof(T);
-        },
-        d.packet);
   }
-  if (pid) csv_num(out, *pid);
+  if (f.packet_id) csv_num(out, *f.packet_id);
   out += ',';
   // return_code, reason_code
-  std::optional<std::uint8_t> rc, reason;
-  if (auto* c = std::get_if<Connack>(&d.packet)) (v5 ? reason : rc) = c->code;
-  std::visit(
-      [&](const auto& x) {
-        if constexpr (requires { x.reason_code; }) {
-          if (v5 || std::is_same_v<std::decay_t<decltype(x)>, Auth>) reason = x.reason_code;
-        }
-      },
-      d.packet);
-  if (rc) csv_num(out, *rc);
+  if (f.return_code) csv_num(out, *f.return_code);
   out += ',';
-  if (reason) csv_num(out, *reason);
+  if (f.reason_code) csv_num(out, *f.reason_code);
   out += ',';
-  if (auto* p = std::get_if<Publish>(&d.packet)) csv_num(out, p->payload.size());
+  if (f.payload) csv_num(out, f.payload->size());
   out += ",,,,";
   // kind@offset[rule], separated by ';'
   std::string v;

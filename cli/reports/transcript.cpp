@@ -1,5 +1,7 @@
 #include "transcript.hpp"
 
+#include "fields.hpp"
+
 #include <algorithm>
 #include <fstream>
 #include <map>
@@ -57,6 +59,29 @@ void props(std::string& s, const Properties& p) {
   }
 }
 
+// CONNECT's fields; an authenticate packet (`role` given) hides its password as the challenge or response.
+void connect_fields(std::string& s, const ConnectBody& p, std::optional<Role> role) {
+  kv_str(s, "protocol", p.protocol_name);
+  kv(s, "level", p.level);
+  kv(s, "clean", p.clean ? 1 : 0);
+  kv(s, "keep_alive", p.keep_alive);
+  kv_str(s, "client_id", p.client_id);
+  if (p.username) kv_str(s, "username", *p.username);
+  if (p.password) {
+    s += !role                      ? " password=<set>"
+         : *role == Role::challenge ? " password=<challenge>"
+         : *role == Role::response  ? " password=<response>"
+                                    : " password=<set>";
+  }
+  if (p.will) {
+    kv_str(s, "will_topic", p.will->topic);
+    kv(s, "will_qos", p.will->qos);
+    kv(s, "will_retain", p.will->retain ? 1 : 0);
+    kv_bytes(s, "will_payload", p.will->payload);
+  }
+  props(s, p.properties);
+}
+
 }  // namespace
 
 std::string PacketIds::id(std::uint16_t pid) {
@@ -66,86 +91,47 @@ std::string PacketIds::id(std::uint16_t pid) {
 }
 
 std::string transcript_line(const Decoded& d, Direction dir, Role role, PacketIds& ids, std::string* client_id) {
+  Observation obs;
+  obs.role = role;
+  const PacketFields f = packet_fields(d, obs);
   std::string s(direction_name(dir));
   s += ' ';
   s += packet_name(d.packet);
-  const bool v5 = d.level == kLevel5;
-  std::visit(
-      [&](const auto& p) {
-        using T = std::decay_t<decltype(p)>;
-        if constexpr (std::is_same_v<T, Connect> || std::is_same_v<T, Authenticate>) {
-          if constexpr (std::is_same_v<T, Authenticate>) {
-            kv(s, "code", p.code);
-            if (role != Role::none) s += " role=" + std::string(role_name(role));
-          }
-          if (client_id && client_id->empty()) *client_id = std::string(p.client_id);
-          kv_str(s, "protocol", p.protocol_name);
-          kv(s, "level", p.level);
-          kv(s, "clean", p.clean ? 1 : 0);
-          kv(s, "keep_alive", p.keep_alive);
-          kv_str(s, "client_id", p.client_id);
-          if (p.username) kv_str(s, "username", *p.username);
-          if (p.password) {
-            if constexpr (std::is_same_v<T, Authenticate>)
-              s += role == Role::challenge  ? " password=<challenge>"
-                   : role == Role::response ? " password=<response>"
-                                            : " password=<set>";
-            else
-              s += " password=<set>";
-          }
-          if (p.will) {
-            kv_str(s, "will_topic", p.will->topic);
-            kv(s, "will_qos", p.will->qos);
-            kv(s, "will_retain", p.will->retain ? 1 : 0);
-            kv_bytes(s, "will_payload", p.will->payload);
-          }
-          props(s, p.properties);
-        } else if constexpr (std::is_same_v<T, Connack>) {
-          kv(s, v5 ? "reason_code" : "return_code", p.code);
-          kv(s, "session_present", p.session_present ? 1 : 0);
-          props(s, p.properties);
-        } else if constexpr (std::is_same_v<T, Publish>) {
-          kv_str(s, "topic", p.topic);
-          kv(s, "qos", p.qos);
-          kv(s, "retain", p.retain ? 1 : 0);
-          kv(s, "dup", p.dup ? 1 : 0);
-          if (p.qos) s += " id=" + ids.id(p.packet_id);
-          props(s, p.properties);
-          kv_bytes(s, "payload", p.payload);
-        } else if constexpr (std::is_base_of_v<PubResponse, T>) {
-          s += " id=" + ids.id(p.packet_id);
-          if (v5) kv(s, "reason_code", p.reason_code);
-          props(s, p.properties);
-        } else if constexpr (std::is_same_v<T, Subscribe>) {
-          s += " id=" + ids.id(p.packet_id);
-          for (const auto& sub : p.subscriptions) {  // filter="topic":options
-            kv_str(s, "filter", sub.filter);
-            s += ':' + std::to_string(sub.options);
-          }
-          props(s, p.properties);
-        } else if constexpr (std::is_same_v<T, Suback> || std::is_same_v<T, Unsuback>) {
-          s += " id=" + ids.id(p.packet_id);
-          std::string codes;
-          for (auto x : p.codes) codes += (codes.empty() ? "" : ",") + std::to_string(x);
-          if (!codes.empty()) s += " codes=" + codes;
-          props(s, p.properties);
-        } else if constexpr (std::is_same_v<T, Unsubscribe>) {
-          s += " id=" + ids.id(p.packet_id);
-          for (auto f : p.filters) kv_str(s, "filter", f);
-          props(s, p.properties);
-        } else if constexpr (std::is_same_v<T, Disconnect> || std::is_same_v<T, Auth>) {
-          if (v5 || std::is_same_v<T, Auth>) kv(s, "reason_code", p.reason_code);
-          if constexpr (std::is_same_v<T, Auth>)
-            if (role != Role::none) s += " role=" + std::string(role_name(role));
-          props(s, p.properties);
-        } else if constexpr (std::is_same_v<T, Reserved>) {
-          kv(s, "code", p.code);
-          kv(s, "flags", p.flags);
-          s += " body=0x";
-          append_hex(s, p.body);
-        }
-      },
-      d.packet);
+  if (f.typed_by_code) kv(s, "code", d.header.code());
+  if (f.topic) {
+    kv_str(s, "topic", *f.topic);
+    kv(s, "qos", f.qos);
+    kv(s, "retain", f.retain ? 1 : 0);
+    kv(s, "dup", f.dup ? 1 : 0);
+  }
+  if (f.packet_id) s += " id=" + ids.id(*f.packet_id);
+  if (f.return_code) kv(s, "return_code", *f.return_code);
+  if (f.reason_code) kv(s, "reason_code", *f.reason_code);
+  if (f.session_present) kv(s, "session_present", *f.session_present ? 1 : 0);
+  if (f.role != Role::none) s += " role=" + std::string(role_name(f.role));
+  if (const ConnectBody* c = f.connect) {
+    if (client_id && client_id->empty()) *client_id = std::string(c->client_id);
+    connect_fields(s, *c, f.typed_by_code ? f.role : std::optional<Role>{});
+  }
+  if (f.subscriptions)
+    for (const auto& sub : *f.subscriptions) {  // filter="topic":options
+      kv_str(s, "filter", sub.filter);
+      s += ':' + std::to_string(sub.options);
+    }
+  if (f.filters)
+    for (auto t : *f.filters) kv_str(s, "filter", t);
+  if (f.codes && !f.codes->empty()) {
+    std::string codes;
+    for (auto x : *f.codes) codes += (codes.empty() ? "" : ",") + std::to_string(x);
+    s += " codes=" + codes;
+  }
+  if (f.properties) props(s, *f.properties);
+  if (f.payload) kv_bytes(s, "payload", *f.payload);
+  if (f.reserved) {
+    kv(s, "flags", f.reserved->flags);
+    s += " body=0x";
+    append_hex(s, f.reserved->body);
+  }
   return s;
 }
 
