@@ -39,7 +39,7 @@ struct PacketFields {
 };
 
 // Inline: each format keeps only the fields it prints (this runs once per packet on the output path).
-inline PacketFields packet_fields(const Decoded& d, const Observation& obs) noexcept {
+inline PacketFields packet_fields(const Decoded& d, const Observation& obs) {
   PacketFields f;
   f.decoded = &d;
   f.v5 = d.level == kLevel5;
