@@ -478,6 +478,8 @@ void num(std::string& out, std::uint64_t v) {
   out.append(b, r.ptr);
 }
 
+}  // namespace
+
 void kv(std::string& out, std::string_view k, std::uint64_t v) {
   out += ' ';
   out += k;
@@ -492,6 +494,8 @@ void kv_str(std::string& out, std::string_view k, std::string_view v) {
   append_escaped(out, v);
   out += '"';
 }
+
+namespace {
 
 // Text when printable UTF-8, else 0x-hex (long values shortened).
 void kv_bytes(std::string& out, std::string_view k, Bytes v) {

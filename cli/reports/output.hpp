@@ -50,6 +50,9 @@ class JsonWriter {
 void append_escaped(std::string& out, std::string_view s);
 void append_endpoint(std::string& out, const Endpoint& e);  // Endpoint::str() without a temporary
 void append_hex(std::string& out, Bytes b);
+// " key=value" and " key=\"escaped text\"", the pairs of the text and transcript lines.
+void kv(std::string& out, std::string_view k, std::uint64_t v);
+void kv_str(std::string& out, std::string_view k, std::string_view v);
 
 // Where a packet sits, for output.
 struct PacketPlace {

@@ -14,21 +14,6 @@
 namespace mqttauth::cli {
 namespace {
 
-void kv(std::string& s, std::string_view k, std::uint64_t v) {
-  s += ' ';
-  s += k;
-  s += '=';
-  s += std::to_string(v);
-}
-
-void kv_str(std::string& s, std::string_view k, std::string_view v) {
-  s += ' ';
-  s += k;
-  s += "=\"";
-  append_escaped(s, v);
-  s += '"';
-}
-
 void kv_bytes(std::string& s, std::string_view k, Bytes v) {
   if (valid_mqtt_utf8(v.data(), v.size())) {
     kv_str(s, k, v.as_chars());
