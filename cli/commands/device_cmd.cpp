@@ -85,7 +85,8 @@ void setup_device(CLI::App& app) {
       "devices/ID/reply with \"ok <command>\").\n"
       "Exit codes: 0 accepted and done, 2 usage, 3 refused (CONNACK code != 0), 4 timeout (no answer in time, or\n"
       "the server closed the connection during the handshake), 5 protocol error, 6 connection failure,\n"
-      "7 re-authentication refused (DISCONNECT from the server during --reauth).");
+      "7 re-authentication refused (DISCONNECT from the server during --reauth), 8 keep-alive lost (no PINGRESP\n"
+      "within --timeout-ms).");
   sub->add_option("--connect", o->cfg.connect, "Server HOST:PORT ([v6]:PORT)")->required();
   sub->add_option("--client-id", o->cfg.client_id, "Client identifier")->required();
   sub->add_option("--secret", o->cfg.secret, "The device's secret (response = hex HMAC-SHA256(secret, challenge))");
@@ -94,7 +95,8 @@ void setup_device(CLI::App& app) {
   sub->add_option("--auth-code", o->auth_code, "Type code of the response packet: 0, 15, or auto (the challenge's)")
       ->check(CLI::IsMember({"0", "15", "auto"}));
   sub->add_option("--level", o->level, "Protocol level: 3 (MQTT 3.1), 4 (3.1.1), 5")->check(CLI::IsMember({3, 4, 5}));
-  sub->add_option("--keep-alive", o->cfg.keep_alive, "Keep-alive in seconds, sent in CONNECT");
+  sub->add_option("--keep-alive", o->cfg.keep_alive,
+                  "Keep-alive in seconds, sent in CONNECT: PINGREQ after this long without sending (0: never)");
   sub->add_option("--publish", o->cfg.publish, "Telemetry messages to publish to devices/ID/telemetry")
       ->check(CLI::NonNegativeNumber);
   sub->add_option("--qos", o->qos, "QoS of telemetry, replies and commands")->check(CLI::Range(0, 2));

@@ -42,6 +42,7 @@ inline constexpr int kDeviceTimeout = 4;        // no answer in time, or the ser
 inline constexpr int kDeviceProtocolError = 5;  // a packet that cannot be decoded or is not expected
 inline constexpr int kDeviceConnectFailed = 6;  // cannot connect, or the connection broke after the handshake
 inline constexpr int kDeviceReauthRefused = 7;  // MQTT 5 re-authentication refused (DISCONNECT from the server)
+inline constexpr int kDevicePingTimeout = 8;    // keep-alive: no PINGRESP to a PINGREQ within the answer timeout
 
 enum class DeviceAuth : std::uint8_t { none, custom, v5 };
 const char* device_auth_name(DeviceAuth a) noexcept;  // "none", "custom", "v5"
@@ -53,7 +54,7 @@ struct DeviceConfig {
   DeviceAuth auth = DeviceAuth::custom;
   std::optional<std::uint8_t> auth_code;  // code of the response packet; unset = the challenge's code
   std::uint8_t level = 4;                 // 3, 4 or 5 (v5 auth needs 5)
-  std::uint16_t keep_alive = 60;
+  std::uint16_t keep_alive = 60;          // seconds; PINGREQ after this long without sending; 0: none
 
   // After the handshake.
   bool subscribe = true;                                      // subscribe to devices/ID/cmd

@@ -111,6 +111,7 @@ asio::awaitable<Io> Link::write(const Buf& bytes, Clock::time_point until) {
     timed_out_ = timed_out;
     co_return classify(ec);
   }
+  last_write_ = Clock::now();
   if (tap_open_ && tap_) tap_->on_data(conn_id_, true, bytes, Recorder::wall_clock_ns());
   co_return Io::ok;
 }
@@ -136,6 +137,7 @@ asio::awaitable<bool> Link::connect(const std::string& host, std::uint16_t port,
     co_return false;
   }
   sock_->set_option(tcp::no_delay(true), ec);
+  last_write_ = Clock::now();
   framer_ = Framer(1u << 28);
   inbox_.clear();
   conn_id_ = tap_id;

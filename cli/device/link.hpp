@@ -43,6 +43,8 @@ class Link : public std::enable_shared_from_this<Link> {
   // Closes after an I/O end: the peer's FIN or RST, or ours.
   void lost(Io io);
   bool is_open() const noexcept { return sock_.has_value(); }
+  // When the device last sent something (or connected): the keep-alive counts from it.
+  Clock::time_point last_write() const noexcept { return last_write_; }
   std::uint64_t framing_error_offset() const noexcept { return framing_error_; }
 
  private:
@@ -62,6 +64,7 @@ class Link : public std::enable_shared_from_this<Link> {
   std::uint64_t conn_id_ = 0;
   bool tap_open_ = false;
   std::uint64_t framing_error_ = 0;
+  Clock::time_point last_write_{};
 };
 
 }  // namespace mqttauth::cli::device

@@ -25,7 +25,18 @@ struct Bench {
   std::unique_ptr<br::Broker> broker;
   std::string addr;
 
-  explicit Bench(br::AuthMode auth, std::uint8_t code = 0, int auth_timeout_ms = 2000, bool seed_compat = false) {
+  explicit Bench(br::AuthMode auth, std::uint8_t code = 0, int auth_timeout_ms = 2000, bool seed_compat = false)
+      : Bench(config(auth, code, auth_timeout_ms, seed_compat)) {}
+  explicit Bench(br::BrokerConfig cfg) {
+    broker = std::make_unique<br::Broker>(io, std::move(cfg));
+    std::string err;
+    EXPECT_TRUE(broker->listen("127.0.0.1:0", err)) << err;
+    addr = "127.0.0.1:" + std::to_string(broker->port());
+  }
+
+  // The broker's configuration: three clients with their secrets.
+  static br::BrokerConfig config(br::AuthMode auth, std::uint8_t code = 0, int auth_timeout_ms = 2000,
+                                 bool seed_compat = false) {
     br::BrokerConfig cfg;
     cfg.auth = auth;
     cfg.auth_code = code;
@@ -34,10 +45,7 @@ struct Bench {
     cfg.secrets.add("sensor-01", "s3cret");
     cfg.secrets.add("sensor-02", "other");
     cfg.secrets.add("ctl", "ctl-secret");
-    broker = std::make_unique<br::Broker>(io, std::move(cfg));
-    std::string err;
-    EXPECT_TRUE(broker->listen("127.0.0.1:0", err)) << err;
-    addr = "127.0.0.1:" + std::to_string(broker->port());
+    return cfg;
   }
 
   dev::DeviceConfig device(const std::string& id = "sensor-01", const std::string& secret = "s3cret") const {
@@ -510,3 +518,95 @@ TEST(Recorder, ServerCloseWritesTheServersFinFirst) {
 }
 
 }  // namespace
+
+// ------------------------------------------------------------------------------------------ keep-alive
+
+namespace {
+std::size_t count_packets(const std::string& path, const std::string& type, Direction dir) {
+  AnalyzerRecorder sink;
+  cli::Analyzer an(cli::AnalyzerOptions{}, sink);
+  analyze_file(path, an);
+  std::size_t n = 0;
+  for (const auto& p : sink.pkts) n += p.type == type && p.dir == dir;
+  return n;
+}
+}  // namespace
+
+// Idle longer than its keep-alive between two messages: the device sends PINGREQ and the broker, which drops a
+// client silent for 1.5 x its keep-alive, keeps it. At every QoS wait too (the acknowledgements come at once).
+TEST(Device, PingsWhenIdleForItsKeepAliveAndStaysConnected) {
+  Bench b(br::AuthMode::custom, 0);
+  auto cfg = b.device();
+  cfg.keep_alive = 1;
+  cfg.publish = 3;
+  cfg.qos = 1;
+  cfg.interval_ms = 1700;
+  auto run = record_run(b, {cfg}, "keepalive");
+  const auto& r = run.results[0];
+  EXPECT_EQ(r.exit_code, dev::kDeviceOk) << r.message;
+  EXPECT_EQ(r.published, 3);
+  const std::size_t pings = count_packets(run.path, "pingreq", Direction::c2s);
+  EXPECT_GE(pings, 2u);  // one in each 1.7 s pause
+  EXPECT_EQ(count_packets(run.path, "pingresp", Direction::s2c), pings);
+}
+
+TEST(Device, KeepAliveZeroSendsNoPingreq) {
+  Bench b(br::AuthMode::custom, 0);
+  auto cfg = b.device();
+  cfg.keep_alive = 0;
+  cfg.publish = 2;
+  cfg.interval_ms = 1200;
+  auto run = record_run(b, {cfg}, "keepalive0");
+  EXPECT_EQ(run.results[0].exit_code, dev::kDeviceOk) << run.results[0].message;
+  EXPECT_EQ(count_packets(run.path, "pingreq", Direction::c2s), 0u);
+}
+
+// MQTT 5: a Server Keep Alive in CONNACK replaces the CONNECT's keep-alive (MQTT 5 3.2.2.3.14).
+TEST(Device, ServerKeepAliveReplacesItsOwn) {
+  auto bc = Bench::config(br::AuthMode::none);
+  bc.server_keep_alive = 1;
+  Bench b(std::move(bc));
+  auto cfg = b.device();
+  cfg.auth = dev::DeviceAuth::none;
+  cfg.level = 5;
+  cfg.keep_alive = 60;
+  cfg.publish = 2;
+  cfg.interval_ms = 1700;
+  auto run = record_run(b, {cfg}, "serverkeepalive");
+  EXPECT_EQ(run.results[0].exit_code, dev::kDeviceOk) << run.results[0].message;
+  EXPECT_GE(count_packets(run.path, "pingreq", Direction::c2s), 1u);
+}
+
+// A server that accepts and then never answers again: the PINGREQ goes unanswered and the device ends the
+// connection with its own exit code after its answer timeout.
+TEST(Device, NoPingrespIsExit8) {
+  asio::io_context io;
+  asio::ip::tcp::acceptor acc(io, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  std::size_t after_connack = 0;
+  std::thread th([&] {
+    asio::ip::tcp::socket s(io);
+    std::error_code ec;
+    acc.accept(s, ec);
+    if (ec) return;
+    std::array<std::uint8_t, 256> buf{};
+    s.read_some(asio::buffer(buf), ec);
+    const Buf connack{0x20, 0x02, 0x00, 0x00};
+    asio::write(s, asio::buffer(connack), ec);
+    while (!ec) after_connack += s.read_some(asio::buffer(buf), ec);
+  });
+  dev::DeviceConfig cfg;
+  cfg.connect = "127.0.0.1:" + std::to_string(acc.local_endpoint().port());
+  cfg.auth = dev::DeviceAuth::none;
+  cfg.subscribe = false;
+  cfg.keep_alive = 1;
+  cfg.publish = 2;
+  cfg.interval_ms = 4000;
+  cfg.timeout = std::chrono::milliseconds(500);
+  auto t0 = std::chrono::steady_clock::now();
+  auto r = dev::run_device(cfg);
+  th.join();
+  EXPECT_EQ(r.exit_code, dev::kDevicePingTimeout) << r.message;
+  EXPECT_EQ(r.published, 1);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(3500));  // before the pause's end
+  EXPECT_GE(after_connack, 2u + 2u);  // a PUBLISH and the PINGREQ (0xC0 0x00) at least
+}
