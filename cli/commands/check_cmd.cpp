@@ -24,7 +24,8 @@ namespace {
 // own below).
 constexpr std::uint32_t kViolations = anomaly::unexpected_direction | anomaly::unexpected_state |
                                       anomaly::repeated_response | anomaly::repeated_challenge |
-                                      anomaly::second_connect | anomaly::second_connack | anomaly::code_mismatch;
+                                      anomaly::second_connect | anomaly::second_connack | anomaly::code_mismatch |
+                                      anomaly::client_id_mismatch;
 
 class CheckSink final : public AnalyzerSink {
  public:

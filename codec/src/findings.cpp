@@ -8,7 +8,7 @@ namespace {
 using F = FindingId;
 using S = Severity;
 
-constexpr std::array<FindingInfo, 44> kFindings{{
+constexpr std::array<FindingInfo, 45> kFindings{{
     {F::reserved_flags, "reserved_flags", S::warning, "2.1.3", "Flag bits that the spec fixes have another value."},
     {F::bad_qos, "bad_qos", S::error, "MQTT-3.3.1-4", "A PUBLISH with QoS 3, or with DUP set at QoS 0."},
     {F::invalid_utf8, "invalid_utf8", S::warning, "MQTT-1.5.4-1",
@@ -56,6 +56,8 @@ constexpr std::array<FindingInfo, 44> kFindings{{
     {F::second_connack, "second_connack", S::error, "", "A second CONNACK on one connection."},
     {F::code_mismatch, "code_mismatch", S::error, "",
      "The response uses the other custom packet type than the challenge (0 and 15)."},
+    {F::client_id_mismatch, "client_id_mismatch", S::error, "",
+     "The response's client id is not the one the device connected with."},
     {F::decode_error, "decode_error", S::error, "", "A packet whose structure cannot be walked; it is skipped."},
     {F::gap, "gap", S::warning, "", "Bytes missing from the capture."},
     {F::resync, "resync", S::warning, "", "Bytes passed over to find the next packet boundary."},
@@ -129,7 +131,7 @@ FindingId violation_finding(ErrorKind kind) noexcept {
 }
 
 std::optional<FindingId> anomaly_finding(std::uint32_t bit) noexcept {
-  for (unsigned i = 0; i <= 8; ++i)
+  for (unsigned i = 0; i <= 9; ++i)
     if (bit == (1u << i)) return static_cast<FindingId>(static_cast<unsigned>(F::unexpected_direction) + i);
   return std::nullopt;
 }

@@ -150,6 +150,7 @@ void Session::on_authenticate(const Authenticate& a, Observation& ob, PacketRef 
   Handshake& h = current(ob, ref);
   if (h.scheme == AuthScheme::none || h.scheme == AuthScheme::v5)
     h.scheme = a.code == 15 ? AuthScheme::custom15 : AuthScheme::custom0;
+  // The client id the device connected with (or, when CONNECT had none, the one the challenge named).
   if (h.client_id.empty()) h.client_id = std::string(a.client_id);
   Bytes value = a.password.value_or(Bytes());
   if (ob.dir == Direction::s2c) {
@@ -174,6 +175,7 @@ void Session::on_authenticate(const Authenticate& a, Observation& ob, PacketRef 
       flag(ob, h, anomaly::unexpected_state);
     // Answered with the other custom code (challenge type 0, response type 15, or the reverse).
     if (h.challenge_pkt && h.challenge_code != a.code) flag(ob, h, anomaly::code_mismatch);
+    if (h.client_id != a.client_id) flag(ob, h, anomaly::client_id_mismatch);
     if (!h.response_pkt) {
       h.response_pkt = ref;
       h.response = to_string(value);

@@ -257,6 +257,29 @@ TEST_P(CustomHandshake, RepeatedResponse) {
   EXPECT_EQ(h.outcome, Outcome::accepted);
 }
 
+// The response names another client than the CONNECT did (the field's broker refuses it).
+TEST_P(CustomHandshake, ResponseWithAnotherClientId) {
+  Conversation c;
+  c.feed(connect311(), Direction::c2s);
+  EXPECT_EQ(c.feed(authenticate(code(), kTimestamp), Direction::s2c).anomalies, 0u);
+  auto o = c.feed(authenticate(code(), kResponse, "dev-0002"), Direction::c2s);
+  EXPECT_EQ(o.role, Role::response);
+  EXPECT_EQ(o.anomalies, anomaly::client_id_mismatch);
+  c.feed(connack311(5), Direction::s2c);
+  const Handshake& h = c.hs();
+  EXPECT_EQ(h.client_id, kClientId);
+  EXPECT_TRUE(h.anomalies & anomaly::client_id_mismatch);
+  EXPECT_EQ(anomaly_names(anomaly::client_id_mismatch), "client_id_mismatch");
+}
+
+// A CONNECT without a client id: the challenge names the one the server assigned, and the response must too.
+TEST_P(CustomHandshake, EmptyConnectClientIdTakesTheChallenges) {
+  Conversation c;
+  c.feed(connect311(""), Direction::c2s);
+  c.feed(authenticate(code(), kTimestamp, "assigned-1"), Direction::s2c);
+  EXPECT_EQ(c.feed(authenticate(code(), kResponse, "assigned-1"), Direction::c2s).anomalies, 0u);
+}
+
 TEST_P(CustomHandshake, RepeatedChallenge) {
   Conversation c;
   c.feed(connect311(), Direction::c2s);

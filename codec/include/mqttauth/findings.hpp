@@ -48,6 +48,7 @@ enum class FindingId : std::uint8_t {
   second_connect,
   second_connack,
   code_mismatch,
+  client_id_mismatch,
   // Conditions of a connection or a capture.
   decode_error,
   gap,
@@ -79,7 +80,7 @@ std::span<const FindingInfo> all_findings() noexcept;
 std::optional<FindingId> finding_by_name(std::string_view name) noexcept;
 // The finding of a violation's kind (bad_packet_type for a kind that is never a violation).
 FindingId violation_finding(ErrorKind kind) noexcept;
-// The finding of one anomaly bit of Session (anomaly::unexpected_direction ... anomaly::code_mismatch).
+// The finding of one anomaly bit of Session (anomaly::unexpected_direction ... anomaly::client_id_mismatch).
 std::optional<FindingId> anomaly_finding(std::uint32_t bit) noexcept;
 
 }  // namespace mqttauth

@@ -42,7 +42,8 @@ inline constexpr std::uint32_t repeated_response = 1u << 4;   // the device answ
 inline constexpr std::uint32_t repeated_challenge = 1u << 5;  // a second challenge before a response
 inline constexpr std::uint32_t second_connect = 1u << 6;      // CONNECT twice on one connection
 inline constexpr std::uint32_t second_connack = 1u << 7;
-inline constexpr std::uint32_t code_mismatch = 1u << 8;  // challenge and response of the two custom codes
+inline constexpr std::uint32_t code_mismatch = 1u << 8;       // challenge and response of the two custom codes
+inline constexpr std::uint32_t client_id_mismatch = 1u << 9;  // the response names another client than CONNECT
 }  // namespace anomaly
 // Comma-separated names of the set bits, e.g. "unexpected_state,repeated_response" (the names of the findings
 // vocabulary, findings.hpp).

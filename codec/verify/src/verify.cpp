@@ -60,14 +60,50 @@ bool Secrets::load(const std::string& path, std::string& error) {
       return false;
     }
     auto end = line.find_last_not_of(" \t");
-    map_[line.substr(first, sep - first)] = line.substr(sec, end + 1 - sec);
+    add(line.substr(first, sep - first), line.substr(sec, end + 1 - sec));
   }
   return true;
 }
 
+void Secrets::add(std::string client_id, std::string secret) {
+  if (client_id.find_first_of("*?") == std::string::npos) {
+    map_[std::move(client_id)] = std::move(secret);
+    return;
+  }
+  for (auto& [pattern, s] : patterns_)
+    if (pattern == client_id) {
+      s = std::move(secret);  // a later line for the same pattern replaces it, as for a client id
+      return;
+    }
+  patterns_.emplace_back(std::move(client_id), std::move(secret));
+}
+
 const std::string* Secrets::find(const std::string& client_id) const {
-  auto it = map_.find(client_id);
-  return it == map_.end() ? nullptr : &it->second;
+  if (auto it = map_.find(client_id); it != map_.end()) return &it->second;
+  for (const auto& [pattern, secret] : patterns_)
+    if (glob_match(pattern, client_id)) return &secret;
+  return nullptr;
+}
+
+bool glob_match(std::string_view pattern, std::string_view text) noexcept {
+  // Iterative matching with one backtrack point (the last '*'): linear in practice, never exponential.
+  std::size_t p = 0, t = 0, star = std::string_view::npos, mark = 0;
+  while (t < text.size()) {
+    if (p < pattern.size() && (pattern[p] == '?' || (pattern[p] != '*' && pattern[p] == text[t]))) {
+      ++p;
+      ++t;
+    } else if (p < pattern.size() && pattern[p] == '*') {
+      star = p++;
+      mark = t;
+    } else if (star != std::string_view::npos) {
+      p = star + 1;
+      t = ++mark;
+    } else {
+      return false;
+    }
+  }
+  while (p < pattern.size() && pattern[p] == '*') ++p;
+  return p == pattern.size();
 }
 
 Verification Secrets::verify(const std::string& client_id, std::string_view challenge,

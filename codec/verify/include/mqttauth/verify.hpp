@@ -9,6 +9,8 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
+#include <vector>
 
 namespace mqttauth {
 
@@ -20,21 +22,28 @@ bool constant_time_equal(std::string_view a, std::string_view b) noexcept;
 enum class Verification : unsigned char { not_applicable, verified, mismatch, no_secret };
 const char* verification_name(Verification v) noexcept;  // "", "verified", "mismatch", "no_secret"
 
+// Per-client secrets. A client id with '*' (any run of characters) or '?' (one character) is a pattern, the
+// way fleets share one secret: "sensor-* s3cret", or "* s3cret" for every client id. An exact client id wins
+// over the patterns; among patterns, the first that matches (in the order added) wins.
 class Secrets {
  public:
-  // Reads "<client-id> <secret>" lines ('#' comments, blank lines ignored). On error returns false with
-  // `error` naming the file and line.
+  // Reads "<client-id-or-pattern> <secret>" lines ('#' comments, blank lines ignored). On error returns false
+  // with `error` naming the file and line.
   bool load(const std::string& path, std::string& error);
-  void add(std::string client_id, std::string secret) { map_[std::move(client_id)] = std::move(secret); }
+  void add(std::string client_id, std::string secret);
   const std::string* find(const std::string& client_id) const;
-  bool empty() const noexcept { return map_.empty(); }
-  std::size_t size() const noexcept { return map_.size(); }
+  bool empty() const noexcept { return map_.empty() && patterns_.empty(); }
+  std::size_t size() const noexcept { return map_.size() + patterns_.size(); }
   // Checks a response to a challenge for a client.
   Verification verify(const std::string& client_id, std::string_view challenge, std::string_view response) const;
 
  private:
   std::unordered_map<std::string, std::string> map_;
+  std::vector<std::pair<std::string, std::string>> patterns_;  // (pattern, secret), in the order added
 };
+
+// Whether `text` matches the glob `pattern` ('*' any run of characters, '?' one character, nothing else special).
+bool glob_match(std::string_view pattern, std::string_view text) noexcept;
 
 // The challenges seen in a capture: a challenge seen again (in another connection, or frame) can be answered
 // with a recorded response (finding challenge_reused).
