@@ -87,6 +87,11 @@ struct BrokerConfig {
   // (16 CSPRNG bytes, or the clock). `mqttauth capture --seed` derives them from the seed, so that a
   // recorded scenario is the same bytes on every run.
   std::function<std::string(std::string_view client_id)> challenges;
+  // What the custom response must repeat of the handshake: the CONNECT's client id, and the challenge's packet
+  // type (0 or 15). The field's broker (Mosca with the patched mqtt-packet) refuses another client id but
+  // reads both types as authenticate: response_code_must_match = false is its behaviour.
+  bool response_client_id_must_match = true;
+  bool response_code_must_match = true;
 
   // Time limits.
   std::chrono::milliseconds connect_timeout{10000};  // from accept to CONNECT

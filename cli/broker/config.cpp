@@ -48,6 +48,13 @@ bool parse_bool(std::string_view v, bool& out) {
   return true;
 }
 
+// "match" or "any": whether a field must match.
+bool parse_match(std::string_view v, bool& must_match) {
+  if (v != "match" && v != "any") return false;
+  must_match = v == "match";
+  return true;
+}
+
 }  // namespace
 
 bool parse_listener(std::string_view value, const ListenerConfig& dflt, ListenerConfig& out, std::string& error) {
@@ -119,6 +126,12 @@ const Setting kSettings[] = {
      c.secrets_path = p;
      return !p.empty();
    }},
+  {"response_client_id", "match|any", "The custom response's client id: match (must be the CONNECT's, as in the field) or "
+   "any (default match)",
+   [](std::string_view v, Dir, FC& c) { return parse_match(v, c.broker.response_client_id_must_match); }},
+  {"response_code", "match|any", "The custom response's packet type: match (the challenge's) or any (0 or 15, as in the "
+   "field) (default match)",
+   [](std::string_view v, Dir, FC& c) { return parse_match(v, c.broker.response_code_must_match); }},
   {"seed_compat", "BOOL", "Challenges are the 13-digit millisecond clock as in the field (predictable!)",
    [](std::string_view v, Dir, FC& c) { return parse_bool(v, c.broker.seed_compat); }, true},
   {"log", "BOOL", "One log line per event on stderr (default true; on the command line: --quiet)",

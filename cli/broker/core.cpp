@@ -437,7 +437,10 @@ void Core::on_connect(Conn& c, const Connect& p, TimeMs now) {
         return refuse(c, 0x05, kRcBadAuthMethod);
       }
       break;
-    case AuthMode::custom: scheme = Scheme::custom; break;
+    case AuthMode::custom:
+      // The custom scheme is for MQTT 3.1 and 3.1.1; a type-15 packet is AUTH to an MQTT 5 client.
+      scheme = v5 ? Scheme::v5 : Scheme::custom;
+      break;
     case AuthMode::v5:
       if (!v5) {
         log("conn " + std::to_string(c.id) + " (" + c.client_id + "): MQTT 5 enhanced auth required");
@@ -445,9 +448,10 @@ void Core::on_connect(Conn& c, const Connect& p, TimeMs now) {
       }
       scheme = Scheme::v5;
       break;
-    case AuthMode::any: scheme = method ? Scheme::v5 : Scheme::custom; break;
+    case AuthMode::any: scheme = v5 ? Scheme::v5 : Scheme::custom; break;
   }
   if (scheme == Scheme::v5) {
+    // An MQTT 5 client that asks for no method, or another, on a listener that requires authentication.
     if (!method || method->text != kAuthMethod) {
       log("conn " + std::to_string(c.id) + " (" + c.client_id + "): authentication method must be " +
           std::string(kAuthMethod));
@@ -555,6 +559,16 @@ void Core::refuse(Conn& c, std::uint8_t code_3x, std::uint8_t code_v5) {
 }
 
 void Core::on_custom_response(Conn& c, const Authenticate& p, TimeMs now) {
+  const std::string who = "conn " + std::to_string(c.id) + " (" + c.client_id + "): response refused: ";
+  if (config_.response_client_id_must_match && p.client_id != c.client_id) {
+    log(who + "its client id '" + std::string(p.client_id) + "' is not the CONNECT's (client_id_mismatch)");
+    return refuse(c, 0x05, kRcNotAuthorized);
+  }
+  if (config_.response_code_must_match && p.code != c.listener.auth_code) {
+    log(who + "authenticate code " + std::to_string(p.code) + ", the challenge's was " +
+        std::to_string(c.listener.auth_code) + " (code_mismatch)");
+    return refuse(c, 0x05, kRcNotAuthorized);
+  }
   finish_auth(c, p.password ? p.password->as_chars() : std::string_view{}, now, false);
 }
 

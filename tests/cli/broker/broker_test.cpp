@@ -708,6 +708,79 @@ TEST(BrokerCore, AnyModeChoosesByClient) {
   EXPECT_TRUE(std::holds_alternative<Auth>(ps[0]));
 }
 
+// The custom scheme is for levels 3 and 4: an MQTT 5 client on a custom or any listener is never sent a
+// CONNECT-shaped type-15 packet (to it, an invalid AUTH). Without a method it gets CONNACK 0x8C; with ours it gets
+// MQTT 5 enhanced authentication.
+TEST(BrokerCore, Level5OnACustomListenerGetsBadAuthenticationMethodOrV5Auth) {
+  for (AuthMode mode : {AuthMode::custom, AuthMode::any}) {
+    Harness h;
+    ListenerConfig l;
+    l.auth = mode;
+    l.auth_code = 15;
+    h.open(1, l);
+    Connect c;
+    c.level = kLevel5;
+    c.client_id = "dev5";
+    h.send(1, c);
+    auto ps = h.take(1);
+    ASSERT_EQ(ps.size(), 1u);
+    ASSERT_TRUE(std::holds_alternative<Connack>(ps[0]));
+    EXPECT_EQ(std::get<Connack>(ps[0]).code, 0x8C);
+    EXPECT_EQ(h.closed.count(1), 1u);
+    connect_dev5(h, 2, mode);
+    ps = h.take(2);
+    ASSERT_EQ(ps.size(), 1u);
+    expect_auth(ps[0], 0x18, h.last_challenge);
+  }
+}
+
+namespace {
+// CONNECT as dev1 on a custom code-0 listener, then the right response sent with `code` and `client_id`.
+std::uint8_t custom_response_verdict(Harness& h, std::uint8_t code, std::string_view client_id) {
+  ListenerConfig l;
+  l.auth = AuthMode::custom;
+  h.open(1, l);
+  Connect c;
+  c.client_id = "dev1";
+  h.send(1, c);
+  h.take(1);
+  Authenticate r;
+  r.code = code;
+  r.client_id = client_id;
+  const std::string response = hmac_sha256_hex("s3cret", kChallenge);
+  r.password = Bytes::of(response);
+  h.send(1, r);
+  auto ps = h.take(1);
+  EXPECT_EQ(ps.size(), 1u);
+  return ps.empty() || !std::holds_alternative<Connack>(ps[0]) ? 0xFF : std::get<Connack>(ps[0]).code;
+}
+}  // namespace
+
+TEST(BrokerCore, CustomResponseMustRepeatTheClientIdAndTheCode) {
+  {
+    Harness h;
+    EXPECT_EQ(custom_response_verdict(h, 0, "dev1"), 0);
+  }
+  {
+    Harness h;
+    EXPECT_EQ(custom_response_verdict(h, 0, "dev2"), 5);
+  }
+  {
+    Harness h;
+    EXPECT_EQ(custom_response_verdict(h, 15, "dev1"), 5);
+  }
+  {
+    Harness h;  // the field's looser broker: either code
+    h.cfg.response_code_must_match = false;
+    EXPECT_EQ(custom_response_verdict(h, 15, "dev1"), 0);
+  }
+  {
+    Harness h;
+    h.cfg.response_client_id_must_match = false;
+    EXPECT_EQ(custom_response_verdict(h, 0, ""), 0);
+  }
+}
+
 TEST(BrokerCore, AclRefusesSubscription) {
   Harness h;
   h.cfg.deny_subscribe = {"test/nosubscribe", "secret/#"};
