@@ -5,6 +5,10 @@ set -eu
 
 PACKAGES="cmake g++ make pkg-config libcli11-dev libgtest-dev libbenchmark-dev libssl-dev libpcap-dev libasio-dev libwireshark-dev wireshark-dev tshark mosquitto-clients clang-14 libclang-rt-14-dev clang-format clang-tidy git"
 
+# Node.js and npm run the interoperability tests' third-party peers (the field's Mosca stack, MQTT.js), installed
+# from npm at test time; Debian's nodejs when the machine has no node of its own.
+command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || PACKAGES="$PACKAGES nodejs npm"
+
 missing=""
 for p in $PACKAGES; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"; then

@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 logs=$(mktemp -d)
 # Tests that need tshark fail instead of skipping when it is missing (install-deps.sh installs it).
 export MQTTAUTH_REQUIRE_TSHARK=1
-# Likewise the tests with Debian's mosquitto-clients against the reference broker.
+# Likewise the tests with Debian's mosquitto-clients, the field's Mosca stack and MQTT.js (from npm).
 export MQTTAUTH_REQUIRE_TOOLS=1
 count() { sed -n 's/.*tests passed, 0 tests failed out of \([0-9]*\).*/\1/p' "$1" | tail -n 1; }
 
@@ -20,6 +20,12 @@ echo "== clang-format (the style of .clang-format, on every C++ file)"
 clang-format --dry-run --Werror $(git ls-files '*.cpp' '*.hpp') || {
   echo "clang-format: run 'clang-format -i \$(git ls-files \"*.cpp\" \"*.hpp\")' and commit"; exit 1; }
 echo "clang-format: $(git ls-files '*.cpp' '*.hpp' | wc -l) files as .clang-format says"
+
+echo "== third-party MQTT stacks from npm: the field's Mosca 2.8.3 (patched as the seed write-up says), MQTT.js"
+# shellcheck disable=SC2046
+set -- $(sh tests/interop/setup-field-stack.sh build/interop)
+export MQTTAUTH_FIELD_STACK="$1" MQTTAUTH_MQTTJS="$2"
+echo "field stack: $MQTTAUTH_FIELD_STACK; MQTT.js: $MQTTAUTH_MQTTJS"
 
 echo "== release build and tests"
 cmake --preset release

@@ -1,5 +1,6 @@
-// `mqttauth broker` started as a process on 127.0.0.1 (any free port), its standard error in a file. For
-// tests that need the real binary (and its process limits), and for the attack tool.
+// Child processes for tests: any program (a third-party peer, a capture), and `mqttauth broker` on 127.0.0.1
+// (any free port), each with its output in a file. For tests that need the real binary (and its process
+// limits), and for the attack tool.
 #pragma once
 
 #include <signal.h>
@@ -10,6 +11,8 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -18,46 +21,41 @@
 
 namespace mqttauth::test {
 
-class BrokerProcess {
+// A child process with its standard output and error in a file, ready once that file shows `ready_tag`
+// (`ready` then holds what follows the tag up to the end of its word). `env` entries ("NAME=VALUE") are added
+// to its environment.
+class Process {
  public:
-  // Runs `bin broker --listen 127.0.0.1:0 ARGS...` with its standard error in `log`; max_open_files > 0 sets
-  // its RLIMIT_NOFILE. address is "127.0.0.1:PORT", or empty when it printed no port within 10 s.
-  BrokerProcess(const std::string& bin, const std::vector<std::string>& args, const std::string& log,
-                long max_open_files = 0)
+  Process(std::vector<std::string> argv, const std::string& log, const std::string& ready_tag,
+          const std::vector<std::string>& env = {}, long max_open_files = 0)
       : log_path(log) {
     pid = fork();
     if (pid == 0) {
-      std::vector<std::string> a{bin, "broker", "--listen", "127.0.0.1:0"};
-      a.insert(a.end(), args.begin(), args.end());
-      std::vector<char*> argv;
-      for (auto& s : a) argv.push_back(s.data());
-      argv.push_back(nullptr);
+      std::vector<char*> args;
+      for (auto& s : argv) args.push_back(s.data());
+      args.push_back(nullptr);
       if (!std::freopen(log.c_str(), "w", stderr)) _exit(126);
+      dup2(fileno(stderr), fileno(stdout));
+      for (const auto& e : env) putenv(strdup(e.c_str()));
       if (max_open_files > 0) {
         rlimit rl{static_cast<rlim_t>(max_open_files), static_cast<rlim_t>(max_open_files)};
         setrlimit(RLIMIT_NOFILE, &rl);
       }
-      execv(bin.c_str(), argv.data());
+      execvp(args[0], args.data());
       _exit(127);
     }
-    const std::string tag = "listening on ";
-    for (int i = 0; i < 200 && address.empty() && alive(); ++i) {
+    for (int i = 0; i < 200 && ready.empty() && alive(); ++i) {
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
       std::string text = log_text();
-      auto p = text.find(tag);
+      auto p = text.find(ready_tag);
       if (p == std::string::npos) continue;
-      auto e = text.find_first_of(" \n", p + tag.size());
-      if (e != std::string::npos) address = text.substr(p + tag.size(), e - p - tag.size());
+      auto e = text.find_first_of(" \n", p + ready_tag.size());
+      if (e != std::string::npos) ready = text.substr(p + ready_tag.size(), e - p - ready_tag.size());
     }
   }
-  ~BrokerProcess() { stop(); }
-  BrokerProcess(const BrokerProcess&) = delete;
-  BrokerProcess& operator=(const BrokerProcess&) = delete;
-
-  std::uint16_t port() const {
-    auto c = address.rfind(':');
-    return c == std::string::npos ? 0 : static_cast<std::uint16_t>(std::stoi(address.substr(c + 1)));
-  }
+  ~Process() { stop(); }
+  Process(const Process&) = delete;
+  Process& operator=(const Process&) = delete;
 
   // Still running (an exited child stays waitable for stop()).
   bool alive() const {
@@ -66,13 +64,13 @@ class BrokerProcess {
     return waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == 0;
   }
 
-  // SIGTERM and how it ended: "exit N" (the broker stops with 0), "killed by signal N", or "hung on SIGTERM"
-  // (then SIGKILL). Empty when it was stopped already.
-  std::string stop() {
+  // `sig` (SIGTERM by default) and how it ended: "exit N", "killed by signal N", or "hung on signal" (then
+  // SIGKILL). Empty when it was stopped already.
+  std::string stop(int sig = SIGTERM) {
     if (pid <= 0) return "";
-    kill(pid, SIGTERM);
+    kill(pid, sig);
     int status = 0;
-    std::string how = "hung on SIGTERM";
+    std::string how = "hung on signal";
     for (int i = 0; i < 100; ++i) {
       if (waitpid(pid, &status, WNOHANG) == pid) {
         how = WIFEXITED(status) ? "exit " + std::to_string(WEXITSTATUS(status))
@@ -81,7 +79,7 @@ class BrokerProcess {
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
-    if (how == "hung on SIGTERM") {
+    if (how == "hung on signal") {
       kill(pid, SIGKILL);
       waitpid(pid, &status, 0);
     }
@@ -97,8 +95,31 @@ class BrokerProcess {
   }
 
   pid_t pid = -1;
-  std::string address;
+  std::string ready;
   std::string log_path;
+};
+
+// `mqttauth broker --listen 127.0.0.1:0 ARGS...`; address is "127.0.0.1:PORT", or empty when it printed no port
+// within 10 s. max_open_files > 0 sets its RLIMIT_NOFILE.
+class BrokerProcess : public Process {
+ public:
+  BrokerProcess(const std::string& bin, const std::vector<std::string>& args, const std::string& log,
+                long max_open_files = 0)
+      : Process(argv(bin, args), log, "listening on ", {}, max_open_files), address(ready) {}
+
+  std::uint16_t port() const {
+    auto c = address.rfind(':');
+    return c == std::string::npos ? 0 : static_cast<std::uint16_t>(std::stoi(address.substr(c + 1)));
+  }
+
+  std::string address;
+
+ private:
+  static std::vector<std::string> argv(const std::string& bin, const std::vector<std::string>& args) {
+    std::vector<std::string> a{bin, "broker", "--listen", "127.0.0.1:0"};
+    a.insert(a.end(), args.begin(), args.end());
+    return a;
+  }
 };
 
 }  // namespace mqttauth::test

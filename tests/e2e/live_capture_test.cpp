@@ -19,16 +19,6 @@ using namespace mqttauth::test;
 
 namespace {
 
-// Whether this process may capture: CAP_NET_RAW (bit 13) in its effective capabilities, which the binary it
-// runs inherits. Root in a container without CAP_NET_RAW cannot capture either, so the user id alone does not
-// tell.
-bool can_capture() {
-  std::ifstream f("/proc/self/status");
-  for (std::string l; std::getline(f, l);)
-    if (l.rfind("CapEff:", 0) == 0) return (std::stoull(l.substr(7), nullptr, 16) >> 13) & 1u;
-  return false;
-}
-
 #define NEED_CAPTURE()                                                                                            \
   do {                                                                                                            \
     if (!can_capture())                                                                                           \

@@ -12,15 +12,6 @@ using namespace mqttauth::test;
 
 namespace {
 
-// The clients are installed by scripts/install-deps.sh; without them the tests skip, unless
-// MQTTAUTH_REQUIRE_TOOLS is set (scripts/test-all.sh), when they fail.
-bool have_clients() {
-  if (std::system("command -v mosquitto_pub >/dev/null 2>&1 && command -v mosquitto_sub >/dev/null 2>&1") == 0)
-    return true;
-  if (std::getenv("MQTTAUTH_REQUIRE_TOOLS") != nullptr) ADD_FAILURE() << "mosquitto_pub/mosquitto_sub not on PATH";
-  return false;
-}
-
 std::string broker_log() {
   static int n = 0;
   return temp_dir() + "/mosquitto-clients-broker-" + std::to_string(getpid()) + "-" + std::to_string(++n) + ".log";
@@ -29,7 +20,7 @@ std::string broker_log() {
 }  // namespace
 
 TEST(MosquittoClients, PublishAndSubscribeAtEveryLevelAndQos) {
-  if (!have_clients()) GTEST_SKIP() << "mosquitto-clients are not installed";
+  if (!have_mosquitto_clients()) GTEST_SKIP() << "mosquitto-clients are not installed";
   BrokerProcess b(MQTTAUTH_BIN, {"--quiet"}, broker_log());
   ASSERT_FALSE(b.address.empty()) << b.log_text();
   const std::string port = std::to_string(b.port());
@@ -61,7 +52,7 @@ TEST(MosquittoClients, PublishAndSubscribeAtEveryLevelAndQos) {
 }
 
 TEST(MosquittoClients, RetainedMessageReachesALaterSubscriber) {
-  if (!have_clients()) GTEST_SKIP() << "mosquitto-clients are not installed";
+  if (!have_mosquitto_clients()) GTEST_SKIP() << "mosquitto-clients are not installed";
   BrokerProcess b(MQTTAUTH_BIN, {"--quiet"}, broker_log());
   ASSERT_FALSE(b.address.empty()) << b.log_text();
   const std::string port = std::to_string(b.port());

@@ -1,6 +1,7 @@
 // Runs the mqttauth binary and captures its exit code, standard output and standard error.
 #pragma once
 
+#include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -86,6 +87,32 @@ inline RunResult run(const std::vector<std::string>& args, const std::string& st
     cmd += shell_quote(a);
   }
   return run_shell(cmd, stdin_path);
+}
+
+// Whether this process may capture: CAP_NET_RAW (bit 13) in its effective capabilities, which the programs it
+// runs inherit. Root in a container without CAP_NET_RAW cannot capture either, so the user id alone does not
+// tell.
+inline bool can_capture() {
+  std::ifstream f("/proc/self/status");
+  for (std::string l; std::getline(f, l);)
+    if (l.rfind("CapEff:", 0) == 0) return (std::stoull(l.substr(7), nullptr, 16) >> 13) & 1u;
+  return false;
+}
+
+// A path in temp_dir() that no other call gives: STEM-PID-N.
+inline std::string unique_path(const std::string& stem) {
+  static int n = 0;
+  return temp_dir() + "/" + stem + "-" + std::to_string(getpid()) + "-" + std::to_string(++n);
+}
+
+// Debian's mosquitto_pub and mosquitto_sub are on PATH. scripts/install-deps.sh installs them; without them the
+// tests that use them skip, unless MQTTAUTH_REQUIRE_TOOLS is set (scripts/test-all.sh): then this reports a
+// failure.
+inline bool have_mosquitto_clients() {
+  if (std::system("command -v mosquitto_pub >/dev/null 2>&1 && command -v mosquitto_sub >/dev/null 2>&1") == 0)
+    return true;
+  if (std::getenv("MQTTAUTH_REQUIRE_TOOLS") != nullptr) ADD_FAILURE() << "mosquitto_pub/mosquitto_sub not on PATH";
+  return false;
 }
 
 inline std::string source_path(const std::string& rel) { return std::string(MQTTAUTH_SOURCE_DIR) + "/" + rel; }
