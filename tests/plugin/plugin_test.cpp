@@ -153,6 +153,7 @@ TEST(Plugin, ViolationsAreExpertInfosOfTheVocabulary) {
   EXPECT_TRUE(has(32, "Packet type 0 is forbidden")) << r.out;
   EXPECT_TRUE(has(33, "[MQTT-3.3.1-4]")) << r.out;  // QoS 3, a packet only Wireshark's MQTT shows
   EXPECT_TRUE(has(43, "the other custom packet type")) << r.out;
+  EXPECT_TRUE(has(52, "not the one the device connected with")) << r.out;
   // The names are those of `check`.
   auto names = [&](const std::string& filter) {
     auto x = ts.run("-2 -r field-violations.pcap -Y " + filter + " -T fields -e frame.number");
@@ -163,6 +164,7 @@ TEST(Plugin, ViolationsAreExpertInfosOfTheVocabulary) {
   EXPECT_EQ(names("mqttauth.bad_packet_type"), "32\n");
   EXPECT_EQ(names("mqttauth.bad_qos"), "33\n");
   EXPECT_EQ(names("mqttauth.code_mismatch"), "43\n");
+  EXPECT_EQ(names("mqttauth.client_id_mismatch"), "52\n");
   EXPECT_EQ(names("mqttauth.challenge_reused"), "");
   // The PUBLISH with payload format indicator 88 is still Wireshark's MQTT with its topic.
   auto p = ts.run("-2 -r field-violations.pcap -Y frame.number==6 -T fields -e mqtt.topic");

@@ -292,6 +292,7 @@ int main(int argc, char** argv) {
   //   #3 a mosquitto bridge: protocol name MQIsdp at level 4 (0x84), accepted
   //   #4 3.1.1: type 0 carrying a PUBLISH body (forbidden), a PUBLISH with QoS 3
   //   #5 custom: a challenge of type 0 answered with type 15, the server closes
+  //   #6 custom: a response that names another client id than the CONNECT, refused (CONNACK 5)
   PcapWriter v;
   if (!v.open(dir + "/field-violations.pcap", kLinkEthernet)) return 1;
   const Endpoint vb = ep("172.16.5.1", 1883);
@@ -372,6 +373,19 @@ int main(int argc, char** argv) {
     const std::string challenge = std::to_string(t / kMs);
     c.send(false, enc(field_authenticate(0, "dev-15", challenge), 4), t += 2 * kMs);
     c.send(true, enc(field_authenticate(15, "dev-15", hmac_sha256_hex("dev-secret", challenge)), 4), t += 9 * kMs);
+    c.close(t += 5 * kMs);
+  }
+  // #6
+  {
+    TcpConversation c(v, {}, ep("172.16.5.16", 40016), vb, 600, 5900);
+    c.handshake(t += 10 * kMs);
+    c.send(true, enc(connect311("dev-16", 60), 4), t += 3 * kMs);
+    const std::string challenge = std::to_string(t / kMs);
+    c.send(false, enc(field_authenticate(0, "dev-16", challenge), 4), t += 2 * kMs);
+    c.send(true, enc(field_authenticate(0, "dev-61", hmac_sha256_hex("dev-secret", challenge)), 4), t += 9 * kMs);
+    Connack refused;
+    refused.code = 5;
+    c.send(false, enc(refused, 4), t += 1 * kMs);
     c.close(t += 5 * kMs);
   }
   v.close();
