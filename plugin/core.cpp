@@ -112,6 +112,8 @@ PduResult Conversation::analyze(Capture& cap, const std::uint8_t* pdu, std::size
     Observation ob = session_.observe(*d, dir, PacketRef{frame, ts_ns});
     r.stored.role = static_cast<std::uint8_t>(ob.role);
     r.stored.anomalies = ob.anomalies;
+    r.stored.flow = ob.flow;
+    r.stored.flow_related = ob.flow_related ? static_cast<std::uint32_t>(*ob.flow_related) : 0;
     r.stored.handshake = ob.handshake ? static_cast<std::int32_t>(*ob.handshake) : -1;
     if (ob.handshake) {
       const Handshake& h = session_.handshakes()[*ob.handshake];

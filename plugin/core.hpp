@@ -37,7 +37,9 @@ struct Stored {
   std::uint32_t replay_of = 0;  // a challenge equal to the one of this earlier frame
   std::uint8_t weakness = 0;    // mqttauth::ChallengeWeakness
   Verification verification = Verification::not_applicable;
-  bool ends_handshake = false;  // the CONNACK of a handshake
+  bool ends_handshake = false;     // the CONNACK of a handshake
+  std::uint8_t flow = 0;           // mqttauth::flow bits: the QoS flow audit's findings on this packet
+  std::uint32_t flow_related = 0;  // the PUBLISH this packet acknowledges, repeats or reuses the id of (0: none)
 };
 
 struct PduResult {

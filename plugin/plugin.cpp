@@ -51,7 +51,7 @@ int hf_code = -1, hf_role = -1, hf_protoname = -1, hf_level = -1, hf_flags = -1,
     hf_flag_reserved = -1, hf_keepalive = -1, hf_clientid = -1, hf_username = -1, hf_password = -1, hf_will_topic = -1,
     hf_will_payload = -1, hf_outcome = -1, hf_hs_code = -1, hf_latency = -1, hf_connect_in = -1, hf_challenge_in = -1,
     hf_response_in = -1, hf_connack_in = -1, hf_verification = -1, hf_weakness = -1, hf_replay_of = -1,
-    hf_reserved_body = -1, hf_handshake = -1, hf_violation = -1;
+    hf_flow_publish = -1, hf_reserved_body = -1, hf_handshake = -1, hf_violation = -1;
 gint ett_mqttauth = -1, ett_flags = -1, ett_handshake = -1;
 // One expert info per finding of the vocabulary (mqttauth/findings.hpp), named "mqttauth.<name>" as `check`
 // names it, with its severity and sentence.
@@ -205,6 +205,24 @@ void add_violations(proto_tree* tree, tvbuff_t* tvb, packet_info* pinfo, const P
   }
 }
 
+// The QoS flow audit: a link to the PUBLISH this packet acknowledges (or repeats, or reuses the id of), and the
+// flow's findings as expert infos on it.
+void add_flow(proto_tree* tree, tvbuff_t* tvb, packet_info* pinfo, const Stored& st) {
+  if (st.flow_related == 0 && st.flow == 0) return;
+  proto_item* fi = proto_tree_add_uint(tree, hf_flow_publish, tvb, 0, 0, st.flow_related);
+  proto_item_set_generated(fi);
+  for (std::uint8_t bit = 1; bit != 0; bit = static_cast<std::uint8_t>(bit << 1))
+    if (st.flow & bit)
+      if (auto f = mqttauth::flow_finding(bit)) {
+        const auto& info = mqttauth::finding(*f);
+        if (st.flow_related)
+          expert_add_info_format(pinfo, fi, ei(*f), "%s [%s] (the PUBLISH in frame %u)", info.sentence.data(),
+                                 info.clause.data(), st.flow_related);
+        else
+          expert_add_info_format(pinfo, fi, ei(*f), "%s [%s]", info.sentence.data(), info.clause.data());
+      }
+}
+
 void dissect_custom(tvbuff_t* tvb, packet_info* pinfo, proto_tree* tree, const ConvData* cd, const PduResult& r) {
   const Stored& st = r.stored;
   col_set_str(pinfo->cinfo, COL_PROTOCOL, "MQTT");
@@ -311,6 +329,7 @@ void dissect_pdu(tvbuff_t* pdu_tvb, const guint8* bytes, guint len, packet_info*
   } else {
     call_dissector(mqtt_handle, pdu_tvb, pinfo, tree);
     add_violations(tree, pdu_tvb, pinfo, r, nullptr);
+    add_flow(tree, pdu_tvb, pinfo, r.stored);
     if (r.stored.ends_handshake) {
       auto hv = cd->conv->handshake(r.stored.handshake);
       if (hv.valid && hv.scheme != 0) {
@@ -370,8 +389,9 @@ int dissect_stream(tvbuff_t* tvb, packet_info* pinfo, proto_tree* tree, ConvData
     }
     tvbuff_t* pdu_tvb = tvb_new_subset_length(tvb, static_cast<gint>(offset), static_cast<gint>(size));
     const guint8 type = hdr[0] >> 4;
-    if (type == 0 || type == 1 || type == 2 || type == 15) {
-      // CONNECT, CONNACK and types 0 / 15 are what the session model needs: copy and analyse them.
+    if (type <= 7 || type == 15) {
+      // CONNECT, CONNACK, types 0 / 15 and the PUBLISH flows (PUBLISH to PUBCOMP) are what the session model
+      // needs: copy and analyse them.
       auto* bytes = static_cast<const guint8*>(tvb_memdup(pinfo->pool, tvb, static_cast<gint>(offset), size));
       dissect_pdu(pdu_tvb, bytes, size, pinfo, tree, cd, dir);
     } else {
@@ -507,6 +527,9 @@ void proto_register_mqttauth() {
         HFILL}},
       {&hf_replay_of,
        {"Same challenge as in", "mqttauth.replay_of", FT_FRAMENUM, BASE_NONE, nullptr, 0, nullptr, HFILL}},
+      {&hf_flow_publish,
+       {"PUBLISH in", "mqttauth.flow.publish_in", FT_FRAMENUM, BASE_NONE, FRAMENUM_TYPE(FT_FRAMENUM_REQUEST), 0,
+        "The PUBLISH whose QoS flow this packet belongs to", HFILL}},
       {&hf_reserved_body,
        {"Reserved packet body", "mqttauth.reserved_body", FT_BYTES, BASE_NONE, nullptr, 0, nullptr, HFILL}},
       {&hf_violation,

@@ -257,11 +257,41 @@ void add_other_scenarios(std::vector<Scenario>& v) {
   }
 }
 
+// Each finding of the QoS flow audit on purpose.
+void add_flow_scenarios(std::vector<Scenario>& v) {
+  Scenario s{"qos-flows",
+             "QoS flows broken on purpose: a packet id reused while in flight, a resend without DUP, a command "
+             "PUBLISH the device never acknowledges"};
+  Dev a = dev("sensor-41");
+  a.cfg.publish = 2;
+  a.cfg.qos = 1;
+  a.cfg.reuse_packet_id = true;
+  s.devs.push_back(a);
+  Dev b = dev("sensor-42", 1);
+  b.cfg.publish = 1;
+  b.cfg.qos = 1;
+  b.cfg.resend_without_dup = true;
+  s.devs.push_back(b);
+  Dev c = dev("sensor-43", 2);
+  c.cfg.qos = 1;
+  c.cfg.wait_commands = 1;
+  c.cfg.never_ack = true;
+  s.devs.push_back(c);
+  Dev ctl = dev("sensor-40", 2);
+  ctl.cfg.subscribe = false;
+  ctl.cfg.commands.emplace_back("sensor-43", "reboot");
+  ctl.cfg.qos = 1;
+  ctl.start_after_ready_of = 0;
+  s.devs.push_back(ctl);
+  v.push_back(s);
+}
+
 std::vector<Scenario> scenarios() {
   std::vector<Scenario> v;
   add_custom_scenarios(v);
   add_v5_scenarios(v);
   add_other_scenarios(v);
+  add_flow_scenarios(v);
   return v;
 }
 

@@ -39,8 +39,10 @@ class CheckSink final : public AnalyzerSink {
   std::array<std::uint64_t, 3> qos{};
   std::uint64_t decode_errors = 0;
 
-  void on_packet(const Connection& c, Direction dir, const Decoded& d, const Observation&,
+  void on_packet(const Connection& c, Direction dir, const Decoded& d, const Observation& ob,
                  const PacketMeta& m) override {
+    for (std::uint8_t bit = 1; bit != 0 && ob.flow != 0; bit = static_cast<std::uint8_t>(bit << 1))
+      if (ob.flow & bit) add(c, *flow_finding(bit), m, flow_message(d, dir, ob));
     for (const Violation& v : d.violations)
       add(c, violation_finding(v.kind), m,
           std::string(packet_name(d.packet)) + " (stream offset " + std::to_string(m.offset) + ", " +
@@ -127,10 +129,43 @@ class CheckSink final : public AnalyzerSink {
         add_row(FindingId::predictable_challenge, r.challenge_frame.value_or(r.first_frame),
                 "the challenge to " + who + " is predictable (" + std::string(weakness_name(r.weakness)) + ")");
     }
+    if (c.session)
+      for (const OpenFlow& o : c.session->flows().open_flows()) {
+        const bool unacked = o.unacked();
+        add_row(unacked ? FindingId::unacked_publish : FindingId::incomplete_qos2, unacked ? o.publish_id : o.last_id,
+                open_flow_message(o, r.client_id));
+      }
     rows.push_back(std::move(r));
   }
 
  private:
+  static std::string sender(Direction dir) { return dir == Direction::c2s ? "the client's" : "the server's"; }
+  // "PUBLISH id 3 (c2s): repeats the PUBLISH in frame 12"
+  static std::string flow_message(const Decoded& d, Direction dir, const Observation& ob) {
+    std::uint16_t id = 0;
+    std::visit(
+        [&id](const auto& pk) {
+          if constexpr (requires { pk.packet_id; }) id = pk.packet_id;
+        },
+        d.packet);
+    std::string msg = std::string(packet_name(d.packet)) + " id " + std::to_string(id) + " (" +
+                      std::string(direction_name(dir)) + ")";
+    const std::string related = ob.flow_related ? std::to_string(*ob.flow_related) : "?";
+    if (ob.flow & flow::resend_without_dup) msg += ": repeats the PUBLISH in frame " + related + " with DUP 0";
+    if (ob.flow & flow::packet_id_in_use) msg += ": the PUBLISH in frame " + related + " still has it in flight";
+    if (ob.flow & flow::unknown_packet_id) msg += ": no flow in progress has this id";
+    if (ob.flow & flow::receive_maximum_exceeded) msg += ": over the receiver's Receive Maximum";
+    return msg;
+  }
+  static std::string open_flow_message(const OpenFlow& o, const std::string& client_id) {
+    static constexpr const char* kStage[] = {"no PUBACK", "no PUBREC", "PUBREC without PUBREL",
+                                             "PUBREL without PUBCOMP"};
+    char waited[32];
+    std::snprintf(waited, sizeof waited, "%.3f", static_cast<double>(o.waited_ns) / 1e6);
+    return "client '" + client_id + "': " + sender(o.dir) + " QoS " + std::to_string(o.qos) + " PUBLISH id " +
+           std::to_string(o.packet_id) + ": " + kStage[static_cast<int>(o.stage)] + " when the connection ended (" +
+           waited + " ms after " + (o.unacked() ? "it" : "its last packet") + ")";
+  }
   void add(const Connection& c, FindingId id, const PacketMeta& m, std::string msg, std::string_view clause = {}) {
     const FindingInfo& fi = finding(id);
     by_conn[c.id].push_back(Finding{fi.severity, std::string(fi.name), std::string(clause.empty() ? fi.clause : clause),

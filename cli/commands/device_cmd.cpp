@@ -123,6 +123,11 @@ void setup_device(CLI::App& app) {
   sub->add_flag("--answer-twice", o->cfg.answer_twice, "Misbehave: send the response twice");
   sub->add_flag("--wrong-reauth", o->cfg.wrong_reauth,
                 "Misbehave: answer re-authentication challenges with the HMAC of another secret");
+  sub->add_flag("--never-ack", o->cfg.never_ack, "Misbehave: never acknowledge the server's QoS 1/2 PUBLISH");
+  sub->add_flag("--reuse-packet-id", o->cfg.reuse_packet_id,
+                "Misbehave: every QoS 1/2 message under packet id 1, without awaiting its acknowledgement");
+  sub->add_flag("--resend-without-dup", o->cfg.resend_without_dup,
+                "Misbehave: send each QoS 1/2 message twice, the second without DUP");
   sub->add_option("--pcap", o->pcap, "Record the device's own traffic to this pcap file");
   sub->add_flag("-q,--quiet", o->quiet, "No event lines on standard error");
   sub->callback([o] {

@@ -86,6 +86,9 @@ void json_row(std::string& out, const SessionRow& r) {
   }
   if (r.reauths) w.field_num("reauthentications", r.reauths);
   if (r.reauths_refused) w.field_num("reauthentications_refused", r.reauths_refused);
+  if (r.unacked) w.field_num("unacked_publish", r.unacked);
+  if (r.qos2_open) w.field_num("incomplete_qos2", r.qos2_open);
+  if (r.flow_findings) w.field_num("flow_findings", r.flow_findings);
   w.field_num("packets_c2s", r.c2s.packets);
   w.field_num("packets_s2c", r.s2c.packets);
   w.field_num("bytes_c2s", r.c2s.bytes);
@@ -148,6 +151,10 @@ void text_table(std::string& out, const std::vector<SessionRow>& rows, bool colo
     if (r.reauths) notes += (notes.empty() ? "" : " ") + std::string("reauth=") + std::to_string(r.reauths);
     if (r.reauths_refused)
       notes += (notes.empty() ? "" : " ") + std::string("reauth_refused=") + std::to_string(r.reauths_refused);
+    if (r.unacked) notes += (notes.empty() ? "" : " ") + std::string("unacked=") + std::to_string(r.unacked);
+    if (r.qos2_open) notes += (notes.empty() ? "" : " ") + std::string("qos2_open=") + std::to_string(r.qos2_open);
+    if (r.flow_findings)
+      notes += (notes.empty() ? "" : " ") + std::string("flow_findings=") + std::to_string(r.flow_findings);
     std::uint64_t gaps = r.c2s.gaps + r.s2c.gaps, errors = r.c2s.errors + r.s2c.errors;
     if (gaps) notes += (notes.empty() ? "" : " ") + std::string("gaps=") + std::to_string(gaps);
     if (errors) notes += (notes.empty() ? "" : " ") + std::string("errors=") + std::to_string(errors);

@@ -76,6 +76,10 @@ struct DeviceConfig {
   bool no_answer = false;       // never answer the challenge
   bool answer_twice = false;    // send the response twice
   bool wrong_reauth = false;    // answer re-authentication challenges with HMAC of another secret
+  // QoS flow misbehaviour (findings of the flow audit).
+  bool never_ack = false;           // never acknowledge the server's QoS 1/2 PUBLISH (no PUBACK, no PUBREC)
+  bool reuse_packet_id = false;     // every QoS 1/2 telemetry message under packet id 1, without awaiting its ack
+  bool resend_without_dup = false;  // send each QoS 1/2 telemetry message twice, the second without DUP
 
   std::chrono::milliseconds timeout{5000};  // for each answer awaited from the server
 

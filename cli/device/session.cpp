@@ -80,9 +80,20 @@ asio::awaitable<Io> Session::publish_telemetry(std::string& while_doing) {
     std::uint16_t id = 0;
     while_doing = "publishing";
     const Buf payload = telemetry(i);
-    io = co_await publish("devices/" + cfg.client_id + "/telemetry", Bytes(payload), cfg.qos, id);
+    const std::string topic = "devices/" + cfg.client_id + "/telemetry";
+    io = co_await publish(topic, Bytes(payload), cfg.qos, id);
     if (io != Io::ok) co_return io;
-    if (id != 0) {
+    if (id != 0 && cfg.resend_without_dup) {
+      // Misbehaviour: the same PUBLISH again at once, DUP 0 [MQTT-3.3.1-1].
+      Publish again;
+      again.topic = topic;
+      again.qos = cfg.qos;
+      again.packet_id = id;
+      again.payload = Bytes(payload);
+      io = co_await ex_.send(again);
+      if (io != Io::ok) co_return io;
+    }
+    if (id != 0 && !cfg.reuse_packet_id) {
       while_doing = "awaiting the acknowledgement of a PUBLISH";
       io = co_await pump([&] { return out_.count(id) == 0; }, ex_.deadline());
       if (io != Io::ok) co_return io;
@@ -145,7 +156,8 @@ asio::awaitable<Io> Session::publish(const std::string& topic, Bytes payload, st
   p.payload = payload;
   id = 0;
   if (qos > 0) {
-    id = ex_.new_id();
+    // Misbehaviour (--reuse-packet-id): one identifier for every message, whatever is in flight.
+    id = ex_.cfg().reuse_packet_id ? std::uint16_t{1} : ex_.new_id();
     p.packet_id = id;
     out_[id] = qos == 1 ? Await::puback : Await::pubrec;
   }
@@ -201,7 +213,9 @@ asio::awaitable<Io> Session::on_publish(const Publish& p) {
   std::string topic(p.topic);
   std::string payload(p.payload.as_chars());
   bool fresh = true;
-  if (p.qos == 1) {
+  if (p.qos > 0 && ex_.cfg().never_ack) {
+    // Misbehaviour: the server's PUBLISH is handled but never acknowledged.
+  } else if (p.qos == 1) {
     Puback a;
     a.packet_id = p.packet_id;
     Io io = co_await ex_.send(a);

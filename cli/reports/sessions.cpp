@@ -16,6 +16,11 @@ SessionRow make_row(const Connection& c, const Secrets* secrets) {
   r.s2c = c.s2c;
   r.end = c.end;
   r.file = c.file;
+  if (c.session) {
+    const FlowAudit& f = c.session->flows();
+    r.flow_findings = f.flagged();
+    for (const OpenFlow& o : f.open_flows()) ++(o.unacked() ? r.unacked : r.qos2_open);
+  }
   if (c.session && !c.session->handshakes().empty()) {
     const Handshake& h = c.session->handshakes().back();
     r.has_handshake = true;

@@ -8,7 +8,7 @@ namespace {
 using F = FindingId;
 using S = Severity;
 
-constexpr std::array<FindingInfo, 45> kFindings{{
+constexpr std::array<FindingInfo, 51> kFindings{{
     {F::reserved_flags, "reserved_flags", S::warning, "2.1.3", "Flag bits that the spec fixes have another value."},
     {F::bad_qos, "bad_qos", S::error, "MQTT-3.3.1-4", "A PUBLISH with QoS 3, or with DUP set at QoS 0."},
     {F::invalid_utf8, "invalid_utf8", S::warning, "MQTT-1.5.4-1",
@@ -58,6 +58,18 @@ constexpr std::array<FindingInfo, 45> kFindings{{
      "The response uses the other custom packet type than the challenge (0 and 15)."},
     {F::client_id_mismatch, "client_id_mismatch", S::error, "",
      "The response's client id is not the one the device connected with."},
+    {F::packet_id_in_use, "packet_id_in_use", S::error, "MQTT-2.3.1-2",
+     "A new PUBLISH uses a packet identifier whose flow is still in progress."},
+    {F::resend_without_dup, "resend_without_dup", S::error, "MQTT-3.3.1-1",
+     "A PUBLISH sent again before its acknowledgement without the DUP flag."},
+    {F::unknown_packet_id, "unknown_packet_id", S::warning, "4.3",
+     "An acknowledgement (PUBACK, PUBREC, PUBREL, PUBCOMP) of a packet identifier with no flow in progress."},
+    {F::receive_maximum_exceeded, "receive_maximum_exceeded", S::error, "MQTT-3.3.4-7",
+     "More QoS 1 and 2 PUBLISH unacknowledged than the receiver's Receive Maximum."},
+    {F::unacked_publish, "unacked_publish", S::warning, "4.3",
+     "A QoS 1 or 2 PUBLISH never acknowledged before the connection ended."},
+    {F::incomplete_qos2, "incomplete_qos2", S::warning, "4.3.3",
+     "A QoS 2 exchange left half-way when the connection ended: PUBREC without PUBREL, or PUBREL without PUBCOMP."},
     {F::decode_error, "decode_error", S::error, "", "A packet whose structure cannot be walked; it is skipped."},
     {F::gap, "gap", S::warning, "", "Bytes missing from the capture."},
     {F::resync, "resync", S::warning, "", "Bytes passed over to find the next packet boundary."},
@@ -128,6 +140,12 @@ FindingId violation_finding(ErrorKind kind) noexcept {
     case ErrorKind::missing_field: return F::missing_field;
     default: return F::bad_packet_type;
   }
+}
+
+std::optional<FindingId> flow_finding(std::uint8_t bit) noexcept {
+  for (unsigned i = 0; i <= 3; ++i)
+    if (bit == (1u << i)) return static_cast<FindingId>(static_cast<unsigned>(F::packet_id_in_use) + i);
+  return std::nullopt;
 }
 
 std::optional<FindingId> anomaly_finding(std::uint32_t bit) noexcept {

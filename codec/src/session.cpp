@@ -73,7 +73,10 @@ void Session::end_pending(Outcome o, std::optional<PacketRef> ref) {
   state_ = State::done;
 }
 
-void Session::close(PacketRef ref) { end_pending(Outcome::abandoned, ref); }
+void Session::close(PacketRef ref) {
+  end_pending(Outcome::abandoned, ref);
+  flows_.close(ref.ts_ns);
+}
 void Session::finish() { end_pending(Outcome::incomplete, std::nullopt); }
 
 namespace {
@@ -118,6 +121,10 @@ Observation Session::observe(const Decoded& d, Direction dir, PacketRef ref) {
     on_connack(*ack, d.level, ob, ref);
   else
     on_other(p, ob);
+  // The QoS flows (CONNECT and CONNACK for the clean session and the Receive Maximums).
+  const FlowAudit::Step st = flows_.observe(p, ob.dir, level_, ref.id, ref.ts_ns);
+  ob.flow = st.bits;
+  ob.flow_related = st.related;
   return ob;
 }
 

@@ -1,6 +1,7 @@
 // End-to-end tests of `mqttauth check`: rules, expectations, exit codes, JSON Lines and JUnit output.
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <set>
@@ -156,4 +157,43 @@ TEST(CheckCli, JUnitReportHasOneTestcasePerDeviceAndExpectation) {
   // Balanced elements.
   EXPECT_EQ(count(xml, "<testcase "), count(xml, "</testcase>"));
   EXPECT_EQ(count(xml, "<failure "), count(xml, "</failure>"));
+}
+
+// The QoS flow audit: each finding of loopback-qos-flows.pcap (made with the device's flow misbehaviours) on its
+// frame, and none on the healthy captures, bundled and (when present) the field corpus.
+TEST(CheckCli, QosFlowFindingsOnTheirFramesAndNoneOnHealthyCaptures) {
+  auto r = run({"check", source_path("captures/loopback-qos-flows.pcap"), "--format", "jsonl"});
+  EXPECT_EQ(r.rc, 1) << r.err;  // errors: packet_id_in_use, resend_without_dup
+  std::vector<std::string> got;
+  for (const auto& l : r.lines()) {
+    auto j = Json::parse(l);
+    if (!j.has("rule")) continue;
+    const std::string rule = j["rule"].str();
+    if (rule == "packet_id_in_use" || rule == "resend_without_dup" || rule == "unknown_packet_id" ||
+        rule == "unacked_publish" || rule == "incomplete_qos2" || rule == "receive_maximum_exceeded")
+      got.push_back(rule + "@" + std::to_string(static_cast<int>(j["frame"].num())) + " " + j["client_id"].str());
+  }
+  EXPECT_EQ(got, (std::vector<std::string>{"packet_id_in_use@11 sensor-41", "unknown_packet_id@13 sensor-41",
+                                           "resend_without_dup@28 sensor-42", "unknown_packet_id@30 sensor-42",
+                                           "unacked_publish@44 sensor-43"}))
+      << r.out;
+  // The unacknowledged PUBLISH: the server's command to sensor-43, waited until the connection ended.
+  EXPECT_NE(r.out.find("the server's QoS 1 PUBLISH id 1: no PUBACK when the connection ended"), std::string::npos)
+      << r.out;
+
+  std::vector<std::string> healthy;
+  for (const char* f :
+       {"field-handshakes", "field-anomalies", "field-violations", "loopback-success-code0", "loopback-success-code15",
+        "loopback-v5-reauth", "loopback-many-devices", "loopback-large-payload", "loopback-mixed"})
+    healthy.push_back(source_path(std::string("captures/") + f + ".pcap"));
+  const std::filesystem::path corpus = source_path("../shared/field-corpus");
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(corpus, ec))
+    if (e.path().extension() == ".pcap") healthy.push_back(e.path().string());
+  for (const auto& h : healthy) {
+    auto c = run({"check", h, "--format", "jsonl"});
+    for (const char* rule : {"packet_id_in_use", "resend_without_dup", "unknown_packet_id", "unacked_publish",
+                             "incomplete_qos2", "receive_maximum_exceeded"})
+      EXPECT_EQ(c.out.find(std::string("\"rule\":\"") + rule + "\""), std::string::npos) << h << ": " << rule;
+  }
 }

@@ -171,6 +171,30 @@ TEST(Plugin, ViolationsAreExpertInfosOfTheVocabulary) {
   EXPECT_EQ(p.out, "sensors/pfi\n");
 }
 
+// loopback-qos-flows.pcap: the QoS flow audit's findings on the frames `check` names, and each acknowledgement
+// linked to its PUBLISH; the healthy captures have none.
+TEST(Plugin, QosFlowFindingsOnTheFramesCheckNames) {
+  NEED_TSHARK();
+  Tshark ts;
+  auto names = [&](const std::string& file, const std::string& filter) {
+    auto x = ts.run("-2 -r " + file + " -Y " + filter + " -T fields -e frame.number");
+    EXPECT_EQ(x.rc, 0) << x.err;
+    return x.out;
+  };
+  EXPECT_EQ(names("loopback-qos-flows.pcap", "mqttauth.packet_id_in_use"), "11\n");
+  EXPECT_EQ(names("loopback-qos-flows.pcap", "mqttauth.resend_without_dup"), "28\n");
+  EXPECT_EQ(names("loopback-qos-flows.pcap", "mqttauth.unknown_packet_id"), "13\n30\n");
+  // The PUBACK of sensor-42's PUBLISH (frame 27) links back to it.
+  auto link = ts.run("-2 -r loopback-qos-flows.pcap -Y frame.number==29 -T fields -e mqttauth.flow.publish_in");
+  EXPECT_EQ(link.out, "27\n");
+  for (const char* healthy : {"loopback-success-code0.pcap", "loopback-mixed.pcap", "field-handshakes.pcap"})
+    EXPECT_EQ(names(healthy,
+                    "mqttauth.packet_id_in_use || mqttauth.resend_without_dup || mqttauth.unknown_packet_id "
+                    "|| mqttauth.receive_maximum_exceeded"),
+              "")
+        << healthy;
+}
+
 TEST(Plugin, ResponseVerifiedWithSecrets) {
   NEED_TSHARK();
   Tshark ts;

@@ -49,6 +49,13 @@ enum class FindingId : std::uint8_t {
   second_connack,
   code_mismatch,
   client_id_mismatch,
+  // The QoS flow audit (flows.hpp): per packet in flow:: bit order, then at the connection's end.
+  packet_id_in_use,
+  resend_without_dup,
+  unknown_packet_id,
+  receive_maximum_exceeded,
+  unacked_publish,
+  incomplete_qos2,
   // Conditions of a connection or a capture.
   decode_error,
   gap,
@@ -82,5 +89,7 @@ std::optional<FindingId> finding_by_name(std::string_view name) noexcept;
 FindingId violation_finding(ErrorKind kind) noexcept;
 // The finding of one anomaly bit of Session (anomaly::unexpected_direction ... anomaly::client_id_mismatch).
 std::optional<FindingId> anomaly_finding(std::uint32_t bit) noexcept;
+// The finding of one flow:: bit of FlowAudit (flow::packet_id_in_use ... flow::receive_maximum_exceeded).
+std::optional<FindingId> flow_finding(std::uint8_t bit) noexcept;
 
 }  // namespace mqttauth

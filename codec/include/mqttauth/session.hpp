@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "mqttauth/codec.hpp"
+#include "mqttauth/flows.hpp"
 
 namespace mqttauth {
 
@@ -81,6 +82,10 @@ struct Observation {
   Role role = Role::none;
   std::uint32_t anomalies = 0;
   std::optional<std::size_t> handshake;  // index of the handshake the packet belongs to
+  // The QoS flow audit (flows.hpp): this packet's findings (flow:: bits), and the PacketRef::id of the PUBLISH
+  // it acknowledges, repeats or reuses the identifier of.
+  std::uint8_t flow = 0;
+  std::optional<std::uint64_t> flow_related;
 };
 
 struct SessionOptions {
@@ -116,6 +121,8 @@ class Session {
   void finish();
 
   const std::vector<Handshake>& handshakes() const noexcept { return hs_; }
+  // The QoS flows: after close(), open_flows() holds what the connection's end left in flight.
+  const FlowAudit& flows() const noexcept { return flows_; }
 
  private:
   enum class State : std::uint8_t { idle, wait_challenge, challenged, responded, done };
@@ -136,6 +143,7 @@ class Session {
   State state_ = State::idle;
   bool reauth_pending_ = false;  // after CONNACK: AUTH 0x19 seen, no AUTH 0x00 or DISCONNECT yet
   std::vector<Handshake> hs_;
+  FlowAudit flows_;
 };
 
 // How a challenge could be guessed by an attacker.

@@ -1,0 +1,168 @@
+#include "mqttauth/flows.hpp"
+
+#include <algorithm>
+
+#include "mqttauth/session.hpp"
+
+namespace mqttauth {
+
+namespace {
+
+using Stage = OpenFlow::Stage;
+
+// FNV-1a over the topic, the payload's length and at most its first and last 32 bytes: tells a resend (the same
+// message) from a new one without reading a large payload in full.
+std::uint64_t digest(const Publish& p) {
+  std::uint64_t h = 1469598103934665603ull;
+  auto mix = [&h](std::uint8_t b) {
+    h ^= b;
+    h *= 1099511628211ull;
+  };
+  for (char c : p.topic) mix(static_cast<std::uint8_t>(c));
+  const std::size_t n = p.payload.size();
+  for (int i = 0; i < 8; ++i) mix(static_cast<std::uint8_t>(n >> (8 * i)));
+  const auto* b = p.payload.data();
+  if (n <= 64) {
+    for (std::size_t i = 0; i < n; ++i) mix(b[i]);
+  } else {
+    for (std::size_t i = 0; i < 32; ++i) mix(b[i]);
+    for (std::size_t i = n - 32; i < n; ++i) mix(b[i]);
+  }
+  return h;
+}
+
+int side_of(Direction d) { return d == Direction::c2s ? 0 : 1; }
+
+}  // namespace
+
+FlowAudit::Step FlowAudit::observe(const Packet& p, Direction dir, std::uint8_t level, std::uint64_t ref_id,
+                                   std::int64_t ts_ns) {
+  Step st = step(p, dir, level, ref_id, ts_ns);
+  if (st.bits != 0) ++flagged_;
+  return st;
+}
+
+FlowAudit::Step FlowAudit::step(const Packet& p, Direction dir, std::uint8_t level, std::uint64_t ref_id,
+                                std::int64_t ts_ns) {
+  if (closed_ || dir == Direction::unknown) return {};
+  const int me = side_of(dir), peer = 1 - me;
+  if (const auto* c = std::get_if<Connect>(&p)) {
+    seen_connect_ = true;
+    clean_ = c->clean;
+    if (c->level == kLevel5)
+      if (auto rm = c->properties.find(PropertyId::receive_maximum)) sides_[1].receive_maximum = rm->number;
+    return {};
+  }
+  if (const auto* ca = std::get_if<Connack>(&p)) {
+    if (level == kLevel5)
+      if (auto rm = ca->properties.find(PropertyId::receive_maximum)) sides_[0].receive_maximum = rm->number;
+    return {};
+  }
+  if (const auto* pub = std::get_if<Publish>(&p)) return on_publish(*pub, sides_[me], level, ref_id, ts_ns);
+  // Acknowledgements go to the flows of the other side (the sender of the PUBLISH); PUBREL to the sender's own.
+  const bool strict = seen_connect_ && clean_;
+  if (const auto* a = std::get_if<Puback>(&p))
+    return on_ack(sides_[peer], a->packet_id, Stage::awaiting_puback, std::nullopt, ref_id, ts_ns, !strict);
+  if (const auto* a = std::get_if<Pubrec>(&p)) {
+    // A v5 PUBREC with an error reason ends the flow (§4.3.3).
+    std::optional<Stage> to = a->reason_code >= 0x80 ? std::nullopt : std::optional<Stage>(Stage::awaiting_pubrel);
+    return on_ack(sides_[peer], a->packet_id, Stage::awaiting_pubrec, to, ref_id, ts_ns, !strict);
+  }
+  if (const auto* a = std::get_if<Pubrel>(&p)) {
+    Side& s = sides_[me];
+    auto it = s.flights.find(a->packet_id);
+    // PUBREL again while awaiting PUBCOMP is a legitimate resend.
+    if (it != s.flights.end() && it->second.stage == Stage::awaiting_pubcomp) {
+      it->second.last_id = ref_id;
+      return Step{0, it->second.publish_id ? std::optional(it->second.publish_id) : std::nullopt};
+    }
+    Step st = on_ack(s, a->packet_id, Stage::awaiting_pubrel, Stage::awaiting_pubcomp, ref_id, ts_ns, !strict);
+    if ((st.bits & flow::unknown_packet_id) != 0 || !st.related) {
+      // A PUBREL of a PUBLISH this capture did not see (an earlier connection's): followed to its PUBCOMP.
+      Flight f;
+      f.stage = Stage::awaiting_pubcomp;
+      f.qos = 2;
+      f.last_id = ref_id;
+      f.publish_ts = ts_ns;
+      s.flights[a->packet_id] = f;
+    }
+    return st;
+  }
+  if (const auto* a = std::get_if<Pubcomp>(&p))
+    return on_ack(sides_[peer], a->packet_id, Stage::awaiting_pubcomp, std::nullopt, ref_id, ts_ns, !strict);
+  return {};
+}
+
+FlowAudit::Step FlowAudit::on_publish(const Publish& p, Side& s, std::uint8_t level, std::uint64_t ref_id,
+                                      std::int64_t ts_ns) {
+  if (p.qos == 0 || p.qos > 2) return {};  // QoS 3 is a violation (bad_qos) with no flow to follow
+  Step st;
+  const std::uint64_t dg = digest(p);
+  auto it = s.flights.find(p.packet_id);
+  if (it != s.flights.end()) {
+    Flight& f = it->second;
+    st.related = f.publish_id ? std::optional(f.publish_id) : std::nullopt;
+    const bool awaiting_first_ack = f.stage == Stage::awaiting_puback || f.stage == Stage::awaiting_pubrec;
+    if (awaiting_first_ack && f.digest == dg && f.qos == p.qos) {
+      // The same message again before its acknowledgement: a resend, which must say DUP [MQTT-3.3.1-1].
+      if (!p.dup) st.bits |= flow::resend_without_dup;
+      f.last_id = ref_id;
+      return st;
+    }
+    // A new message under an identifier still in use [MQTT-2.3.1-2].
+    st.bits |= flow::packet_id_in_use;
+    s.flights.erase(it);
+  }
+  Flight f;
+  f.stage = p.qos == 1 ? Stage::awaiting_puback : Stage::awaiting_pubrec;
+  f.qos = p.qos;
+  f.publish_id = f.last_id = ref_id;
+  f.publish_ts = ts_ns;
+  f.digest = dg;
+  s.flights.emplace(p.packet_id, f);
+  // MQTT 5: the sender must not have more QoS 1/2 PUBLISH unacknowledged than the receiver allows [MQTT-3.3.4-7].
+  if (level == kLevel5 && s.flights.size() > s.receive_maximum) st.bits |= flow::receive_maximum_exceeded;
+  return st;
+}
+
+FlowAudit::Step FlowAudit::on_ack(Side& sender, std::uint16_t id, Stage from, std::optional<Stage> to,
+                                  std::uint64_t ref_id, std::int64_t, bool tolerate_unknown) {
+  auto it = sender.flights.find(id);
+  if (it == sender.flights.end() || it->second.stage != from) {
+    // QoS 1 and 2 acknowledgements crossing (a PUBREC for a QoS 1 flow) are just as unknown.
+    return Step{tolerate_unknown ? std::uint8_t{0} : flow::unknown_packet_id, std::nullopt};
+  }
+  Step st{0, it->second.publish_id ? std::optional(it->second.publish_id) : std::nullopt};
+  if (to) {
+    it->second.stage = *to;
+    it->second.last_id = ref_id;
+  } else {
+    sender.flights.erase(it);
+    ++sender.completed;
+  }
+  return st;
+}
+
+void FlowAudit::close(std::int64_t ts_ns) {
+  if (closed_) return;
+  closed_ = true;
+  for (int side = 0; side < 2; ++side)
+    for (const auto& [id, f] : sides_[side].flights) {
+      OpenFlow o;
+      o.dir = side == 0 ? Direction::c2s : Direction::s2c;
+      o.packet_id = id;
+      o.qos = f.qos;
+      o.stage = f.stage;
+      o.publish_id = f.publish_id;
+      o.last_id = f.last_id;
+      o.waited_ns = ts_ns - f.publish_ts;
+      open_.push_back(o);
+    }
+  // In the order the flows began.
+  std::sort(open_.begin(), open_.end(), [](const OpenFlow& a, const OpenFlow& b) {
+    return a.publish_id != b.publish_id ? a.publish_id < b.publish_id : a.last_id < b.last_id;
+  });
+  for (auto& s : sides_) s.flights.clear();
+}
+
+}  // namespace mqttauth
