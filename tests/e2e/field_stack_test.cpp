@@ -90,7 +90,7 @@ std::vector<Json> json_lines_of(const std::string& path) {
 }
 
 std::string write_secrets() {
-  const std::string path = unique_path("field-secrets");
+  std::string path = unique_path("field-secrets");
   std::ofstream(path) << "sensor-01 s3cret\nsensor-02 other\nsensor-03 third\nctl ctl-secret\n";
   return path;
 }
