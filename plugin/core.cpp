@@ -140,14 +140,6 @@ PduResult Conversation::analyze(Capture& cap, const std::uint8_t* pdu, std::size
   return r;
 }
 
-PduResult Conversation::inspect(const std::uint8_t* pdu, std::size_t len) const noexcept {
-  PduResult r;
-  r.type_code = len ? static_cast<std::uint8_t>(pdu[0] >> 4) : 0;
-  auto d = decode(std::span<const std::uint8_t>(pdu, len), session_.context());
-  if (d) r.violations = d->violations;
-  return r;
-}
-
 HandshakeView Conversation::handshake(std::int32_t index) const noexcept {
   HandshakeView v;
   if (index < 0 || static_cast<std::size_t>(index) >= session_.handshakes().size()) return v;

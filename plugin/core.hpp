@@ -89,9 +89,6 @@ class Conversation {
   PduResult analyze(Capture& cap, const std::uint8_t* pdu, std::size_t len, Direction dir, std::uint32_t frame,
                     std::int64_t ts_ns, bool first, const Stored* stored) noexcept;
   HandshakeView handshake(std::int32_t index) const noexcept;
-  // A packet that only Wireshark's MQTT dissector shows: decoded at the connection's level for the rules it
-  // breaks (`violations`); the session model does not see it.
-  PduResult inspect(const std::uint8_t* pdu, std::size_t len) const noexcept;
 
  private:
   Options opts_;

@@ -388,20 +388,10 @@ int dissect_stream(tvbuff_t* tvb, packet_info* pinfo, proto_tree* tree, ConvData
       return static_cast<int>(reported);
     }
     tvbuff_t* pdu_tvb = tvb_new_subset_length(tvb, static_cast<gint>(offset), static_cast<gint>(size));
-    const guint8 type = hdr[0] >> 4;
-    if (type <= 7 || type == 15) {
-      // CONNECT, CONNACK, types 0 / 15 and the PUBLISH flows (PUBLISH to PUBCOMP) are what the session model
-      // needs: copy and analyse them.
-      auto* bytes = static_cast<const guint8*>(tvb_memdup(pinfo->pool, tvb, static_cast<gint>(offset), size));
-      dissect_pdu(pdu_tvb, bytes, size, pinfo, tree, cd, dir);
-    } else {
-      // Everything else is dissected by Wireshark's MQTT; the codec only looks for the rules it breaks.
-      call_dissector(mqtt_handle, pdu_tvb, pinfo, tree);
-      auto* bytes = static_cast<const guint8*>(tvb_memdup(pinfo->pool, tvb, static_cast<gint>(offset), size));
-      PduResult r = cd->conv->inspect(bytes, size);
-      add_violations(tree, pdu_tvb, pinfo, r, nullptr);
-      col_set_fence(pinfo->cinfo, COL_INFO);
-    }
+    // Every packet goes through the session model (the handshake, the QoS flows, the keep-alive): copied and
+    // analysed; the standard ones are then dissected by Wireshark's MQTT, the custom ones by the plugin.
+    auto* bytes = static_cast<const guint8*>(tvb_memdup(pinfo->pool, tvb, static_cast<gint>(offset), size));
+    dissect_pdu(pdu_tvb, bytes, size, pinfo, tree, cd, dir);
     offset += size;
   }
   return static_cast<int>(offset);

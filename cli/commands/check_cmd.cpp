@@ -135,6 +135,10 @@ class CheckSink final : public AnalyzerSink {
         add_row(unacked ? FindingId::unacked_publish : FindingId::incomplete_qos2, unacked ? o.publish_id : o.last_id,
                 open_flow_message(o, r.client_id));
       }
+    if (c.session)
+      if (auto ping = c.session->keep_alive().unanswered_pingreq())
+        add_row(FindingId::pingreq_unanswered, *ping,
+                who + ": the PINGREQ got no PINGRESP before the connection ended (" + end_reason_name(r.end) + ")");
     rows.push_back(std::move(r));
   }
 
@@ -142,19 +146,22 @@ class CheckSink final : public AnalyzerSink {
   static std::string sender(Direction dir) { return dir == Direction::c2s ? "the client's" : "the server's"; }
   // "PUBLISH id 3 (c2s): repeats the PUBLISH in frame 12"
   static std::string flow_message(const Decoded& d, Direction dir, const Observation& ob) {
-    std::uint16_t id = 0;
+    std::string msg(packet_name(d.packet));
     std::visit(
-        [&id](const auto& pk) {
-          if constexpr (requires { pk.packet_id; }) id = pk.packet_id;
+        [&msg](const auto& pk) {
+          if constexpr (requires { pk.packet_id; }) msg += " id " + std::to_string(pk.packet_id);
         },
         d.packet);
-    std::string msg = std::string(packet_name(d.packet)) + " id " + std::to_string(id) + " (" +
-                      std::string(direction_name(dir)) + ")";
+    msg += " (" + std::string(direction_name(dir)) + ")";
     const std::string related = ob.flow_related ? std::to_string(*ob.flow_related) : "?";
     if (ob.flow & flow::resend_without_dup) msg += ": repeats the PUBLISH in frame " + related + " with DUP 0";
     if (ob.flow & flow::packet_id_in_use) msg += ": the PUBLISH in frame " + related + " still has it in flight";
     if (ob.flow & flow::unknown_packet_id) msg += ": no flow in progress has this id";
     if (ob.flow & flow::receive_maximum_exceeded) msg += ": over the receiver's Receive Maximum";
+    if (ob.flow & flow::keep_alive_late) msg += ": the client's first packet since frame " + related;
+    if (ob.flow & flow::keep_alive_expired)
+      msg += ": the client has been silent since frame " + related + ", over 1.5 x its keep-alive";
+    if (ob.flow & flow::pingreq_unanswered) msg += ": the PINGREQ in frame " + related + " got no PINGRESP";
     return msg;
   }
   static std::string open_flow_message(const OpenFlow& o, const std::string& client_id) {

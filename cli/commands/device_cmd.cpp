@@ -128,6 +128,7 @@ void setup_device(CLI::App& app) {
                 "Misbehave: every QoS 1/2 message under packet id 1, without awaiting its acknowledgement");
   sub->add_flag("--resend-without-dup", o->cfg.resend_without_dup,
                 "Misbehave: send each QoS 1/2 message twice, the second without DUP");
+  sub->add_flag("--no-pingreq", o->cfg.no_pingreq, "Misbehave: announce the keep-alive but never send PINGREQ");
   sub->add_option("--pcap", o->pcap, "Record the device's own traffic to this pcap file");
   sub->add_flag("-q,--quiet", o->quiet, "No event lines on standard error");
   sub->callback([o] {

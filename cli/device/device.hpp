@@ -80,6 +80,7 @@ struct DeviceConfig {
   bool never_ack = false;           // never acknowledge the server's QoS 1/2 PUBLISH (no PUBACK, no PUBREC)
   bool reuse_packet_id = false;     // every QoS 1/2 telemetry message under packet id 1, without awaiting its ack
   bool resend_without_dup = false;  // send each QoS 1/2 telemetry message twice, the second without DUP
+  bool no_pingreq = false;          // announce the keep-alive but never send PINGREQ (go silent)
 
   std::chrono::milliseconds timeout{5000};  // for each answer awaited from the server
 

@@ -131,7 +131,7 @@ asio::awaitable<Io> Session::wait_until(Clock::time_point when) {
 }
 
 std::optional<Session::Clock::time_point> Session::keep_alive_due() const {
-  if (ex_.keep_alive() == 0) return std::nullopt;
+  if (ex_.keep_alive() == 0 || ex_.cfg().no_pingreq) return std::nullopt;  // (--no-pingreq: misbehaviour)
   if (pingresp_due_) return pingresp_due_;
   return ex_.link().last_write() + std::chrono::seconds(ex_.keep_alive());
 }

@@ -18,7 +18,7 @@ SessionRow make_row(const Connection& c, const Secrets* secrets) {
   r.file = c.file;
   if (c.session) {
     const FlowAudit& f = c.session->flows();
-    r.flow_findings = f.flagged();
+    r.flow_findings = f.flagged() + c.session->keep_alive().flagged();
     for (const OpenFlow& o : f.open_flows()) ++(o.unacked() ? r.unacked : r.qos2_open);
   }
   if (c.session && !c.session->handshakes().empty()) {

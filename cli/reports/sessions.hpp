@@ -27,7 +27,8 @@ struct SessionRow {
   std::uint32_t anomalies = 0;
   std::uint32_t reauths = 0, reauths_refused = 0;  // MQTT 5 re-authentications after CONNACK
   // The QoS flow audit: PUBLISH never acknowledged and QoS 2 exchanges left half-way at the connection's end,
-  // and packets with a flow finding (a reused packet id, a resend without DUP, an unknown id, Receive Maximum).
+  // and packets with a flow finding (a reused packet id, a resend without DUP, an unknown id, Receive Maximum, a
+  // keep-alive finding).
   std::uint32_t unacked = 0, qos2_open = 0, flow_findings = 0;
   ChallengeWeakness weakness = ChallengeWeakness::none;
   Verification verification = Verification::not_applicable;

@@ -8,7 +8,7 @@ namespace {
 using F = FindingId;
 using S = Severity;
 
-constexpr std::array<FindingInfo, 51> kFindings{{
+constexpr std::array<FindingInfo, 54> kFindings{{
     {F::reserved_flags, "reserved_flags", S::warning, "2.1.3", "Flag bits that the spec fixes have another value."},
     {F::bad_qos, "bad_qos", S::error, "MQTT-3.3.1-4", "A PUBLISH with QoS 3, or with DUP set at QoS 0."},
     {F::invalid_utf8, "invalid_utf8", S::warning, "MQTT-1.5.4-1",
@@ -66,6 +66,12 @@ constexpr std::array<FindingInfo, 51> kFindings{{
      "An acknowledgement (PUBACK, PUBREC, PUBREL, PUBCOMP) of a packet identifier with no flow in progress."},
     {F::receive_maximum_exceeded, "receive_maximum_exceeded", S::error, "MQTT-3.3.4-7",
      "More QoS 1 and 2 PUBLISH unacknowledged than the receiver's Receive Maximum."},
+    {F::keep_alive_late, "keep_alive_late", S::info, "MQTT-3.1.2-23",
+     "The client sent nothing for longer than its keep-alive (plus a second): a late PINGREQ."},
+    {F::keep_alive_expired, "keep_alive_expired", S::warning, "MQTT-3.1.2-24",
+     "The client was silent for over 1.5 times its keep-alive and the server had not closed the connection."},
+    {F::pingreq_unanswered, "pingreq_unanswered", S::warning, "MQTT-3.12.4-1",
+     "A PINGREQ that got no PINGRESP (before the next PINGREQ, or before the connection ended)."},
     {F::unacked_publish, "unacked_publish", S::warning, "4.3",
      "A QoS 1 or 2 PUBLISH never acknowledged before the connection ended."},
     {F::incomplete_qos2, "incomplete_qos2", S::warning, "4.3.3",
@@ -143,7 +149,7 @@ FindingId violation_finding(ErrorKind kind) noexcept {
 }
 
 std::optional<FindingId> flow_finding(std::uint8_t bit) noexcept {
-  for (unsigned i = 0; i <= 3; ++i)
+  for (unsigned i = 0; i <= 6; ++i)
     if (bit == (1u << i)) return static_cast<FindingId>(static_cast<unsigned>(F::packet_id_in_use) + i);
   return std::nullopt;
 }

@@ -76,6 +76,7 @@ void Session::end_pending(Outcome o, std::optional<PacketRef> ref) {
 void Session::close(PacketRef ref) {
   end_pending(Outcome::abandoned, ref);
   flows_.close(ref.ts_ns);
+  keep_alive_.close(ref.ts_ns);
 }
 void Session::finish() { end_pending(Outcome::incomplete, std::nullopt); }
 
@@ -123,8 +124,9 @@ Observation Session::observe(const Decoded& d, Direction dir, PacketRef ref) {
     on_other(p, ob);
   // The QoS flows (CONNECT and CONNACK for the clean session and the Receive Maximums).
   const FlowAudit::Step st = flows_.observe(p, ob.dir, level_, ref.id, ref.ts_ns);
-  ob.flow = st.bits;
-  ob.flow_related = st.related;
+  const FlowAudit::Step ka = keep_alive_.observe(p, ob.dir, level_, ref.id, ref.ts_ns);
+  ob.flow = static_cast<std::uint8_t>(st.bits | ka.bits);
+  ob.flow_related = st.related ? st.related : ka.related;
   return ob;
 }
 

@@ -6,6 +6,7 @@
 #include <map>
 #include <set>
 
+#include "broker_process.hpp"
 #include "json.hpp"
 #include "run.hpp"
 
@@ -196,4 +197,32 @@ TEST(CheckCli, QosFlowFindingsOnTheirFramesAndNoneOnHealthyCaptures) {
                              "incomplete_qos2", "receive_maximum_exceeded"})
       EXPECT_EQ(c.out.find(std::string("\"rule\":\"") + rule + "\""), std::string::npos) << h << ": " << rule;
   }
+}
+
+// The keep-alive audit on real timing: a device that announces 4 s and never pings stays silent 5.3 s between
+// two messages (the broker drops at 6 s): keep_alive_late on the second PUBLISH, nothing else.
+TEST(CheckCli, KeepAliveLateOnASilentDevice) {
+  BrokerProcess b(MQTTAUTH_BIN, {"--quiet"}, unique_path("keepalive-broker") + ".log");
+  ASSERT_FALSE(b.address.empty()) << b.log_text();
+  const std::string pcap = unique_path("keepalive") + ".pcap";
+  auto d = run({"device", "-q", "--connect", b.address, "--client-id", "silent", "--auth", "none", "--keep-alive", "4",
+                "--no-pingreq", "--publish", "2", "--interval-ms", "5300", "--pcap", pcap});
+  ASSERT_EQ(d.rc, 0) << d.out << d.err;
+  auto r = run({"check", pcap, "--format", "jsonl"});
+  std::vector<std::string> got;
+  for (const auto& l : r.lines()) {
+    auto j = Json::parse(l);
+    if (j.has("rule") && j["rule"].str().find("keep_alive") != std::string::npos)
+      got.push_back(j["rule"].str() + "@" + std::to_string(static_cast<int>(j["frame"].num())));
+  }
+  auto dec = run({"decode", pcap, "--format", "jsonl"});
+  std::string second_publish;
+  int publishes = 0;
+  for (const auto& l : dec.lines()) {
+    auto j = Json::parse(l);
+    if (j.has("type") && j["type"].str() == "publish" && ++publishes == 2)
+      second_publish = std::to_string(static_cast<int>(j["frame"].num()));
+  }
+  EXPECT_EQ(got, std::vector<std::string>{"keep_alive_late@" + second_publish}) << r.out;
+  EXPECT_EQ(dec.out.find("\"type\":\"pingreq\""), std::string::npos);
 }

@@ -176,3 +176,69 @@ TEST(FlowAudit, Mqtt5PubrecWithAnErrorEndsTheFlow) {
   f.close();
   EXPECT_TRUE(f.session.flows().open_flows().empty());
 }
+
+// ------------------------------------------------------------------------------------------ keep-alive
+
+namespace {
+// A connection with keep-alive `ka` seconds; packets at the given times (ms).
+class KeepAlive {
+ public:
+  explicit KeepAlive(std::uint16_t ka) {
+    Connect c;
+    c.client_id = "dev";
+    c.keep_alive = ka;
+    feed(c, Direction::c2s, 0);
+    feed(Connack{}, Direction::s2c, 1);
+  }
+  Observation feed(const Packet& p, Direction dir, std::int64_t ms) {
+    packets_.push_back(encode_or_throw(p, kLevel311));
+    ++frame_;
+    return session.decode(packets_.back(), dir, PacketRef{frame_, ms * 1'000'000}).obs;
+  }
+  Session session;
+  std::uint64_t frame_ = 0;
+
+ private:
+  std::vector<ByteVec> packets_;
+};
+}  // namespace
+
+TEST(KeepAliveAudit, LateExpiredAndUnansweredPings) {
+  KeepAlive k(10);
+  EXPECT_EQ(k.feed(Pingreq{}, c2s, 10'900).flow, 0);  // 10.9 s after CONNECT: within the second of grace
+  EXPECT_EQ(k.feed(Pingresp{}, s2c, 10'901).flow, 0);
+  auto late = k.feed(Pingreq{}, c2s, 22'000);  // 11.1 s of silence
+  EXPECT_EQ(late.flow, flow::keep_alive_late);
+  EXPECT_EQ(late.flow_related, 3u);             // silent since frame 3
+  auto again = k.feed(Pingreq{}, c2s, 23'000);  // the previous one was not answered
+  EXPECT_EQ(again.flow, flow::pingreq_unanswered);
+  EXPECT_EQ(again.flow_related, 5u);
+  k.feed(Pingresp{}, s2c, 23'001);
+  auto expired = k.feed(Publish{}, s2c, 39'100);  // the server talks 16.1 s after the client's last packet
+  EXPECT_EQ(expired.flow, flow::keep_alive_expired);
+  EXPECT_EQ(expired.flow_related, 6u);
+  EXPECT_EQ(k.feed(Publish{}, s2c, 39'200).flow, 0);  // reported once per silence
+  EXPECT_EQ(*flow_finding(flow::pingreq_unanswered), FindingId::pingreq_unanswered);
+}
+
+TEST(KeepAliveAudit, AtTheEndAndWithoutKeepAlive) {
+  {
+    KeepAlive k(10);
+    k.feed(Pingreq{}, c2s, 5'000);
+    k.session.close(PacketRef{4, 7'000'000'000});  // 2 s after the PINGREQ, no PINGRESP
+    EXPECT_EQ(k.session.keep_alive().unanswered_pingreq(), 3u);
+    EXPECT_EQ(k.session.keep_alive().client_silence_at_close_ns(), 2'000'000'000);
+  }
+  {
+    KeepAlive k(10);
+    k.feed(Pingreq{}, c2s, 5'000);
+    k.session.close(PacketRef{4, 5'500'000'000});  // closed at once: no time to answer
+    EXPECT_FALSE(k.session.keep_alive().unanswered_pingreq());
+  }
+  {
+    KeepAlive k(0);  // keep-alive off: any silence is fine
+    EXPECT_EQ(k.feed(Pingreq{}, c2s, 1'000'000).flow, 0);
+    k.feed(Pingresp{}, s2c, 1'000'001);
+    EXPECT_EQ(k.feed(Pingreq{}, c2s, 2'000'000).flow, 0);
+  }
+}

@@ -54,6 +54,9 @@ enum class FindingId : std::uint8_t {
   resend_without_dup,
   unknown_packet_id,
   receive_maximum_exceeded,
+  keep_alive_late,
+  keep_alive_expired,
+  pingreq_unanswered,
   unacked_publish,
   incomplete_qos2,
   // Conditions of a connection or a capture.
@@ -89,7 +92,7 @@ std::optional<FindingId> finding_by_name(std::string_view name) noexcept;
 FindingId violation_finding(ErrorKind kind) noexcept;
 // The finding of one anomaly bit of Session (anomaly::unexpected_direction ... anomaly::client_id_mismatch).
 std::optional<FindingId> anomaly_finding(std::uint32_t bit) noexcept;
-// The finding of one flow:: bit of FlowAudit (flow::packet_id_in_use ... flow::receive_maximum_exceeded).
+// The finding of one flow:: bit (flow::packet_id_in_use ... flow::pingreq_unanswered).
 std::optional<FindingId> flow_finding(std::uint8_t bit) noexcept;
 
 }  // namespace mqttauth

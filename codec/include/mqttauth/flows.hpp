@@ -21,12 +21,17 @@ namespace mqttauth {
 
 enum class Direction : std::uint8_t;
 
-// Findings of one packet, as bits (Observation::flow); flow_finding() names each.
+// Findings of one packet, as bits (Observation::flow); flow_finding() names each. The QoS flows' and the
+// keep-alive audit's.
 namespace flow {
 inline constexpr std::uint8_t packet_id_in_use = 1u << 0;    // a new PUBLISH with an identifier in flight
 inline constexpr std::uint8_t resend_without_dup = 1u << 1;  // the same PUBLISH again, DUP 0
 inline constexpr std::uint8_t unknown_packet_id = 1u << 2;   // an acknowledgement of no PUBLISH in flight
 inline constexpr std::uint8_t receive_maximum_exceeded = 1u << 3;
+// The keep-alive audit's (keepalive.hpp).
+inline constexpr std::uint8_t keep_alive_late = 1u << 4;     // the client silent longer than its keep-alive
+inline constexpr std::uint8_t keep_alive_expired = 1u << 5;  // silent over 1.5 x, and the server talks on
+inline constexpr std::uint8_t pingreq_unanswered = 1u << 6;  // a PINGREQ again, the previous one unanswered
 }  // namespace flow
 
 // What the connection's end left in flight: a PUBLISH never acknowledged (FindingId::unacked_publish), or a

@@ -14,6 +14,7 @@
 
 #include "mqttauth/codec.hpp"
 #include "mqttauth/flows.hpp"
+#include "mqttauth/keepalive.hpp"
 
 namespace mqttauth {
 
@@ -123,6 +124,8 @@ class Session {
   const std::vector<Handshake>& handshakes() const noexcept { return hs_; }
   // The QoS flows: after close(), open_flows() holds what the connection's end left in flight.
   const FlowAudit& flows() const noexcept { return flows_; }
+  // The keep-alive: after close(), whether a PINGREQ was left unanswered and how long the client was silent.
+  const KeepAliveAudit& keep_alive() const noexcept { return keep_alive_; }
 
  private:
   enum class State : std::uint8_t { idle, wait_challenge, challenged, responded, done };
@@ -144,6 +147,7 @@ class Session {
   bool reauth_pending_ = false;  // after CONNACK: AUTH 0x19 seen, no AUTH 0x00 or DISCONNECT yet
   std::vector<Handshake> hs_;
   FlowAudit flows_;
+  KeepAliveAudit keep_alive_;
 };
 
 // How a challenge could be guessed by an attacker.
