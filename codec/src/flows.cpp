@@ -97,7 +97,9 @@ FlowAudit::Step FlowAudit::on_publish(const Publish& p, Side& s, std::uint8_t le
     Flight& f = it->second;
     st.related = f.publish_id ? std::optional(f.publish_id) : std::nullopt;
     const bool awaiting_first_ack = f.stage == Stage::awaiting_puback || f.stage == Stage::awaiting_pubrec;
-    if (awaiting_first_ack && f.digest == dg && f.qos == p.qos) {
+    // A DUP resend that crossed the receiver's PUBREC on the wire is the same message too.
+    const bool crossed = p.dup && f.stage == Stage::awaiting_pubrel;
+    if ((awaiting_first_ack || crossed) && f.digest == dg && f.qos == p.qos) {
       // The same message again before its acknowledgement: a resend, which must say DUP [MQTT-3.3.1-1].
       if (!p.dup) st.bits |= flow::resend_without_dup;
       f.last_id = ref_id;
@@ -122,6 +124,12 @@ FlowAudit::Step FlowAudit::on_publish(const Publish& p, Side& s, std::uint8_t le
 FlowAudit::Step FlowAudit::on_ack(Side& sender, std::uint16_t id, Stage from, std::optional<Stage> to,
                                   std::uint64_t ref_id, std::int64_t, bool tolerate_unknown) {
   auto it = sender.flights.find(id);
+  if (it != sender.flights.end() && it->second.qos == 2 && from != Stage::awaiting_puback &&
+      static_cast<int>(it->second.stage) > static_cast<int>(from)) {
+    // A QoS 2 step the flow has passed already: a repeated acknowledgement (the answer to a DUP resend), not
+    // an unknown identifier.
+    return Step{0, it->second.publish_id ? std::optional(it->second.publish_id) : std::nullopt};
+  }
   if (it == sender.flights.end() || it->second.stage != from) {
     // QoS 1 and 2 acknowledgements crossing (a PUBREC for a QoS 1 flow) are just as unknown.
     return Step{tolerate_unknown ? std::uint8_t{0} : flow::unknown_packet_id, std::nullopt};

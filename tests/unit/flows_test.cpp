@@ -133,6 +133,24 @@ TEST(FlowAudit, ReusedIdentifierAndResendWithoutDup) {
   EXPECT_EQ(finding(FindingId::packet_id_in_use).name, "packet_id_in_use");
 }
 
+// A DUP resend crossing the receiver's PUBREC on the wire, and the PUBREC it gets again: one flow, no finding.
+TEST(FlowAudit, Qos2ResendCrossingItsPubrec) {
+  Flows f;
+  f.connect();
+  f.publish(c2s, 5, 2, "m");                           // frame 3
+  f.ack<Pubrec>(s2c, 5);                               // frame 4
+  EXPECT_EQ(f.publish(c2s, 5, 2, "m", true).flow, 0);  // the sender's retry, sent before it saw frame 4
+  auto again = f.ack<Pubrec>(s2c, 5);                  // the receiver answers the DUP with PUBREC again
+  EXPECT_EQ(again.flow, 0);
+  EXPECT_EQ(again.flow_related, 3u);
+  f.ack<Pubrel>(c2s, 5);
+  EXPECT_EQ(f.ack<Pubrec>(s2c, 5).flow, 0);  // late, the flow awaits PUBCOMP
+  EXPECT_EQ(f.ack<Pubcomp>(s2c, 5).flow, 0);
+  f.close();
+  EXPECT_TRUE(f.session.flows().open_flows().empty());
+  EXPECT_EQ(f.session.flows().completed(0), 1u);
+}
+
 TEST(FlowAudit, UnknownIdentifierOnlyWhenTheCleanConnectionWasSeen) {
   {
     Flows f;
