@@ -89,6 +89,7 @@ void json_row(std::string& out, const SessionRow& r) {
   if (r.unacked) w.field_num("unacked_publish", r.unacked);
   if (r.qos2_open) w.field_num("incomplete_qos2", r.qos2_open);
   if (r.flow_findings) w.field_num("flow_findings", r.flow_findings);
+  if (r.flows_untracked) w.field_num("flows_untracked", r.flows_untracked);
   w.field_num("packets_c2s", r.c2s.packets);
   w.field_num("packets_s2c", r.s2c.packets);
   w.field_num("bytes_c2s", r.c2s.bytes);
@@ -155,6 +156,8 @@ void text_table(std::string& out, const std::vector<SessionRow>& rows, bool colo
     if (r.qos2_open) notes += (notes.empty() ? "" : " ") + std::string("qos2_open=") + std::to_string(r.qos2_open);
     if (r.flow_findings)
       notes += (notes.empty() ? "" : " ") + std::string("flow_findings=") + std::to_string(r.flow_findings);
+    if (r.flows_untracked)
+      notes += (notes.empty() ? "" : " ") + std::string("flows_untracked=") + std::to_string(r.flows_untracked);
     std::uint64_t gaps = r.c2s.gaps + r.s2c.gaps, errors = r.c2s.errors + r.s2c.errors;
     if (gaps) notes += (notes.empty() ? "" : " ") + std::string("gaps=") + std::to_string(gaps);
     if (errors) notes += (notes.empty() ? "" : " ") + std::string("errors=") + std::to_string(errors);

@@ -19,6 +19,7 @@ SessionRow make_row(const Connection& c, const Secrets* secrets) {
   if (c.session) {
     const FlowAudit& f = c.session->flows();
     r.flow_findings = f.flagged() + c.session->keep_alive().flagged();
+    r.flows_untracked = f.untracked();
     for (const OpenFlow& o : f.open_flows()) ++(o.unacked() ? r.unacked : r.qos2_open);
   }
   if (c.session && !c.session->handshakes().empty()) {

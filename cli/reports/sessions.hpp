@@ -30,6 +30,7 @@ struct SessionRow {
   // and packets with a flow finding (a reused packet id, a resend without DUP, an unknown id, Receive Maximum, a
   // keep-alive finding).
   std::uint32_t unacked = 0, qos2_open = 0, flow_findings = 0;
+  std::uint64_t flows_untracked = 0;  // QoS 1/2 PUBLISH beyond the audit's bound (FlowAudit::kMaxFlights)
   ChallengeWeakness weakness = ChallengeWeakness::none;
   Verification verification = Verification::not_applicable;
   std::optional<std::uint64_t> challenge_frame, response_frame, connack_frame;

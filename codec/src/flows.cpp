@@ -78,7 +78,7 @@ FlowAudit::Step FlowAudit::step(const Packet& p, Direction dir, std::uint8_t lev
       f.qos = 2;
       f.last_id = ref_id;
       f.publish_ts = ts_ns;
-      s.flights[a->packet_id] = f;
+      if (s.flights.size() < FlowAudit::kMaxFlights) s.flights[a->packet_id] = f;
     }
     return st;
   }
@@ -115,6 +115,11 @@ FlowAudit::Step FlowAudit::on_publish(const Publish& p, Side& s, std::uint8_t le
   f.publish_id = f.last_id = ref_id;
   f.publish_ts = ts_ns;
   f.digest = dg;
+  if (s.flights.size() >= FlowAudit::kMaxFlights) {
+    // Memory stays bounded on hostile or broken traffic: beyond the bound a flow is counted, not followed.
+    ++s.untracked;
+    return st;
+  }
   s.flights.emplace(p.packet_id, f);
   // MQTT 5: the sender must not have more QoS 1/2 PUBLISH unacknowledged than the receiver allows [MQTT-3.3.4-7].
   if (level == kLevel5 && s.flights.size() > s.receive_maximum) st.bits |= flow::receive_maximum_exceeded;

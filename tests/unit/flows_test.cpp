@@ -260,3 +260,15 @@ TEST(KeepAliveAudit, AtTheEndAndWithoutKeepAlive) {
     EXPECT_EQ(k.feed(Pingreq{}, c2s, 2'000'000).flow, 0);
   }
 }
+
+// Memory stays bounded: beyond FlowAudit::kMaxFlights in flight on one side, PUBLISH are counted, not followed.
+TEST(FlowAudit, BoundedByWhatIsInFlight) {
+  Flows f;
+  f.connect();
+  const std::size_t n = FlowAudit::kMaxFlights + 10;
+  for (std::size_t i = 1; i <= n; ++i) f.publish(c2s, static_cast<std::uint16_t>(i), 1, "x");
+  EXPECT_EQ(f.session.flows().in_flight(0), FlowAudit::kMaxFlights);
+  EXPECT_EQ(f.session.flows().untracked(), 10u);
+  f.close();
+  EXPECT_EQ(f.session.flows().open_flows().size(), FlowAudit::kMaxFlights);
+}

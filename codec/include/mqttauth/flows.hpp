@@ -65,6 +65,10 @@ class FlowAudit {
   // QoS 1/2 PUBLISH completed (acknowledged) and in flight now, per direction (0: c2s, 1: s2c).
   std::uint64_t completed(int side) const noexcept { return sides_[side].completed; }
   std::size_t in_flight(int side) const noexcept { return sides_[side].flights.size(); }
+  // At most this many flows are followed per side (memory bounded by what is in flight, on any traffic); the
+  // PUBLISH beyond it are counted in untracked(), and their acknowledgements may then look unknown.
+  static constexpr std::size_t kMaxFlights = 4096;
+  std::uint64_t untracked() const noexcept { return sides_[0].untracked + sides_[1].untracked; }
   // Packets that raised a flow:: finding so far.
   std::uint32_t flagged() const noexcept { return flagged_; }
 
@@ -80,7 +84,7 @@ class FlowAudit {
   struct Side {
     std::unordered_map<std::uint16_t, Flight> flights;
     std::uint32_t receive_maximum = 65535;  // the receiver's (MQTT 5)
-    std::uint64_t completed = 0;
+    std::uint64_t completed = 0, untracked = 0;
   };
   Step step(const Packet& p, Direction dir, std::uint8_t level, std::uint64_t ref_id, std::int64_t ts_ns);
   Step on_publish(const Publish& p, Side& s, std::uint8_t level, std::uint64_t ref_id, std::int64_t ts_ns);
