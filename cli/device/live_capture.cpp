@@ -40,8 +40,8 @@ void ConnectionEnds::add(const TcpSegment& seg) {
 
 LiveCapture::~LiveCapture() {
   if (thread_.joinable()) {
-    pcap_breakloop(p_);  // before stopping_ (see stop())
     stopping_ = true;
+    pcap_breakloop(p_);
     thread_.join();
   }
   if (dumper_) pcap_dump_close(dumper_);
@@ -133,15 +133,22 @@ void LiveCapture::on_packet(unsigned char* user, const pcap_pkthdr* h, const uns
 void LiveCapture::run() {
   auto* user = reinterpret_cast<unsigned char*>(this);
   while (!stopping_) {
-    // 0: nothing arrived in time; PCAP_ERROR_BREAK: pcap_breakloop (stopping_ is set, or about to be).
+    // 0: nothing arrived in time; PCAP_ERROR_BREAK: pcap_breakloop, stopping_ is set.
     if (pcap_dispatch(p_, -1, &LiveCapture::on_packet, user) == PCAP_ERROR) {
       thread_error_ = std::string("capture on interface '") + iface_ + "' failed: " + pcap_geterr(p_);
       return;
     }
   }
+}
+
+void LiveCapture::drain() {
   // What the kernel has handed over and is not read yet. (A block still being filled is not: stop() only comes
-  // here before the last FIN/ACK was seen when the grace period ran out.)
-  // PCAP_ERROR_BREAK once more when pcap_breakloop came after the loop had already seen stopping_.
+  // here before the last FIN/ACK was seen when the grace period ran out.) On the calling thread, after the
+  // capture thread has ended: switching to non-blocking makes libpcap close the descriptor pcap_breakloop
+  // writes to, so it must not happen while another thread may still call pcap_breakloop.
+  // PCAP_ERROR_BREAK once when pcap_breakloop came after the loop had already seen stopping_.
+  if (!thread_error_.empty()) return;
+  auto* user = reinterpret_cast<unsigned char*>(this);
   char errbuf[PCAP_ERRBUF_SIZE];
   if (pcap_setnonblock(p_, 1, errbuf) == 0)
     for (int n = 1; n > 0 || n == PCAP_ERROR_BREAK;) n = pcap_dispatch(p_, -1, &LiveCapture::on_packet, user);
@@ -152,12 +159,10 @@ bool LiveCapture::stop(std::size_t connections, std::chrono::milliseconds grace,
     std::unique_lock lock(mu_);
     changed_.wait_for(lock, grace, [&] { return ends_.seen() >= connections && ends_.open() == 0; });
   }
-  // pcap_breakloop before stopping_: once the thread sees stopping_ it switches the handle to non-blocking,
-  // which makes libpcap close the descriptor pcap_breakloop writes to. (A breakloop the thread consumed before
-  // it saw stopping_ costs at most one read timeout, 50 ms.)
-  pcap_breakloop(p_);
   stopping_ = true;
+  pcap_breakloop(p_);
   thread_.join();
+  drain();
   stats_.written = written_;
   pcap_stat ps{};
   if (pcap_stats(p_, &ps) == 0) {

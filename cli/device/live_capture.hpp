@@ -79,6 +79,8 @@ class LiveCapture {
  private:
   static void on_packet(unsigned char* self, const pcap_pkthdr* h, const unsigned char* bytes);
   void run();
+  // After run() has ended: reads what the kernel still holds (see the .cpp).
+  void drain();
 
   std::string iface_, path_;
   pcap* p_ = nullptr;
