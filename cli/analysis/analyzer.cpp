@@ -195,9 +195,14 @@ void Analyzer::Dir::run_framer(std::span<const std::uint8_t> chunk, std::uint64_
     FrameEvent ev = framer.next();
     if (ev.kind == FrameEvent::Kind::need_more) break;
     if (ev.kind == FrameEvent::Kind::frame) {
-      auto step = s.decode(ev.frame.bytes, dir, PacketRef{frame, ts});
+      const PacketRef ref{frame, ts};
+      auto step = s.decode(ev.frame.bytes, dir, ref);
       if (step.decoded) {
         ++stats().packets;
+        stats().last_packet_ts = ts;
+        const IpAddr& peer = conn->info.client.ip;
+        step.obs.fleet = an->fleet_.observe(conn->info.id, peer.word(0) * 0x9E3779B97F4A7C15ull ^ peer.word(1),
+                                            *step.decoded, step.obs, ref);
         stats().violations += step.decoded->violations.total();
         an->sink_.on_packet(conn->info, dir, *step.decoded, step.obs, meta(ev.frame.offset));
       } else {
@@ -474,6 +479,10 @@ void Analyzer::feed(const CaptureRecord& rec, const std::string& file) {
                     seg.flags & tcpflag::fin, rec.frame, d);
     if ((seg.flags & tcpflag::ack) && other.tcp.started()) other.tcp.peer_acked(seg.ack, rec.frame, other);
   }
+  if ((seg.flags & (tcpflag::fin | tcpflag::rst)) && c->info.closed_by == Direction::unknown) {
+    c->info.closed_by = d.dir;
+    c->info.close_ts = rec.ts_ns;
+  }
   if (seg.flags & tcpflag::fin) (d.dir == Direction::c2s ? c->info.fin_c2s : c->info.fin_s2c) = true;
   if (seg.flags & tcpflag::rst) {
     end_conn(*c, EndReason::rst, rec.frame);
@@ -494,6 +503,8 @@ void Analyzer::end_conn(Conn& c, EndReason why, std::uint64_t frame) {
     else
       c.info.session->close(PacketRef{frame, c.info.last_ts});
   }
+  c.info.fleet =
+      fleet_.end(c.info.id, PacketRef{frame, c.info.last_ts}, why == EndReason::fin || why == EndReason::rst);
   if (c.info.kind == ConnKind::mqtt) sink_.on_connection_end(c.info);
   const Key key = table_key(c.key.a, c.key.b);
   lru_.erase(c.lru);

@@ -52,7 +52,8 @@ struct DirStats {
   std::uint64_t bytes = 0;  // TCP payload bytes
   std::uint64_t gaps = 0, gap_bytes = 0;
   std::uint64_t errors = 0;
-  std::uint64_t violations = 0;  // rules broken in packets that decoded (each packet's violations counted)
+  std::uint64_t violations = 0;     // rules broken in packets that decoded (each packet's violations counted)
+  std::int64_t last_packet_ts = 0;  // of the last MQTT packet (0: none)
 };
 
 struct Connection {
@@ -68,6 +69,11 @@ struct Connection {
   DirStats c2s, s2c;
   std::unique_ptr<Session> session;
   bool fin_c2s = false, fin_s2c = false;
+  // Who ended the TCP connection (the first FIN or the RST): c2s the client, s2c the server.
+  Direction closed_by = Direction::unknown;
+  std::int64_t close_ts = 0;
+  // The model across connections, when the connection ended (Analyzer::fleet()).
+  FleetConnEnd fleet;
 };
 
 // Where an MQTT packet (or error) sits.
@@ -114,6 +120,8 @@ class Analyzer {
     Counters& operator+=(const Counters& o) noexcept;
   };
   const Counters& counters() const noexcept { return counters_; }
+  // The model across connections (takeovers, wills, retained, latency): every MQTT packet is fed to it.
+  const Fleet& fleet() const noexcept { return fleet_; }
   // The id of the oldest connection still open (ids are given in order of first appearance); 0 when none
   // is. In on_connection_end, the ending connection no longer counts as open. Lets a sink write per-
   // connection output in id order as soon as every earlier connection has ended.
@@ -152,6 +160,7 @@ class Analyzer {
   std::deque<std::pair<std::int64_t, Key>> closed_order_;
   std::uint64_t next_id_ = 0;
   Counters counters_;
+  Fleet fleet_;
   friend struct DirSink;
 };
 

@@ -43,6 +43,8 @@ class CheckSink final : public AnalyzerSink {
                  const PacketMeta& m) override {
     for (std::uint8_t bit = 1; bit != 0 && ob.flow != 0; bit = static_cast<std::uint8_t>(bit << 1))
       if (ob.flow & bit) add(c, *flow_finding(bit), m, flow_message(d, dir, ob));
+    for (std::uint8_t bit = 1; bit != 0 && ob.fleet.bits != 0; bit = static_cast<std::uint8_t>(bit << 1))
+      if (ob.fleet.bits & bit) add(c, *fleet_finding(bit), m, fleet_message(d, bit, ob.fleet));
     for (const Violation& v : d.violations)
       add(c, violation_finding(v.kind), m,
           std::string(packet_name(d.packet)) + " (stream offset " + std::to_string(m.offset) + ", " +
@@ -162,6 +164,43 @@ class CheckSink final : public AnalyzerSink {
     if (ob.flow & flow::keep_alive_expired)
       msg += ": the client has been silent since frame " + related + ", over 1.5 x its keep-alive";
     if (ob.flow & flow::pingreq_unanswered) msg += ": the PINGREQ in frame " + related + " got no PINGRESP";
+    return msg;
+  }
+  static std::string fleet_message(const Decoded& d, std::uint8_t bit, const FleetStep& st) {
+    std::string msg(packet_name(d.packet));
+    const std::string related = st.related ? std::to_string(*st.related) : "?";
+    const std::string other = "connection #" + std::to_string(st.other_conn);
+    char every[48];
+    std::snprintf(every, sizeof every, "%.3f s", static_cast<double>(st.interval_ns) / 1e9);
+    if (const auto* p = std::get_if<Publish>(&d.packet)) {
+      msg += " '";
+      msg += p->topic;
+      msg += "'";
+    }
+    switch (bit) {
+      case fleet::client_takeover:
+        msg += ": the client id was connected on " + other + " (CONNECT in frame " + related + "), taken over";
+        break;
+      case fleet::takeover_loop:
+        msg += ": " + std::to_string(st.count) + " takeovers of this client id from two or more addresses, one every " +
+               every;
+        break;
+      case fleet::reconnect_storm:
+        msg += ": " + std::to_string(st.count) + " connections of this client id, one every " + every;
+        break;
+      case fleet::retained_delivered:
+        msg +=
+            st.related ? ": retained, sent for the SUBSCRIBE in frame " + related : ": retained, sent on subscribing";
+        if (st.delivered_from) msg += " (published in frame " + std::to_string(*st.delivered_from) + ")";
+        break;
+      case fleet::retained_cleared:
+        msg += st.related ? ": clears the retained message of frame " + related : ": clears the retained message";
+        break;
+      case fleet::will_published:
+        msg += ": the will of " + other + ", which ended abnormally in frame " + related;
+        break;
+      default: break;
+    }
     return msg;
   }
   static std::string open_flow_message(const OpenFlow& o, const std::string& client_id) {

@@ -8,7 +8,7 @@ namespace {
 using F = FindingId;
 using S = Severity;
 
-constexpr std::array<FindingInfo, 54> kFindings{{
+constexpr std::array<FindingInfo, 60> kFindings{{
     {F::reserved_flags, "reserved_flags", S::warning, "2.1.3", "Flag bits that the spec fixes have another value."},
     {F::bad_qos, "bad_qos", S::error, "MQTT-3.3.1-4", "A PUBLISH with QoS 3, or with DUP set at QoS 0."},
     {F::invalid_utf8, "invalid_utf8", S::warning, "MQTT-1.5.4-1",
@@ -76,6 +76,18 @@ constexpr std::array<FindingInfo, 54> kFindings{{
      "A QoS 1 or 2 PUBLISH never acknowledged before the connection ended."},
     {F::incomplete_qos2, "incomplete_qos2", S::warning, "4.3.3",
      "A QoS 2 exchange left half-way when the connection ended: PUBREC without PUBREL, or PUBREL without PUBCOMP."},
+    {F::client_takeover, "client_takeover", S::warning, "MQTT-3.1.4-2",
+     "The server accepted a connection whose client id was connected elsewhere: the older one is taken over."},
+    {F::takeover_loop, "takeover_loop", S::error, "",
+     "One client id taken over again and again from two or more addresses: devices sharing a client id."},
+    {F::reconnect_storm, "reconnect_storm", S::warning, "",
+     "Many connections of one client id in a short time (5 within 60 seconds by default)."},
+    {F::retained_delivered, "retained_delivered", S::info, "MQTT-3.3.1-8",
+     "The server sent a retained message because of a new subscription."},
+    {F::retained_cleared, "retained_cleared", S::info, "MQTT-3.3.1-10",
+     "A zero-byte retained PUBLISH: the topic's retained message is removed."},
+    {F::will_published, "will_published", S::info, "MQTT-3.1.2-8",
+     "The server published the will of a connection that closed without DISCONNECT."},
     {F::decode_error, "decode_error", S::error, "", "A packet whose structure cannot be walked; it is skipped."},
     {F::gap, "gap", S::warning, "", "Bytes missing from the capture."},
     {F::resync, "resync", S::warning, "", "Bytes passed over to find the next packet boundary."},
@@ -146,6 +158,12 @@ FindingId violation_finding(ErrorKind kind) noexcept {
     case ErrorKind::missing_field: return F::missing_field;
     default: return F::bad_packet_type;
   }
+}
+
+std::optional<FindingId> fleet_finding(std::uint8_t bit) noexcept {
+  for (unsigned i = 0; i <= 5; ++i)
+    if (bit == (1u << i)) return static_cast<FindingId>(static_cast<unsigned>(F::client_takeover) + i);
+  return std::nullopt;
 }
 
 std::optional<FindingId> flow_finding(std::uint8_t bit) noexcept {

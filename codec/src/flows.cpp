@@ -5,6 +5,7 @@
 #include <functional>
 #include <string_view>
 
+#include "mqttauth/fleet.hpp"
 #include "mqttauth/session.hpp"
 
 namespace mqttauth {
@@ -12,18 +13,6 @@ namespace mqttauth {
 namespace {
 
 using Stage = OpenFlow::Stage;
-
-// A digest of the topic, the payload's length and its first and last 8 bytes: tells a resend (the same message)
-// from a new one without reading the payload in full (read word-wise: this runs for every QoS 1/2 PUBLISH).
-std::uint64_t digest(const Publish& p) {
-  const std::size_t n = p.payload.size();
-  std::uint64_t head = 0, tail = 0;
-  if (n > 0) std::memcpy(&head, p.payload.data(), n < 8 ? n : 8);  // (an empty payload may have no data pointer)
-  if (n > 8) std::memcpy(&tail, p.payload.data() + (n < 16 ? 8 : n - 8), n < 16 ? n - 8 : 8);
-  std::uint64_t h = std::hash<std::string_view>{}(p.topic);
-  for (std::uint64_t v : {static_cast<std::uint64_t>(n), head, tail}) h = (h ^ v) * 0x9E3779B97F4A7C15ull + (h >> 29);
-  return h;
-}
 
 int side_of(Direction d) { return d == Direction::c2s ? 0 : 1; }
 
@@ -91,7 +80,8 @@ FlowAudit::Step FlowAudit::on_publish(const Publish& p, Side& s, std::uint8_t le
                                       std::int64_t ts_ns) {
   if (p.qos == 0 || p.qos > 2) return {};  // QoS 3 is a violation (bad_qos) with no flow to follow
   Step st;
-  const std::uint64_t dg = digest(p);
+  const std::uint64_t th = topic_hash(p.topic);
+  const std::uint64_t dg = publish_digest(th, p.payload);
   auto it = s.flights.find(p.packet_id);
   if (it != s.flights.end()) {
     Flight& f = it->second;
@@ -115,6 +105,7 @@ FlowAudit::Step FlowAudit::on_publish(const Publish& p, Side& s, std::uint8_t le
   f.publish_id = f.last_id = ref_id;
   f.publish_ts = ts_ns;
   f.digest = dg;
+  f.topic = th;
   if (s.flights.size() >= FlowAudit::kMaxFlights) {
     // Memory stays bounded on hostile or broken traffic: beyond the bound a flow is counted, not followed.
     ++s.untracked;
@@ -127,7 +118,7 @@ FlowAudit::Step FlowAudit::on_publish(const Publish& p, Side& s, std::uint8_t le
 }
 
 FlowAudit::Step FlowAudit::on_ack(Side& sender, std::uint16_t id, Stage from, std::optional<Stage> to,
-                                  std::uint64_t ref_id, std::int64_t, bool tolerate_unknown) {
+                                  std::uint64_t ref_id, std::int64_t ts_ns, bool tolerate_unknown) {
   auto it = sender.flights.find(id);
   if (it != sender.flights.end() && it->second.qos == 2 && from != Stage::awaiting_puback &&
       static_cast<int>(it->second.stage) > static_cast<int>(from)) {
@@ -140,6 +131,11 @@ FlowAudit::Step FlowAudit::on_ack(Side& sender, std::uint16_t id, Stage from, st
     return Step{tolerate_unknown ? std::uint8_t{0} : flow::unknown_packet_id, std::nullopt};
   }
   Step st{0, it->second.publish_id ? std::optional(it->second.publish_id) : std::nullopt};
+  // PUBREL is the publisher's own step, not an acknowledgement.
+  if (it->second.publish_id && from != Stage::awaiting_pubrel) {
+    st.latency_ns = ts_ns - it->second.publish_ts;
+    st.topic = it->second.topic;
+  }
   if (to) {
     it->second.stage = *to;
     it->second.last_id = ref_id;

@@ -59,6 +59,13 @@ enum class FindingId : std::uint8_t {
   pingreq_unanswered,
   unacked_publish,
   incomplete_qos2,
+  // The model across connections (fleet.hpp), in fleet:: bit order.
+  client_takeover,
+  takeover_loop,
+  reconnect_storm,
+  retained_delivered,
+  retained_cleared,
+  will_published,
   // Conditions of a connection or a capture.
   decode_error,
   gap,
@@ -94,5 +101,7 @@ FindingId violation_finding(ErrorKind kind) noexcept;
 std::optional<FindingId> anomaly_finding(std::uint32_t bit) noexcept;
 // The finding of one flow:: bit (flow::packet_id_in_use ... flow::pingreq_unanswered).
 std::optional<FindingId> flow_finding(std::uint8_t bit) noexcept;
+// The finding of one fleet:: bit (fleet::client_takeover ... fleet::will_published).
+std::optional<FindingId> fleet_finding(std::uint8_t bit) noexcept;
 
 }  // namespace mqttauth

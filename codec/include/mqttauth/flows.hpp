@@ -55,6 +55,9 @@ class FlowAudit {
   struct Step {
     std::uint8_t bits = 0;
     std::optional<std::uint64_t> related;  // PacketRef::id
+    // PUBACK, PUBREC, PUBCOMP that move a flow on: the time since its PUBLISH, and topic_hash() of its topic.
+    std::int64_t latency_ns = -1;
+    std::uint64_t topic = 0;
   };
 
   // One decoded packet with a known direction (c2s or s2c); `level` is the connection's.
@@ -79,6 +82,7 @@ class FlowAudit {
     std::uint64_t publish_id = 0, last_id = 0;
     std::int64_t publish_ts = 0;
     std::uint64_t digest = 0;  // of topic and payload, to tell a resend from a new message
+    std::uint64_t topic = 0;   // topic_hash()
   };
   // The PUBLISH flows of one sender.
   struct Side {

@@ -1,0 +1,217 @@
+// The model across connections (beside the per-connection Session, equally pure and deterministic): client
+// identity over time (takeovers, takeover loops, reconnect storms), retained messages and wills, and latency
+// (PUBLISH to its acknowledgement per client and topic; a client's PUBLISH to its delivery to another
+// connection, matched by topic and payload digest within a window). The CLI's analyzer and the Wireshark plugin
+// each feed one with every decoded packet in capture order, so both report the same findings on the same
+// frames.
+//
+// Memory is bounded by what is open: per open connection a few words and its subscriptions (at most
+// kMaxSubscriptions), clients, pending deliveries, wills and retained topics each up to a bound; a bound hit
+// is counted in bounds_hit(), never a reason to grow.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "mqttauth/codec.hpp"
+
+namespace mqttauth {
+
+enum class Direction : std::uint8_t;
+struct Observation;
+struct PacketRef;
+
+// Findings of one packet (FleetStep::bits); fleet_finding() names each.
+namespace fleet {
+inline constexpr std::uint8_t client_takeover = 1u << 0;     // accepted while the client id is connected elsewhere
+inline constexpr std::uint8_t takeover_loop = 1u << 1;       // the id flapping between addresses
+inline constexpr std::uint8_t reconnect_storm = 1u << 2;     // many connections of one client id in a short time
+inline constexpr std::uint8_t retained_delivered = 1u << 3;  // a retained message sent on a new subscription
+inline constexpr std::uint8_t retained_cleared = 1u << 4;    // a zero-byte retained PUBLISH
+inline constexpr std::uint8_t will_published = 1u << 5;      // the will of a connection that closed abnormally
+}  // namespace fleet
+
+struct FleetStep {
+  std::uint8_t bits = 0;
+  // The frame (PacketRef::id) the finding refers back to: the CONNECT of the connection taken over, the
+  // SUBSCRIBE a retained message answers, the end of the connection whose will this is, the retained PUBLISH
+  // a zero-byte one clears.
+  std::optional<std::uint64_t> related;
+  std::uint64_t other_conn = 0;  // the connection taken over / whose will this is / that published
+  // Takeover loop and reconnect storm: how many in the window, and the mean interval between them.
+  std::uint32_t count = 0;
+  std::int64_t interval_ns = 0;
+  // A PUBLISH the server sends: the client PUBLISH it delivers (another connection's, same topic and payload
+  // digest, within the window), and the time from that one to this. A retained one: its age when known.
+  std::optional<std::uint64_t> delivered_from;
+  std::int64_t delivery_ns = -1;
+  std::int64_t retained_age_ns = -1;
+};
+
+// Latency samples of one key: count, min, max and mean exact; percentiles exact up to `capacity` samples, then
+// from a deterministic reservoir sample of that size (an approximation, documented in the README).
+class LatencySamples {
+ public:
+  explicit LatencySamples(std::uint32_t capacity = 256) : capacity_(capacity) {}
+  void add(std::int64_t ns);
+  void merge(const LatencySamples& o);
+  std::uint64_t count() const noexcept { return count_; }
+  std::int64_t min() const noexcept { return min_; }
+  std::int64_t max() const noexcept { return max_; }
+  double mean() const noexcept { return count_ ? static_cast<double>(sum_) / static_cast<double>(count_) : 0.0; }
+  // Nearest-rank percentile (0 < p <= 100) of the samples kept; 0 without samples.
+  std::int64_t percentile(double p) const;
+  bool exact() const noexcept { return count_ <= capacity_; }
+
+ private:
+  std::uint32_t capacity_;
+  std::uint64_t count_ = 0;
+  std::int64_t min_ = 0, max_ = 0;
+  __int128 sum_ = 0;
+  std::vector<std::int64_t> kept_;
+};
+
+// Latency per key (client id or topic), at most `max_keys` keys; the rest under "(other)".
+class LatencyTable {
+ public:
+  explicit LatencyTable(std::size_t max_keys = 4096, std::uint32_t per_key = 256)
+      : max_keys_(max_keys), per_key_(per_key) {}
+  void add(std::string_view key, std::int64_t ns);
+  void merge(const LatencyTable& o);
+  const std::unordered_map<std::string, LatencySamples>& keys() const noexcept { return keys_; }
+  const LatencySamples& all() const noexcept { return all_; }
+
+ private:
+  std::size_t max_keys_;
+  std::uint32_t per_key_;
+  std::unordered_map<std::string, LatencySamples> keys_;
+  LatencySamples all_{4096};
+};
+
+// What the fleet model knows of a connection when it ends.
+struct FleetConnEnd {
+  enum class Close : std::uint8_t { open, clean, abnormal };
+  // none: no will; armed: the capture ended with the connection open; discarded: a clean DISCONNECT (or no
+  // CONNACK); fired: the connection closed without one (or with MQTT 5's reason 0x04), the server must publish it.
+  enum class Will : std::uint8_t { none, armed, discarded, fired };
+  Close close = Close::open;
+  Will will = Will::none;
+  std::uint64_t taken_over_by = 0;  // the connection that took its client id over
+  std::uint64_t took_over = 0;      // the connection it took over
+};
+std::string_view close_name(FleetConnEnd::Close c) noexcept;  // "open", "clean", "abnormal"
+std::string_view will_name(FleetConnEnd::Will w) noexcept;    // "none", "armed", "discarded", "fired"
+
+struct FleetOptions {
+  std::int64_t storm_window_ns = 60'000'000'000;     // reconnect storm: this many connections of one id ...
+  std::uint32_t storm_connections = 5;               // ... within the window
+  std::uint32_t loop_takeovers = 3;                  // takeover loop: this many takeovers within storm_window_ns
+  std::int64_t delivery_window_ns = 10'000'000'000;  // a delivery matches a PUBLISH at most this much older
+};
+
+class Fleet {
+ public:
+  explicit Fleet(FleetOptions o = {}) : opts_(o) {}
+
+  // One decoded packet of connection `conn` (the caller's id, unique in the capture) whose client side is at
+  // address `peer` (any stable value per address: loops are told by it), after Session::observe gave `ob`.
+  FleetStep observe(std::uint64_t conn, std::uint64_t peer, const Decoded& d, const Observation& ob,
+                    const PacketRef& ref);
+  // The connection ended: `closed` when its TCP connection ended (FIN, RST), not when the capture did.
+  FleetConnEnd end(std::uint64_t conn, const PacketRef& ref, bool closed);
+
+  // PUBLISH to PUBACK / PUBREC / PUBCOMP, per client id and per topic; a client's PUBLISH to its delivery.
+  const LatencyTable& ack_by_client() const noexcept { return ack_client_; }
+  const LatencyTable& ack_by_topic() const noexcept { return ack_topic_; }
+  const LatencyTable& delivery_by_topic() const noexcept { return delivery_topic_; }
+  struct Counts {
+    std::uint64_t takeovers = 0, takeover_loops = 0, reconnect_storms = 0, retained_delivered = 0, retained_cleared = 0,
+                  wills_fired = 0, wills_published = 0, deliveries = 0;
+    std::uint64_t bounds_hit = 0;  // entries not kept because a bound was reached
+  };
+  const Counts& counts() const noexcept { return counts_; }
+
+  static constexpr std::size_t kMaxSubscriptions = 64;  // per connection
+  static constexpr std::size_t kMaxClients = 100000;
+  static constexpr std::size_t kMaxPending = 65536;  // client PUBLISH awaiting delivery, wills, retained topics
+  static constexpr std::size_t kMaxTopics = 65536;   // topic names known by hash (for latency per topic)
+
+ private:
+  struct Sub {
+    std::string filter;
+    std::uint64_t frame;
+    bool rap;  // MQTT 5 Retain As Published: the server may forward the RETAIN flag as it was published
+  };
+  struct WillMsg {
+    std::string topic;
+    std::uint64_t digest = 0;
+    std::int64_t delay_ns = 0;  // MQTT 5 Will Delay Interval
+  };
+  struct Conn {
+    std::string client_id;
+    std::uint64_t peer = 0;
+    std::uint8_t level = 0;
+    bool connected = false, disconnected = false, will_on_disconnect = false;
+    std::uint64_t connect_frame = 0, taken_over_by = 0, took_over = 0;
+    std::optional<WillMsg> will;
+    std::vector<Sub> subs;
+  };
+  struct Client {
+    std::vector<std::uint64_t> connected;                          // its connections accepted and not ended
+    std::deque<std::int64_t> connects;                             // CONNECT times in the storm window
+    std::deque<std::pair<std::int64_t, std::uint64_t>> takeovers;  // (time, peer) in the window
+    bool storming = false, looping = false;
+    std::int64_t last_ts = 0;
+  };
+  struct Pending {  // a client's PUBLISH that a delivery may match
+    std::int64_t ts;
+    std::uint64_t frame, conn, digest;
+  };
+  struct PendingWill {
+    WillMsg msg;
+    std::int64_t until;         // when its window ends
+    std::uint64_t frame, conn;  // the end of the connection whose will it is
+  };
+  struct Retained {
+    std::int64_t ts;
+    std::uint64_t frame, digest;
+  };
+
+  void on_connect(Conn& c, const Connect& p, const PacketRef& ref, FleetStep& st);
+  void on_connack(std::uint64_t id, Conn& c, const Connack& p, const PacketRef& ref, FleetStep& st);
+  void on_client_publish(std::uint64_t id, Conn& c, const Publish& p, std::uint64_t dg, const PacketRef& ref,
+                         FleetStep& st);
+  void on_server_publish(std::uint64_t id, Conn& c, const Publish& p, std::uint64_t dg, const PacketRef& ref,
+                         FleetStep& st);
+  void on_ack(const Conn& c, const Observation& ob);
+  Client& client(const std::string& id, std::int64_t ts);
+  void expire(std::int64_t now);
+  void drop_oldest_pending();
+  void note_topic(std::uint64_t hash, std::string_view topic);
+
+  FleetOptions opts_;
+  std::unordered_map<std::uint64_t, Conn> conns_;
+  std::unordered_map<std::string, Client> clients_;
+  std::unordered_multimap<std::uint64_t, Pending> pending_;           // by digest
+  std::deque<std::pair<std::int64_t, std::uint64_t>> pending_order_;  // (time, digest), oldest first
+  std::unordered_multimap<std::uint64_t, PendingWill> wills_;         // by digest
+  std::deque<std::pair<std::int64_t, std::uint64_t>> will_order_;     // (until, digest), soonest first
+  Client spare_;                                                      // stands in for a client when the table is full
+  std::unordered_map<std::string, Retained> retained_;
+  std::unordered_map<std::uint64_t, std::string> topics_;  // by topic hash
+  LatencyTable ack_client_{4096, 128}, ack_topic_{4096, 256}, delivery_topic_{4096, 256};
+  Counts counts_;
+};
+
+// The digest a PUBLISH is matched by: its topic, the payload's length and first and last 8 bytes (the same
+// message seen twice; a collision needs the same topic, length and ends). `topic_hash` is the first part.
+std::uint64_t publish_digest(const Publish& p) noexcept;
+std::uint64_t publish_digest(std::uint64_t topic_hash, Bytes payload) noexcept;
+std::uint64_t topic_hash(std::string_view topic) noexcept;
+
+}  // namespace mqttauth

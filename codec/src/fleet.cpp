@@ -1,0 +1,422 @@
+#include "mqttauth/fleet.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <set>
+
+#include "mqttauth/session.hpp"
+#include "mqttauth/topic.hpp"
+
+namespace mqttauth {
+
+namespace {
+
+std::uint64_t mix(std::uint64_t x) noexcept {  // splitmix64's finaliser
+  x ^= x >> 30;
+  x *= 0xBF58476D1CE4E5B9ull;
+  x ^= x >> 27;
+  x *= 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+
+std::uint64_t digest_of(std::uint64_t topic, Bytes payload) noexcept {
+  const std::size_t n = payload.size();
+  std::uint64_t head = 0, tail = 0;
+  if (n > 0) std::memcpy(&head, payload.data(), n < 8 ? n : 8);  // (an empty payload may have no data pointer)
+  if (n > 8) std::memcpy(&tail, payload.data() + (n < 16 ? 8 : n - 8), n < 16 ? n - 8 : 8);
+  std::uint64_t h = topic;
+  for (std::uint64_t v : {static_cast<std::uint64_t>(n), head, tail}) h = (h ^ v) * 0x9E3779B97F4A7C15ull + (h >> 29);
+  return h;
+}
+
+constexpr std::string_view kOther = "(other)";
+
+}  // namespace
+
+std::uint64_t topic_hash(std::string_view topic) noexcept { return std::hash<std::string_view>{}(topic); }
+
+std::uint64_t publish_digest(const Publish& p) noexcept { return digest_of(topic_hash(p.topic), p.payload); }
+std::uint64_t publish_digest(std::uint64_t topic, Bytes payload) noexcept { return digest_of(topic, payload); }
+
+std::string_view close_name(FleetConnEnd::Close c) noexcept {
+  switch (c) {
+    case FleetConnEnd::Close::open: return "open";
+    case FleetConnEnd::Close::clean: return "clean";
+    case FleetConnEnd::Close::abnormal: return "abnormal";
+  }
+  return "?";
+}
+
+std::string_view will_name(FleetConnEnd::Will w) noexcept {
+  switch (w) {
+    case FleetConnEnd::Will::none: return "none";
+    case FleetConnEnd::Will::armed: return "armed";
+    case FleetConnEnd::Will::discarded: return "discarded";
+    case FleetConnEnd::Will::fired: return "fired";
+  }
+  return "?";
+}
+
+// --- latency ---
+
+void LatencySamples::add(std::int64_t ns) {
+  if (count_ == 0 || ns < min_) min_ = ns;
+  if (count_ == 0 || ns > max_) max_ = ns;
+  ++count_;
+  sum_ += ns;
+  if (kept_.size() < capacity_) {
+    kept_.push_back(ns);
+    return;
+  }
+  // Reservoir sampling (Algorithm R) with a deterministic choice: the same input gives the same figures.
+  const std::uint64_t j = mix(count_) % count_;
+  if (j < capacity_) kept_[static_cast<std::size_t>(j)] = ns;
+}
+
+void LatencySamples::merge(const LatencySamples& o) {
+  if (o.count_ == 0) return;
+  const std::uint64_t before = count_;
+  if (before == 0 || o.min_ < min_) min_ = o.min_;
+  if (before == 0 || o.max_ > max_) max_ = o.max_;
+  if (before + o.count_ <= capacity_) {
+    kept_.insert(kept_.end(), o.kept_.begin(), o.kept_.end());
+  } else {
+    // Each side's samples in proportion to its count (an approximation, as any merged reservoir).
+    std::vector<std::int64_t> mixed;
+    mixed.reserve(capacity_);
+    const double share = static_cast<double>(count_) / static_cast<double>(count_ + o.count_);
+    const auto mine = std::min<std::size_t>(kept_.size(), static_cast<std::size_t>(share * capacity_ + 0.5));
+    mixed.insert(mixed.end(), kept_.begin(), kept_.begin() + static_cast<std::ptrdiff_t>(mine));
+    const auto theirs = std::min<std::size_t>(o.kept_.size(), capacity_ - mine);
+    mixed.insert(mixed.end(), o.kept_.begin(), o.kept_.begin() + static_cast<std::ptrdiff_t>(theirs));
+    kept_.swap(mixed);
+  }
+  count_ += o.count_;
+  sum_ += o.sum_;
+}
+
+std::int64_t LatencySamples::percentile(double p) const {
+  if (kept_.empty()) return 0;
+  std::vector<std::int64_t> v(kept_);
+  const double n = static_cast<double>(v.size());
+  auto rank = static_cast<std::size_t>(p / 100.0 * n + 0.999999999);  // nearest rank: ceil(p/100 * n)
+  rank = std::clamp<std::size_t>(rank, 1, v.size());
+  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(rank - 1), v.end());
+  return v[rank - 1];
+}
+
+void LatencyTable::add(std::string_view key, std::int64_t ns) {
+  all_.add(ns);
+  auto it = keys_.find(std::string(key));
+  if (it == keys_.end()) {
+    if (keys_.size() >= max_keys_) key = kOther;
+    it = keys_.try_emplace(std::string(key), per_key_).first;
+  }
+  it->second.add(ns);
+}
+
+void LatencyTable::merge(const LatencyTable& o) {
+  all_.merge(o.all_);
+  for (const auto& [k, v] : o.keys_) {
+    auto it = keys_.find(k);
+    if (it == keys_.end()) it = keys_.try_emplace(keys_.size() >= max_keys_ ? std::string(kOther) : k, per_key_).first;
+    it->second.merge(v);
+  }
+}
+
+// --- the fleet ---
+
+FleetStep Fleet::observe(std::uint64_t conn, std::uint64_t peer, const Decoded& d, const Observation& ob,
+                         const PacketRef& ref) {
+  FleetStep st;
+  if (ob.dir == Direction::unknown) return st;
+  Conn& c = conns_[conn];
+  if (c.peer == 0) c.peer = peer;
+  expire(ref.ts_ns);
+  const bool c2s = ob.dir == Direction::c2s;
+  const Packet& p = d.packet;
+  if (const auto* pub = std::get_if<Publish>(&p)) {
+    const std::uint64_t th = topic_hash(pub->topic);
+    const std::uint64_t dg = digest_of(th, pub->payload);
+    if (pub->qos > 0 && c2s) note_topic(th, pub->topic);
+    if (c2s)
+      on_client_publish(conn, c, *pub, dg, ref, st);
+    else
+      on_server_publish(conn, c, *pub, dg, ref, st);
+  } else if (ob.ack_latency_ns >= 0) {
+    on_ack(c, ob);
+  } else if (const auto* cn = std::get_if<Connect>(&p)) {
+    if (c2s) on_connect(c, *cn, ref, st);
+  } else if (const auto* ca = std::get_if<Connack>(&p)) {
+    if (!c2s) on_connack(conn, c, *ca, ref, st);
+  } else if (const auto* sub = std::get_if<Subscribe>(&p)) {
+    if (c2s)
+      for (const Subscription& s : sub->subscriptions) {
+        if (c.subs.size() >= kMaxSubscriptions) {
+          ++counts_.bounds_hit;
+          break;
+        }
+        if (s.retain_handling() == 2 && c.level == kLevel5) continue;  // no retained messages on this one
+        c.subs.push_back(Sub{std::string(s.filter), ref.id, c.level == kLevel5 && s.retain_as_published()});
+      }
+  } else if (const auto* un = std::get_if<Unsubscribe>(&p)) {
+    if (c2s)
+      for (std::string_view f : un->filters) std::erase_if(c.subs, [&](const Sub& s) { return s.filter == f; });
+  } else if (const auto* dc = std::get_if<Disconnect>(&p)) {
+    if (c2s) {
+      c.disconnected = true;
+      c.will_on_disconnect = c.level == kLevel5 && dc->reason_code == 0x04;  // "Disconnect with Will Message"
+    }
+  }
+  if (st.bits & fleet::client_takeover) ++counts_.takeovers;
+  if (st.bits & fleet::takeover_loop) ++counts_.takeover_loops;
+  if (st.bits & fleet::reconnect_storm) ++counts_.reconnect_storms;
+  if (st.bits & fleet::retained_delivered) ++counts_.retained_delivered;
+  if (st.bits & fleet::retained_cleared) ++counts_.retained_cleared;
+  if (st.bits & fleet::will_published) ++counts_.wills_published;
+  return st;
+}
+
+Fleet::Client& Fleet::client(const std::string& id, std::int64_t ts) {
+  auto it = clients_.find(id);
+  if (it == clients_.end()) {
+    if (clients_.size() >= kMaxClients) {
+      // Forget the clients with nothing open and nothing in the window.
+      std::erase_if(clients_, [&](const auto& kv) {
+        return kv.second.connected.empty() && ts - kv.second.last_ts > opts_.storm_window_ns;
+      });
+    }
+    if (clients_.size() >= kMaxClients) {
+      ++counts_.bounds_hit;
+      spare_ = Client{};
+      return spare_;
+    }
+    it = clients_.try_emplace(id).first;
+  }
+  it->second.last_ts = ts;
+  return it->second;
+}
+
+void Fleet::on_connect(Conn& c, const Connect& p, const PacketRef& ref, FleetStep& st) {
+  c.client_id = std::string(p.client_id);
+  c.level = p.level;
+  c.connect_frame = ref.id;
+  c.subs.clear();
+  c.will.reset();
+  if (p.will) {
+    WillMsg w{std::string(p.will->topic), digest_of(topic_hash(p.will->topic), p.will->payload), 0};
+    if (p.level == kLevel5)
+      if (auto d = p.will->properties.find(PropertyId::will_delay_interval))
+        w.delay_ns = static_cast<std::int64_t>(d->number) * 1'000'000'000;
+    c.will = std::move(w);
+  }
+  if (c.client_id.empty()) return;  // a server-assigned id: no identity to follow
+  Client& cl = client(c.client_id, ref.ts_ns);
+  cl.connects.push_back(ref.ts_ns);
+  while (!cl.connects.empty() && ref.ts_ns - cl.connects.front() > opts_.storm_window_ns) cl.connects.pop_front();
+  constexpr std::size_t kKept = 256;
+  if (cl.connects.size() > kKept) cl.connects.pop_front();
+  if (cl.connects.size() >= opts_.storm_connections) {
+    if (!cl.storming) {
+      st.bits |= fleet::reconnect_storm;
+      st.count = static_cast<std::uint32_t>(cl.connects.size());
+      st.interval_ns = (cl.connects.back() - cl.connects.front()) / static_cast<std::int64_t>(cl.connects.size() - 1);
+    }
+    cl.storming = true;
+  } else {
+    cl.storming = false;
+  }
+}
+
+void Fleet::on_connack(std::uint64_t id, Conn& c, const Connack& p, const PacketRef& ref, FleetStep& st) {
+  if (p.code != 0 || c.connected || c.client_id.empty()) return;
+  c.connected = true;
+  Client& cl = client(c.client_id, ref.ts_ns);
+  for (std::uint64_t other : cl.connected) {
+    auto it = conns_.find(other);
+    if (other == id || it == conns_.end()) continue;
+    // The server accepted a second connection of a client id that is connected: it must close the first
+    // [MQTT-3.1.4-2 / MQTT-3.1.4-3].
+    st.bits |= fleet::client_takeover;
+    st.related = it->second.connect_frame;
+    st.other_conn = other;
+    it->second.taken_over_by = id;
+    c.took_over = other;
+    cl.takeovers.emplace_back(ref.ts_ns, c.peer);
+  }
+  std::erase_if(cl.connected,
+                [&](std::uint64_t o) { return o != id && conns_.count(o) && conns_[o].taken_over_by == id; });
+  cl.connected.push_back(id);
+  while (!cl.takeovers.empty() && ref.ts_ns - cl.takeovers.front().first > opts_.storm_window_ns)
+    cl.takeovers.pop_front();
+  if (cl.takeovers.size() > 256) cl.takeovers.pop_front();
+  if (!(st.bits & fleet::client_takeover)) return;
+  std::set<std::uint64_t> peers;
+  for (const auto& t : cl.takeovers) peers.insert(t.second);
+  // The connection taken over counts as an address in the loop too.
+  if (auto it = conns_.find(c.took_over); it != conns_.end()) peers.insert(it->second.peer);
+  if (cl.takeovers.size() >= opts_.loop_takeovers && peers.size() >= 2) {
+    if (!cl.looping) {
+      st.bits |= fleet::takeover_loop;
+      st.count = static_cast<std::uint32_t>(cl.takeovers.size());
+      st.interval_ns =
+          (cl.takeovers.back().first - cl.takeovers.front().first) / static_cast<std::int64_t>(cl.takeovers.size() - 1);
+    }
+    cl.looping = true;
+  } else {
+    cl.looping = false;
+  }
+}
+
+void Fleet::on_client_publish(std::uint64_t id, Conn&, const Publish& p, std::uint64_t dg, const PacketRef& ref,
+                              FleetStep& st) {
+  if (p.retain) {
+    auto it = retained_.find(std::string(p.topic));
+    if (p.payload.empty()) {
+      // A zero-byte retained PUBLISH removes the topic's retained message [MQTT-3.3.1-10].
+      st.bits |= fleet::retained_cleared;
+      if (it != retained_.end()) {
+        st.related = it->second.frame;
+        retained_.erase(it);
+      }
+    } else if (it != retained_.end()) {
+      it->second = Retained{ref.ts_ns, ref.id, dg};
+    } else if (retained_.size() < kMaxPending) {
+      retained_.try_emplace(std::string(p.topic), Retained{ref.ts_ns, ref.id, dg});
+    } else {
+      ++counts_.bounds_hit;
+    }
+  }
+  if (pending_order_.size() >= kMaxPending) {
+    drop_oldest_pending();
+    ++counts_.bounds_hit;
+  }
+  pending_.emplace(dg, Pending{ref.ts_ns, ref.id, id, dg});
+  pending_order_.emplace_back(ref.ts_ns, dg);
+}
+
+void Fleet::on_server_publish(std::uint64_t id, Conn& c, const Publish& p, std::uint64_t dg, const PacketRef& ref,
+                              FleetStep& st) {
+  // A will: the same topic and payload as the will of a connection that closed abnormally.
+  if (auto range = wills_.equal_range(dg); range.first != range.second) {
+    for (auto it = range.first; it != range.second; ++it)
+      if (it->second.conn != id && it->second.msg.topic == p.topic) {
+        st.bits |= fleet::will_published;
+        st.related = it->second.frame;
+        st.other_conn = it->second.conn;
+        return;
+      }
+  }
+  if (p.retain) {
+    // Sent because of a new subscription [MQTT-3.3.1-8]; in MQTT 5 also a message forwarded on a subscription
+    // with Retain As Published, which is not one.
+    const Sub* match = nullptr;
+    for (const Sub& s : c.subs)
+      if (topic_matches(s.filter, p.topic)) match = &s;
+    if (c.level != kLevel5 || (match && !match->rap)) {
+      st.bits |= fleet::retained_delivered;
+      if (match) st.related = match->frame;
+      if (auto it = retained_.find(std::string(p.topic)); it != retained_.end() && it->second.digest == dg) {
+        st.delivered_from = it->second.frame;
+        st.retained_age_ns = ref.ts_ns - it->second.ts;
+      }
+      return;
+    }
+  }
+  // A delivery: the latest matching client PUBLISH within the window.
+  const Pending* best = nullptr;
+  for (auto [it, end] = pending_.equal_range(dg); it != end; ++it) {
+    const Pending& q = it->second;
+    if (q.ts > ref.ts_ns || ref.ts_ns - q.ts > opts_.delivery_window_ns) continue;
+    if (q.conn == id && !best) {
+      best = &q;  // its own message back (a subscription that covers what it publishes): taken if nothing else
+      continue;
+    }
+    if (!best || best->conn == id || q.frame > best->frame) best = &q;
+  }
+  if (!best) return;
+  st.delivered_from = best->frame;
+  st.other_conn = best->conn;
+  st.delivery_ns = ref.ts_ns - best->ts;
+  ++counts_.deliveries;
+  delivery_topic_.add(p.topic, st.delivery_ns);
+}
+
+void Fleet::on_ack(const Conn& c, const Observation& ob) {
+  // The latency of the client's PUBLISH: the server's PUBACK, PUBREC and PUBCOMP.
+  if (ob.dir != Direction::s2c) return;
+  ack_client_.add(c.client_id.empty() ? std::string_view("(unknown)") : std::string_view(c.client_id),
+                  ob.ack_latency_ns);
+  auto it = topics_.find(ob.ack_topic);
+  ack_topic_.add(it == topics_.end() ? kOther : std::string_view(it->second), ob.ack_latency_ns);
+}
+
+void Fleet::note_topic(std::uint64_t hash, std::string_view topic) {
+  if (topics_.size() >= kMaxTopics || topics_.count(hash)) return;
+  topics_.try_emplace(hash, topic);
+}
+
+void Fleet::drop_oldest_pending() {
+  const auto [ts, dg] = pending_order_.front();
+  pending_order_.pop_front();
+  for (auto [it, end] = pending_.equal_range(dg); it != end; ++it)
+    if (it->second.ts == ts) {
+      pending_.erase(it);
+      break;
+    }
+}
+
+void Fleet::expire(std::int64_t now) {
+  while (!pending_order_.empty() && now - pending_order_.front().first > opts_.delivery_window_ns)
+    drop_oldest_pending();
+  while (!will_order_.empty() && now > will_order_.front().first) {
+    const std::uint64_t dg = will_order_.front().second;
+    const std::int64_t until = will_order_.front().first;
+    will_order_.pop_front();
+    for (auto [it, end] = wills_.equal_range(dg); it != end; ++it)
+      if (it->second.until == until) {
+        wills_.erase(it);
+        break;
+      }
+  }
+}
+
+FleetConnEnd Fleet::end(std::uint64_t conn, const PacketRef& ref, bool closed) {
+  FleetConnEnd e;
+  auto it = conns_.find(conn);
+  if (it == conns_.end()) return e;
+  Conn& c = it->second;
+  e.taken_over_by = c.taken_over_by;
+  e.took_over = c.took_over;
+  if (!closed) {
+    e.will = c.will ? FleetConnEnd::Will::armed : FleetConnEnd::Will::none;
+  } else {
+    e.close = c.disconnected ? FleetConnEnd::Close::clean : FleetConnEnd::Close::abnormal;
+    if (c.will) {
+      // Published when the connection closes without a DISCONNECT [MQTT-3.1.2-8] (or with MQTT 5's 0x04);
+      // discarded on a DISCONNECT [MQTT-3.1.2-10] and when the connection was never accepted.
+      if (c.connected && (!c.disconnected || c.will_on_disconnect)) {
+        e.will = FleetConnEnd::Will::fired;
+        ++counts_.wills_fired;
+        if (wills_.size() < kMaxPending) {
+          const std::int64_t until = ref.ts_ns + c.will->delay_ns + opts_.delivery_window_ns;
+          const std::uint64_t dg = c.will->digest;
+          wills_.emplace(dg, PendingWill{std::move(*c.will), until, ref.id, conn});
+          will_order_.emplace_back(until, dg);
+          // Expiry times differ with the will delay: kept in order of expiry.
+          std::inplace_merge(will_order_.begin(), will_order_.end() - 1, will_order_.end());
+        } else {
+          ++counts_.bounds_hit;
+        }
+      } else {
+        e.will = FleetConnEnd::Will::discarded;
+      }
+    }
+  }
+  if (!c.client_id.empty())
+    if (auto cl = clients_.find(c.client_id); cl != clients_.end()) std::erase(cl->second.connected, conn);
+  conns_.erase(it);
+  return e;
+}
+
+}  // namespace mqttauth
