@@ -16,7 +16,7 @@ fi
 cmake --build "$build" --target mqttauth
 bin="$build/cli/mqttauth"
 out=captures
-SCENARIOS="success-code0 success-code15 refused-code0 refused-code15 seed-compat v5-auth v5-reauth no-response many-devices large-payload mixed qos-flows"
+SCENARIOS="success-code0 success-code15 refused-code0 refused-code15 seed-compat v5-auth v5-reauth no-response many-devices large-payload mixed qos-flows takeover will-retained"
 
 "$bin" capture --write-secrets "$out/loopback.secrets"
 for s in $SCENARIOS; do

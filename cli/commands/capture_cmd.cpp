@@ -62,6 +62,7 @@ struct Scenario {
   std::uint8_t code = 0;
   bool seed_compat = false;
   int auth_timeout_ms = 10000;
+  bool interleave = false;  // --seed: frames in the order they happened, across connections
   std::vector<Dev> devs;
 };
 
@@ -286,12 +287,67 @@ void add_flow_scenarios(std::vector<Scenario>& v) {
   v.push_back(s);
 }
 
+// The findings of the model across connections on purpose: client ids shared and flapping, retained messages
+// and wills.
+void add_fleet_scenarios(std::vector<Scenario>& v) {
+  {
+    Scenario s{"takeover",
+               "two devices share client id sensor-51 from 127.0.0.2 and 127.0.0.3 and take each other over three "
+               "times (a takeover loop); sensor-52 connects six times in a row (a reconnect storm)"};
+    s.interleave = true;
+    for (int i = 0; i < 4; ++i) {
+      Dev d = dev("sensor-51");
+      d.cfg.source = i % 2 == 0 ? "127.0.0.2" : "127.0.0.3";
+      d.cfg.publish = i == 3 ? 1 : 20;  // the first three stay until the next one takes them over
+      d.cfg.interval_ms = 250;
+      d.expect = i == 3 ? device::kDeviceOk : device::kDeviceConnectFailed;
+      d.start_after_ready_of = i - 1;
+      s.devs.push_back(d);
+    }
+    Dev storm = dev("sensor-52", 1);
+    storm.cfg.reconnect = 5;
+    storm.cfg.publish = 1;
+    s.devs.push_back(storm);
+    v.push_back(s);
+  }
+  {
+    Scenario s{"will-retained",
+               "sensor-61 publishes a retained message and leaves without DISCONNECT: its will reaches sensor-60; "
+               "sensor-62 subscribes later and gets the retained message; sensor-63 retains and clears one"};
+    s.interleave = true;
+    Dev watcher = dev("sensor-60");
+    watcher.cfg.subscribe_to.push_back("devices/+/status");
+    watcher.cfg.wait_messages = 1;
+    s.devs.push_back(watcher);
+    Dev dying = dev("sensor-61");
+    dying.cfg.will_topic = "devices/sensor-61/status";
+    dying.cfg.will_payload = "offline";
+    dying.cfg.publish = 1;
+    dying.cfg.qos = 1;
+    dying.cfg.retain = true;
+    dying.cfg.drop = true;
+    dying.start_after_ready_of = 0;
+    s.devs.push_back(dying);
+    Dev late = dev("sensor-62", 1);
+    late.cfg.subscribe_to.push_back("devices/sensor-61/telemetry");
+    late.cfg.wait_messages = 1;
+    s.devs.push_back(late);
+    Dev clearer = dev("sensor-63", 1);
+    clearer.cfg.publish = 1;
+    clearer.cfg.retain = true;
+    clearer.cfg.clear_retained = true;
+    s.devs.push_back(clearer);
+    v.push_back(s);
+  }
+}
+
 std::vector<Scenario> scenarios() {
   std::vector<Scenario> v;
   add_custom_scenarios(v);
   add_v5_scenarios(v);
   add_other_scenarios(v);
   add_flow_scenarios(v);
+  add_fleet_scenarios(v);
   return v;
 }
 
@@ -534,6 +590,7 @@ int run_capture(const CaptureOptionsCmd& o) {
   }
   RecorderOptions ro;
   ro.stable = o.seed.has_value();
+  ro.interleave = sc->interleave;
   Recorder rec(ro);
   std::string err;
   if (!live && !rec.open(o.output, err)) {

@@ -18,6 +18,7 @@ struct DeviceOptions {
   int timeout_ms = 5000;
   double reauth_after = 0;
   std::vector<std::string> commands;
+  std::string will;
   std::string pcap;
   bool quiet = false;
 };
@@ -40,6 +41,15 @@ int run_device_cmd(DeviceOptions& o) {
       return device::kDeviceUsage;
     }
     cfg.commands.emplace_back(c.substr(0, eq), c.substr(eq + 1));
+  }
+  if (!o.will.empty()) {
+    auto eq = o.will.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      std::fprintf(stderr, "mqttauth device: --will wants TOPIC=PAYLOAD, not %s\n", o.will.c_str());
+      return device::kDeviceUsage;
+    }
+    cfg.will_topic = o.will.substr(0, eq);
+    cfg.will_payload = o.will.substr(eq + 1);
   }
   if (cfg.auth != device::DeviceAuth::none && cfg.secret.empty() && !cfg.echo_challenge && !cfg.no_answer) {
     std::fprintf(stderr, "mqttauth device: --secret is needed with --auth %s\n", o.auth.c_str());
@@ -129,6 +139,15 @@ void setup_device(CLI::App& app) {
   sub->add_flag("--resend-without-dup", o->cfg.resend_without_dup,
                 "Misbehave: send each QoS 1/2 message twice, the second without DUP");
   sub->add_flag("--no-pingreq", o->cfg.no_pingreq, "Misbehave: announce the keep-alive but never send PINGREQ");
+  sub->add_flag("--drop", o->cfg.drop, "Misbehave: leave without DISCONNECT (the server publishes the will)");
+  sub->add_option("--source", o->cfg.source, "Local address to connect from (e.g. 127.0.0.2)");
+  sub->add_option("--will", o->will, "TOPIC=PAYLOAD: a will message in CONNECT");
+  sub->add_flag("--retain", o->cfg.retain, "Publish telemetry with RETAIN set");
+  sub->add_flag("--clear-retained", o->cfg.clear_retained,
+                "After the telemetry, clear its retained message (a zero-byte retained PUBLISH)");
+  sub->add_option("--subscribe-to", o->cfg.subscribe_to, "Also subscribe to this topic filter (repeatable)");
+  sub->add_option("--wait-messages", o->cfg.wait_messages, "Stay until this many messages arrived on --subscribe-to")
+      ->check(CLI::NonNegativeNumber);
   sub->add_option("--pcap", o->pcap, "Record the device's own traffic to this pcap file");
   sub->add_flag("-q,--quiet", o->quiet, "No event lines on standard error");
   sub->callback([o] {

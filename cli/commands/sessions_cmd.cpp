@@ -98,6 +98,16 @@ void json_row(std::string& out, const SessionRow& r) {
   w.field_num("errors", r.c2s.errors + r.s2c.errors);
   if (std::uint64_t v = r.c2s.violations + r.s2c.violations) w.field_num("violations", v);
   w.field("end", end_reason_name(r.end));
+  if (r.closed_by != Direction::unknown) w.field("closed_by", r.closed_by == Direction::c2s ? "client" : "server");
+  if (r.silence_ns) {
+    char b[32];
+    std::snprintf(b, sizeof b, "%.3f", static_cast<double>(*r.silence_ns) / 1e6);
+    w.key("silence_before_close_ms").raw_value(b);
+  }
+  if (r.fleet.close != FleetConnEnd::Close::open) w.field("close", close_name(r.fleet.close));
+  if (r.fleet.will != FleetConnEnd::Will::none) w.field("will", will_name(r.fleet.will));
+  if (r.fleet.taken_over_by) w.field_num("taken_over_by", r.fleet.taken_over_by);
+  if (r.fleet.took_over) w.field_num("took_over", r.fleet.took_over);
   w.field_num("first_frame", r.first_frame);
   w.field_num("last_frame", r.last_frame);
   std::string ts;
@@ -141,10 +151,22 @@ void csv_row(std::string& out, const SessionRow& r) {
   out += '\n';
 }
 
+// "client after 1.000 s", "server after 0.002 s", "-".
+std::string closed_by_text(const SessionRow& r) {
+  if (r.closed_by == Direction::unknown) return "-";
+  std::string s = r.closed_by == Direction::c2s ? "client" : "server";
+  if (r.silence_ns) {
+    char b[48];
+    std::snprintf(b, sizeof b, " after %.3f s", static_cast<double>(*r.silence_ns) / 1e9);
+    s += b;
+  }
+  return s;
+}
+
 void text_table(std::string& out, const std::vector<SessionRow>& rows, bool color) {
   std::vector<std::vector<std::string>> cells;
   cells.push_back({"CONN", "CLIENT", "SERVER", "CLIENT ID", "LVL", "AUTH", "CHALLENGE", "RESPONSE", "OUTCOME",
-                   "LATENCY", "VERIFY", "PKTS C2S/S2C", "BYTES C2S/S2C", "END", "NOTES"});
+                   "LATENCY", "VERIFY", "PKTS C2S/S2C", "BYTES C2S/S2C", "END", "CLOSED BY", "NOTES"});
   for (const auto& r : rows) {
     std::string notes;
     if (r.weakness != ChallengeWeakness::none) notes += "weak_challenge=" + std::string(weakness_name(r.weakness));
@@ -158,6 +180,14 @@ void text_table(std::string& out, const std::vector<SessionRow>& rows, bool colo
       notes += (notes.empty() ? "" : " ") + std::string("flow_findings=") + std::to_string(r.flow_findings);
     if (r.flows_untracked)
       notes += (notes.empty() ? "" : " ") + std::string("flows_untracked=") + std::to_string(r.flows_untracked);
+    if (r.fleet.close == FleetConnEnd::Close::abnormal)
+      notes += (notes.empty() ? "" : " ") + std::string("abnormal_close");
+    if (r.fleet.will != FleetConnEnd::Will::none)
+      notes += (notes.empty() ? "" : " ") + std::string("will=") + std::string(will_name(r.fleet.will));
+    if (r.fleet.taken_over_by)
+      notes += (notes.empty() ? "" : " ") + std::string("taken_over_by=#") + std::to_string(r.fleet.taken_over_by);
+    if (r.fleet.took_over)
+      notes += (notes.empty() ? "" : " ") + std::string("took_over=#") + std::to_string(r.fleet.took_over);
     std::uint64_t gaps = r.c2s.gaps + r.s2c.gaps, errors = r.c2s.errors + r.s2c.errors;
     if (gaps) notes += (notes.empty() ? "" : " ") + std::string("gaps=") + std::to_string(gaps);
     if (errors) notes += (notes.empty() ? "" : " ") + std::string("errors=") + std::to_string(errors);
@@ -170,7 +200,7 @@ void text_table(std::string& out, const std::vector<SessionRow>& rows, bool colo
                      r.verification == Verification::not_applicable ? "-" : verification_name(r.verification),
                      std::to_string(r.c2s.packets) + "/" + std::to_string(r.s2c.packets),
                      std::to_string(r.c2s.bytes) + "/" + std::to_string(r.s2c.bytes), end_reason_name(r.end),
-                     notes.empty() ? "" : notes});
+                     closed_by_text(r), notes.empty() ? "" : notes});
   }
   std::vector<std::size_t> width(cells[0].size(), 0);
   for (const auto& row : cells)

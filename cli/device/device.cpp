@@ -53,7 +53,7 @@ class Runner {
       co_return false;
     }
     const std::uint64_t tap_id = cfg_.tap_id + static_cast<std::uint64_t>(attempt);
-    if (co_await ex_.link().connect(host, port, cfg_.connect, tap_id, ex_.deadline(), why)) co_return true;
+    if (co_await ex_.link().connect(host, port, cfg_.connect, tap_id, ex_.deadline(), why, cfg_.source)) co_return true;
     ex_.fail(kDeviceConnectFailed, why);
     co_return false;
   }

@@ -81,6 +81,16 @@ struct DeviceConfig {
   bool reuse_packet_id = false;     // every QoS 1/2 telemetry message under packet id 1, without awaiting its ack
   bool resend_without_dup = false;  // send each QoS 1/2 telemetry message twice, the second without DUP
   bool no_pingreq = false;          // announce the keep-alive but never send PINGREQ (go silent)
+  bool drop = false;                // leave without DISCONNECT: close the socket (the will is published)
+
+  // Retained messages, wills, other subscriptions (findings of the model across connections).
+  std::string source;                     // local address to connect from ("" = any)
+  std::optional<std::string> will_topic;  // a will in CONNECT: this topic ...
+  std::string will_payload;               // ... and payload
+  bool retain = false;                    // telemetry with RETAIN 1
+  bool clear_retained = false;            // after the telemetry: a zero-byte retained PUBLISH on its topic
+  std::vector<std::string> subscribe_to;  // more topic filters to subscribe to
+  int wait_messages = 0;                  // stay until this many messages arrived on them
 
   std::chrono::milliseconds timeout{5000};  // for each answer awaited from the server
 
@@ -100,6 +110,7 @@ struct DeviceResult {
   int published = 0;    // telemetry messages completed (acknowledged for QoS 1/2)
   int commands_answered = 0;
   int replies_received = 0;                        // replies to `commands`
+  int messages_received = 0;                       // on the subscribe_to filters
   int reauths = 0;                                 // re-authentications completed (AUTH 0x00 received)
   std::vector<std::string> challenges, responses;  // of every session, as sent / received
 };

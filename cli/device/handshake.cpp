@@ -12,6 +12,12 @@ Connect Handshake::connect_packet() {
   c.clean = true;
   c.keep_alive = cfg.keep_alive;
   c.client_id = cfg.client_id;
+  if (cfg.will_topic) {
+    Will w;
+    w.topic = *cfg.will_topic;
+    w.payload = Bytes::of(cfg.will_payload);
+    c.will = w;
+  }
   if (cfg.auth == DeviceAuth::v5) {
     connect_props_.add_string(PropertyId::authentication_method, "HMAC-SHA256");
     c.properties = connect_props_.properties();

@@ -117,7 +117,8 @@ asio::awaitable<Io> Link::write(const Buf& bytes, Clock::time_point until) {
 }
 
 asio::awaitable<bool> Link::connect(const std::string& host, std::uint16_t port, const std::string& shown,
-                                    std::uint64_t tap_id, Clock::time_point until, std::string& why) {
+                                    std::uint64_t tap_id, Clock::time_point until, std::string& why,
+                                    const std::string& source) {
   tcp::resolver resolver(io_);
   std::error_code ec;
   auto results =
@@ -128,7 +129,16 @@ asio::awaitable<bool> Link::connect(const std::string& host, std::uint16_t port,
   }
   sock_.emplace(io_);
   arm(until);
-  co_await asio::async_connect(*sock_, results, asio::redirect_error(asio::use_awaitable, ec));
+  if (source.empty()) {
+    co_await asio::async_connect(*sock_, results, asio::redirect_error(asio::use_awaitable, ec));
+  } else {
+    // From a given local address (e.g. 127.0.0.2 on loopback: another "device address" on one machine).
+    const auto local = asio::ip::make_address(source, ec);
+    const tcp::endpoint server = results.begin()->endpoint();
+    if (!ec) sock_->open(server.protocol(), ec);
+    if (!ec) sock_->bind(tcp::endpoint(local, 0), ec);
+    if (!ec) co_await sock_->async_connect(server, asio::redirect_error(asio::use_awaitable, ec));
+  }
   bool timed_out = timed_out_;
   disarm();
   if (ec) {

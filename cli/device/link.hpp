@@ -33,7 +33,8 @@ class Link : public std::enable_shared_from_this<Link> {
 
   // Resolves and connects to host:port (`shown` as the user wrote it) before `until`; on failure says why.
   asio::awaitable<bool> connect(const std::string& host, std::uint16_t port, const std::string& shown,
-                                std::uint64_t tap_id, Clock::time_point until, std::string& why);
+                                std::uint64_t tap_id, Clock::time_point until, std::string& why,
+                                const std::string& source = {});
   // The next whole packet into `out`. Io::protocol: the stream cannot be framed, at framing_error_offset().
   asio::awaitable<Io> next_packet(Clock::time_point until, Buf& out);
   // Writes `bytes` before `until`.

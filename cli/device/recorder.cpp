@@ -101,7 +101,7 @@ void Recorder::on_open(std::uint64_t id, const Endpoint& client, const Endpoint&
   c.client = client;
   c.server = server;
   if (opts_.stable) {
-    c.events.push_back(Event{Event::Kind::open, true, false, ts_ns, {}});
+    c.events.push_back(Event{Event::Kind::open, true, false, ts_ns, {}, ++seq_});
     return;
   }
   if (!out_) return;
@@ -116,7 +116,7 @@ void Recorder::on_data(std::uint64_t id, bool from_client, std::span<const std::
   if (finished_ || it == conns_.end() || it->second.closed || bytes.empty()) return;
   Conn& c = it->second;
   if (opts_.stable) {
-    Event e{Event::Kind::data, from_client, false, ts_ns, {}};
+    Event e{Event::Kind::data, from_client, false, ts_ns, {}, ++seq_};
     e.bytes.reserve(bytes.size());
     e.bytes.assign(bytes.begin(), bytes.end());
     c.events.push_back(std::move(e));
@@ -134,7 +134,7 @@ void Recorder::on_close(std::uint64_t id, bool by_client, bool reset, std::int64
   Conn& c = it->second;
   c.closed = true;
   if (opts_.stable) {
-    c.events.push_back(Event{Event::Kind::close, by_client, reset, ts_ns, {}});
+    c.events.push_back(Event{Event::Kind::close, by_client, reset, ts_ns, {}, ++seq_});
     return;
   }
   if (!c.tcp) return;
@@ -143,62 +143,85 @@ void Recorder::on_close(std::uint64_t id, bool by_client, bool reset, std::int64
   c.tcp.reset();
 }
 
-// Stable mode: connections in id order; per direction the bytes are cut at MQTT packet boundaries.
+// Stable mode: connections in id order (or their events interleaved as they happened); per direction the bytes
+// are cut at MQTT packet boundaries.
 void Recorder::write_stable_locked() {
   std::int64_t ts = opts_.start_ns;
   const std::int64_t step = opts_.step_ns > 3000 ? opts_.step_ns : 3000;
+  struct Writer {
+    std::unique_ptr<TcpConversation> tcp;
+    std::vector<std::uint8_t> pending[2];  // [1] from the client, [0] from the server
+  };
+  std::vector<Writer> writers;
+  std::vector<std::pair<Writer*, Event*>> order;
+  writers.reserve(conns_.size());
   std::uint64_t n = 0;
   for (auto& [id, c] : conns_) {
     ++n;
     Endpoint client = c.client, srv = c.server;
     client.port = static_cast<std::uint16_t>(opts_.client_port_base + n);
     srv.port = opts_.server_port;
-    TcpConversation tcp(*out_, LinkSpec{}, client, srv, client_isn(n), server_isn(n));
-    std::vector<std::uint8_t> pending[2];  // [1] from the client, [0] from the server
-    auto flush_packets = [&](bool from_client, bool all) {
-      auto& buf = pending[from_client ? 1 : 0];
-      std::size_t at = 0;
-      while (at < buf.size()) {
-        std::span<const std::uint8_t> rest(buf.data() + at, buf.size() - at);
-        auto h = parse_fixed_header(rest);
-        std::size_t take = 0;
-        if (h.ok()) {
-          if (h->packet_size() <= rest.size()) take = h->packet_size();
-        } else if (h.error().kind != ErrorKind::need_more) {
-          take = rest.size();  // not MQTT framing: the rest as it is
-        }
-        if (take == 0) {
-          if (!all) break;
-          take = rest.size();
-        }
-        emit_data(tcp, from_client, rest.subspan(0, take), ts, step);
-        at += take;
+    writers.push_back(
+        Writer{std::make_unique<TcpConversation>(*out_, LinkSpec{}, client, srv, client_isn(n), server_isn(n)), {}});
+    for (auto& e : c.events) order.emplace_back(&writers.back(), &e);
+  }
+  if (opts_.interleave)
+    std::stable_sort(order.begin(), order.end(),
+                     [](const auto& a, const auto& b) { return a.second->seq < b.second->seq; });
+  auto flush_packets = [&](Writer& w, bool from_client, bool all) {
+    auto& buf = w.pending[from_client ? 1 : 0];
+    std::size_t at = 0;
+    while (at < buf.size()) {
+      std::span<const std::uint8_t> rest(buf.data() + at, buf.size() - at);
+      auto h = parse_fixed_header(rest);
+      std::size_t take = 0;
+      if (h.ok()) {
+        if (h->packet_size() <= rest.size()) take = h->packet_size();
+      } else if (h.error().kind != ErrorKind::need_more) {
+        take = rest.size();  // not MQTT framing: the rest as it is
       }
-      buf.erase(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(at));
-    };
-    for (auto& e : c.events) {
-      switch (e.kind) {
-        case Event::Kind::open:
-          tcp.handshake(ts);
-          ts += step;
-          break;
-        case Event::Kind::data: {
-          auto& buf = pending[e.client ? 1 : 0];
-          buf.insert(buf.end(), e.bytes.begin(), e.bytes.end());
-          flush_packets(e.client, false);
-          break;
-        }
-        case Event::Kind::close:
-          flush_packets(true, true);
-          flush_packets(false, true);
-          emit_close(tcp, e.client, e.reset, ts, step);
-          break;
+      if (take == 0) {
+        if (!all) break;
+        take = rest.size();
+      }
+      emit_data(*w.tcp, from_client, rest.subspan(0, take), ts, step);
+      at += take;
+    }
+    buf.erase(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(at));
+  };
+  for (std::size_t i = 0; i < order.size(); ++i) {
+    Writer& w = *order[i].first;
+    Event& e = *order[i].second;
+    switch (e.kind) {
+      case Event::Kind::open:
+        w.tcp->handshake(ts);
+        ts += step;
+        break;
+      case Event::Kind::data: {
+        auto& buf = w.pending[e.client ? 1 : 0];
+        buf.insert(buf.end(), e.bytes.begin(), e.bytes.end());
+        flush_packets(w, e.client, false);
+        break;
+      }
+      case Event::Kind::close:
+        flush_packets(w, true, true);
+        flush_packets(w, false, true);
+        emit_close(*w.tcp, e.client, e.reset, ts, step);
+        break;
+    }
+    // A connection's last event: what is still held goes out (in id order, where the writer used to).
+    if (i + 1 == order.size() || order[i + 1].first != &w) {
+      if (!opts_.interleave) {
+        flush_packets(w, true, true);
+        flush_packets(w, false, true);
       }
     }
-    flush_packets(true, true);
-    flush_packets(false, true);
-    c.events.clear();
   }
+  for (auto& w : writers) {
+    flush_packets(w, true, true);
+    flush_packets(w, false, true);
+  }
+  for (auto& [id, c] : conns_) c.events.clear();
 }
 
 bool Recorder::finish(std::string& error) {

@@ -39,6 +39,10 @@ struct RecorderOptions {
   std::uint16_t server_port = 1883;             // stable: the server's port in the capture
   std::uint16_t client_port_base = 50000;       // stable: connection n (1-based) gets client_port_base + n
   std::size_t mss = 1460;                       // largest TCP payload of one segment
+  // stable: the connections' events in the order they happened, not one connection after the other (for
+  // scenarios whose meaning is across connections: takeovers, wills). The same as long as the run's events
+  // come in the same order.
+  bool interleave = false;
 };
 
 class Recorder final : public IoTap {
@@ -72,6 +76,7 @@ class Recorder final : public IoTap {
     bool reset = false;
     std::int64_t ts_ns = 0;
     std::vector<std::uint8_t> bytes;
+    std::uint64_t seq = 0;  // in the order events were reported, across connections
   };
   struct Conn {
     Endpoint client, server;
@@ -91,6 +96,7 @@ class Recorder final : public IoTap {
   std::unique_ptr<CountingWriter> out_;
   std::map<std::uint64_t, Conn> conns_;
   std::uint64_t opened_ = 0;  // connections seen
+  std::uint64_t seq_ = 0;     // events reported
   bool finished_ = false;
 };
 

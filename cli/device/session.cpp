@@ -19,6 +19,15 @@ asio::awaitable<int> Session::run() {
   if (io != Io::ok) co_return on_io(io, doing);
   io = co_await finish_reauths();
   if (io != Io::ok) co_return on_io(io, "re-authenticating");
+  if (cfg.clear_retained) {
+    std::uint16_t id = 0;
+    io = co_await publish("devices/" + cfg.client_id + "/telemetry", Bytes{}, cfg.qos, id, true);
+    if (io != Io::ok) co_return on_io(io, "clearing the retained message");
+  }
+  if (cfg.wait_messages > 0) {
+    io = co_await pump([&] { return ex_.result().messages_received >= cfg.wait_messages; }, ex_.deadline());
+    if (io != Io::ok) co_return on_io(io, "awaiting messages");
+  }
   if (cfg.wait_commands > 0) {
     io = co_await pump([&] { return ex_.result().commands_answered >= cfg.wait_commands; }, ex_.deadline());
     if (io != Io::ok) co_return on_io(io, "awaiting commands");
@@ -26,6 +35,11 @@ asio::awaitable<int> Session::run() {
   // Outgoing QoS 1/2 flows (replies) complete before leaving; incoming QoS 2 flows too.
   io = co_await pump([&] { return out_.empty() && in_qos2_.empty(); }, ex_.deadline());
   if (io != Io::ok) co_return on_io(io, "completing QoS flows");
+  if (cfg.drop) {  // Misbehaviour: gone without DISCONNECT.
+    ex_.log("leaving without DISCONNECT");
+    ex_.link().close(true, false);
+    co_return kDeviceOk;
+  }
   io = co_await ex_.send(Disconnect{});
   if (io != Io::ok) co_return on_io(io, "disconnecting");
   ex_.link().close(true, false);
@@ -36,6 +50,8 @@ asio::awaitable<Io> Session::subscribe() {
   const auto& cfg = ex_.cfg();
   std::vector<std::string> filters;
   if (cfg.subscribe) filters.push_back(cmd_topic());
+  for (const auto& f : cfg.subscribe_to)
+    if (std::find(filters.begin(), filters.end(), f) == filters.end()) filters.push_back(f);
   for (const auto& [target, text] : cfg.commands) {
     std::string f = "devices/" + target + "/reply";
     if (std::find(filters.begin(), filters.end(), f) == filters.end()) filters.push_back(f);
@@ -81,7 +97,7 @@ asio::awaitable<Io> Session::publish_telemetry(std::string& while_doing) {
     while_doing = "publishing";
     const Buf payload = telemetry(i);
     const std::string topic = "devices/" + cfg.client_id + "/telemetry";
-    io = co_await publish(topic, Bytes(payload), cfg.qos, id);
+    io = co_await publish(topic, Bytes(payload), cfg.qos, id, cfg.retain);
     if (io != Io::ok) co_return io;
     if (id != 0 && cfg.resend_without_dup) {
       // Misbehaviour: the same PUBLISH again at once, DUP 0 [MQTT-3.3.1-1].
@@ -149,9 +165,11 @@ asio::awaitable<Io> Session::keep_alive() {
 
 // ------------------------------------------------------------------------------------------- packets
 
-asio::awaitable<Io> Session::publish(const std::string& topic, Bytes payload, std::uint8_t qos, std::uint16_t& id) {
+asio::awaitable<Io> Session::publish(const std::string& topic, Bytes payload, std::uint8_t qos, std::uint16_t& id,
+                                     bool retain) {
   Publish p;
   p.topic = topic;
+  p.retain = retain;
   p.qos = qos;
   p.payload = payload;
   id = 0;
@@ -238,6 +256,9 @@ asio::awaitable<Io> Session::on_publish(const Publish& p) {
   } else if (topic.size() > 6 && topic.compare(topic.size() - 6, 6, "/reply") == 0) {
     ex_.log("reply on " + topic + ": " + payload);
     ++ex_.result().replies_received;
+  } else {
+    ex_.log(std::string("message on ") + topic + (p.retain ? " (retained): " : ": ") + payload);
+    ++ex_.result().messages_received;
   }
   co_return Io::ok;
 }

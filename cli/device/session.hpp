@@ -44,7 +44,8 @@ class Session {
   asio::awaitable<Io> keep_alive();
 
   // Publishes; QoS 1/2 flows are tracked in out_ and completed as the server's packets are handled.
-  asio::awaitable<Io> publish(const std::string& topic, Bytes payload, std::uint8_t qos, std::uint16_t& id);
+  asio::awaitable<Io> publish(const std::string& topic, Bytes payload, std::uint8_t qos, std::uint16_t& id,
+                              bool retain = false);
   // One packet received after the handshake.
   asio::awaitable<Io> handle();
   asio::awaitable<Io> on_publish(const Publish& p);

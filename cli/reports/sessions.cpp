@@ -16,6 +16,12 @@ SessionRow make_row(const Connection& c, const Secrets* secrets) {
   r.s2c = c.s2c;
   r.end = c.end;
   r.file = c.file;
+  r.closed_by = c.closed_by;
+  r.fleet = c.fleet;
+  if (c.closed_by != Direction::unknown) {
+    const DirStats& closer = c.closed_by == Direction::c2s ? c.c2s : c.s2c;
+    if (closer.last_packet_ts != 0) r.silence_ns = c.close_ts - closer.last_packet_ts;
+  }
   if (c.session) {
     const FlowAudit& f = c.session->flows();
     r.flow_findings = f.flagged() + c.session->keep_alive().flagged();

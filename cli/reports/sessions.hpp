@@ -36,6 +36,10 @@ struct SessionRow {
   std::optional<std::uint64_t> challenge_frame, response_frame, connack_frame;
   DirStats c2s, s2c;
   EndReason end = EndReason::open;
+  // Who ended the TCP connection, and how long that side had sent no MQTT packet then (its silence).
+  Direction closed_by = Direction::unknown;
+  std::optional<std::int64_t> silence_ns;
+  FleetConnEnd fleet;  // clean or abnormal close, the will, takeovers
   std::uint64_t first_frame = 0, last_frame = 0;
   std::int64_t start_ns = 0, end_ns = 0;
 };

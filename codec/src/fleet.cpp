@@ -146,7 +146,7 @@ FleetStep Fleet::observe(std::uint64_t conn, std::uint64_t peer, const Decoded& 
   } else if (ob.ack_latency_ns >= 0) {
     on_ack(c, ob);
   } else if (const auto* cn = std::get_if<Connect>(&p)) {
-    if (c2s) on_connect(c, *cn, ref, st);
+    if (c2s) on_connect(conn, c, *cn, ref, st);
   } else if (const auto* ca = std::get_if<Connack>(&p)) {
     if (!c2s) on_connack(conn, c, *ca, ref, st);
   } else if (const auto* sub = std::get_if<Subscribe>(&p)) {
@@ -197,7 +197,7 @@ Fleet::Client& Fleet::client(const std::string& id, std::int64_t ts) {
   return it->second;
 }
 
-void Fleet::on_connect(Conn& c, const Connect& p, const PacketRef& ref, FleetStep& st) {
+void Fleet::on_connect(std::uint64_t self, Conn& c, const Connect& p, const PacketRef& ref, FleetStep& st) {
   c.client_id = std::string(p.client_id);
   c.level = p.level;
   c.connect_frame = ref.id;
@@ -212,6 +212,10 @@ void Fleet::on_connect(Conn& c, const Connect& p, const PacketRef& ref, FleetSte
   }
   if (c.client_id.empty()) return;  // a server-assigned id: no identity to follow
   Client& cl = client(c.client_id, ref.ts_ns);
+  c.rivals.clear();
+  for (std::uint64_t o : cl.connected)
+    if (auto it = conns_.find(o); it != conns_.end()) c.rivals.emplace_back(o, it->second.connect_frame);
+  if (cl.connecting.size() < 64) cl.connecting.push_back(self);
   cl.connects.push_back(ref.ts_ns);
   while (!cl.connects.empty() && ref.ts_ns - cl.connects.front() > opts_.storm_window_ns) cl.connects.pop_front();
   constexpr std::size_t kKept = 256;
@@ -229,23 +233,31 @@ void Fleet::on_connect(Conn& c, const Connect& p, const PacketRef& ref, FleetSte
 }
 
 void Fleet::on_connack(std::uint64_t id, Conn& c, const Connack& p, const PacketRef& ref, FleetStep& st) {
-  if (p.code != 0 || c.connected || c.client_id.empty()) return;
-  c.connected = true;
+  if (c.connected || c.client_id.empty()) return;
   Client& cl = client(c.client_id, ref.ts_ns);
-  for (std::uint64_t other : cl.connected) {
+  std::erase(cl.connecting, id);
+  if (p.code != 0) return;
+  c.connected = true;
+  for (const auto& [other, connect_frame] : c.rivals) {
+    // The server accepted a second connection of a client id that was connected when it sent CONNECT: it must
+    // close the first [MQTT-3.1.4-2 / MQTT-3.1.4-3]; unless that one left with a DISCONNECT meanwhile.
     auto it = conns_.find(other);
-    if (other == id || it == conns_.end()) continue;
-    // The server accepted a second connection of a client id that is connected: it must close the first
-    // [MQTT-3.1.4-2 / MQTT-3.1.4-3].
+    if (it == conns_.end()) {
+      auto e = std::find_if(cl.ended.begin(), cl.ended.end(), [&](const auto& x) { return x.first == other; });
+      if (e == cl.ended.end() || e->second) continue;
+    } else {
+      it->second.taken_over_by = id;
+    }
     st.bits |= fleet::client_takeover;
-    st.related = it->second.connect_frame;
+    st.related = connect_frame;
     st.other_conn = other;
-    it->second.taken_over_by = id;
     c.took_over = other;
     cl.takeovers.emplace_back(ref.ts_ns, c.peer);
   }
-  std::erase_if(cl.connected,
-                [&](std::uint64_t o) { return o != id && conns_.count(o) && conns_[o].taken_over_by == id; });
+  if (st.bits & fleet::client_takeover)
+    std::erase_if(cl.connected, [&](std::uint64_t o) {
+      return std::any_of(c.rivals.begin(), c.rivals.end(), [&](const auto& r) { return r.first == o; });
+    });
   cl.connected.push_back(id);
   while (!cl.takeovers.empty() && ref.ts_ns - cl.takeovers.front().first > opts_.storm_window_ns)
     cl.takeovers.pop_front();
@@ -414,7 +426,20 @@ FleetConnEnd Fleet::end(std::uint64_t conn, const PacketRef& ref, bool closed) {
     }
   }
   if (!c.client_id.empty())
-    if (auto cl = clients_.find(c.client_id); cl != clients_.end()) std::erase(cl->second.connected, conn);
+    if (auto cl = clients_.find(c.client_id); cl != clients_.end()) {
+      Client& k = cl->second;
+      std::erase(k.connected, conn);
+      std::erase(k.connecting, conn);
+      // Closed while a connection of its client id is being accepted: the server taking it over (the
+      // takeover finding itself waits for that one's CONNACK).
+      if (closed && !c.disconnected && e.taken_over_by == 0)
+        for (std::uint64_t n : k.connecting)
+          if (auto it2 = conns_.find(n); it2 != conns_.end())
+            for (const auto& r : it2->second.rivals)
+              if (r.first == conn) e.taken_over_by = n;
+      k.ended.emplace_back(conn, c.disconnected);
+      if (k.ended.size() > 16) k.ended.pop_front();
+    }
   conns_.erase(it);
   return e;
 }

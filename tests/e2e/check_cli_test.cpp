@@ -199,6 +199,47 @@ TEST(CheckCli, QosFlowFindingsOnTheirFramesAndNoneOnHealthyCaptures) {
   }
 }
 
+// The model across connections on the takeover and will-retained scenarios: every finding on its frame, with
+// the frame it refers to, and none of them on the healthy captures.
+TEST(CheckCli, FleetFindingsOnTheirFramesAndNoneOnHealthyCaptures) {
+  auto findings = [](const std::string& capture) {
+    auto r = run({"check", source_path(capture), "--format", "jsonl"});
+    std::vector<std::string> got;
+    for (const auto& l : r.lines()) {
+      auto j = Json::parse(l);
+      if (!j.has("rule")) continue;
+      const std::string rule = j["rule"].str();
+      if (rule == "client_takeover" || rule == "takeover_loop" || rule == "reconnect_storm" ||
+          rule == "retained_delivered" || rule == "retained_cleared" || rule == "will_published")
+        got.push_back(rule + "@" + std::to_string(static_cast<int>(j["frame"].num())) + " #" +
+                      std::to_string(static_cast<int>(j["conn"].num())));
+    }
+    return std::make_pair(r, got);
+  };
+  auto [t, takeovers] = findings("captures/loopback-takeover.pcap");
+  EXPECT_EQ(t.rc, 1) << t.err;  // takeover_loop is an error
+  EXPECT_EQ(takeovers,
+            (std::vector<std::string>{"client_takeover@20 #2", "client_takeover@33 #3", "takeover_loop@46 #4",
+                                      "client_takeover@46 #4", "reconnect_storm@113 #9"}))
+      << t.out;
+  EXPECT_NE(t.out.find("connected on connection #1 (CONNECT in frame 4), taken over"), std::string::npos) << t.out;
+  EXPECT_NE(t.out.find("5 connections of this client id"), std::string::npos) << t.out;
+  auto [w, wills] = findings("captures/loopback-will-retained.pcap");
+  EXPECT_EQ(w.rc, 0) << w.err;
+  EXPECT_EQ(wills,
+            (std::vector<std::string>{"will_published@24 #1", "retained_delivered@46 #3", "retained_cleared@53 #4"}))
+      << w.out;
+  EXPECT_NE(w.out.find("the will of connection #2, which ended abnormally in frame 22"), std::string::npos) << w.out;
+  EXPECT_NE(w.out.find("retained, sent for the SUBSCRIBE in frame 42 (published in frame 19)"), std::string::npos)
+      << w.out;
+
+  std::vector<std::string> healthy;
+  for (const char* f : {"field-handshakes", "field-anomalies", "field-violations", "loopback-success-code0",
+                        "loopback-v5-reauth", "loopback-many-devices", "loopback-mixed", "loopback-qos-flows"})
+    healthy.push_back(std::string("captures/") + f + ".pcap");
+  for (const auto& h : healthy) EXPECT_EQ(findings(h).second, std::vector<std::string>{}) << h;
+}
+
 // The keep-alive audit on real timing: a device that announces 4 s and never pings stays silent 5.3 s between
 // two messages (the broker drops at 6 s): keep_alive_late on the second PUBLISH, nothing else.
 TEST(CheckCli, KeepAliveLateOnASilentDevice) {

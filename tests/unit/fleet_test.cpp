@@ -107,6 +107,22 @@ TEST(Fleet, TakeoverOnTheAcceptingConnackWithTheOldConnect) {
   EXPECT_EQ(n.fleet.counts().takeovers, 1u);
 }
 
+TEST(Fleet, TakeoverWhenTheServerClosesTheOldOneBeforeTheConnack) {
+  Net n;  // mosquitto's and the reference broker's order: the old connection ends, then the new CONNACK
+  n.connect(1, "dev-1", 0);
+  n.connack(1, 1);
+  n.connect(2, "dev-1", 100, 2);
+  EXPECT_EQ(n.end(1, 101).taken_over_by, 2u);
+  Observation ob = n.connack(2, 102);
+  EXPECT_EQ(ob.fleet.bits, fleet::client_takeover);
+  EXPECT_EQ(ob.fleet.other_conn, 1u);
+  // One that left with DISCONNECT meanwhile was not taken over.
+  n.connect(3, "dev-1", 200, 1);
+  n.feed(2, Disconnect{}, Direction::c2s, 201);
+  EXPECT_EQ(n.end(2, 202).taken_over_by, 0u);
+  EXPECT_EQ(n.connack(3, 203).fleet.bits, 0);
+}
+
 TEST(Fleet, RefusedOrEndedConnectionsAreNoTakeover) {
   Net n;
   n.connect(1, "dev-1", 0);

@@ -160,10 +160,15 @@ class Fleet {
     std::uint64_t connect_frame = 0, taken_over_by = 0, took_over = 0;
     std::optional<WillMsg> will;
     std::vector<Sub> subs;
+    // At its CONNECT: the connections of its client id that were connected then, (id, CONNECT frame). A server
+    // closes the one it takes over before or after the CONNACK (mosquitto: before).
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> rivals;
   };
   struct Client {
-    std::vector<std::uint64_t> connected;                          // its connections accepted and not ended
-    std::deque<std::int64_t> connects;                             // CONNECT times in the storm window
+    std::vector<std::uint64_t> connected;              // its connections accepted and not ended
+    std::vector<std::uint64_t> connecting;             // CONNECT seen, no CONNACK yet
+    std::deque<std::pair<std::uint64_t, bool>> ended;  // recently ended connections: (id, with a DISCONNECT)
+    std::deque<std::int64_t> connects;                 // CONNECT times in the storm window
     std::deque<std::pair<std::int64_t, std::uint64_t>> takeovers;  // (time, peer) in the window
     bool storming = false, looping = false;
     std::int64_t last_ts = 0;
@@ -182,7 +187,7 @@ class Fleet {
     std::uint64_t frame, digest;
   };
 
-  void on_connect(Conn& c, const Connect& p, const PacketRef& ref, FleetStep& st);
+  void on_connect(std::uint64_t self, Conn& c, const Connect& p, const PacketRef& ref, FleetStep& st);
   void on_connack(std::uint64_t id, Conn& c, const Connack& p, const PacketRef& ref, FleetStep& st);
   void on_client_publish(std::uint64_t id, Conn& c, const Publish& p, std::uint64_t dg, const PacketRef& ref,
                          FleetStep& st);
