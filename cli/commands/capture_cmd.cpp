@@ -313,7 +313,8 @@ void add_fleet_scenarios(std::vector<Scenario>& v) {
   {
     Scenario s{"will-retained",
                "sensor-61 publishes a retained message and leaves without DISCONNECT: its will reaches sensor-60; "
-               "sensor-62 subscribes later and gets the retained message; sensor-63 retains and clears one"};
+               "sensor-62 subscribes later and gets the retained message, then sensor-63's telemetry as it is "
+               "published; sensor-63 retains and clears one"};
     s.interleave = true;
     Dev watcher = dev("sensor-60");
     watcher.cfg.subscribe_to.push_back("devices/+/status");
@@ -329,11 +330,13 @@ void add_fleet_scenarios(std::vector<Scenario>& v) {
     dying.start_after_ready_of = 0;
     s.devs.push_back(dying);
     Dev late = dev("sensor-62", 1);
-    late.cfg.subscribe_to.push_back("devices/sensor-61/telemetry");
-    late.cfg.wait_messages = 1;
+    late.cfg.subscribe_to.push_back("devices/+/telemetry");
+    late.cfg.wait_messages = 4;  // sensor-61's retained one, sensor-63's two and its clearing
     s.devs.push_back(late);
     Dev clearer = dev("sensor-63", 1);
-    clearer.cfg.publish = 1;
+    clearer.start_after_ready_of = 0;  // sensor-62, subscribed
+    clearer.cfg.publish = 2;
+    clearer.cfg.interval_ms = 20;
     clearer.cfg.retain = true;
     clearer.cfg.clear_retained = true;
     s.devs.push_back(clearer);

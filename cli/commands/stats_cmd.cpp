@@ -43,11 +43,76 @@ struct TopicHash {
   }
 };
 
+// Messages and payload bytes of one topic (or one client), and when the first and the last were seen.
+struct Volume {
+  std::uint64_t messages = 0, bytes = 0;
+  std::int64_t first_ns = 0, last_ns = 0;
+  void add(std::uint64_t n, std::int64_t ts) {
+    if (messages == 0 || ts < first_ns) first_ns = ts;
+    if (ts > last_ns) last_ns = ts;
+    ++messages;
+    bytes += n;
+  }
+  void merge(const Volume& o) {
+    if (!o.messages) return;
+    if (!messages || o.first_ns < first_ns) first_ns = o.first_ns;
+    last_ns = std::max(last_ns, o.last_ns);
+    messages += o.messages;
+    bytes += o.bytes;
+  }
+  // Messages per second over the time the topic was active (0 for one message).
+  double rate() const {
+    return last_ns > first_ns ? static_cast<double>(messages) * 1e9 / static_cast<double>(last_ns - first_ns) : 0.0;
+  }
+};
+using VolumeTable = std::unordered_map<std::string, Volume, TopicHash, std::equal_to<>>;
+
+// Adds one message to `t` (at most kMaxTopics keys, the rest to `other`).
+void count_in(VolumeTable& t, Volume& other, std::string_view key, std::uint64_t bytes, std::int64_t ts) {
+  auto it = t.find(key);
+  if (it == t.end()) {
+    if (t.size() >= kMaxTopics) {
+      other.add(bytes, ts);
+      return;
+    }
+    it = t.emplace(std::string(key), Volume{}).first;
+  }
+  it->second.add(bytes, ts);
+}
+void merge_into(VolumeTable& t, Volume& other, const VolumeTable& from, const Volume& from_other) {
+  for (const auto& [k, v] : from) {
+    auto it = t.find(k);
+    if (it != t.end())
+      it->second.merge(v);
+    else if (t.size() < kMaxTopics)
+      t.emplace(k, v);
+    else
+      other.merge(v);
+  }
+  other.merge(from_other);
+}
+
 class StatsSink final : public AnalyzerSink {
  public:
   std::array<std::array<std::uint64_t, 3>, kTypes> by_type{};  // [type][c2s, s2c, unknown]
-  std::unordered_map<std::string, std::uint64_t, TopicHash, std::equal_to<>> topics;
-  std::uint64_t other_topics = 0;
+  VolumeTable topics;                                          // PUBLISH per topic, both directions
+  VolumeTable talkers;                                         // the clients' PUBLISH per client id
+  Volume other_talkers;
+  // The model across connections (Analyzer::fleet()), added after the analysis.
+  LatencyTable ack_by_client, ack_by_topic, delivery_by_topic;
+  Fleet::Counts fleet;
+  // With --threads N > 1 each thread follows a share of the connections: what is across connections (takeovers,
+  // wills published, deliveries) is only seen within a share.
+  unsigned shards = 1;
+  void add_fleet(const Fleet& f) {
+    ack_by_client.merge(f.ack_by_client());
+    ack_by_topic.merge(f.ack_by_topic());
+    delivery_by_topic.merge(f.delivery_by_topic());
+    using C = Fleet::Counts;
+    add_counts<&C::takeovers, &C::takeover_loops, &C::reconnect_storms, &C::retained_delivered, &C::retained_cleared,
+               &C::wills_fired, &C::wills_published, &C::deliveries, &C::bounds_hit>(fleet, f.counts());
+  }
+  Volume other_topics;
   std::array<std::uint64_t, 3> qos{};
   std::uint64_t payload_bytes = 0;
   std::map<std::pair<AuthScheme, std::string>, std::uint64_t> outcomes;  // (scheme, outcome) -> count
@@ -56,19 +121,19 @@ class StatsSink final : public AnalyzerSink {
   std::uint64_t gaps = 0, gap_bytes = 0, resyncs = 0, resync_bytes = 0, connections = 0, tls = 0;
   std::uint64_t weak_challenges = 0;
 
-  void on_packet(const Connection&, Direction dir, const Decoded& d, const Observation&, const PacketMeta&) override {
+  void on_packet(const Connection& c, Direction dir, const Decoded& d, const Observation&,
+                 const PacketMeta& m) override {
     ++by_type[d.packet.index()][static_cast<std::size_t>(dir)];
     for (const Violation& v : d.violations) ++violations[std::string(error_kind_name(v.kind))];
     if (const auto* p = std::get_if<Publish>(&d.packet)) {
       ++qos[p->qos & 3u];
       payload_bytes += p->payload.size();
-      auto it = topics.find(p->topic);
-      if (it != topics.end())
-        ++it->second;
-      else if (topics.size() < kMaxTopics)
-        topics.emplace(std::string(p->topic), 1);
-      else
-        ++other_topics;
+      count_in(topics, other_topics, p->topic, p->payload.size(), m.ts_ns);
+      if (dir == Direction::c2s) {
+        const auto& hs = c.session->handshakes();
+        count_in(talkers, other_talkers, hs.empty() ? std::string_view("(unknown)") : hs.back().client_id,
+                 p->payload.size(), m.ts_ns);
+      }
     }
   }
   void on_error(const Connection&, Direction, const Error& e, const PacketMeta&) override {
@@ -87,16 +152,14 @@ class StatsSink final : public AnalyzerSink {
   void merge(const StatsSink& o) {
     for (std::size_t t = 0; t < kTypes; ++t)
       for (std::size_t d = 0; d < 3; ++d) by_type[t][d] += o.by_type[t][d];
-    for (const auto& [topic, n] : o.topics) {
-      auto it = topics.find(topic);
-      if (it != topics.end())
-        it->second += n;
-      else if (topics.size() < kMaxTopics)
-        topics.emplace(topic, n);
-      else
-        other_topics += n;
-    }
-    other_topics += o.other_topics;
+    merge_into(topics, other_topics, o.topics, o.other_topics);
+    merge_into(talkers, other_talkers, o.talkers, o.other_talkers);
+    ack_by_client.merge(o.ack_by_client);
+    ack_by_topic.merge(o.ack_by_topic);
+    delivery_by_topic.merge(o.delivery_by_topic);
+    using C = Fleet::Counts;
+    add_counts<&C::takeovers, &C::takeover_loops, &C::reconnect_storms, &C::retained_delivered, &C::retained_cleared,
+               &C::wills_fired, &C::wills_published, &C::deliveries, &C::bounds_hit>(fleet, o.fleet);
     for (std::size_t q = 0; q < 3; ++q) qos[q] += o.qos[q];
     for (const auto& [k, n] : o.outcomes) outcomes[k] += n;
     for (const auto& [k, n] : o.errors) errors[k] += n;
@@ -125,13 +188,78 @@ struct StatsOptions {
   std::size_t top = 10;
 };
 
-std::vector<std::pair<std::string, std::uint64_t>> top_topics(const StatsSink& s, std::size_t n) {
-  std::vector<std::pair<std::string, std::uint64_t>> v(s.topics.begin(), s.topics.end());
+// The n largest of a table by messages (then bytes, then name).
+std::vector<std::pair<std::string, Volume>> top_of(const VolumeTable& t, std::size_t n) {
+  std::vector<std::pair<std::string, Volume>> v(t.begin(), t.end());
   std::sort(v.begin(), v.end(), [](const auto& a, const auto& b) {
-    return a.second != b.second ? a.second > b.second : a.first < b.first;
+    if (a.second.messages != b.second.messages) return a.second.messages > b.second.messages;
+    if (a.second.bytes != b.second.bytes) return a.second.bytes > b.second.bytes;
+    return a.first < b.first;
   });
   if (v.size() > n) v.resize(n);
   return v;
+}
+
+// The n keys of a latency table with the most samples.
+std::vector<std::pair<std::string, const LatencySamples*>> top_latency(const LatencyTable& t, std::size_t n) {
+  std::vector<std::pair<std::string, const LatencySamples*>> v;
+  for (const auto& [k, s] : t.keys()) v.emplace_back(k, &s);
+  std::sort(v.begin(), v.end(), [](const auto& a, const auto& b) {
+    return a.second->count() != b.second->count() ? a.second->count() > b.second->count() : a.first < b.first;
+  });
+  if (v.size() > n) v.resize(n);
+  return v;
+}
+
+std::string ms(std::int64_t ns) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%.3f", static_cast<double>(ns) / 1e6);
+  return b;
+}
+
+void latency_json(JsonWriter& w, const LatencySamples& s) {
+  w.field_num("count", s.count());
+  w.key("p50_ms").raw_value(ms(s.percentile(50)));
+  w.key("p90_ms").raw_value(ms(s.percentile(90)));
+  w.key("p99_ms").raw_value(ms(s.percentile(99)));
+  w.key("max_ms").raw_value(ms(s.max()));
+  if (!s.exact()) w.field("percentiles", "sampled");
+}
+
+void latency_table_json(JsonWriter& w, const char* name, const char* key_name, const LatencyTable& t, std::size_t top) {
+  w.key(name).begin_object();
+  w.key("all").begin_object();
+  latency_json(w, t.all());
+  w.end_object();
+  w.begin_array("top");
+  for (const auto& [k, s] : top_latency(t, top)) {
+    w.begin_object().field(key_name, k);
+    latency_json(w, *s);
+    w.end_object();
+  }
+  w.end_array();
+  w.end_object();
+}
+
+void latency_text(std::string& out, const char* title, const char* key_title, const LatencyTable& t, std::size_t top) {
+  char b[256];
+  std::snprintf(b, sizeof b, "\n%s\n  %-28s %8s %10s %10s %10s %10s\n", title, key_title, "count", "p50 ms", "p90 ms",
+                "p99 ms", "max ms");
+  out += b;
+  if (t.all().count() == 0) {
+    out += "  none\n";
+    return;
+  }
+  auto row = [&](std::string_view key, const LatencySamples& s) {
+    std::string k(key.substr(0, 28));
+    std::snprintf(b, sizeof b, "  %-28s %8llu %10s %10s %10s %10s%s\n", k.c_str(),
+                  static_cast<unsigned long long>(s.count()), ms(s.percentile(50)).c_str(),
+                  ms(s.percentile(90)).c_str(), ms(s.percentile(99)).c_str(), ms(s.max()).c_str(),
+                  s.exact() ? "" : "  (sampled)");
+    out += b;
+  };
+  row("(all)", t.all());
+  for (const auto& [k, s] : top_latency(t, top)) row(k, *s);
 }
 
 void print_json(std::string& out, const StatsSink& s, const Analyzer::Counters& c, const InputReport& r,
@@ -151,11 +279,41 @@ void print_json(std::string& out, const StatsSink& s, const Analyzer::Counters& 
   }
   w.end_object();
   w.field_num("packets_total", total);
+  auto volume = [&](const Volume& v) {
+    w.field_num("publishes", v.messages).field_num("payload_bytes", v.bytes);
+    char b[32];
+    std::snprintf(b, sizeof b, "%.3f", v.rate());
+    w.key("per_second").raw_value(b);
+  };
   w.begin_array("top_topics");
-  for (const auto& [t, n] : top_topics(s, top))
-    w.begin_object().field("topic", t).field_num("publishes", n).end_object();
+  for (const auto& [t, v] : top_of(s.topics, top)) {
+    w.begin_object().field("topic", t);
+    volume(v);
+    w.end_object();
+  }
   w.end_array();
   w.field_num("distinct_topics", s.topics.size());
+  if (s.other_topics.messages) w.field_num("other_topics_publishes", s.other_topics.messages);
+  w.begin_array("top_talkers");
+  for (const auto& [t, v] : top_of(s.talkers, top)) {
+    w.begin_object().field("client_id", t);
+    volume(v);
+    w.end_object();
+  }
+  w.end_array();
+  w.key("latency").begin_object();
+  latency_table_json(w, "ack_by_client", "client_id", s.ack_by_client, top);
+  latency_table_json(w, "ack_by_topic", "topic", s.ack_by_topic, top);
+  latency_table_json(w, "delivery_by_topic", "topic", s.delivery_by_topic, top);
+  w.end_object();
+  w.key("fleet").begin_object();
+  w.field_num("threads_splitting_connections", s.shards);
+  w.field_num("takeovers", s.fleet.takeovers).field_num("takeover_loops", s.fleet.takeover_loops);
+  w.field_num("reconnect_storms", s.fleet.reconnect_storms).field_num("wills_fired", s.fleet.wills_fired);
+  w.field_num("wills_published", s.fleet.wills_published).field_num("retained_delivered", s.fleet.retained_delivered);
+  w.field_num("retained_cleared", s.fleet.retained_cleared).field_num("deliveries", s.fleet.deliveries);
+  w.field_num("bounds_hit", s.fleet.bounds_hit);
+  w.end_object();
   w.key("qos").begin_object().field_num("0", s.qos[0]).field_num("1", s.qos[1]).field_num("2", s.qos[2]).end_object();
   w.field_num("payload_bytes", s.payload_bytes);
   w.begin_array("handshakes");
@@ -203,15 +361,23 @@ void print_text(std::string& out, const StatsSink& s, const Analyzer::Counters& 
   }
   std::snprintf(b, sizeof b, "  %-13s %43llu\n\n", "all", static_cast<unsigned long long>(total));
   out += b;
-  auto tt = top_topics(s, top);
+  auto volumes = [&](const VolumeTable& t, const char* what) {
+    std::snprintf(b, sizeof b, "  %10s %12s %10s  %s\n", "messages", "bytes", "per s", what);
+    out += b;
+    for (const auto& [k, v] : top_of(t, top)) {
+      std::snprintf(b, sizeof b, "  %10llu %12llu %10.3f  ", static_cast<unsigned long long>(v.messages),
+                    static_cast<unsigned long long>(v.bytes), v.rate());
+      out += b;
+      append_escaped(out, k);
+      out += '\n';
+    }
+  };
   std::snprintf(b, sizeof b, "Top topics (%zu distinct)\n", s.topics.size());
   out += b;
-  for (const auto& [t, n] : tt) {
-    std::snprintf(b, sizeof b, "  %10llu  ", static_cast<unsigned long long>(n));
-    out += b;
-    append_escaped(out, t);
-    out += '\n';
-  }
+  volumes(s.topics, "topic");
+  std::snprintf(b, sizeof b, "\nTop talkers (%zu clients publishing)\n", s.talkers.size());
+  out += b;
+  volumes(s.talkers, "client id");
   std::uint64_t pubs = s.qos[0] + s.qos[1] + s.qos[2];
   auto pct = [&](std::uint64_t n) { return pubs ? 100.0 * static_cast<double>(n) / static_cast<double>(pubs) : 0.0; };
   std::snprintf(b, sizeof b, "\nQoS mix  0: %llu (%.1f%%)  1: %llu (%.1f%%)  2: %llu (%.1f%%)\n",
@@ -228,6 +394,26 @@ void print_text(std::string& out, const StatsSink& s, const Analyzer::Counters& 
   if (s.weak_challenges) {
     std::snprintf(b, sizeof b, "  predictable challenges (timestamp / counter): %llu\n",
                   static_cast<unsigned long long>(s.weak_challenges));
+    out += b;
+  }
+  latency_text(out, "PUBLISH to acknowledgement (the clients' QoS 1/2 PUBLISH)", "client id", s.ack_by_client, top);
+  latency_text(out, "Delivery (a client's PUBLISH to the server's PUBLISH to another client)", "topic",
+               s.delivery_by_topic, top);
+  const auto& f = s.fleet;
+  std::snprintf(b, sizeof b,
+                "\nAcross connections: %llu takeovers (%llu loops), %llu reconnect storms, %llu wills fired (%llu "
+                "published), %llu retained sent on subscribe, %llu cleared\n",
+                static_cast<unsigned long long>(f.takeovers), static_cast<unsigned long long>(f.takeover_loops),
+                static_cast<unsigned long long>(f.reconnect_storms), static_cast<unsigned long long>(f.wills_fired),
+                static_cast<unsigned long long>(f.wills_published),
+                static_cast<unsigned long long>(f.retained_delivered),
+                static_cast<unsigned long long>(f.retained_cleared));
+  out += b;
+  if (s.shards > 1) {
+    std::snprintf(b, sizeof b,
+                  "  (the connections were split between %u threads: takeovers, wills and deliveries between two "
+                  "of them are not seen; --threads 1 sees all)\n",
+                  s.shards);
     out += b;
   }
   out += "\nDecode errors\n";
@@ -290,12 +476,14 @@ int run_stats(const StatsOptions& o) {
       Analyzer an(analyzer_options(shard), *sinks[i]);
       reps[i] = read_captures(shard, an);
       counts[i] = an.counters();
+      sinks[i]->add_fleet(an.fleet());
     };
     std::vector<std::thread> pool;  // one thread per shard (shard 0 on this one)
     for (unsigned i = 1; i < threads; ++i) pool.emplace_back(work, i);
     work(0);
     for (auto& t : pool) t.join();
     for (const auto& s : sinks) sink.merge(*s);
+    sink.shards = threads;
     counters = Analyzer::merge_shards(counts);
     if (threads > 1) report_evictions(counters, o.cap);
     rep = reps.front();  // every shard read the same input
@@ -313,6 +501,7 @@ int run_stats(const StatsOptions& o) {
       Analyzer an(analyzer_options(one), *sinks[i]);
       reps[i] = read_captures(one, an);
       counts[i] = an.counters();
+      sinks[i]->add_fleet(an.fleet());
     });
     for (std::size_t i = 0; i < n; ++i) {
       sink.merge(*sinks[i]);

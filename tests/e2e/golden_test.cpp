@@ -91,7 +91,7 @@ TEST(Golden, AnomaliesSessionsText) {
 }
 
 TEST(Golden, StatsTextWithoutTheTimingLine) {
-  auto r = run({"stats", "captures/field-handshakes.pcap"}, "", kSrc);
+  auto r = run({"stats", "--threads", "1", "captures/field-handshakes.pcap"}, "", kSrc);
   ASSERT_EQ(r.rc, 0) << r.err;
   std::string out, line;
   std::istringstream in(r.out);
