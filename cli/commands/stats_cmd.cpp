@@ -14,6 +14,7 @@
 #include <unordered_map>
 
 #include "capture_input.hpp"
+#include "mqttauth/hash.hpp"
 #include "commands.hpp"
 #include "output.hpp"
 
@@ -23,25 +24,8 @@ namespace {
 constexpr std::size_t kTypes = std::variant_size_v<Packet>;
 constexpr std::size_t kMaxTopics = 100000;  // distinct topics counted; the rest go to "(other)"
 
-// Topics are looked up by string_view: no std::string is made per PUBLISH. Eight bytes at a time (libstdc++'s
-// byte-wise murmur hash was 3% of stats).
-struct TopicHash {
-  using is_transparent = void;
-  std::size_t operator()(std::string_view s) const noexcept {
-    std::uint64_t h = 0x9E3779B97F4A7C15ull ^ s.size();
-    std::size_t i = 0;
-    for (; i + 8 <= s.size(); i += 8) {
-      std::uint64_t w;
-      std::memcpy(&w, s.data() + i, 8);
-      h = (h ^ w) * 0xFF51AFD7ED558CCDull;
-      h ^= h >> 32;
-    }
-    std::uint64_t w = 0;
-    std::memcpy(&w, s.data() + i, s.size() - i);
-    h = (h ^ w) * 0xC4CEB9FE1A85EC53ull;
-    return static_cast<std::size_t>(h ^ (h >> 29));
-  }
-};
+// Topics are looked up by string_view: no std::string is made per PUBLISH.
+using TopicHash = StringHash;
 
 // Messages and payload bytes of one topic (or one client), and when the first and the last were seen.
 struct Volume {
@@ -67,17 +51,15 @@ struct Volume {
 };
 using VolumeTable = std::unordered_map<std::string, Volume, TopicHash, std::equal_to<>>;
 
-// Adds one message to `t` (at most kMaxTopics keys, the rest to `other`).
-void count_in(VolumeTable& t, Volume& other, std::string_view key, std::uint64_t bytes, std::int64_t ts) {
+// The row of `key` in `t` (made when new; at most kMaxTopics keys, the rest go to `other`). Stable: rows are
+// never erased.
+Volume& volume_of(VolumeTable& t, Volume& other, std::string_view key) {
   auto it = t.find(key);
   if (it == t.end()) {
-    if (t.size() >= kMaxTopics) {
-      other.add(bytes, ts);
-      return;
-    }
+    if (t.size() >= kMaxTopics) return other;
     it = t.emplace(std::string(key), Volume{}).first;
   }
-  it->second.add(bytes, ts);
+  return it->second;
 }
 void merge_into(VolumeTable& t, Volume& other, const VolumeTable& from, const Volume& from_other) {
   for (const auto& [k, v] : from) {
@@ -104,6 +86,19 @@ class StatsSink final : public AnalyzerSink {
   // With --threads N > 1 each thread follows a share of the connections: what is across connections (takeovers,
   // wills published, deliveries) is only seen within a share.
   unsigned shards = 1;
+
+ private:
+  std::uint64_t talker_conn_ = 0;
+  Volume* talker_ = nullptr;
+  struct Recent {
+    std::uint64_t conn = 0;
+    std::string_view topic;  // the key in `topics` (stable: its node is never erased)
+    Volume* volume = nullptr;
+  };
+  static constexpr std::size_t kRecent = 256;
+  std::array<Recent, kRecent> recent_{};
+
+ public:
   void add_fleet(const Fleet& f) {
     ack_by_client.merge(f.ack_by_client());
     ack_by_topic.merge(f.ack_by_topic());
@@ -128,13 +123,31 @@ class StatsSink final : public AnalyzerSink {
     if (const auto* p = std::get_if<Publish>(&d.packet)) {
       ++qos[p->qos & 3u];
       payload_bytes += p->payload.size();
-      count_in(topics, other_topics, p->topic, p->payload.size(), m.ts_ns);
+      // A device publishes to the same topic again and again: the last topic of each connection (by a small
+      // direct-mapped cache) is compared instead of hashed and looked up.
+      Recent& r = recent_[c.id & (kRecent - 1)];
+      if (r.conn != c.id || r.topic != p->topic || !r.volume) {
+        r.conn = c.id;
+        r.volume = &volume_of(topics, other_topics, p->topic);
+        auto it = topics.find(p->topic);  // (once per change of topic on a connection)
+        r.topic = it == topics.end() ? std::string_view() : std::string_view(it->first);
+      }
+      r.volume->add(p->payload.size(), m.ts_ns);
       if (dir == Direction::c2s) {
-        const auto& hs = c.session->handshakes();
-        count_in(talkers, other_talkers, hs.empty() ? std::string_view("(unknown)") : hs.back().client_id,
-                 p->payload.size(), m.ts_ns);
+        // The same connection as the last PUBLISH (bursts): its client's row again, no lookup.
+        if (c.id != talker_conn_ || !talker_) {
+          const auto& hs = c.session->handshakes();
+          const std::string_view id = hs.empty() ? std::string_view("(unknown)") : hs.back().client_id;
+          talker_ = &volume_of(talkers, other_talkers, id);
+          talker_conn_ = c.id;
+        }
+        talker_->add(p->payload.size(), m.ts_ns);
       }
     }
+  }
+  void on_connection_end(const Connection& c) override {
+    if (c.id == talker_conn_) talker_ = nullptr;  // a handshake later on it may name another client
+    end_connection(c);
   }
   void on_error(const Connection&, Direction, const Error& e, const PacketMeta&) override {
     ++errors[std::string(error_kind_name(e.kind))];
@@ -168,7 +181,7 @@ class StatsSink final : public AnalyzerSink {
     add_counts<&S::gaps, &S::gap_bytes, &S::resyncs, &S::resync_bytes, &S::connections, &S::tls, &S::weak_challenges,
                &S::payload_bytes>(*this, o);
   }
-  void on_connection_end(const Connection& c) override {
+  void end_connection(const Connection& c) {
     ++connections;
     if (!c.session || c.session->handshakes().empty()) {
       ++outcomes[{AuthScheme::none, "unseen"}];
@@ -226,10 +239,11 @@ void latency_json(JsonWriter& w, const LatencySamples& s) {
   if (!s.exact()) w.field("percentiles", "sampled");
 }
 
-void latency_table_json(JsonWriter& w, const char* name, const char* key_name, const LatencyTable& t, std::size_t top) {
+void latency_table_json(JsonWriter& w, const char* name, const char* key_name, const LatencyTable& t, std::size_t top,
+                        const LatencySamples& all) {
   w.key(name).begin_object();
   w.key("all").begin_object();
-  latency_json(w, t.all());
+  latency_json(w, all);
   w.end_object();
   w.begin_array("top");
   for (const auto& [k, s] : top_latency(t, top)) {
@@ -302,9 +316,9 @@ void print_json(std::string& out, const StatsSink& s, const Analyzer::Counters& 
   }
   w.end_array();
   w.key("latency").begin_object();
-  latency_table_json(w, "ack_by_client", "client_id", s.ack_by_client, top);
-  latency_table_json(w, "ack_by_topic", "topic", s.ack_by_topic, top);
-  latency_table_json(w, "delivery_by_topic", "topic", s.delivery_by_topic, top);
+  latency_table_json(w, "ack_by_client", "client_id", s.ack_by_client, top, s.ack_by_client.all());
+  latency_table_json(w, "ack_by_topic", "topic", s.ack_by_topic, top, s.ack_by_client.all());
+  latency_table_json(w, "delivery_by_topic", "topic", s.delivery_by_topic, top, s.delivery_by_topic.all());
   w.end_object();
   w.key("fleet").begin_object();
   w.field_num("threads_splitting_connections", s.shards);

@@ -1,6 +1,7 @@
 #include "mqttauth/fleet.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <set>
 
@@ -33,7 +34,7 @@ constexpr std::string_view kOther = "(other)";
 
 }  // namespace
 
-std::uint64_t topic_hash(std::string_view topic) noexcept { return std::hash<std::string_view>{}(topic); }
+std::uint64_t topic_hash(std::string_view topic) noexcept { return fast_hash(topic); }
 
 std::uint64_t publish_digest(const Publish& p) noexcept { return digest_of(topic_hash(p.topic), p.payload); }
 std::uint64_t publish_digest(std::uint64_t topic, Bytes payload) noexcept { return digest_of(topic, payload); }
@@ -68,8 +69,9 @@ void LatencySamples::add(std::int64_t ns) {
     kept_.push_back(ns);
     return;
   }
-  // Reservoir sampling (Algorithm R) with a deterministic choice: the same input gives the same figures.
-  const std::uint64_t j = mix(count_) % count_;
+  // Reservoir sampling (Algorithm R) with a deterministic choice: the same input gives the same figures. (A
+  // multiply-high maps the hash to [0, count): no division.)
+  const auto j = static_cast<std::uint64_t>((static_cast<unsigned __int128>(mix(count_)) * count_) >> 64);
   if (j < capacity_) kept_[static_cast<std::size_t>(j)] = ns;
 }
 
@@ -85,7 +87,7 @@ void LatencySamples::merge(const LatencySamples& o) {
     std::vector<std::int64_t> mixed;
     mixed.reserve(capacity_);
     const double share = static_cast<double>(count_) / static_cast<double>(count_ + o.count_);
-    const auto mine = std::min<std::size_t>(kept_.size(), static_cast<std::size_t>(share * capacity_ + 0.5));
+    const auto mine = std::min<std::size_t>(kept_.size(), static_cast<std::size_t>(std::llround(share * capacity_)));
     mixed.insert(mixed.end(), kept_.begin(), kept_.begin() + static_cast<std::ptrdiff_t>(mine));
     const auto theirs = std::min<std::size_t>(o.kept_.size(), capacity_ - mine);
     mixed.insert(mixed.end(), o.kept_.begin(), o.kept_.begin() + static_cast<std::ptrdiff_t>(theirs));
@@ -105,14 +107,13 @@ std::int64_t LatencySamples::percentile(double p) const {
   return v[rank - 1];
 }
 
-void LatencyTable::add(std::string_view key, std::int64_t ns) {
-  all_.add(ns);
-  auto it = keys_.find(std::string(key));
+LatencySamples& LatencyTable::slot(std::string_view key) {
+  auto it = keys_.find(key);
   if (it == keys_.end()) {
     if (keys_.size() >= max_keys_) key = kOther;
     it = keys_.try_emplace(std::string(key), per_key_).first;
   }
-  it->second.add(ns);
+  return it->second;
 }
 
 void LatencyTable::merge(const LatencyTable& o) {
@@ -130,20 +131,30 @@ FleetStep Fleet::observe(std::uint64_t conn, std::uint64_t peer, const Decoded& 
                          const PacketRef& ref) {
   FleetStep st;
   if (ob.dir == Direction::unknown) return st;
-  Conn& c = conns_[conn];
-  if (c.peer == 0) c.peer = peer;
-  expire(ref.ts_ns);
-  const bool c2s = ob.dir == Direction::c2s;
   const Packet& p = d.packet;
+  // Only these matter here (PINGREQ, SUBACK, PUBREL, AUTH, ... do not): no lookup for the others.
+  if (ob.ack_latency_ns < 0 && !std::holds_alternative<Publish>(p) && !std::holds_alternative<Connect>(p) &&
+      !std::holds_alternative<Connack>(p) && !std::holds_alternative<Subscribe>(p) &&
+      !std::holds_alternative<Unsubscribe>(p) && !std::holds_alternative<Disconnect>(p))
+    return st;
+  if (!will_order_.empty()) expire(ref.ts_ns);
+  const bool c2s = ob.dir == Direction::c2s;
   if (const auto* pub = std::get_if<Publish>(&p)) {
-    const std::uint64_t th = topic_hash(pub->topic);
+    // The flow audit hashed the topic of a QoS 1/2 PUBLISH already.
+    const std::uint64_t th = ob.ack_latency_ns < 0 && ob.ack_topic ? ob.ack_topic : topic_hash(pub->topic);
     const std::uint64_t dg = digest_of(th, pub->payload);
     if (pub->qos > 0 && c2s) note_topic(th, pub->topic);
+    // (The connection's state is needed for a retained PUBLISH only: no lookup for the others.)
     if (c2s)
-      on_client_publish(conn, c, *pub, dg, ref, st);
+      on_client_publish(conn, *pub, dg, ref, st);
     else
-      on_server_publish(conn, c, *pub, dg, ref, st);
-  } else if (ob.ack_latency_ns >= 0) {
+      on_server_publish(conn, *pub, dg, ref, st);
+    count(st);
+    return st;
+  }
+  Conn& c = conns_[conn];
+  if (c.peer == 0) c.peer = peer;
+  if (ob.ack_latency_ns >= 0) {
     on_ack(c, ob);
   } else if (const auto* cn = std::get_if<Connect>(&p)) {
     if (c2s) on_connect(conn, c, *cn, ref, st);
@@ -168,13 +179,18 @@ FleetStep Fleet::observe(std::uint64_t conn, std::uint64_t peer, const Decoded& 
       c.will_on_disconnect = c.level == kLevel5 && dc->reason_code == 0x04;  // "Disconnect with Will Message"
     }
   }
+  count(st);
+  return st;
+}
+
+void Fleet::count(const FleetStep& st) {
+  if (st.bits == 0) return;
   if (st.bits & fleet::client_takeover) ++counts_.takeovers;
   if (st.bits & fleet::takeover_loop) ++counts_.takeover_loops;
   if (st.bits & fleet::reconnect_storm) ++counts_.reconnect_storms;
   if (st.bits & fleet::retained_delivered) ++counts_.retained_delivered;
   if (st.bits & fleet::retained_cleared) ++counts_.retained_cleared;
   if (st.bits & fleet::will_published) ++counts_.wills_published;
-  return st;
 }
 
 Fleet::Client& Fleet::client(const std::string& id, std::int64_t ts) {
@@ -199,6 +215,7 @@ Fleet::Client& Fleet::client(const std::string& id, std::int64_t ts) {
 
 void Fleet::on_connect(std::uint64_t self, Conn& c, const Connect& p, const PacketRef& ref, FleetStep& st) {
   c.client_id = std::string(p.client_id);
+  c.ack = nullptr;
   c.level = p.level;
   c.connect_frame = ref.id;
   c.subs.clear();
@@ -238,7 +255,8 @@ void Fleet::on_connack(std::uint64_t id, Conn& c, const Connack& p, const Packet
   std::erase(cl.connecting, id);
   if (p.code != 0) return;
   c.connected = true;
-  for (const auto& [other, connect_frame] : c.rivals) {
+  for (const auto& rival : c.rivals) {
+    const std::uint64_t other = rival.first, connect_frame = rival.second;
     // The server accepted a second connection of a client id that was connected when it sent CONNECT: it must
     // close the first [MQTT-3.1.4-2 / MQTT-3.1.4-3]; unless that one left with a DISCONNECT meanwhile.
     auto it = conns_.find(other);
@@ -280,10 +298,10 @@ void Fleet::on_connack(std::uint64_t id, Conn& c, const Connack& p, const Packet
   }
 }
 
-void Fleet::on_client_publish(std::uint64_t id, Conn&, const Publish& p, std::uint64_t dg, const PacketRef& ref,
+void Fleet::on_client_publish(std::uint64_t id, const Publish& p, std::uint64_t dg, const PacketRef& ref,
                               FleetStep& st) {
   if (p.retain) {
-    auto it = retained_.find(std::string(p.topic));
+    auto it = retained_.find(p.topic);
     if (p.payload.empty()) {
       // A zero-byte retained PUBLISH removes the topic's retained message [MQTT-3.3.1-10].
       st.bits |= fleet::retained_cleared;
@@ -299,15 +317,11 @@ void Fleet::on_client_publish(std::uint64_t id, Conn&, const Publish& p, std::ui
       ++counts_.bounds_hit;
     }
   }
-  if (pending_order_.size() >= kMaxPending) {
-    drop_oldest_pending();
-    ++counts_.bounds_hit;
-  }
-  pending_.emplace(dg, Pending{ref.ts_ns, ref.id, id, dg});
-  pending_order_.emplace_back(ref.ts_ns, dg);
+  if (pending_.empty()) pending_.resize(kMaxPending);
+  pending_[dg & (kMaxPending - 1)] = Pending{ref.ts_ns, ref.id, id, dg};
 }
 
-void Fleet::on_server_publish(std::uint64_t id, Conn& c, const Publish& p, std::uint64_t dg, const PacketRef& ref,
+void Fleet::on_server_publish(std::uint64_t id, const Publish& p, std::uint64_t dg, const PacketRef& ref,
                               FleetStep& st) {
   // A will: the same topic and payload as the will of a connection that closed abnormally.
   if (auto range = wills_.equal_range(dg); range.first != range.second) {
@@ -322,30 +336,25 @@ void Fleet::on_server_publish(std::uint64_t id, Conn& c, const Publish& p, std::
   if (p.retain) {
     // Sent because of a new subscription [MQTT-3.3.1-8]; in MQTT 5 also a message forwarded on a subscription
     // with Retain As Published, which is not one.
+    Conn& c = conns_[id];
     const Sub* match = nullptr;
     for (const Sub& s : c.subs)
       if (topic_matches(s.filter, p.topic)) match = &s;
     if (c.level != kLevel5 || (match && !match->rap)) {
       st.bits |= fleet::retained_delivered;
       if (match) st.related = match->frame;
-      if (auto it = retained_.find(std::string(p.topic)); it != retained_.end() && it->second.digest == dg) {
+      if (auto it = retained_.find(p.topic); it != retained_.end() && it->second.digest == dg) {
         st.delivered_from = it->second.frame;
         st.retained_age_ns = ref.ts_ns - it->second.ts;
       }
       return;
     }
   }
-  // A delivery: the latest matching client PUBLISH within the window.
-  const Pending* best = nullptr;
-  for (auto [it, end] = pending_.equal_range(dg); it != end; ++it) {
-    const Pending& q = it->second;
-    if (q.ts > ref.ts_ns || ref.ts_ns - q.ts > opts_.delivery_window_ns) continue;
-    if (q.conn == id && !best) {
-      best = &q;  // its own message back (a subscription that covers what it publishes): taken if nothing else
-      continue;
-    }
-    if (!best || best->conn == id || q.frame > best->frame) best = &q;
-  }
+  // A delivery: the latest client PUBLISH of the same digest within the window.
+  if (pending_.empty()) return;
+  const Pending& q = pending_[dg & (kMaxPending - 1)];
+  if (q.digest != dg || q.frame == 0 || q.ts > ref.ts_ns || ref.ts_ns - q.ts > opts_.delivery_window_ns) return;
+  const Pending* best = &q;
   if (!best) return;
   st.delivered_from = best->frame;
   st.other_conn = best->conn;
@@ -354,33 +363,28 @@ void Fleet::on_server_publish(std::uint64_t id, Conn& c, const Publish& p, std::
   delivery_topic_.add(p.topic, st.delivery_ns);
 }
 
-void Fleet::on_ack(const Conn& c, const Observation& ob) {
+void Fleet::on_ack(Conn& c, const Observation& ob) {
   // The latency of the client's PUBLISH: the server's PUBACK, PUBREC and PUBCOMP.
   if (ob.dir != Direction::s2c) return;
-  ack_client_.add(c.client_id.empty() ? std::string_view("(unknown)") : std::string_view(c.client_id),
-                  ob.ack_latency_ns);
+  if (!c.ack) c.ack = &ack_client_.slot(c.client_id.empty() ? std::string_view("(unknown)") : c.client_id);
+  ack_client_.add(*c.ack, ob.ack_latency_ns);
   auto it = topics_.find(ob.ack_topic);
-  ack_topic_.add(it == topics_.end() ? kOther : std::string_view(it->second), ob.ack_latency_ns);
+  LatencySamples* slot = nullptr;
+  if (it != topics_.end()) {
+    if (!it->second.ack) it->second.ack = &ack_topic_.slot(it->second.name);
+    slot = it->second.ack;
+  } else {
+    slot = &ack_topic_.slot(kOther);
+  }
+  slot->add(ob.ack_latency_ns);  // (ack_topic_.all() would repeat ack_client_'s)
 }
 
 void Fleet::note_topic(std::uint64_t hash, std::string_view topic) {
   if (topics_.size() >= kMaxTopics || topics_.count(hash)) return;
-  topics_.try_emplace(hash, topic);
-}
-
-void Fleet::drop_oldest_pending() {
-  const auto [ts, dg] = pending_order_.front();
-  pending_order_.pop_front();
-  for (auto [it, end] = pending_.equal_range(dg); it != end; ++it)
-    if (it->second.ts == ts) {
-      pending_.erase(it);
-      break;
-    }
+  topics_.try_emplace(hash, Topic{std::string(topic), nullptr});
 }
 
 void Fleet::expire(std::int64_t now) {
-  while (!pending_order_.empty() && now - pending_order_.front().first > opts_.delivery_window_ns)
-    drop_oldest_pending();
   while (!will_order_.empty() && now > will_order_.front().first) {
     const std::uint64_t dg = will_order_.front().second;
     const std::int64_t until = will_order_.front().first;

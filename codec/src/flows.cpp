@@ -82,6 +82,7 @@ FlowAudit::Step FlowAudit::on_publish(const Publish& p, Side& s, std::uint8_t le
   Step st;
   const std::uint64_t th = topic_hash(p.topic);
   const std::uint64_t dg = publish_digest(th, p.payload);
+  st.topic = th;  // (the fleet model reuses it)
   auto it = s.flights.find(p.packet_id);
   if (it != s.flights.end()) {
     Flight& f = it->second;

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "mqttauth/codec.hpp"
+#include "mqttauth/hash.hpp"
 
 namespace mqttauth {
 
@@ -81,15 +82,24 @@ class LatencyTable {
  public:
   explicit LatencyTable(std::size_t max_keys = 4096, std::uint32_t per_key = 256)
       : max_keys_(max_keys), per_key_(per_key) {}
-  void add(std::string_view key, std::int64_t ns);
+  void add(std::string_view key, std::int64_t ns) { add(slot(key), ns); }
+  // The samples of `key` (made when new; "(other)" beyond max_keys): stable while the table lives, so a caller
+  // can keep it and add to it without a lookup.
+  LatencySamples& slot(std::string_view key);
+  void add(LatencySamples& slot, std::int64_t ns) {
+    all_.add(ns);
+    slot.add(ns);
+  }
   void merge(const LatencyTable& o);
-  const std::unordered_map<std::string, LatencySamples>& keys() const noexcept { return keys_; }
+  const std::unordered_map<std::string, LatencySamples, StringHash, std::equal_to<>>& keys() const noexcept {
+    return keys_;
+  }
   const LatencySamples& all() const noexcept { return all_; }
 
  private:
   std::size_t max_keys_;
   std::uint32_t per_key_;
-  std::unordered_map<std::string, LatencySamples> keys_;
+  std::unordered_map<std::string, LatencySamples, StringHash, std::equal_to<>> keys_;
   LatencySamples all_{4096};
 };
 
@@ -127,6 +137,7 @@ class Fleet {
 
   // PUBLISH to PUBACK / PUBREC / PUBCOMP, per client id and per topic; a client's PUBLISH to its delivery.
   const LatencyTable& ack_by_client() const noexcept { return ack_client_; }
+  // (Its all() stays empty: it would be ack_by_client().all() again.)
   const LatencyTable& ack_by_topic() const noexcept { return ack_topic_; }
   const LatencyTable& delivery_by_topic() const noexcept { return delivery_topic_; }
   struct Counts {
@@ -163,6 +174,7 @@ class Fleet {
     // At its CONNECT: the connections of its client id that were connected then, (id, CONNECT frame). A server
     // closes the one it takes over before or after the CONNACK (mosquitto: before).
     std::vector<std::pair<std::uint64_t, std::uint64_t>> rivals;
+    LatencySamples* ack = nullptr;  // its client's slot in ack_client_
   };
   struct Client {
     std::vector<std::uint64_t> connected;              // its connections accepted and not ended
@@ -189,26 +201,30 @@ class Fleet {
 
   void on_connect(std::uint64_t self, Conn& c, const Connect& p, const PacketRef& ref, FleetStep& st);
   void on_connack(std::uint64_t id, Conn& c, const Connack& p, const PacketRef& ref, FleetStep& st);
-  void on_client_publish(std::uint64_t id, Conn& c, const Publish& p, std::uint64_t dg, const PacketRef& ref,
-                         FleetStep& st);
-  void on_server_publish(std::uint64_t id, Conn& c, const Publish& p, std::uint64_t dg, const PacketRef& ref,
-                         FleetStep& st);
-  void on_ack(const Conn& c, const Observation& ob);
+  void on_client_publish(std::uint64_t id, const Publish& p, std::uint64_t dg, const PacketRef& ref, FleetStep& st);
+  void on_server_publish(std::uint64_t id, const Publish& p, std::uint64_t dg, const PacketRef& ref, FleetStep& st);
+  void on_ack(Conn& c, const Observation& ob);
   Client& client(const std::string& id, std::int64_t ts);
   void expire(std::int64_t now);
-  void drop_oldest_pending();
   void note_topic(std::uint64_t hash, std::string_view topic);
+  void count(const FleetStep& st);
 
   FleetOptions opts_;
   std::unordered_map<std::uint64_t, Conn> conns_;
   std::unordered_map<std::string, Client> clients_;
-  std::unordered_multimap<std::uint64_t, Pending> pending_;           // by digest
-  std::deque<std::pair<std::int64_t, std::uint64_t>> pending_order_;  // (time, digest), oldest first
-  std::unordered_multimap<std::uint64_t, PendingWill> wills_;         // by digest
-  std::deque<std::pair<std::int64_t, std::uint64_t>> will_order_;     // (until, digest), soonest first
-  Client spare_;                                                      // stands in for a client when the table is full
-  std::unordered_map<std::string, Retained> retained_;
-  std::unordered_map<std::uint64_t, std::string> topics_;  // by topic hash
+  // The clients' recent PUBLISH by digest, direct-mapped (kMaxPending slots, allocated at the first one): a
+  // newer message whose digest falls in the same slot replaces an older one (so a delivery may go unmatched
+  // under heavy load; never matched wrongly, the digest is compared). No allocation per message.
+  std::vector<Pending> pending_;
+  std::unordered_multimap<std::uint64_t, PendingWill> wills_;      // by digest
+  std::deque<std::pair<std::int64_t, std::uint64_t>> will_order_;  // (until, digest), soonest first
+  Client spare_;                                                   // stands in for a client when the table is full
+  std::unordered_map<std::string, Retained, StringHash, std::equal_to<>> retained_;
+  struct Topic {
+    std::string name;
+    LatencySamples* ack = nullptr;  // its slot in ack_topic_
+  };
+  std::unordered_map<std::uint64_t, Topic> topics_;  // by topic hash
   LatencyTable ack_client_{4096, 128}, ack_topic_{4096, 256}, delivery_topic_{4096, 256};
   Counts counts_;
 };

@@ -88,8 +88,8 @@ struct Observation {
   // it acknowledges, repeats or reuses the identifier of.
   std::uint8_t flow = 0;
   std::optional<std::uint64_t> flow_related;
-  // An acknowledgement that moves a PUBLISH on (PUBACK, PUBREC, PUBCOMP): the time since that PUBLISH, and the
-  // topic_hash() of its topic. -1: none.
+  // An acknowledgement that moves a PUBLISH on (PUBACK, PUBREC, PUBCOMP): the time since that PUBLISH (-1:
+  // none), and the topic_hash() of its topic; of a QoS 1/2 PUBLISH, its topic_hash() (0: not computed).
   std::int64_t ack_latency_ns = -1;
   std::uint64_t ack_topic = 0;
   // The model across connections (fleet.hpp), when the caller feeds one: filled in by the caller.
