@@ -222,7 +222,7 @@ class CheckSink final : public AnalyzerSink {
   ChallengeRegistry challenges_;
 };
 
-std::vector<ExpectResult> evaluate(const std::vector<Expectation>& ex, const CheckSink& s) {
+std::vector<ExpectResult> evaluate(const std::vector<Expectation>& ex, const CheckSink& s, const Fleet& fleet) {
   std::vector<ExpectResult> out;
   for (std::size_t i = 0; i < ex.size(); ++i) {
     const Expectation& e = ex[i];
@@ -289,6 +289,37 @@ std::vector<ExpectResult> evaluate(const std::vector<Expectation>& ex, const Che
         r.pass = s.decode_errors == 0;
         r.detail = std::to_string(s.decode_errors) + " decode errors";
         break;
+      case ExpectKind::no_finding: {
+        std::size_t n = 0;
+        const Finding* first = nullptr;  // the earliest: by connection, then frame
+        auto scan = [&](const std::vector<Finding>& v) {
+          for (const Finding& f : v)
+            if (f.rule == e.finding) {
+              ++n;
+              if (!first || std::pair(f.conn, f.frame) < std::pair(first->conn, first->frame)) first = &f;
+            }
+        };
+        scan(s.global);
+        for (const auto& [conn, v] : s.by_conn) scan(v);
+        r.pass = n == 0;
+        r.detail = std::to_string(n) + " " + e.finding;
+        if (first)
+          r.detail += " (first: conn #" + std::to_string(first->conn) + " frame " + std::to_string(first->frame) + ")";
+        break;
+      }
+      case ExpectKind::max_publish_latency:
+      case ExpectKind::max_delivery_latency: {
+        const bool pub = e.kind == ExpectKind::max_publish_latency;
+        const LatencySamples& l = pub ? fleet.ack_by_client().all() : fleet.delivery_by_topic().all();
+        const std::int64_t got = e.percentile >= 100 ? l.max() : l.percentile(e.percentile);
+        r.pass = got <= e.latency_ns;
+        const std::string what = e.percentile >= 100 ? "max" : "p" + std::to_string(static_cast<int>(e.percentile));
+        char b[128];
+        std::snprintf(b, sizeof b, " %.3f ms over %llu %s", static_cast<double>(got) / 1e6,
+                      static_cast<unsigned long long>(l.count()), pub ? "acknowledgements" : "deliveries");
+        r.detail = what + b;
+        break;
+      }
     }
     out.push_back(std::move(r));
   }
@@ -327,7 +358,7 @@ int run_check(const CheckOptions& o) {
                               : o.fail_on == "info"  ? Severity::info
                                                      : Severity::error;
   std::sort(sink.rows.begin(), sink.rows.end(), [](const auto& a, const auto& b) { return a.conn < b.conn; });
-  const auto results = evaluate(ex, sink);
+  const auto results = evaluate(ex, sink, an.fleet());
   const CheckReport report{sink.global, sink.rows, sink.by_conn, results, fail_level, o.fail_on, rep.seconds};
   const CheckVerdict verdict = judge(report);
 

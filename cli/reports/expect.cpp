@@ -3,6 +3,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "mqttauth/findings.hpp"
 #include "mqttauth/topic.hpp"
 
 namespace mqttauth::cli {
@@ -41,6 +42,32 @@ std::optional<CompareOp> parse_op(const std::string& s) {
   if (s == ">") return CompareOp::gt;
   if (s == "<") return CompareOp::lt;
   return std::nullopt;
+}
+
+std::optional<std::uint64_t> parse_count(const std::string& s);
+
+// "500ms", "2s" in nanoseconds; at most a day.
+std::optional<std::int64_t> parse_duration(const std::string& text, std::string& why) {
+  std::string v = text;
+  std::int64_t scale = 0;
+  if (v.size() > 2 && v.compare(v.size() - 2, 2, "ms") == 0) {
+    scale = 1000000;
+    v.resize(v.size() - 2);
+  } else if (v.size() > 1 && v.back() == 's') {
+    scale = 1000000000;
+    v.pop_back();
+  }
+  auto c = parse_count(v);
+  if (!scale || !c) {
+    why = "'" + text + "' is not a duration (e.g. 500ms, 2s)";
+    return std::nullopt;
+  }
+  // Found by fuzzing: 5003333333333333ms overflowed the nanoseconds. A day is more than any handshake.
+  if (*c > static_cast<std::uint64_t>(86'400'000'000'000 / scale)) {
+    why = "'" + text + "' is longer than a day";
+    return std::nullopt;
+  }
+  return static_cast<std::int64_t>(*c) * scale;
 }
 
 std::optional<std::uint64_t> parse_count(const std::string& s) {
@@ -117,22 +144,35 @@ std::optional<std::vector<Expectation>> parse_expectations_text(const std::strin
       e.kind = ExpectKind::no_decode_errors;
     } else if (w[0] == "max-handshake-latency") {
       if (w.size() != 2) return fail("expected 'max-handshake-latency <N>ms' or '<N>s'");
-      std::string v = w[1];
-      std::int64_t scale = 0;
-      if (v.size() > 2 && v.compare(v.size() - 2, 2, "ms") == 0) {
-        scale = 1000000;
-        v.resize(v.size() - 2);
-      } else if (v.size() > 1 && v.back() == 's') {
-        scale = 1000000000;
-        v.pop_back();
-      }
-      auto c = parse_count(v);
-      if (!scale || !c) return fail("'" + w[1] + "' is not a duration (e.g. 500ms, 2s)");
-      // Found by fuzzing: 5003333333333333ms overflowed the nanoseconds. A day is more than any handshake.
-      if (*c > static_cast<std::uint64_t>(86'400'000'000'000 / scale))
-        return fail("'" + w[1] + "' is longer than a day");
+      std::string why;
+      auto d = parse_duration(w[1], why);
+      if (!d) return fail(why);
       e.kind = ExpectKind::max_latency;
-      e.latency_ns = static_cast<std::int64_t>(*c) * scale;
+      e.latency_ns = *d;
+    } else if (w[0] == "max-publish-latency" || w[0] == "max-delivery-latency") {
+      const bool with_pct = w.size() == 3;
+      if (w.size() != 2 && !with_pct) return fail("expected '" + w[0] + " [p50|p90|p99|max] <N>ms'");
+      if (with_pct) {
+        if (w[1] == "max") {
+          e.percentile = 100;
+        } else if (w[1] == "p50" || w[1] == "p90" || w[1] == "p99") {
+          e.percentile = std::stod(w[1].substr(1));
+        } else {
+          return fail("'" + w[1] + "' is not p50, p90, p99 or max");
+        }
+      }
+      std::string why;
+      auto d = parse_duration(w.back(), why);
+      if (!d) return fail(why);
+      e.kind = w[0] == "max-publish-latency" ? ExpectKind::max_publish_latency : ExpectKind::max_delivery_latency;
+      e.latency_ns = *d;
+    } else if (w[0] == "no" && w.size() == 2) {
+      std::string fname = w[1];
+      for (char& c : fname)
+        if (c == '-') c = '_';
+      if (!finding_by_name(fname)) return fail("no finding is named '" + w[1] + "' (see the README's table)");
+      e.kind = ExpectKind::no_finding;
+      e.finding = fname;
     } else {
       return fail("unknown expectation '" + w[0] + "'");
     }

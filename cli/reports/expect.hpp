@@ -9,6 +9,11 @@
 //   no qos 2                             no PUBLISH at QoS 2 (also "no qos 1", "no qos 0")
 //   max-handshake-latency 500ms          CONNECT to CONNACK, in ms or s
 //   no decode-errors                     no packet failed to decode
+//   no unacked-publish                   no finding of that name (any of the vocabulary: takeover-loop,
+//                                        client-takeover, reconnect-storm, packet-id-in-use, keep-alive-expired...)
+//   max-publish-latency p99 50ms         PUBLISH to its acknowledgement over every client (p50, p90, p99, max;
+//                                        max when left out)
+//   max-delivery-latency p99 100ms       a client's PUBLISH to its delivery to another client
 #pragma once
 
 #include <cstdint>
@@ -26,6 +31,9 @@ enum class ExpectKind : std::uint8_t {
   no_qos,
   max_latency,
   no_decode_errors,
+  no_finding,
+  max_publish_latency,
+  max_delivery_latency,
 };
 
 enum class CompareOp : std::uint8_t { eq, ne, ge, le, gt, lt };
@@ -42,7 +50,9 @@ struct Expectation {
   CompareOp op = CompareOp::ge;
   std::uint64_t count = 0;      // publishes, connections
   std::uint8_t qos = 0;         // no_qos
-  std::int64_t latency_ns = 0;  // max_latency
+  std::int64_t latency_ns = 0;  // max_latency, max_publish_latency, max_delivery_latency
+  double percentile = 100;      // max_publish_latency, max_delivery_latency (100: the maximum)
+  std::string finding;          // no_finding: the finding's name (with '_')
 };
 
 // Parses an expectations file. On error returns nullopt and sets `error` to "FILE:LINE: message".

@@ -240,6 +240,37 @@ TEST(CheckCli, FleetFindingsOnTheirFramesAndNoneOnHealthyCaptures) {
   for (const auto& h : healthy) EXPECT_EQ(findings(h).second, std::vector<std::string>{}) << h;
 }
 
+// Expectations on the health findings and the latency, as a CI gate would write them.
+TEST(CheckCli, HealthExpectations) {
+  auto ex = write_temp("health.expect",
+                       "no takeover-loop\nno unacked-publish\nmax-publish-latency p99 2ms\n"
+                       "max-delivery-latency 1ms\nno client_takeover\n");
+  auto pass_of = [&](const std::string& capture) {
+    auto r = run({"check", "--format", "jsonl", "--expect", ex, source_path(capture)});
+    std::map<std::string, std::string> got;
+    for (const auto& l : r.lines()) {
+      auto j = Json::parse(l);
+      if (j.has("expectation")) got[j["expectation"].str()] = (j["pass"].boolean() ? "pass " : "fail ") + j["detail"].str();
+    }
+    return std::make_pair(r.rc, got);
+  };
+  auto [trc, t] = pass_of("captures/loopback-takeover.pcap");
+  EXPECT_EQ(trc, 1);
+  EXPECT_EQ(t["no takeover-loop"], "fail 1 takeover_loop (first: conn #4 frame 46)");
+  EXPECT_EQ(t["no client_takeover"], "fail 3 client_takeover (first: conn #2 frame 20)");
+  EXPECT_EQ(t["no unacked-publish"], "pass 0 unacked_publish");
+  auto [wrc, w] = pass_of("captures/loopback-will-retained.pcap");
+  EXPECT_EQ(wrc, 1);
+  EXPECT_EQ(w["max-publish-latency p99 2ms"], "pass p99 1.000 ms over 1 acknowledgements");
+  EXPECT_EQ(w["max-delivery-latency 1ms"], "fail max 2.000 ms over 3 deliveries");
+  EXPECT_EQ(w["no takeover-loop"], "pass 0 takeover_loop");
+  // A name outside the vocabulary is a usage error with the line.
+  auto bad = write_temp("bad.expect", "no such-thing\n");
+  auto r = run({"check", "--expect", bad, source_path("captures/loopback-takeover.pcap")});
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_NE(r.err.find("bad.expect:1: no finding is named 'such-thing'"), std::string::npos) << r.err;
+}
+
 // The keep-alive audit on real timing: a device that announces 4 s and never pings stays silent 5.3 s between
 // two messages (the broker drops at 6 s): keep_alive_late on the second PUBLISH, nothing else.
 TEST(CheckCli, KeepAliveLateOnASilentDevice) {
