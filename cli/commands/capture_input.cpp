@@ -1,6 +1,7 @@
 #include "capture_input.hpp"
 
 #include "commands.hpp"
+#include "mqttauth/topic.hpp"
 
 #include <unistd.h>
 
@@ -176,6 +177,16 @@ void add_max_connections_option(CLI::App* sub, CaptureOptions& cap) {
                   "Captures: open connections followed at once (about 1.5 KB each); beyond it the least recently "
                   "active one ends early, reported as 'evicted'")
       ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 32));
+}
+
+void add_topic_option(CLI::App* sub, CaptureOptions& cap, const std::string& what) {
+  repeatable(
+      sub->add_option("--topic", cap.topics, "MQTT topic filter ('+' one level, '#' the rest; repeatable): " + what)
+          ->check(
+              [](const std::string& f) {
+                return valid_topic_filter(f, 5) ? std::string() : "'" + f + "' is not a valid topic filter";
+              },
+              "FILTER"));
 }
 
 void add_jobs_option(CLI::App* sub, CaptureOptions& cap) {

@@ -42,6 +42,8 @@ struct CaptureOptions {
   unsigned shard = 0;
   // With threads and one file: the mapping of it that every shard's reader shares.
   std::shared_ptr<SharedMapping> shared_map;
+  // --topic: MQTT topic filters (topic_filter.hpp); empty: every topic.
+  std::vector<std::string> topics;
 };
 inline constexpr unsigned kMaxThreads = 4;
 
@@ -49,6 +51,8 @@ inline constexpr unsigned kMaxThreads = 4;
 void add_capture_options(CLI::App* sub, CaptureOptions& cap);
 // Adds --max-connections to a subcommand that reads captures (add_capture_options includes it).
 void add_max_connections_option(CLI::App* sub, CaptureOptions& cap);
+// Adds --topic to a subcommand (decode, sessions, stats, check); `what` says what it selects there.
+void add_topic_option(CLI::App* sub, CaptureOptions& cap, const std::string& what);
 // Adds -j/--jobs to a subcommand (decode, sessions, stats).
 void add_jobs_option(CLI::App* sub, CaptureOptions& cap);
 

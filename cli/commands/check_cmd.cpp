@@ -7,8 +7,10 @@
 #include <map>
 #include <memory>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "capture_input.hpp"
+#include "topic_filter.hpp"
 #include "check_report.hpp"
 #include "commands.hpp"
 #include "expect.hpp"
@@ -29,7 +31,8 @@ constexpr std::uint32_t kViolations = anomaly::unexpected_direction | anomaly::u
 
 class CheckSink final : public AnalyzerSink {
  public:
-  CheckSink(const Secrets* secrets, const std::vector<Expectation>& ex) : secrets_(secrets), ex_(ex) {
+  CheckSink(const Secrets* secrets, const std::vector<Expectation>& ex, const std::vector<std::string>& topics)
+      : secrets_(secrets), ex_(ex), topics_(topics) {
     publish_counts.assign(ex_.size(), 0);
   }
   std::vector<SessionRow> rows;
@@ -41,6 +44,7 @@ class CheckSink final : public AnalyzerSink {
 
   void on_packet(const Connection& c, Direction dir, const Decoded& d, const Observation& ob,
                  const PacketMeta& m) override {
+    if (!topics_.empty() && topics_.matches(d.packet)) touched_.insert(c.id);
     for (std::uint8_t bit = 1; bit != 0 && ob.flow != 0; bit = static_cast<std::uint8_t>(bit << 1))
       if (ob.flow & bit) add(c, *flow_finding(bit), m, flow_message(d, dir, ob));
     for (std::uint8_t bit = 1; bit != 0 && ob.fleet.bits != 0; bit = static_cast<std::uint8_t>(bit << 1))
@@ -78,6 +82,10 @@ class CheckSink final : public AnalyzerSink {
             std::to_string(offset) + " (" + std::string(direction_name(dir)) + ")");
   }
   void on_connection_end(const Connection& c) override {
+    if (!topics_.empty() && touched_.erase(c.id) == 0) {  // --topic: not a connection of those topics
+      by_conn.erase(c.id);
+      return;
+    }
     SessionRow r = make_row(c, secrets_);
     auto& f = by_conn[c.id];
     for (auto& x : f) x.client_id = r.client_id;
@@ -219,6 +227,8 @@ class CheckSink final : public AnalyzerSink {
   }
   const Secrets* secrets_;
   const std::vector<Expectation>& ex_;
+  TopicFilter topics_;
+  std::unordered_set<std::uint64_t> touched_;
   ChallengeRegistry challenges_;
 };
 
@@ -347,7 +357,7 @@ int run_check(const CheckOptions& o) {
     }
     ex = std::move(*parsed);
   }
-  CheckSink sink(o.secrets.empty() ? nullptr : &secrets, ex);
+  CheckSink sink(o.secrets.empty() ? nullptr : &secrets, ex, o.cap.topics);
   Analyzer an(analyzer_options(o.cap), sink);
   InputReport rep = read_captures(o.cap, an);
   if (rep.unreadable) return kExitUsage;
@@ -398,6 +408,7 @@ void setup_check(CLI::App& app) {
       "Exit codes: 0 nothing at or above the fail level and every expectation met, 1 findings or failed\n"
       "expectations, 2 unreadable input or wrong usage.");
   add_capture_options(sub, opt->cap);
+  add_topic_option(sub, opt->cap, "only the connections that published, received or subscribed to a matching topic");
   sub->add_option("--secrets", opt->secrets, "Verify responses with the secrets in this file")
       ->check(CLI::ExistingFile);
   sub->add_option("--expect", opt->expect, "Expectations file")->check(CLI::ExistingFile);

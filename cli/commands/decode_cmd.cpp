@@ -7,6 +7,7 @@
 
 #include "commands.hpp"
 #include "capture_input.hpp"
+#include "topic_filter.hpp"
 #include "hexinput.hpp"
 #include "mqttauth/framer.hpp"
 #include "mqttauth/session.hpp"
@@ -156,7 +157,7 @@ int run_decode(const DecodeOptions& o) {
 class DecodeSink final : public AnalyzerSink {
  public:
   DecodeSink(const DecodeOptions& o, Out& out, bool several_files, bool header = true)
-      : o_(o), out_(out), several_(several_files) {
+      : o_(o), out_(out), several_(several_files), topics_(o.cap.topics) {
     json_ = o.format == "jsonl";
     csv_ = o.format == "csv";
     style_.color = o.color == "always" || (o.color == "auto" && !json_ && !csv_ && isatty(STDOUT_FILENO));
@@ -172,6 +173,7 @@ class DecodeSink final : public AnalyzerSink {
       for (const auto& t : o_.types) hit = hit || t == packet_name(d.packet);
       if (!hit) return;
     }
+    if (!topics_.empty() && !topics_.matches(d.packet)) return;
     ++packets;
     PacketPlace at = place(c, dir, m);
     if (json_)
@@ -184,12 +186,12 @@ class DecodeSink final : public AnalyzerSink {
   }
   void on_error(const Connection& c, Direction dir, const Error& e, const PacketMeta& m) override {
     ++errors;
-    if (!wanted(c) || !o_.types.empty()) return;
+    if (!wanted(c) || filtering()) return;
     report(place(c, dir, m), e, context(m));
   }
   void on_gap(const Connection& c, Direction dir, std::uint64_t, std::uint64_t bytes, const PacketMeta& m,
               GapReason why) override {
-    if (!wanted(c) || !o_.types.empty() || csv_) return;
+    if (!wanted(c) || filtering() || csv_) return;
     PacketPlace at = place(c, dir, m);
     if (json_) {
       event_json_line(out_.buf(), "gap", at,
@@ -201,7 +203,7 @@ class DecodeSink final : public AnalyzerSink {
   }
   void on_resync(const Connection& c, Direction dir, std::uint64_t, std::uint64_t skipped,
                  const PacketMeta& m) override {
-    if (!wanted(c) || !o_.types.empty() || csv_) return;
+    if (!wanted(c) || filtering() || csv_) return;
     if (json_) {
       event_json_line(out_.buf(), "resync", place(c, dir, m), [&](JsonWriter& w) { w.field_num("skipped", skipped); });
       return;
@@ -211,7 +213,7 @@ class DecodeSink final : public AnalyzerSink {
   }
   void on_tls(const Connection& c) override {
     ++tls;
-    if (csv_ || !o_.types.empty()) return;
+    if (csv_ || filtering()) return;
     if (json_) {
       PacketMeta m{c.first_frame, c.first_ts, 0, &c.file};
       PacketPlace at = place(c, Direction::c2s, m);
@@ -224,7 +226,7 @@ class DecodeSink final : public AnalyzerSink {
     out_.buf() += line;
   }
   void on_connection_end(const Connection& c) override {
-    if (!json_ || !wanted(c) || !o_.types.empty()) return;
+    if (!json_ || !wanted(c) || filtering()) return;
     PacketMeta m{c.last_frame, c.last_ts, 0, &c.file};
     PacketPlace at = place(c, Direction::c2s, m);
     at.dir = {};
@@ -240,6 +242,8 @@ class DecodeSink final : public AnalyzerSink {
   std::uint64_t tls = 0;
 
  private:
+  // Packets are selected (--type, --topic): only packets are shown, no gaps, errors or connection events.
+  bool filtering() const noexcept { return !o_.types.empty() || !topics_.empty(); }
   bool wanted(const Connection& c) const {
     if (!o_.conns.empty() && std::find(o_.conns.begin(), o_.conns.end(), c.id) == o_.conns.end()) return false;
     if (!o_.client_ids.empty()) {
@@ -279,6 +283,7 @@ class DecodeSink final : public AnalyzerSink {
   const DecodeOptions& o_;
   Out& out_;
   bool several_;
+  TopicFilter topics_;
   bool json_ = false, csv_ = false;
   TextStyle style_;
 };
@@ -387,6 +392,7 @@ void setup_decode(CLI::App& app) {
                 "Captures: only the MQTT ports, no recognition of connections that open with CONNECT");
   add_jobs_option(sub, opt->cap);
   // One value per occurrence (repeatable), so that capture files may follow.
+  add_topic_option(sub, opt->cap, "only packets that name a matching topic (PUBLISH, SUBSCRIBE, UNSUBSCRIBE)");
   repeatable(sub->add_option("--type", opt->types,
                              "Only packets of this type (connect, publish, authenticate, ...; repeatable)"));
   repeatable(sub->add_option("--client-id", opt->client_ids, "Only connections of this client id (repeatable)"));

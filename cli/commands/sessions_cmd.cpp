@@ -6,9 +6,11 @@
 #include <cstdio>
 #include <functional>
 #include <map>
+#include <unordered_set>
 #include <memory>
 
 #include "capture_input.hpp"
+#include "topic_filter.hpp"
 #include "commands.hpp"
 #include "output.hpp"
 #include "sessions.hpp"
@@ -231,9 +233,17 @@ void text_table(std::string& out, const std::vector<SessionRow>& rows, bool colo
 
 class SessionsSink final : public AnalyzerSink {
  public:
-  explicit SessionsSink(const Secrets* secrets) : secrets_(secrets) {}
+  SessionsSink(const Secrets* secrets, const std::vector<std::string>& topics) : secrets_(secrets), topics_(topics) {}
   std::vector<SessionRow> rows;
+  // --topic: the connections that published, were sent or subscribed to a matching topic.
+  void on_packet(const Connection& c, Direction, const Decoded& d, const Observation&, const PacketMeta&) override {
+    if (!topics_.empty() && topics_.matches(d.packet)) touched_.insert(c.id);
+  }
   void on_connection_end(const Connection& c) override {
+    if (!topics_.empty() && touched_.erase(c.id) == 0) {
+      if (write_) write_ready(an_->oldest_open_id());
+      return;
+    }
     if (!write_) {
       rows.push_back(make_row(c, secrets_));
       return;
@@ -258,6 +268,8 @@ class SessionsSink final : public AnalyzerSink {
 
  private:
   const Secrets* secrets_;
+  TopicFilter topics_;
+  std::unordered_set<std::uint64_t> touched_;
   const Analyzer* an_ = nullptr;
   std::function<void(const SessionRow&)> write_;
   std::map<std::uint64_t, SessionRow> waiting_;
@@ -281,7 +293,7 @@ int run_sessions(const SessionsOptions& o) {
   }
   const Secrets* sec = o.secrets.empty() ? nullptr : &secrets;
   auto by_conn = [](const auto& a, const auto& b) { return a.conn < b.conn; };
-  SessionsSink sink(sec);
+  SessionsSink sink(sec, o.cap.topics);
   InputReport rep;
   Out out(stdout);
   const char* kCsvHeader =
@@ -315,7 +327,7 @@ int run_sessions(const SessionsOptions& o) {
     std::vector<std::vector<SessionRow>> rows(n);
     std::vector<InputReport> reps(n);
     for_each_file(n, o.cap.jobs, [&](std::size_t i) {
-      SessionsSink s(sec);
+      SessionsSink s(sec, o.cap.topics);
       CaptureOptions one = one_file(o.cap, i);
       Analyzer an(analyzer_options(one), s);
       reps[i] = read_captures(one, an);
@@ -358,6 +370,7 @@ void setup_sessions(CLI::App& app) {
       "the lower-case hex HMAC-SHA256(secret, challenge).\n"
       "Exit codes: 0 done, 2 usage or unreadable input, 3 truncated or corrupt capture (the rest was analysed).");
   add_capture_options(sub, opt->cap);
+  add_topic_option(sub, opt->cap, "only the connections that published, received or subscribed to a matching topic");
   add_jobs_option(sub, opt->cap);
   sub->add_option("--secrets", opt->secrets, "Verify each response with the secrets in this file")
       ->check(CLI::ExistingFile);

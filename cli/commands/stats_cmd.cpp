@@ -14,6 +14,7 @@
 #include <unordered_map>
 
 #include "capture_input.hpp"
+#include "topic_filter.hpp"
 #include "mqttauth/hash.hpp"
 #include "commands.hpp"
 #include "output.hpp"
@@ -76,6 +77,8 @@ void merge_into(VolumeTable& t, Volume& other, const VolumeTable& from, const Vo
 
 class StatsSink final : public AnalyzerSink {
  public:
+  explicit StatsSink(const std::vector<std::string>& topic_filters = {}) : filter(topic_filters) {}
+  TopicFilter filter;  // --topic: only the packets that name a matching topic are counted
   std::array<std::array<std::uint64_t, 3>, kTypes> by_type{};  // [type][c2s, s2c, unknown]
   VolumeTable topics;                                          // PUBLISH per topic, both directions
   VolumeTable talkers;                                         // the clients' PUBLISH per client id
@@ -101,8 +104,15 @@ class StatsSink final : public AnalyzerSink {
  public:
   void add_fleet(const Fleet& f) {
     ack_by_client.merge(f.ack_by_client());
-    ack_by_topic.merge(f.ack_by_topic());
-    delivery_by_topic.merge(f.delivery_by_topic());
+    if (filter.empty()) {
+      ack_by_topic.merge(f.ack_by_topic());
+      delivery_by_topic.merge(f.delivery_by_topic());
+    } else {  // the topics of the filter only
+      for (const auto& [k, v] : f.ack_by_topic().keys())
+        if (filter.matches(k)) ack_by_topic.merge_key(k, v);
+      for (const auto& [k, v] : f.delivery_by_topic().keys())
+        if (filter.matches(k)) delivery_by_topic.merge_key(k, v);
+    }
     using C = Fleet::Counts;
     add_counts<&C::takeovers, &C::takeover_loops, &C::reconnect_storms, &C::retained_delivered, &C::retained_cleared,
                &C::wills_fired, &C::wills_published, &C::deliveries, &C::bounds_hit>(fleet, f.counts());
@@ -118,6 +128,7 @@ class StatsSink final : public AnalyzerSink {
 
   void on_packet(const Connection& c, Direction dir, const Decoded& d, const Observation&,
                  const PacketMeta& m) override {
+    if (!filter.empty() && !filter.matches(d.packet)) return;
     ++by_type[d.packet.index()][static_cast<std::size_t>(dir)];
     for (const Violation& v : d.violations) ++violations[std::string(error_kind_name(v.kind))];
     if (const auto* p = std::get_if<Publish>(&d.packet)) {
@@ -462,7 +473,7 @@ void print_text(std::string& out, const StatsSink& s, const Analyzer::Counters& 
 }
 
 int run_stats(const StatsOptions& o) {
-  StatsSink sink;
+  StatsSink sink(o.cap.topics);
   Analyzer::Counters counters;
   InputReport rep;
   if (o.cap.jobs == 0) {
@@ -482,7 +493,7 @@ int run_stats(const StatsOptions& o) {
     std::shared_ptr<SharedMapping> shared;  // one file: its pages mapped once for all the threads
     if (threads > 1 && o.cap.files.size() == 1) shared = SharedMapping::map(o.cap.files.front(), threads);
     auto work = [&](unsigned i) {
-      sinks[i] = std::make_unique<StatsSink>();
+      sinks[i] = std::make_unique<StatsSink>(o.cap.topics);
       CaptureOptions shard = o.cap;
       shard.shared_map = shared;
       shard.threads = threads;
@@ -510,7 +521,7 @@ int run_stats(const StatsOptions& o) {
     std::vector<Analyzer::Counters> counts(n);
     std::vector<InputReport> reps(n);
     for_each_file(n, o.cap.jobs, [&](std::size_t i) {
-      sinks[i] = std::make_unique<StatsSink>();
+      sinks[i] = std::make_unique<StatsSink>(o.cap.topics);
       CaptureOptions one = one_file(o.cap, i);
       Analyzer an(analyzer_options(one), *sinks[i]);
       reps[i] = read_captures(one, an);
@@ -546,6 +557,8 @@ void setup_stats(CLI::App& app) {
       "  mqttauth stats --format jsonl --top 20 *.pcap\n"
       "Exit codes: 0 done, 2 usage or unreadable input, 3 truncated or corrupt capture (the rest was analysed).");
   add_capture_options(sub, opt->cap);
+  add_topic_option(sub, opt->cap,
+                   "count only the packets that name a matching topic (the per-client latency is over all topics)");
   add_jobs_option(sub, opt->cap);
   opt->cap.threads = 0;
   sub->add_option("--threads", opt->cap.threads,

@@ -250,7 +250,8 @@ TEST(CheckCli, HealthExpectations) {
     std::map<std::string, std::string> got;
     for (const auto& l : r.lines()) {
       auto j = Json::parse(l);
-      if (j.has("expectation")) got[j["expectation"].str()] = (j["pass"].boolean() ? "pass " : "fail ") + j["detail"].str();
+      if (j.has("expectation"))
+        got[j["expectation"].str()] = (j["pass"].boolean() ? "pass " : "fail ") + j["detail"].str();
     }
     return std::make_pair(r.rc, got);
   };

@@ -91,6 +91,11 @@ class LatencyTable {
     slot.add(ns);
   }
   void merge(const LatencyTable& o);
+  // Adds the samples of one key of another table.
+  void merge_key(std::string_view key, const LatencySamples& s) {
+    slot(key).merge(s);
+    all_.merge(s);
+  }
   const std::unordered_map<std::string, LatencySamples, StringHash, std::equal_to<>>& keys() const noexcept {
     return keys_;
   }
