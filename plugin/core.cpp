@@ -109,11 +109,17 @@ PduResult Conversation::analyze(Capture& cap, const std::uint8_t* pdu, std::size
       if (stored) r.stored = *stored;
       return r;
     }
-    Observation ob = session_.observe(*d, dir, PacketRef{frame, ts_ns});
+    if (const auto* pub = std::get_if<Publish>(&p); pub && pub->qos > 0) {
+      r.qos_publish = true;
+      r.packet_id = pub->packet_id;
+    }
+    const PacketRef ref{frame, ts_ns};
+    Observation ob = session_.observe(*d, dir, ref);
     r.stored.role = static_cast<std::uint8_t>(ob.role);
     r.stored.anomalies = ob.anomalies;
     r.stored.flow = ob.flow;
     r.stored.flow_related = ob.flow_related ? static_cast<std::uint32_t>(*ob.flow_related) : 0;
+    follow(cap, *d, ob, PacketRef{frame, ts_ns}, r);
     r.stored.handshake = ob.handshake ? static_cast<std::int32_t>(*ob.handshake) : -1;
     if (ob.handshake) {
       const Handshake& h = session_.handshakes()[*ob.handshake];
@@ -138,6 +144,62 @@ PduResult Conversation::analyze(Capture& cap, const std::uint8_t* pdu, std::size
     std::snprintf(r.error_text, sizeof r.error_text, "internal error while decoding");
   }
   return r;
+}
+
+void Conversation::note_publish(const PduResult& r, Direction dir, Stored* stored) noexcept {
+  if (!r.qos_publish || !stored || dir == Direction::unknown) return;
+  try {
+    constexpr std::size_t kMax = 4096;  // as many as the flow audit follows per side
+    if (publishes_.size() >= kMax) return;
+    const std::uint32_t side = dir == Direction::c2s ? 0u : 1u;
+    publishes_[side << 16 | r.packet_id] = stored;
+  } catch (...) {
+  }
+}
+
+void Conversation::tcp_flags(Capture& cap, bool fin, bool rst, Direction dir, std::uint32_t frame,
+                             std::int64_t ts_ns) noexcept {
+  if (ended_) return;
+  if (fin) fin_[dir == Direction::c2s ? 0 : 1] = true;
+  if (!rst && !(fin_[0] && fin_[1])) return;
+  ended_ = true;
+  try {
+    session_.close(PacketRef{frame, ts_ns});
+    cap.fleet().end(id_, PacketRef{frame, ts_ns}, true);
+  } catch (...) {
+  }
+}
+
+// After the session model: the model across connections (as the CLI's analyzer feeds it) and, for an
+// acknowledgement, the forward link on its PUBLISH.
+void Conversation::follow(Capture& cap, const Decoded& d, const Observation& ob, const PacketRef& ref, PduResult& r) {
+  r.stored.ack_latency_ns = ob.ack_latency_ns;
+  // The model across connections, as the CLI's analyzer feeds it.
+  const FleetStep fs = cap.fleet().observe(id_, peer_, d, ob, ref);
+  r.stored.fleet = fs.bits;
+  r.stored.fleet_related = fs.related ? static_cast<std::uint32_t>(*fs.related) : 0;
+  r.stored.delivered_from = fs.delivered_from ? static_cast<std::uint32_t>(*fs.delivered_from) : 0;
+  r.stored.delivery_ns = fs.delivery_ns;
+  // An acknowledgement: the forward link on its PUBLISH.
+  if (ob.ack_latency_ns >= 0 && ob.dir != Direction::unknown) {
+    std::uint16_t id = 0;
+    std::visit(
+        [&id](const auto& pk) {
+          if constexpr (requires { pk.packet_id; }) id = pk.packet_id;
+        },
+        d.packet);
+    const std::uint32_t publisher = ob.dir == Direction::s2c ? 0u : 1u;
+    auto it = publishes_.find(publisher << 16 | id);
+    if (it != publishes_.end()) {
+      if (std::holds_alternative<Pubcomp>(d.packet)) {
+        it->second->completed_in = static_cast<std::uint32_t>(ref.id);
+        publishes_.erase(it);
+      } else {
+        if (!it->second->acked_in) it->second->acked_in = static_cast<std::uint32_t>(ref.id);
+        if (std::holds_alternative<Puback>(d.packet)) publishes_.erase(it);
+      }
+    }
+  }
 }
 
 HandshakeView Conversation::handshake(std::int32_t index) const noexcept {

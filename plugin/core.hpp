@@ -37,9 +37,19 @@ struct Stored {
   std::uint32_t replay_of = 0;  // a challenge equal to the one of this earlier frame
   std::uint8_t weakness = 0;    // mqttauth::ChallengeWeakness
   Verification verification = Verification::not_applicable;
-  bool ends_handshake = false;     // the CONNACK of a handshake
-  std::uint8_t flow = 0;           // mqttauth::flow bits: the QoS flow audit's findings on this packet
-  std::uint32_t flow_related = 0;  // the PUBLISH this packet acknowledges, repeats or reuses the id of (0: none)
+  bool ends_handshake = false;       // the CONNACK of a handshake
+  std::uint8_t flow = 0;             // mqttauth::flow bits: the QoS flow audit's findings on this packet
+  std::uint32_t flow_related = 0;    // the PUBLISH this packet acknowledges, repeats or reuses the id of (0: none)
+  std::int64_t ack_latency_ns = -1;  // an acknowledgement (PUBACK, PUBREC, PUBCOMP): the time since its PUBLISH
+  // The model across connections (mqttauth/fleet.hpp): its findings on this packet and the frame they refer to,
+  // the client PUBLISH a server PUBLISH delivers (and how long after it).
+  std::uint8_t fleet = 0;
+  std::uint32_t fleet_related = 0;
+  std::uint32_t delivered_from = 0;
+  std::int64_t delivery_ns = -1;
+  // A QoS 1/2 PUBLISH: where it was acknowledged (PUBACK or PUBREC) and completed (PUBCOMP); filled in when
+  // those are dissected on the first pass (shown on a second pass, e.g. tshark -2).
+  std::uint32_t acked_in = 0, completed_in = 0;
 };
 
 struct PduResult {
@@ -53,6 +63,9 @@ struct PduResult {
   std::uint8_t level = 0, flags = 0;
   std::uint16_t keepalive = 0;
   std::uint32_t header_len = 0;
+  // A QoS 1/2 PUBLISH: its packet identifier, for its forward links (Conversation::note_publish).
+  bool qos_publish = false;
+  std::uint16_t packet_id = 0;
   // error (malformed, or why a type-0 body is not authenticate)
   bool has_error = false;
   std::uint8_t error_kind = 0;
@@ -89,16 +102,39 @@ class Conversation {
   PduResult analyze(Capture& cap, const std::uint8_t* pdu, std::size_t len, Direction dir, std::uint32_t frame,
                     std::int64_t ts_ns, bool first, const Stored* stored) noexcept;
   HandshakeView handshake(std::int32_t index) const noexcept;
+  // The conversation's identity in the model across connections: a number unique in the file, and a value
+  // per client address (takeover loops are told by it).
+  void identify(std::uint64_t id, std::uint64_t peer) noexcept {
+    id_ = id;
+    peer_ = peer;
+  }
+  // The first pass kept `stored` for the QoS 1/2 PUBLISH `r` sent in direction `dir`: its acknowledgements fill
+  // in acked_in / completed_in.
+  void note_publish(const PduResult& r, Direction dir, Stored* stored) noexcept;
+  // A TCP segment of this conversation with FIN or RST (first pass, every frame): the connection ends when both
+  // sides sent FIN, or at a RST, as the CLI's analyzer ends it.
+  void tcp_flags(Capture& cap, bool fin, bool rst, Direction dir, std::uint32_t frame, std::int64_t ts_ns) noexcept;
 
  private:
+  void follow(Capture& cap, const Decoded& d, const Observation& ob, const PacketRef& ref, PduResult& r);
+
   Options opts_;
   Session session_;
+  std::uint64_t id_ = 0, peer_ = 0;
+  bool fin_[2] = {false, false}, ended_ = false;
+  // In-flight QoS 1/2 PUBLISH by (publisher side << 16 | packet id), for their forward links (bounded).
+  std::unordered_map<std::uint32_t, Stored*> publishes_;
 };
 
 // File-wide state: challenges seen (for replays), the secrets.
 class Capture {
  public:
-  void clear() noexcept { challenges_.clear(); }
+  Capture() : fleet_(std::make_unique<Fleet>()) {}
+  void clear() noexcept {
+    challenges_.clear();
+    fleet_ = std::make_unique<Fleet>();
+  }
+  Fleet& fleet() noexcept { return *fleet_; }
   bool load_secrets(const std::string& path, std::string& error) noexcept;
   // Frame where this challenge was first seen, or 0 (and remembers it).
   std::uint32_t note_challenge(const std::string& challenge, std::uint32_t frame) noexcept;
@@ -108,6 +144,7 @@ class Capture {
  private:
   ChallengeRegistry challenges_;
   std::unique_ptr<Secrets> loaded_;
+  std::unique_ptr<Fleet> fleet_;  // the model across connections, fed every PDU on the first pass
 };
 
 }  // namespace mqttauth::plugin

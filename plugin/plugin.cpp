@@ -51,7 +51,10 @@ int hf_code = -1, hf_role = -1, hf_protoname = -1, hf_level = -1, hf_flags = -1,
     hf_flag_reserved = -1, hf_keepalive = -1, hf_clientid = -1, hf_username = -1, hf_password = -1, hf_will_topic = -1,
     hf_will_payload = -1, hf_outcome = -1, hf_hs_code = -1, hf_latency = -1, hf_connect_in = -1, hf_challenge_in = -1,
     hf_response_in = -1, hf_connack_in = -1, hf_verification = -1, hf_weakness = -1, hf_replay_of = -1,
-    hf_flow_publish = -1, hf_reserved_body = -1, hf_handshake = -1, hf_violation = -1;
+    hf_flow_publish = -1, hf_reserved_body = -1, hf_handshake = -1, hf_violation = -1, hf_ack_in = -1,
+    hf_complete_in = -1, hf_ack_latency = -1, hf_fleet_related = -1, hf_published_in = -1, hf_delivery = -1;
+// Wireshark's TCP fields the postdissector reads (the end of a connection for the model across connections).
+int hf_tcp_fin = -1, hf_tcp_rst = -1;
 gint ett_mqttauth = -1, ett_flags = -1, ett_handshake = -1;
 // One expert info per finding of the vocabulary (mqttauth/findings.hpp), named "mqttauth.<name>" as `check`
 // names it, with its severity and sentence.
@@ -119,6 +122,11 @@ ConvData* get_conv(packet_info* pinfo, bool server_is_dst) {
     copy_address_wmem(wmem_file_scope(), &cd->server, &pinfo->src);
     cd->server_port = pinfo->srcport;
   }
+  // Its identity in the model across connections: the conversation's index, and its client's address.
+  const address& client = server_is_dst ? pinfo->src : pinfo->dst;
+  std::uint64_t peer = 0xcbf29ce484222325ull;
+  for (int i = 0; i < client.len; ++i) peer = (peer ^ static_cast<const guint8*>(client.data)[i]) * 0x100000001b3ull;
+  c->identify(conv->conv_index + 1, peer);
   wmem_register_callback(wmem_file_scope(), conv_cb, cd);
   conversation_add_proto_data(conv, proto_mqttauth, cd);
   return cd;
@@ -136,6 +144,8 @@ struct TapInfo {
   gboolean has_latency;
   double latency_ms;
   const char* client_id;
+  gboolean has_ack, has_delivery;  // PUBLISH to its acknowledgement; a client's PUBLISH to its delivery
+  double ack_ms, delivery_ms;
 };
 
 std::int64_t ts_of(const packet_info* pinfo) {
@@ -218,6 +228,36 @@ void add_flow(proto_tree* tree, tvbuff_t* tvb, packet_info* pinfo, const Stored&
         if (st.flow_related)
           expert_add_info_format(pinfo, fi, ei(*f), "%s [%s] (the PUBLISH in frame %u)", info.sentence.data(),
                                  info.clause.data(), st.flow_related);
+        else
+          expert_add_info_format(pinfo, fi, ei(*f), "%s [%s]", info.sentence.data(), info.clause.data());
+      }
+}
+
+// The model across connections: forward links of a PUBLISH to its acknowledgements, the latency of an
+// acknowledgement, the client PUBLISH a server PUBLISH delivers, and the findings (takeovers, storms, retained
+// messages, wills) as expert infos, on the same frames as `check`.
+void add_fleet(proto_tree* tree, tvbuff_t* tvb, packet_info* pinfo, const Stored& st) {
+  if (st.acked_in) proto_item_set_generated(proto_tree_add_uint(tree, hf_ack_in, tvb, 0, 0, st.acked_in));
+  if (st.completed_in) proto_item_set_generated(proto_tree_add_uint(tree, hf_complete_in, tvb, 0, 0, st.completed_in));
+  if (st.ack_latency_ns >= 0)
+    proto_item_set_generated(
+        proto_tree_add_double(tree, hf_ack_latency, tvb, 0, 0, static_cast<double>(st.ack_latency_ns) / 1e6));
+  if (st.delivered_from) {
+    proto_item_set_generated(proto_tree_add_uint(tree, hf_published_in, tvb, 0, 0, st.delivered_from));
+    if (st.delivery_ns >= 0)
+      proto_item_set_generated(
+          proto_tree_add_double(tree, hf_delivery, tvb, 0, 0, static_cast<double>(st.delivery_ns) / 1e6));
+  }
+  if (st.fleet == 0) return;
+  proto_item* fi = proto_tree_add_uint(tree, hf_fleet_related, tvb, 0, 0, st.fleet_related);
+  proto_item_set_generated(fi);
+  for (std::uint8_t bit = 1; bit != 0; bit = static_cast<std::uint8_t>(bit << 1))
+    if (st.fleet & bit)
+      if (auto f = mqttauth::fleet_finding(bit)) {
+        const auto& info = mqttauth::finding(*f);
+        if (st.fleet_related)
+          expert_add_info_format(pinfo, fi, ei(*f), "%s [%s] (frame %u)", info.sentence.data(), info.clause.data(),
+                                 st.fleet_related);
         else
           expert_add_info_format(pinfo, fi, ei(*f), "%s [%s]", info.sentence.data(), info.clause.data());
       }
@@ -323,6 +363,13 @@ void dissect_pdu(tvbuff_t* pdu_tvb, const guint8* bytes, guint len, packet_info*
     auto* s = wmem_new(wmem_file_scope(), Stored);
     *s = r.stored;
     p_add_proto_data(wmem_file_scope(), pinfo, proto_mqttauth, key, s);
+    cd->conv->note_publish(r, dir, s);  // its acknowledgements, dissected later, fill in its forward links
+    stored = s;
+  }
+  // On a second pass the forward links filled in since are in the kept copy.
+  if (stored) {
+    r.stored.acked_in = stored->acked_in;
+    r.stored.completed_in = stored->completed_in;
   }
   if (r.custom) {
     dissect_custom(pdu_tvb, pinfo, tree, cd, r);
@@ -330,6 +377,15 @@ void dissect_pdu(tvbuff_t* pdu_tvb, const guint8* bytes, guint len, packet_info*
     call_dissector(mqtt_handle, pdu_tvb, pinfo, tree);
     add_violations(tree, pdu_tvb, pinfo, r, nullptr);
     add_flow(tree, pdu_tvb, pinfo, r.stored);
+    add_fleet(tree, pdu_tvb, pinfo, r.stored);
+    if (r.stored.ack_latency_ns >= 0 || r.stored.delivery_ns >= 0) {
+      auto* tap = wmem_new0(pinfo->pool, TapInfo);
+      tap->has_ack = r.stored.ack_latency_ns >= 0;
+      tap->ack_ms = static_cast<double>(r.stored.ack_latency_ns) / 1e6;
+      tap->has_delivery = r.stored.delivery_ns >= 0;
+      tap->delivery_ms = static_cast<double>(r.stored.delivery_ns) / 1e6;
+      tap_queue_packet(mqttauth_tap, pinfo, tap);
+    }
     if (r.stored.ends_handshake) {
       auto hv = cd->conv->handshake(r.stored.handshake);
       if (hv.valid && hv.scheme != 0) {
@@ -445,6 +501,8 @@ void tree_init(stats_tree* st) {
   st_client = stats_tree_create_pivot(st, "Handshakes by client id", 0);
   st_latency = stats_tree_create_range_node(st, "Handshake latency (ms)", 0, "0-9", "10-49", "50-99", "100-499",
                                             "500-999", "1000-", nullptr);
+  stats_tree_create_node(st, "PUBLISH to acknowledgement (ms)", 0, STAT_DT_FLOAT, FALSE);
+  stats_tree_create_node(st, "Delivery to another client (ms)", 0, STAT_DT_FLOAT, FALSE);
 }
 
 tap_packet_status tree_packet(stats_tree* st, packet_info*, epan_dissect_t*, const void* p, tap_flags_t) {
@@ -462,7 +520,39 @@ tap_packet_status tree_packet(stats_tree* st, packet_info*, epan_dissect_t*, con
     stats_tree_tick_pivot(st, st_client, info->client_id ? info->client_id : "");
     if (info->has_latency) stats_tree_tick_range(st, "Handshake latency (ms)", 0, static_cast<int>(info->latency_ms));
   }
+  if (info->has_ack)
+    avg_stat_node_add_value_float(st, "PUBLISH to acknowledgement (ms)", 0, FALSE, static_cast<gfloat>(info->ack_ms));
+  if (info->has_delivery)
+    avg_stat_node_add_value_float(st, "Delivery to another client (ms)", 0, FALSE,
+                                  static_cast<gfloat>(info->delivery_ms));
   return TAP_PACKET_REDRAW;
+}
+
+// The fields of the QoS flows' forward links and of the model across connections.
+void register_fleet_fields() {
+  static hf_register_info hf[] = {
+      {&hf_ack_in,
+       {"Acknowledged in", "mqttauth.flow.ack_in", FT_FRAMENUM, BASE_NONE, FRAMENUM_TYPE(FT_FRAMENUM_RESPONSE), 0,
+        "The PUBACK or PUBREC of this PUBLISH (shown on a second pass)", HFILL}},
+      {&hf_complete_in,
+       {"PUBCOMP in", "mqttauth.flow.complete_in", FT_FRAMENUM, BASE_NONE, FRAMENUM_TYPE(FT_FRAMENUM_RESPONSE), 0,
+        "The PUBCOMP that completes this QoS 2 PUBLISH (shown on a second pass)", HFILL}},
+      {&hf_ack_latency,
+       {"Time since the PUBLISH (ms)", "mqttauth.flow.latency_ms", FT_DOUBLE, BASE_NONE, nullptr, 0,
+        "PUBLISH to this acknowledgement", HFILL}},
+      {&hf_fleet_related,
+       {"Refers to", "mqttauth.fleet.related", FT_FRAMENUM, BASE_NONE, nullptr, 0,
+        "Takeover: the CONNECT of the connection taken over; retained: the SUBSCRIBE; will: the end of the "
+        "connection whose will it is; cleared: the retained PUBLISH",
+        HFILL}},
+      {&hf_published_in,
+       {"Published in", "mqttauth.fleet.published_in", FT_FRAMENUM, BASE_NONE, FRAMENUM_TYPE(FT_FRAMENUM_REQUEST), 0,
+        "The client PUBLISH this server PUBLISH delivers (same topic and payload, another connection)", HFILL}},
+      {&hf_delivery,
+       {"Delivery time (ms)", "mqttauth.fleet.delivery_ms", FT_DOUBLE, BASE_NONE, nullptr, 0,
+        "From the client's PUBLISH to this delivery", HFILL}},
+  };
+  proto_register_field_array(proto_mqttauth, hf, G_N_ELEMENTS(hf));
 }
 
 void proto_register_mqttauth() {
@@ -560,6 +650,7 @@ void proto_register_mqttauth() {
   }
   proto_mqttauth = proto_register_protocol("MQTT custom authentication", "MQTTAUTH", "mqttauth");
   proto_register_field_array(proto_mqttauth, hf, G_N_ELEMENTS(hf));
+  register_fleet_fields();
   proto_register_subtree_array(ett, G_N_ELEMENTS(ett));
   expert_module_t* em = expert_register_protocol(proto_mqttauth);
   expert_register_field_array(em, ei_info, kFindings);
@@ -579,7 +670,37 @@ void proto_register_mqttauth() {
   register_cleanup_routine(cleanup_capture);
 }
 
+// Every frame, first pass: a FIN or RST of a conversation the plugin follows ends it in the model across
+// connections (its will fires, its client id is free) as the CLI's analyzer ends it.
+int dissect_post(tvbuff_t*, packet_info* pinfo, proto_tree* tree, void*) {
+  if (PINFO_FD_VISITED(pinfo) || !tree || !g_capture || hf_tcp_fin < 0) return 0;
+  auto flag = [&](int hf) {
+    GPtrArray* a = proto_get_finfo_ptr_array(tree, hf);
+    if (!a) return false;
+    for (guint i = 0; i < a->len; ++i)
+      if (fvalue_get_uinteger64(&static_cast<field_info*>(g_ptr_array_index(a, i))->value) != 0) return true;
+    return false;
+  };
+  const bool fin = flag(hf_tcp_fin), rst = flag(hf_tcp_rst);
+  if (!fin && !rst) return 0;
+  conversation_t* conv = find_conversation_pinfo(pinfo, 0);
+  auto* cd = conv ? static_cast<ConvData*>(conversation_get_proto_data(conv, proto_mqttauth)) : nullptr;
+  if (!cd || !cd->conv) return 0;
+  cd->conv->tcp_flags(*g_capture, fin, rst, direction_of(cd, pinfo), pinfo->num, ts_of(pinfo));
+  return 0;
+}
+
 void proto_reg_handoff_mqttauth() {
+  hf_tcp_fin = proto_registrar_get_id_byname("tcp.flags.fin");
+  hf_tcp_rst = proto_registrar_get_id_byname("tcp.flags.reset");
+  if (hf_tcp_fin >= 0 && hf_tcp_rst >= 0) {
+    dissector_handle_t post = create_dissector_handle(dissect_post, proto_mqttauth);
+    register_postdissector(post);
+    GArray* wanted = g_array_new(FALSE, FALSE, static_cast<guint>(sizeof(int)));
+    g_array_append_val(wanted, hf_tcp_fin);
+    g_array_append_val(wanted, hf_tcp_rst);
+    set_postdissector_wanted_hfids(post, wanted);
+  }
   mqtt_handle = find_dissector_add_dependency("mqtt", proto_mqttauth);
   // Take the MQTT ports from Wireshark's MQTT dissector (it gets every standard PDU back from us).
   dissector_delete_uint("tcp.port", 1883, mqtt_handle);
