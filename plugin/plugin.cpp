@@ -215,22 +215,29 @@ void add_violations(proto_tree* tree, tvbuff_t* tvb, packet_info* pinfo, const P
   }
 }
 
+// One expert info per set bit of `bits` (finding_of names each), saying which frame it refers to.
+void add_bit_findings(packet_info* pinfo, proto_item* item, std::uint8_t bits,
+                      std::optional<FindingId> (*finding_of)(std::uint8_t) noexcept, std::uint32_t related,
+                      const char* related_what) {
+  for (std::uint8_t bit = 1; bit != 0; bit = static_cast<std::uint8_t>(bit << 1))
+    if (bits & bit)
+      if (auto f = finding_of(bit)) {
+        const auto& info = mqttauth::finding(*f);
+        if (related)
+          expert_add_info_format(pinfo, item, ei(*f), "%s [%s] (%s %u)", info.sentence.data(), info.clause.data(),
+                                 related_what, related);
+        else
+          expert_add_info_format(pinfo, item, ei(*f), "%s [%s]", info.sentence.data(), info.clause.data());
+      }
+}
+
 // The QoS flow audit: a link to the PUBLISH this packet acknowledges (or repeats, or reuses the id of), and the
 // flow's findings as expert infos on it.
 void add_flow(proto_tree* tree, tvbuff_t* tvb, packet_info* pinfo, const Stored& st) {
   if (st.flow_related == 0 && st.flow == 0) return;
   proto_item* fi = proto_tree_add_uint(tree, hf_flow_publish, tvb, 0, 0, st.flow_related);
   proto_item_set_generated(fi);
-  for (std::uint8_t bit = 1; bit != 0; bit = static_cast<std::uint8_t>(bit << 1))
-    if (st.flow & bit)
-      if (auto f = mqttauth::flow_finding(bit)) {
-        const auto& info = mqttauth::finding(*f);
-        if (st.flow_related)
-          expert_add_info_format(pinfo, fi, ei(*f), "%s [%s] (the PUBLISH in frame %u)", info.sentence.data(),
-                                 info.clause.data(), st.flow_related);
-        else
-          expert_add_info_format(pinfo, fi, ei(*f), "%s [%s]", info.sentence.data(), info.clause.data());
-      }
+  add_bit_findings(pinfo, fi, st.flow, mqttauth::flow_finding, st.flow_related, "the PUBLISH in frame");
 }
 
 // The model across connections: forward links of a PUBLISH to its acknowledgements, the latency of an
@@ -251,16 +258,7 @@ void add_fleet(proto_tree* tree, tvbuff_t* tvb, packet_info* pinfo, const Stored
   if (st.fleet == 0) return;
   proto_item* fi = proto_tree_add_uint(tree, hf_fleet_related, tvb, 0, 0, st.fleet_related);
   proto_item_set_generated(fi);
-  for (std::uint8_t bit = 1; bit != 0; bit = static_cast<std::uint8_t>(bit << 1))
-    if (st.fleet & bit)
-      if (auto f = mqttauth::fleet_finding(bit)) {
-        const auto& info = mqttauth::finding(*f);
-        if (st.fleet_related)
-          expert_add_info_format(pinfo, fi, ei(*f), "%s [%s] (frame %u)", info.sentence.data(), info.clause.data(),
-                                 st.fleet_related);
-        else
-          expert_add_info_format(pinfo, fi, ei(*f), "%s [%s]", info.sentence.data(), info.clause.data());
-      }
+  add_bit_findings(pinfo, fi, st.fleet, mqttauth::fleet_finding, st.fleet_related, "frame");
 }
 
 void dissect_custom(tvbuff_t* tvb, packet_info* pinfo, proto_tree* tree, const ConvData* cd, const PduResult& r) {
