@@ -54,12 +54,16 @@ using VolumeTable = std::unordered_map<std::string, Volume, TopicHash, std::equa
 
 // The row of `key` in `t` (made when new; at most kMaxTopics keys, the rest go to `other`). Stable: rows are
 // never erased.
-Volume& volume_of(VolumeTable& t, Volume& other, std::string_view key) {
+Volume& volume_of(VolumeTable& t, Volume& other, std::string_view key, std::string_view* stored_key = nullptr) {
   auto it = t.find(key);
   if (it == t.end()) {
-    if (t.size() >= kMaxTopics) return other;
+    if (t.size() >= kMaxTopics) {
+      if (stored_key) *stored_key = {};
+      return other;
+    }
     it = t.emplace(std::string(key), Volume{}).first;
   }
+  if (stored_key) *stored_key = it->first;
   return it->second;
 }
 void merge_into(VolumeTable& t, Volume& other, const VolumeTable& from, const Volume& from_other) {
@@ -139,9 +143,7 @@ class StatsSink final : public AnalyzerSink {
       Recent& r = recent_[c.id & (kRecent - 1)];
       if (r.conn != c.id || r.topic != p->topic || !r.volume) {
         r.conn = c.id;
-        r.volume = &volume_of(topics, other_topics, p->topic);
-        auto it = topics.find(p->topic);  // (once per change of topic on a connection)
-        r.topic = it == topics.end() ? std::string_view() : std::string_view(it->first);
+        r.volume = &volume_of(topics, other_topics, p->topic, &r.topic);
       }
       r.volume->add(p->payload.size(), m.ts_ns);
       if (dir == Direction::c2s) {

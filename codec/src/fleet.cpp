@@ -60,12 +60,9 @@ std::string_view will_name(FleetConnEnd::Will w) noexcept {
 
 // --- latency ---
 
-void LatencySamples::add(std::int64_t ns) {
-  if (count_ == 0 || ns < min_) min_ = ns;
-  if (count_ == 0 || ns > max_) max_ = ns;
-  ++count_;
-  sum_ += ns;
+void LatencySamples::keep(std::int64_t ns) {
   if (kept_.size() < capacity_) {
+    if (kept_.empty()) kept_.reserve(capacity_ < 16 ? capacity_ : 16);  // (no growth by ones and twos)
     kept_.push_back(ns);
     return;
   }
@@ -80,18 +77,17 @@ void LatencySamples::merge(const LatencySamples& o) {
   const std::uint64_t before = count_;
   if (before == 0 || o.min_ < min_) min_ = o.min_;
   if (before == 0 || o.max_ > max_) max_ = o.max_;
-  if (before + o.count_ <= capacity_) {
-    kept_.insert(kept_.end(), o.kept_.begin(), o.kept_.end());
-  } else {
-    // Each side's samples in proportion to its count (an approximation, as any merged reservoir).
-    std::vector<std::int64_t> mixed;
-    mixed.reserve(capacity_);
-    const double share = static_cast<double>(count_) / static_cast<double>(count_ + o.count_);
-    const auto mine = std::min<std::size_t>(kept_.size(), static_cast<std::size_t>(std::llround(share * capacity_)));
-    mixed.insert(mixed.end(), kept_.begin(), kept_.begin() + static_cast<std::ptrdiff_t>(mine));
-    const auto theirs = std::min<std::size_t>(o.kept_.size(), capacity_ - mine);
-    mixed.insert(mixed.end(), o.kept_.begin(), o.kept_.begin() + static_cast<std::ptrdiff_t>(theirs));
-    kept_.swap(mixed);
+  const std::size_t i =
+      std::min<std::size_t>(o.kept_.size(), capacity_ - std::min<std::size_t>(capacity_, kept_.size()));
+  kept_.insert(kept_.end(), o.kept_.begin(), o.kept_.begin() + static_cast<std::ptrdiff_t>(i));
+  if (i < o.kept_.size()) {
+    // A full reservoir: the other side's share of it (by count) replaces slots picked deterministically; an
+    // approximation, as any merged reservoir. O(the other's samples), not O(capacity).
+    const double share = static_cast<double>(o.count_) / static_cast<double>(before + o.count_);
+    const auto take =
+        std::min<std::size_t>(o.kept_.size() - i, static_cast<std::size_t>(std::llround(share * capacity_)));
+    for (std::size_t k = 0; k < take; ++k)
+      kept_[static_cast<std::size_t>(mix(before + o.count_ + k) % capacity_)] = o.kept_[i + k];
   }
   count_ += o.count_;
   sum_ += o.sum_;
@@ -116,8 +112,24 @@ LatencySamples& LatencyTable::slot(std::string_view key) {
   return it->second;
 }
 
+const LatencySamples& LatencyTable::all() const {
+  if (keep_all_ || !stale_) return all_;
+  // From the keys, in the order of their names (the same figures however the samples were split).
+  std::vector<const std::pair<const std::string, LatencySamples>*> v;
+  v.reserve(keys_.size());
+  for (const auto& kv : keys_) v.push_back(&kv);
+  std::sort(v.begin(), v.end(), [](const auto* a, const auto* b) { return a->first < b->first; });
+  all_ = LatencySamples(4096);
+  for (const auto* kv : v) all_.merge(kv->second);
+  stale_ = false;
+  return all_;
+}
+
 void LatencyTable::merge(const LatencyTable& o) {
-  all_.merge(o.all_);
+  if (keep_all_)
+    all_.merge(o.all());
+  else
+    stale_ = true;
   for (const auto& [k, v] : o.keys_) {
     auto it = keys_.find(k);
     if (it == keys_.end()) it = keys_.try_emplace(keys_.size() >= max_keys_ ? std::string(kOther) : k, per_key_).first;
@@ -149,7 +161,7 @@ FleetStep Fleet::observe(std::uint64_t conn, std::uint64_t peer, const Decoded& 
       on_client_publish(conn, *pub, dg, ref, st);
     else
       on_server_publish(conn, *pub, dg, ref, st);
-    count(st);
+    if (st.bits) count(st);
     return st;
   }
   Conn& c = conns_[conn];
@@ -368,18 +380,24 @@ void Fleet::on_ack(Conn& c, const Observation& ob) {
   if (ob.dir != Direction::s2c) return;
   if (!c.ack) c.ack = &ack_client_.slot(c.client_id.empty() ? std::string_view("(unknown)") : c.client_id);
   ack_client_.add(*c.ack, ob.ack_latency_ns);
-  auto it = topics_.find(ob.ack_topic);
-  LatencySamples* slot = nullptr;
-  if (it != topics_.end()) {
-    if (!it->second.ack) it->second.ack = &ack_topic_.slot(it->second.name);
-    slot = it->second.ack;
-  } else {
-    slot = &ack_topic_.slot(kOther);
+  if (!c.ack_topic_slot || c.ack_topic != ob.ack_topic) {  // (a device acknowledged on one topic after another)
+    auto it = topics_.find(ob.ack_topic);
+    if (it != topics_.end()) {
+      if (!it->second.ack) it->second.ack = &ack_topic_.slot(it->second.name);
+      c.ack_topic_slot = it->second.ack;
+    } else {
+      c.ack_topic_slot = &ack_topic_.slot(kOther);
+    }
+    c.ack_topic = ob.ack_topic;
   }
-  slot->add(ob.ack_latency_ns);  // (ack_topic_.all() would repeat ack_client_'s)
+  c.ack_topic_slot->add(ob.ack_latency_ns);  // (ack_topic_.all() would repeat ack_client_'s)
 }
 
 void Fleet::note_topic(std::uint64_t hash, std::string_view topic) {
+  // Most PUBLISH repeat a topic noted a moment ago: a small direct-mapped memory of those saves the lookup.
+  std::uint64_t& seen = noted_[hash & (noted_.size() - 1)];
+  if (seen == hash) return;
+  seen = hash;
   if (topics_.size() >= kMaxTopics || topics_.count(hash)) return;
   topics_.try_emplace(hash, Topic{std::string(topic), nullptr});
 }

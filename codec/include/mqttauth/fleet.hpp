@@ -10,6 +10,7 @@
 // is counted in bounds_hit(), never a reason to grow.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <deque>
 #include <optional>
@@ -59,7 +60,20 @@ struct FleetStep {
 class LatencySamples {
  public:
   explicit LatencySamples(std::uint32_t capacity = 256) : capacity_(capacity) {}
-  void add(std::int64_t ns);
+  void add(std::int64_t ns) {  // (inline: one per acknowledgement)
+    if (count_ == 0) {
+      min_ = max_ = ns;
+    } else {
+      min_ = ns < min_ ? ns : min_;
+      max_ = ns > max_ ? ns : max_;
+    }
+    ++count_;
+    sum_ += ns;
+    if (kept_.size() < kept_.capacity() && kept_.size() < capacity_)
+      kept_.push_back(ns);
+    else
+      keep(ns);
+  }
   void merge(const LatencySamples& o);
   std::uint64_t count() const noexcept { return count_; }
   std::int64_t min() const noexcept { return min_; }
@@ -70,6 +84,8 @@ class LatencySamples {
   bool exact() const noexcept { return count_ <= capacity_; }
 
  private:
+  void keep(std::int64_t ns);  // add()'s sample when the vector must grow or the reservoir is full
+
   std::uint32_t capacity_;
   std::uint64_t count_ = 0;
   std::int64_t min_ = 0, max_ = 0;
@@ -80,32 +96,42 @@ class LatencySamples {
 // Latency per key (client id or topic), at most `max_keys` keys; the rest under "(other)".
 class LatencyTable {
  public:
-  explicit LatencyTable(std::size_t max_keys = 4096, std::uint32_t per_key = 256)
-      : max_keys_(max_keys), per_key_(per_key) {}
+  // keep_all: all() sampled as samples come (exact up to 4,096); otherwise made from the keys' samples when
+  // asked for (one add less per sample; exact while every key's are).
+  explicit LatencyTable(std::size_t max_keys = 4096, std::uint32_t per_key = 256, bool keep_all = true)
+      : max_keys_(max_keys), per_key_(per_key), keep_all_(keep_all) {}
   void add(std::string_view key, std::int64_t ns) { add(slot(key), ns); }
   // The samples of `key` (made when new; "(other)" beyond max_keys): stable while the table lives, so a caller
   // can keep it and add to it without a lookup.
   LatencySamples& slot(std::string_view key);
   void add(LatencySamples& slot, std::int64_t ns) {
-    all_.add(ns);
+    if (keep_all_)
+      all_.add(ns);
+    else
+      stale_ = true;
     slot.add(ns);
   }
   void merge(const LatencyTable& o);
   // Adds the samples of one key of another table.
   void merge_key(std::string_view key, const LatencySamples& s) {
     slot(key).merge(s);
-    all_.merge(s);
+    if (keep_all_)
+      all_.merge(s);
+    else
+      stale_ = true;
   }
   const std::unordered_map<std::string, LatencySamples, StringHash, std::equal_to<>>& keys() const noexcept {
     return keys_;
   }
-  const LatencySamples& all() const noexcept { return all_; }
+  const LatencySamples& all() const;
 
  private:
   std::size_t max_keys_;
   std::uint32_t per_key_;
+  bool keep_all_;
   std::unordered_map<std::string, LatencySamples, StringHash, std::equal_to<>> keys_;
-  LatencySamples all_{4096};
+  mutable bool stale_ = false;
+  mutable LatencySamples all_{4096};
 };
 
 // What the fleet model knows of a connection when it ends.
@@ -180,6 +206,8 @@ class Fleet {
     // closes the one it takes over before or after the CONNACK (mosquitto: before).
     std::vector<std::pair<std::uint64_t, std::uint64_t>> rivals;
     LatencySamples* ack = nullptr;  // its client's slot in ack_client_
+    std::uint64_t ack_topic = 0;    // the topic of its last acknowledged PUBLISH, and that topic's slot
+    LatencySamples* ack_topic_slot = nullptr;
   };
   struct Client {
     std::vector<std::uint64_t> connected;              // its connections accepted and not ended
@@ -230,7 +258,8 @@ class Fleet {
     LatencySamples* ack = nullptr;  // its slot in ack_topic_
   };
   std::unordered_map<std::uint64_t, Topic> topics_;  // by topic hash
-  LatencyTable ack_client_{4096, 128}, ack_topic_{4096, 256}, delivery_topic_{4096, 256};
+  std::array<std::uint64_t, 1024> noted_{};          // topic hashes noted lately (note_topic)
+  LatencyTable ack_client_{4096, 128, false}, ack_topic_{4096, 256}, delivery_topic_{4096, 256};
   Counts counts_;
 };
 
