@@ -157,6 +157,21 @@ void Conversation::note_publish(const PduResult& r, Direction dir, Stored* store
   }
 }
 
+void Conversation::note_stored(const PduResult& r, std::uint32_t frame, Stored* stored) noexcept {
+  // PUBLISH (3), PUBREC (5), PUBREL (6), PINGREQ (12): the packets the end of a connection may name.
+  if (!stored || (r.type_code != 3 && r.type_code != 5 && r.type_code != 6 && r.type_code != 12)) return;
+  try {
+    if (recent_order_.size() >= kMaxRecent) {
+      recent_.erase(recent_order_.front());
+      recent_order_.pop_front();
+    }
+    // (Several packets in one frame: the first of them is the one `check` names by frame.)
+    auto [it, fresh] = recent_.try_emplace(frame, stored);
+    if (fresh) recent_order_.push_back(frame);
+  } catch (...) {
+  }
+}
+
 void Conversation::tcp_flags(Capture& cap, bool fin, bool rst, Direction dir, std::uint32_t frame,
                              std::int64_t ts_ns) noexcept {
   if (ended_) return;
@@ -166,6 +181,17 @@ void Conversation::tcp_flags(Capture& cap, bool fin, bool rst, Direction dir, st
   try {
     session_.close(PacketRef{frame, ts_ns});
     cap.fleet().end(id_, PacketRef{frame, ts_ns}, true);
+    // What was left in flight, on the frames `check` names: the PUBLISH never acknowledged, the last packet of
+    // a QoS 2 exchange left half-way, the PINGREQ never answered.
+    auto mark = [&](std::uint64_t f, std::uint8_t bit, std::int64_t waited) {
+      auto it = recent_.find(static_cast<std::uint32_t>(f));
+      if (it == recent_.end()) return;
+      it->second->at_end |= bit;
+      it->second->waited_ns = waited;
+    };
+    for (const OpenFlow& o : session_.flows().open_flows())
+      mark(o.unacked() ? o.publish_id : o.last_id, o.unacked() ? 1 : 2, o.waited_ns);
+    if (auto ping = session_.keep_alive().unanswered_pingreq()) mark(*ping, 4, 0);
   } catch (...) {
   }
 }

@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -50,6 +51,10 @@ struct Stored {
   // A QoS 1/2 PUBLISH: where it was acknowledged (PUBACK or PUBREC) and completed (PUBCOMP); filled in when
   // those are dissected on the first pass (shown on a second pass, e.g. tshark -2).
   std::uint32_t acked_in = 0, completed_in = 0;
+  // What the connection's end left on this packet (first pass, at the FIN/RST; shown on a second pass):
+  // at_end bits 1 unacked_publish, 2 incomplete_qos2, 4 pingreq_unanswered, as `check` reports them.
+  std::uint8_t at_end = 0;
+  std::int64_t waited_ns = 0;
 };
 
 struct PduResult {
@@ -111,6 +116,8 @@ class Conversation {
   // The first pass kept `stored` for the QoS 1/2 PUBLISH `r` sent in direction `dir`: its acknowledgements fill
   // in acked_in / completed_in.
   void note_publish(const PduResult& r, Direction dir, Stored* stored) noexcept;
+  // Every PDU's kept Stored (first pass): the connection's end may have to mark it (Stored::at_end).
+  void note_stored(const PduResult& r, std::uint32_t frame, Stored* stored) noexcept;
   // A TCP segment of this conversation with FIN or RST (first pass, every frame): the connection ends when both
   // sides sent FIN, or at a RST, as the CLI's analyzer ends it.
   void tcp_flags(Capture& cap, bool fin, bool rst, Direction dir, std::uint32_t frame, std::int64_t ts_ns) noexcept;
@@ -124,6 +131,11 @@ class Conversation {
   bool fin_[2] = {false, false}, ended_ = false;
   // In-flight QoS 1/2 PUBLISH by (publisher side << 16 | packet id), for their forward links (bounded).
   std::unordered_map<std::uint32_t, Stored*> publishes_;
+  // The kept Stored of recent frames that the end of the connection may name (PUBLISH, PUBREC, PUBREL,
+  // PINGREQ), at most kMaxRecent, the oldest forgotten first.
+  static constexpr std::size_t kMaxRecent = 8192;
+  std::unordered_map<std::uint32_t, Stored*> recent_;
+  std::deque<std::uint32_t> recent_order_;
 };
 
 // File-wide state: challenges seen (for replays), the secrets.

@@ -52,7 +52,8 @@ int hf_code = -1, hf_role = -1, hf_protoname = -1, hf_level = -1, hf_flags = -1,
     hf_will_payload = -1, hf_outcome = -1, hf_hs_code = -1, hf_latency = -1, hf_connect_in = -1, hf_challenge_in = -1,
     hf_response_in = -1, hf_connack_in = -1, hf_verification = -1, hf_weakness = -1, hf_replay_of = -1,
     hf_flow_publish = -1, hf_reserved_body = -1, hf_handshake = -1, hf_violation = -1, hf_ack_in = -1,
-    hf_complete_in = -1, hf_ack_latency = -1, hf_fleet_related = -1, hf_published_in = -1, hf_delivery = -1;
+    hf_complete_in = -1, hf_at_end = -1, hf_ack_latency = -1, hf_fleet_related = -1, hf_published_in = -1,
+    hf_delivery = -1;
 // Wireshark's TCP fields the postdissector reads (the end of a connection for the model across connections).
 int hf_tcp_fin = -1, hf_tcp_rst = -1;
 gint ett_mqttauth = -1, ett_flags = -1, ett_handshake = -1;
@@ -261,6 +262,19 @@ void add_fleet(proto_tree* tree, tvbuff_t* tvb, packet_info* pinfo, const Stored
   add_bit_findings(pinfo, fi, st.fleet, mqttauth::fleet_finding, st.fleet_related, "frame");
 }
 
+// What the connection's end left on this packet (a second pass: the end comes after it).
+void add_at_end(packet_info* pinfo, proto_tree* tree, tvbuff_t* tvb, const Stored& st) {
+  if (st.at_end == 0) return;
+  proto_item* item = proto_tree_add_uint(tree, hf_at_end, tvb, 0, 0, st.at_end);
+  proto_item_set_generated(item);
+  if (st.at_end & 1)
+    expert_add_info_format(pinfo, item, ei(FindingId::unacked_publish), "%s [4.3] (%.3f ms before the end)",
+                           mqttauth::finding(FindingId::unacked_publish).sentence.data(),
+                           static_cast<double>(st.waited_ns) / 1e6);
+  if (st.at_end & 2) expert_add_info(pinfo, item, ei(FindingId::incomplete_qos2));
+  if (st.at_end & 4) expert_add_info(pinfo, item, ei(FindingId::pingreq_unanswered));
+}
+
 void dissect_custom(tvbuff_t* tvb, packet_info* pinfo, proto_tree* tree, const ConvData* cd, const PduResult& r) {
   const Stored& st = r.stored;
   col_set_str(pinfo->cinfo, COL_PROTOCOL, "MQTT");
@@ -361,13 +375,16 @@ void dissect_pdu(tvbuff_t* pdu_tvb, const guint8* bytes, guint len, packet_info*
     auto* s = wmem_new(wmem_file_scope(), Stored);
     *s = r.stored;
     p_add_proto_data(wmem_file_scope(), pinfo, proto_mqttauth, key, s);
-    cd->conv->note_publish(r, dir, s);  // its acknowledgements, dissected later, fill in its forward links
+    cd->conv->note_publish(r, dir, s);        // its acknowledgements, dissected later, fill in its forward links
+    cd->conv->note_stored(r, pinfo->num, s);  // the connection's end may name it
     stored = s;
   }
   // On a second pass the forward links filled in since are in the kept copy.
   if (stored) {
     r.stored.acked_in = stored->acked_in;
     r.stored.completed_in = stored->completed_in;
+    r.stored.at_end = stored->at_end;
+    r.stored.waited_ns = stored->waited_ns;
   }
   if (r.custom) {
     dissect_custom(pdu_tvb, pinfo, tree, cd, r);
@@ -376,6 +393,7 @@ void dissect_pdu(tvbuff_t* pdu_tvb, const guint8* bytes, guint len, packet_info*
     add_violations(tree, pdu_tvb, pinfo, r, nullptr);
     add_flow(tree, pdu_tvb, pinfo, r.stored);
     add_fleet(tree, pdu_tvb, pinfo, r.stored);
+    add_at_end(pinfo, tree, pdu_tvb, r.stored);
     if (r.stored.ack_latency_ns >= 0 || r.stored.delivery_ns >= 0) {
       auto* tap = wmem_new0(pinfo->pool, TapInfo);
       tap->has_ack = r.stored.ack_latency_ns >= 0;
@@ -535,6 +553,9 @@ void register_fleet_fields() {
       {&hf_complete_in,
        {"PUBCOMP in", "mqttauth.flow.complete_in", FT_FRAMENUM, BASE_NONE, FRAMENUM_TYPE(FT_FRAMENUM_RESPONSE), 0,
         "The PUBCOMP that completes this QoS 2 PUBLISH (shown on a second pass)", HFILL}},
+      {&hf_at_end,
+       {"Left at the connection's end", "mqttauth.flow.at_end", FT_UINT8, BASE_HEX, nullptr, 0,
+        "1: never acknowledged, 2: QoS 2 left half-way, 4: PINGREQ unanswered (shown on a second pass)", HFILL}},
       {&hf_ack_latency,
        {"Time since the PUBLISH (ms)", "mqttauth.flow.latency_ms", FT_DOUBLE, BASE_NONE, nullptr, 0,
         "PUBLISH to this acknowledgement", HFILL}},

@@ -187,10 +187,13 @@ TEST(Plugin, QosFlowFindingsOnTheFramesCheckNames) {
   // The PUBACK of sensor-42's PUBLISH (frame 27) links back to it.
   auto link = ts.run("-2 -r loopback-qos-flows.pcap -Y frame.number==29 -T fields -e mqttauth.flow.publish_in");
   EXPECT_EQ(link.out, "27\n");
+  // What the connection's end left in flight, on the frame `check` names (CheckCli.QosFlowFindings...): the
+  // server's command to sensor-43, never acknowledged.
+  EXPECT_EQ(names("loopback-qos-flows.pcap", "mqttauth.unacked_publish"), "44\n");
   for (const char* healthy : {"loopback-success-code0.pcap", "loopback-mixed.pcap", "field-handshakes.pcap"})
     EXPECT_EQ(names(healthy,
                     "mqttauth.packet_id_in_use || mqttauth.resend_without_dup || mqttauth.unknown_packet_id "
-                    "|| mqttauth.receive_maximum_exceeded"),
+                    "|| mqttauth.receive_maximum_exceeded || mqttauth.unacked_publish || mqttauth.incomplete_qos2"),
               "")
         << healthy;
 }
