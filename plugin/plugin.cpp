@@ -377,15 +377,8 @@ void dissect_pdu(tvbuff_t* pdu_tvb, const guint8* bytes, guint len, packet_info*
     p_add_proto_data(wmem_file_scope(), pinfo, proto_mqttauth, key, s);
     cd->conv->note_publish(r, dir, s);        // its acknowledgements, dissected later, fill in its forward links
     cd->conv->note_stored(r, pinfo->num, s);  // the connection's end may name it
-    stored = s;
   }
-  // On a second pass the forward links filled in since are in the kept copy.
-  if (stored) {
-    r.stored.acked_in = stored->acked_in;
-    r.stored.completed_in = stored->completed_in;
-    r.stored.at_end = stored->at_end;
-    r.stored.waited_ns = stored->waited_ns;
-  }
+  // (On a second pass analyze() returned the kept copy, with the forward links and end marks filled in since.)
   if (r.custom) {
     dissect_custom(pdu_tvb, pinfo, tree, cd, r);
   } else {

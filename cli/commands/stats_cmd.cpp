@@ -306,28 +306,23 @@ void print_json(std::string& out, const StatsSink& s, const Analyzer::Counters& 
   }
   w.end_object();
   w.field_num("packets_total", total);
-  auto volume = [&](const Volume& v) {
-    w.field_num("publishes", v.messages).field_num("payload_bytes", v.bytes);
-    char b[32];
-    std::snprintf(b, sizeof b, "%.3f", v.rate());
-    w.key("per_second").raw_value(b);
+  // The top rows of a volume table: key, publishes, payload bytes, rate.
+  auto volumes = [&](const char* array, const char* key_name, const VolumeTable& t) {
+    w.begin_array(array);
+    for (const auto& [k, v] : top_of(t, top)) {
+      w.begin_object().field(key_name, k);
+      w.field_num("publishes", v.messages).field_num("payload_bytes", v.bytes);
+      char b[32];
+      std::snprintf(b, sizeof b, "%.3f", v.rate());
+      w.key("per_second").raw_value(b);
+      w.end_object();
+    }
+    w.end_array();
   };
-  w.begin_array("top_topics");
-  for (const auto& [t, v] : top_of(s.topics, top)) {
-    w.begin_object().field("topic", t);
-    volume(v);
-    w.end_object();
-  }
-  w.end_array();
+  volumes("top_topics", "topic", s.topics);
   w.field_num("distinct_topics", s.topics.size());
   if (s.other_topics.messages) w.field_num("other_topics_publishes", s.other_topics.messages);
-  w.begin_array("top_talkers");
-  for (const auto& [t, v] : top_of(s.talkers, top)) {
-    w.begin_object().field("client_id", t);
-    volume(v);
-    w.end_object();
-  }
-  w.end_array();
+  volumes("top_talkers", "client_id", s.talkers);
   w.key("latency").begin_object();
   latency_table_json(w, "ack_by_client", "client_id", s.ack_by_client, top, s.ack_by_client.all());
   latency_table_json(w, "ack_by_topic", "topic", s.ack_by_topic, top, s.ack_by_client.all());
