@@ -119,6 +119,7 @@ PduResult Conversation::analyze(Capture& cap, const std::uint8_t* pdu, std::size
     r.stored.anomalies = ob.anomalies;
     r.stored.flow = ob.flow;
     r.stored.flow_related = ob.flow_related ? static_cast<std::uint32_t>(*ob.flow_related) : 0;
+    r.stored.keep_alive_related = ob.keep_alive_related ? static_cast<std::uint32_t>(*ob.keep_alive_related) : 0;
     follow(cap, *d, ob, PacketRef{frame, ts_ns}, r);
     r.stored.handshake = ob.handshake ? static_cast<std::int32_t>(*ob.handshake) : -1;
     if (ob.handshake) {
@@ -192,6 +193,8 @@ void Conversation::tcp_flags(Capture& cap, bool fin, bool rst, Direction dir, st
     for (const OpenFlow& o : session_.flows().open_flows())
       mark(o.unacked() ? o.publish_id : o.last_id, o.unacked() ? 1 : 2, o.waited_ns);
     if (auto ping = session_.keep_alive().unanswered_pingreq()) mark(*ping, 4, 0);
+    if (auto silent = session_.keep_alive().expired_at_close())
+      mark(*silent, 8, session_.keep_alive().client_silence_at_close_ns().value_or(0));
   } catch (...) {
   }
 }

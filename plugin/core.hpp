@@ -38,10 +38,11 @@ struct Stored {
   std::uint32_t replay_of = 0;  // a challenge equal to the one of this earlier frame
   std::uint8_t weakness = 0;    // mqttauth::ChallengeWeakness
   Verification verification = Verification::not_applicable;
-  bool ends_handshake = false;       // the CONNACK of a handshake
-  std::uint8_t flow = 0;             // mqttauth::flow bits: the QoS flow audit's findings on this packet
-  std::uint32_t flow_related = 0;    // the PUBLISH this packet acknowledges, repeats or reuses the id of (0: none)
-  std::int64_t ack_latency_ns = -1;  // an acknowledgement (PUBACK, PUBREC, PUBCOMP): the time since its PUBLISH
+  bool ends_handshake = false;           // the CONNACK of a handshake
+  std::uint8_t flow = 0;                 // mqttauth::flow bits: the QoS flow audit's findings on this packet
+  std::uint32_t flow_related = 0;        // the PUBLISH this packet acknowledges, repeats or reuses the id of (0: none)
+  std::uint32_t keep_alive_related = 0;  // a keep-alive finding's frame: the client's previous packet, or PINGREQ
+  std::int64_t ack_latency_ns = -1;      // an acknowledgement (PUBACK, PUBREC, PUBCOMP): the time since its PUBLISH
   // The model across connections (mqttauth/fleet.hpp): its findings on this packet and the frame they refer to,
   // the client PUBLISH a server PUBLISH delivers (and how long after it).
   std::uint8_t fleet = 0;

@@ -51,9 +51,9 @@ int hf_code = -1, hf_role = -1, hf_protoname = -1, hf_level = -1, hf_flags = -1,
     hf_flag_reserved = -1, hf_keepalive = -1, hf_clientid = -1, hf_username = -1, hf_password = -1, hf_will_topic = -1,
     hf_will_payload = -1, hf_outcome = -1, hf_hs_code = -1, hf_latency = -1, hf_connect_in = -1, hf_challenge_in = -1,
     hf_response_in = -1, hf_connack_in = -1, hf_verification = -1, hf_weakness = -1, hf_replay_of = -1,
-    hf_flow_publish = -1, hf_reserved_body = -1, hf_handshake = -1, hf_violation = -1, hf_ack_in = -1,
-    hf_complete_in = -1, hf_at_end = -1, hf_ack_latency = -1, hf_fleet_related = -1, hf_published_in = -1,
-    hf_delivery = -1;
+    hf_flow_publish = -1, hf_keep_alive_related = -1, hf_reserved_body = -1, hf_handshake = -1, hf_violation = -1,
+    hf_ack_in = -1, hf_complete_in = -1, hf_at_end = -1, hf_ack_latency = -1, hf_fleet_related = -1,
+    hf_published_in = -1, hf_delivery = -1;
 // Wireshark's TCP fields the postdissector reads (the end of a connection for the model across connections).
 int hf_tcp_fin = -1, hf_tcp_rst = -1;
 gint ett_mqttauth = -1, ett_flags = -1, ett_handshake = -1;
@@ -233,12 +233,22 @@ void add_bit_findings(packet_info* pinfo, proto_item* item, std::uint8_t bits,
 }
 
 // The QoS flow audit: a link to the PUBLISH this packet acknowledges (or repeats, or reuses the id of), and the
-// flow's findings as expert infos on it.
+// flow's findings as expert infos on it; the keep-alive audit's findings on a link to the frame they refer to.
 void add_flow(proto_tree* tree, tvbuff_t* tvb, packet_info* pinfo, const Stored& st) {
-  if (st.flow_related == 0 && st.flow == 0) return;
-  proto_item* fi = proto_tree_add_uint(tree, hf_flow_publish, tvb, 0, 0, st.flow_related);
-  proto_item_set_generated(fi);
-  add_bit_findings(pinfo, fi, st.flow, mqttauth::flow_finding, st.flow_related, "the PUBLISH in frame");
+  constexpr std::uint8_t kKeepAlive = mqttauth::flow::keep_alive_late | mqttauth::flow::keep_alive_expired;
+  const auto qos = static_cast<std::uint8_t>(st.flow & ~(kKeepAlive | mqttauth::flow::pingreq_unanswered));
+  if (st.flow_related != 0 || qos != 0) {
+    proto_item* fi = proto_tree_add_uint(tree, hf_flow_publish, tvb, 0, 0, st.flow_related);
+    proto_item_set_generated(fi);
+    add_bit_findings(pinfo, fi, qos, mqttauth::flow_finding, st.flow_related, "the PUBLISH in frame");
+  }
+  if ((st.flow & (kKeepAlive | mqttauth::flow::pingreq_unanswered)) == 0) return;
+  proto_item* ki = proto_tree_add_uint(tree, hf_keep_alive_related, tvb, 0, 0, st.keep_alive_related);
+  proto_item_set_generated(ki);
+  add_bit_findings(pinfo, ki, static_cast<std::uint8_t>(st.flow & kKeepAlive), mqttauth::flow_finding,
+                   st.keep_alive_related, "the client's previous packet in frame");
+  add_bit_findings(pinfo, ki, static_cast<std::uint8_t>(st.flow & mqttauth::flow::pingreq_unanswered),
+                   mqttauth::flow_finding, st.keep_alive_related, "the PINGREQ in frame");
 }
 
 // The model across connections: forward links of a PUBLISH to its acknowledgements, the latency of an
@@ -273,6 +283,11 @@ void add_at_end(packet_info* pinfo, proto_tree* tree, tvbuff_t* tvb, const Store
                            static_cast<double>(st.waited_ns) / 1e6);
   if (st.at_end & 2) expert_add_info(pinfo, item, ei(FindingId::incomplete_qos2));
   if (st.at_end & 4) expert_add_info(pinfo, item, ei(FindingId::pingreq_unanswered));
+  if (st.at_end & 8)
+    expert_add_info_format(pinfo, item, ei(FindingId::keep_alive_expired),
+                           "The client was silent from here for %.3f s until the connection closed, over 1.5 x its "
+                           "keep-alive: the server should have closed it [MQTT-3.1.2-24]",
+                           static_cast<double>(st.waited_ns) / 1e9);
 }
 
 void dissect_custom(tvbuff_t* tvb, packet_info* pinfo, proto_tree* tree, const ConvData* cd, const PduResult& r) {
@@ -548,7 +563,10 @@ void register_fleet_fields() {
         "The PUBCOMP that completes this QoS 2 PUBLISH (shown on a second pass)", HFILL}},
       {&hf_at_end,
        {"Left at the connection's end", "mqttauth.flow.at_end", FT_UINT8, BASE_HEX, nullptr, 0,
-        "1: never acknowledged, 2: QoS 2 left half-way, 4: PINGREQ unanswered (shown on a second pass)", HFILL}},
+        "1: never acknowledged, 2: QoS 2 left half-way, 4: PINGREQ unanswered, 8: the client silent from here past 1.5 "
+        "x "
+        "its keep-alive until the close (shown on a second pass)",
+        HFILL}},
       {&hf_ack_latency,
        {"Time since the PUBLISH (ms)", "mqttauth.flow.latency_ms", FT_DOUBLE, BASE_NONE, nullptr, 0,
         "PUBLISH to this acknowledgement", HFILL}},
@@ -622,6 +640,11 @@ void proto_register_mqttauth() {
       {&hf_flow_publish,
        {"PUBLISH in", "mqttauth.flow.publish_in", FT_FRAMENUM, BASE_NONE, FRAMENUM_TYPE(FT_FRAMENUM_REQUEST), 0,
         "The PUBLISH whose QoS flow this packet belongs to", HFILL}},
+      {&hf_keep_alive_related,
+       {"Keep-alive: refers to", "mqttauth.flow.keep_alive_related", FT_FRAMENUM, BASE_NONE, nullptr, 0,
+        "The client's previous packet (a late packet, a server that should have closed) or the PINGREQ left "
+        "unanswered",
+        HFILL}},
       {&hf_reserved_body,
        {"Reserved packet body", "mqttauth.reserved_body", FT_BYTES, BASE_NONE, nullptr, 0, nullptr, HFILL}},
       {&hf_violation,

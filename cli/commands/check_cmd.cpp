@@ -146,6 +146,17 @@ class CheckSink final : public AnalyzerSink {
                 open_flow_message(o, r.client_id));
       }
     if (c.session)
+      if (auto silent = c.session->keep_alive().expired_at_close()) {
+        const KeepAliveAudit& ka = c.session->keep_alive();
+        char text[160];
+        std::snprintf(text, sizeof text,
+                      ": silent for %.3f s from this packet until the connection closed (by the %s), over 1.5 x its "
+                      "keep-alive of %u s: the server should have closed it",
+                      static_cast<double>(ka.client_silence_at_close_ns().value_or(0)) / 1e9,
+                      r.closed_by == Direction::s2c ? "server" : "client", static_cast<unsigned>(ka.keep_alive()));
+        add_row(FindingId::keep_alive_expired, *silent, who + text);
+      }
+    if (c.session)
       if (auto ping = c.session->keep_alive().unanswered_pingreq())
         add_row(FindingId::pingreq_unanswered, *ping,
                 who + ": the PINGREQ got no PINGRESP before the connection ended (" + end_reason_name(r.end) + ")");
@@ -168,10 +179,11 @@ class CheckSink final : public AnalyzerSink {
     if (ob.flow & flow::packet_id_in_use) msg += ": the PUBLISH in frame " + related + " still has it in flight";
     if (ob.flow & flow::unknown_packet_id) msg += ": no flow in progress has this id";
     if (ob.flow & flow::receive_maximum_exceeded) msg += ": over the receiver's Receive Maximum";
-    if (ob.flow & flow::keep_alive_late) msg += ": the client's first packet since frame " + related;
+    const std::string ka = ob.keep_alive_related ? std::to_string(*ob.keep_alive_related) : "?";
+    if (ob.flow & flow::keep_alive_late) msg += ": the client's first packet since frame " + ka;
     if (ob.flow & flow::keep_alive_expired)
-      msg += ": the client has been silent since frame " + related + ", over 1.5 x its keep-alive";
-    if (ob.flow & flow::pingreq_unanswered) msg += ": the PINGREQ in frame " + related + " got no PINGRESP";
+      msg += ": the client has been silent since frame " + ka + ", over 1.5 x its keep-alive";
+    if (ob.flow & flow::pingreq_unanswered) msg += ": the PINGREQ in frame " + ka + " got no PINGRESP";
     return msg;
   }
   static std::string fleet_message(const Decoded& d, std::uint8_t bit, const FleetStep& st) {

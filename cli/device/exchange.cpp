@@ -40,6 +40,18 @@ asio::awaitable<Io> Exchange::send(const Packet& p) {
     fail(kDeviceProtocolError, "cannot encode " + std::string(packet_name(p)) + ": " + r.error().message());
     co_return Io::protocol;
   }
+  if (corked_) {
+    held_.insert(held_.end(), b.begin(), b.end());
+    co_return Io::ok;
+  }
+  co_return co_await link_->write(b, deadline());
+}
+
+asio::awaitable<Io> Exchange::uncork() {
+  corked_ = false;
+  if (held_.empty()) co_return Io::ok;
+  Buf b;
+  b.swap(held_);
   co_return co_await link_->write(b, deadline());
 }
 

@@ -48,8 +48,12 @@ class Exchange {
   DecodeContext context() const;
   // The next packet into current(); a stream that cannot be framed is a failure (Io::protocol).
   asio::awaitable<Io> next_packet(Clock::time_point until);
-  // Encodes and sends `p` before deadline().
+  // Encodes and sends `p` before deadline() (while corked: keeps it for uncork()).
   asio::awaitable<Io> send(const Packet& p);
+  // Misbehaviours that must reach the server before it can answer (a resend, identifiers reused): the packets
+  // sent between cork() and uncork() go out in one write.
+  void cork() { corked_ = true; }
+  asio::awaitable<Io> uncork();
   // AUTH with the method HMAC-SHA256 and, when given, Authentication Data.
   asio::awaitable<Io> send_auth(std::uint8_t reason, std::optional<std::string> data);
   // The next packet id (1..65535, then around), kept across sessions.
@@ -65,6 +69,8 @@ class Exchange {
   DeviceResult& res_;
   std::shared_ptr<Link> link_;
   Buf cur_;
+  Buf held_;  // corked
+  bool corked_ = false;
   std::uint8_t level_ = 4;
   std::uint16_t keep_alive_ = 0;
   std::uint16_t next_id_ = 1;

@@ -83,6 +83,10 @@ asio::awaitable<Io> Session::send_commands(std::string& while_doing) {
 
 asio::awaitable<Io> Session::publish_telemetry(std::string& while_doing) {
   const auto& cfg = ex_.cfg();
+  // Misbehaviour (--reuse-packet-id without an interval): every message in one write, so that each reaches the
+  // server while the one before is still in flight, however quickly it answers.
+  const bool burst = cfg.reuse_packet_id && cfg.qos > 0 && cfg.interval_ms == 0 && cfg.reauth == 0;
+  if (burst) ex_.cork();
   for (int i = 1; i <= cfg.publish; ++i) {
     if (i > 1 && cfg.interval_ms > 0) {
       while_doing = "waiting between two messages";
@@ -97,9 +101,11 @@ asio::awaitable<Io> Session::publish_telemetry(std::string& while_doing) {
     while_doing = "publishing";
     const Buf payload = telemetry(i);
     const std::string topic = "devices/" + cfg.client_id + "/telemetry";
+    const bool resend = cfg.resend_without_dup && cfg.qos > 0;
+    if (resend) ex_.cork();  // the message and its resend in one write: before the server can acknowledge
     io = co_await publish(topic, Bytes(payload), cfg.qos, id, cfg.retain);
     if (io != Io::ok) co_return io;
-    if (id != 0 && cfg.resend_without_dup) {
+    if (resend) {
       // Misbehaviour: the same PUBLISH again at once, DUP 0 [MQTT-3.3.1-1].
       Publish again;
       again.topic = topic;
@@ -107,6 +113,8 @@ asio::awaitable<Io> Session::publish_telemetry(std::string& while_doing) {
       again.packet_id = id;
       again.payload = Bytes(payload);
       io = co_await ex_.send(again);
+      if (io != Io::ok) co_return io;
+      if (!burst) io = co_await ex_.uncork();
       if (io != Io::ok) co_return io;
     }
     if (id != 0 && !cfg.reuse_packet_id) {
@@ -116,6 +124,7 @@ asio::awaitable<Io> Session::publish_telemetry(std::string& while_doing) {
     }
     ++ex_.result().published;
   }
+  if (burst) co_return co_await ex_.uncork();
   co_return Io::ok;
 }
 

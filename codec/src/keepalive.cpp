@@ -60,6 +60,9 @@ void KeepAliveAudit::close(std::int64_t ts_ns) {
   if (closed_) return;
   closed_ = true;
   if (last_client_id_) silence_at_close_ = ts_ns - last_client_ts_;
+  if (known_ && keep_alive_ != 0 && last_client_id_ && !expired_reported_ &&
+      ts_ns - last_client_ts_ > static_cast<std::int64_t>(keep_alive_) * 1'500'000'000 + kGraceNs)
+    expired_at_close_ = last_client_id_;
   // A PINGREQ just before the end (the client's own close, say) had no time to be answered: not reported.
   if (pending_ping_ && ts_ns - ping_ts_ <= kGraceNs) pending_ping_.reset();
 }

@@ -126,7 +126,8 @@ Observation Session::observe(const Decoded& d, Direction dir, PacketRef ref) {
   const FlowAudit::Step st = flows_.observe(p, ob.dir, level_, ref.id, ref.ts_ns);
   const FlowAudit::Step ka = keep_alive_.observe(p, ob.dir, level_, ref.id, ref.ts_ns);
   ob.flow = static_cast<std::uint8_t>(st.bits | ka.bits);
-  ob.flow_related = st.related ? st.related : ka.related;
+  ob.flow_related = st.related;
+  ob.keep_alive_related = ka.related;
   ob.ack_latency_ns = st.latency_ns;
   ob.ack_topic = st.topic;
   return ob;

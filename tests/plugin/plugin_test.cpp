@@ -243,6 +243,101 @@ TEST(Plugin, FleetFindingsOnTheFramesCheckNames) {
         << healthy;
 }
 
+// The keep-alive audit through tshark, on a synthetic capture whose devices break a 1 s keep-alive
+// (mqttauth_synth --keep-alive-faults): the frames the plugin marks are the frames `check` names, and both are
+// the frames found here by hand from Wireshark's own MQTT fields (the spec's limits plus the second of grace
+// the audit allows): a client packet more than keep-alive + 1 s after the client's previous one is late; the
+// server's first packet once the client has been silent for 1.5 x keep-alive + 1 s says the server should
+// have closed; a PINGREQ while the previous one is unanswered.
+TEST(Plugin, KeepAliveFindingsOnTheFramesCheckNames) {
+  NEED_TSHARK();
+  Tshark ts;
+  const std::string cap = "keep-alive-faults.pcap";
+  ASSERT_EQ(std::system((q(MQTTAUTH_SYNTH_BIN) + " -o " + q(ts.home + "/" + cap) +
+                         " --seed 7 --clients 6 --levels 3,4,5 --publishes 5,15 --keep-alive-faults 0.5"
+                         " >/dev/null && chmod a+r " +
+                         q(ts.home + "/" + cap))
+                            .c_str()),
+            0);
+  // By hand, from Wireshark's dissection without the plugin's findings.
+  auto t = ts.run("-2 -r " + cap +
+                  " -Y mqtt -T fields -E separator=/t -E occurrence=a -E aggregator=, -e frame.number"
+                  " -e frame.time_epoch -e tcp.stream -e tcp.dstport -e mqtt.msgtype -e mqtt.kalive");
+  ASSERT_EQ(t.rc, 0) << t.err;
+  struct Conn {
+    double ka = 0, last_client = -1;
+    bool expired_said = false, ping_pending = false;
+  };
+  std::map<std::string, Conn> conns;
+  std::map<std::string, std::set<int>> want;
+  for (const auto& l : t.lines()) {
+    auto v = split(l, '\t');
+    ASSERT_GE(v.size(), 5u) << l;
+    const int frame = std::stoi(v[0]);
+    const double ts_s = std::stod(v[1]);
+    Conn& c = conns[v[2]];
+    const bool from_client = v[3] == "1883";
+    for (const auto& type : split(v[4], ',')) {
+      const int m = std::stoi(type);
+      if (m == 1 && v.size() > 5 && !v[5].empty()) c.ka = std::stod(v[5]);
+      if (!from_client) {
+        if (m == 13) c.ping_pending = false;
+        if (c.ka > 0 && c.last_client >= 0 && !c.expired_said && ts_s - c.last_client > 1.5 * c.ka + 1) {
+          want["keep_alive_expired"].insert(frame);
+          c.expired_said = true;
+        }
+        continue;
+      }
+      if (c.ka > 0 && c.last_client >= 0 && ts_s - c.last_client > c.ka + 1) want["keep_alive_late"].insert(frame);
+      if (m == 12) {
+        if (c.ping_pending) want["pingreq_unanswered"].insert(frame);
+        c.ping_pending = true;
+      }
+      c.last_client = ts_s;
+      c.expired_said = false;
+    }
+  }
+  ASSERT_GE(want["keep_alive_late"].size(), 2u) << t.out;
+  ASSERT_EQ(want["keep_alive_expired"].size(), want["keep_alive_late"].size());
+  ASSERT_EQ(want["pingreq_unanswered"].size(), want["keep_alive_late"].size());
+  // The CLI's check.
+  std::map<std::string, std::set<int>> cli;
+  FILE* p = popen((std::string(MQTTAUTH_BIN) + " check --format jsonl " + q(ts.home + "/" + cap)).c_str(), "r");
+  ASSERT_TRUE(p);
+  char buf[1 << 14];
+  while (fgets(buf, sizeof buf, p)) {
+    std::string l = buf;
+    auto rp = l.find("\"rule\":\""), fp = l.find("\"frame\":");
+    if (rp == std::string::npos || fp == std::string::npos) continue;
+    std::string rule = l.substr(rp + 8, l.find('"', rp + 8) - rp - 8);
+    if (rule.rfind("keep_alive", 0) == 0 || rule == "pingreq_unanswered")
+      cli[rule].insert(std::atoi(l.c_str() + fp + 8));
+  }
+  pclose(p);
+  EXPECT_EQ(cli, want);
+  // tshark with the plugin.
+  std::map<std::string, std::set<int>> plugin;
+  for (const char* rule : {"keep_alive_late", "keep_alive_expired", "pingreq_unanswered"}) {
+    auto x = ts.run("-2 -r " + cap + " -Y mqttauth." + rule + " -T fields -e frame.number");
+    EXPECT_EQ(x.rc, 0) << x.err;
+    for (const auto& l : x.lines())
+      if (!l.empty()) plugin[rule].insert(std::stoi(l));
+  }
+  EXPECT_EQ(plugin, want);
+  // The related frame: a late packet refers back to the client's previous packet.
+  const int late = *want["keep_alive_late"].begin();
+  auto rel = ts.run("-2 -r " + cap + " -Y frame.number==" + std::to_string(late) +
+                    " -T fields -e mqttauth.flow.keep_alive_related");
+  EXPECT_EQ(rel.rc, 0) << rel.err;
+  EXPECT_FALSE(rel.out.empty() || rel.out == "\n") << "frame " << late << " has no related frame";
+  for (const char* healthy : {"loopback-success-code0.pcap", "loopback-mixed.pcap", "field-handshakes.pcap"}) {
+    auto x = ts.run(std::string("-2 -r ") + healthy +
+                    " -Y \"mqttauth.keep_alive_late || mqttauth.keep_alive_expired || mqttauth.pingreq_unanswered\""
+                    " -T fields -e frame.number");
+    EXPECT_EQ(x.out, "") << healthy;
+  }
+}
+
 TEST(Plugin, ResponseVerifiedWithSecrets) {
   NEED_TSHARK();
   Tshark ts;

@@ -52,9 +52,10 @@ struct Options {
   double auth_ratio = 0.3;  // share of level 3/4 connections with the custom challenge-response
   unsigned min_publishes = 20, max_publishes = 200;
   bool pcapng = false;
-  double large_ratio = 0;      // share of PUBLISH with a 10-64 KB payload
-  double reconnect_ratio = 0;  // share of connections after which the device connects again
-  double v5_auth_ratio = 0;    // share of level 5 connections with enhanced authentication (AUTH)
+  double large_ratio = 0;        // share of PUBLISH with a 10-64 KB payload
+  double reconnect_ratio = 0;    // share of connections after which the device connects again
+  double v5_auth_ratio = 0;      // share of level 5 connections with enhanced authentication (AUTH)
+  double keep_alive_faults = 0;  // share of connections that break their 1 s keep-alive (see Client::fault)
 };
 
 [[noreturn]] void usage(const char* msg) {
@@ -79,6 +80,9 @@ struct Options {
                "                        same client id, 0..1 (default 0)\n"
                "  --v5-auth-ratio R     share of level 5 connections using enhanced authentication (CONNECT\n"
                "                        with an Authentication Method, AUTH 0x18 both ways), 0..1 (default 0)\n"
+               "  --keep-alive-faults R share of connections with a 1 s keep-alive that they break: 2.7 s of\n"
+               "                        client silence while the server still sends (late, expired), then\n"
+               "                        a PINGREQ the server never answers, 0..1 (default 0)\n"
                "  --pcapng              write pcapng instead of pcap\n"
                "  --manifest FILE       JSON with the exact number of packets written, per type\n");
   std::exit(2);
@@ -131,10 +135,13 @@ Options parse_args(int argc, char** argv) {
       if (o.auth_ratio > 1) usage("--auth-ratio is between 0 and 1");
     } else if (a == "--no-auth")
       o.auth_ratio = 0;
-    else if (a == "--large-ratio" || a == "--reconnect-ratio" || a == "--v5-auth-ratio") {
+    else if (a == "--large-ratio" || a == "--reconnect-ratio" || a == "--v5-auth-ratio" || a == "--keep-alive-faults") {
       double v = parse_double(val(), a.c_str());
       if (v > 1) usage((a + " is between 0 and 1").c_str());
-      (a == "--large-ratio" ? o.large_ratio : a == "--reconnect-ratio" ? o.reconnect_ratio : o.v5_auth_ratio) = v;
+      (a == "--large-ratio"       ? o.large_ratio
+       : a == "--reconnect-ratio" ? o.reconnect_ratio
+       : a == "--v5-auth-ratio"   ? o.v5_auth_ratio
+                                  : o.keep_alive_faults) = v;
     } else if (a == "--publishes") {
       std::string s = val();
       auto comma = s.find(',');
@@ -216,6 +223,7 @@ struct Counts {
   std::uint64_t connack_refused = 0;
   std::uint64_t connections = 0, custom_auth_connections = 0, v5_auth_connections = 0, reconnects = 0;
   std::uint64_t large_publishes = 0;
+  std::uint64_t keep_alive_faults = 0;
   std::uint64_t by_level[6] = {};
   std::uint64_t split_in_fixed_header = 0, split_in_remaining_length = 0, split_in_body = 0;
 };
@@ -241,6 +249,7 @@ class Client {
   void enqueue(bool from_client, const mqttauth::Packet& p);
   std::uint16_t next_id(bool client_side);
   void publish_flow(bool from_client);
+  bool fault(std::int64_t ts);
   std::vector<std::uint8_t> payload();
   std::int64_t send(bool from_client, const std::vector<const Pending*>& burst, std::int64_t ts);
 
@@ -255,6 +264,10 @@ class Client {
   bool reconnect_ = false;
   bool refused_ = false;
   bool handshake_done_ = false;
+  // --keep-alive-faults: 0 none; 1 due; 2 silent until sleep_until_; 3 the unanswered PINGREQ due; 4 one
+  // round of traffic; 5 the PINGREQ after it due; 6 done.
+  int fault_stage_ = 0;
+  std::int64_t sleep_until_ = 0;
   unsigned publishes_left_ = 0;
   std::uint16_t cid_ = 0, sid_ = 0;  // packet identifier counters per side
   Phase phase_ = Phase::connect;
@@ -354,6 +367,7 @@ class Generator {
                  static_cast<unsigned long long>(counts_.v5_auth_connections),
                  static_cast<unsigned long long>(counts_.reconnects),
                  static_cast<unsigned long long>(counts_.large_publishes));
+    std::fprintf(f, "  \"keep_alive_faults\": %llu,\n", static_cast<unsigned long long>(counts_.keep_alive_faults));
     std::fprintf(f, "  \"connections_by_level\": {\"3\": %llu, \"4\": %llu, \"5\": %llu},\n",
                  static_cast<unsigned long long>(counts_.by_level[3]),
                  static_cast<unsigned long long>(counts_.by_level[4]),
@@ -401,6 +415,10 @@ Client::Client(Generator& g, std::uint64_t index, bool again) : g_(g), index_(in
   reconnect_ = r.maybe(o.reconnect_ratio);
   publishes_left_ = static_cast<unsigned>(r.between(o.min_publishes, o.max_publishes));
   if (again && publishes_left_ > 4) publishes_left_ /= 4;  // a short session after a reconnect
+  if (r.maybe(o.keep_alive_faults)) {
+    fault_stage_ = 1;
+    ++g_.counts().keep_alive_faults;
+  }
   ++g_.counts().by_level[level_];
   if (custom_auth_) ++g_.counts().custom_auth_connections;
   if (v5_auth_) ++g_.counts().v5_auth_connections;
@@ -522,6 +540,7 @@ void Client::refill(std::int64_t ts) {
       c.protocol_name = level_ == mqttauth::kLevel31 ? "MQIsdp" : "MQTT";
       c.clean = r.chance(0.8);
       c.keep_alive = static_cast<std::uint16_t>(r.chance(0.5) ? 60 : 30 * r.between(1, 20));
+      if (fault_stage_ != 0) c.keep_alive = 1;
       c.client_id = client_id_;
       mqttauth::PropertyBuilder props;
       std::string user = "user-" + client_id_;
@@ -591,7 +610,7 @@ void Client::refill(std::int64_t ts) {
       mqttauth::PropertyBuilder aprops;
       if (level_ == mqttauth::kLevel5 && !refused_) {
         aprops.add_int(mqttauth::PropertyId::topic_alias_maximum, 10);
-        aprops.add_int(mqttauth::PropertyId::server_keep_alive, 60);
+        if (fault_stage_ == 0) aprops.add_int(mqttauth::PropertyId::server_keep_alive, 60);
         if (v5_auth_) aprops.add_string(mqttauth::PropertyId::authentication_method, kMethod);
         ack.properties = aprops.properties();
       }
@@ -619,6 +638,7 @@ void Client::refill(std::int64_t ts) {
       break;
     }
     case Phase::traffic: {
+      if (fault(ts)) break;
       if (publishes_left_ == 0 || g_.stopping()) {
         phase_ = Phase::closing;
         refill(ts);
@@ -663,6 +683,43 @@ void Client::refill(std::int64_t ts) {
   }
 }
 
+// --keep-alive-faults, on a connection whose keep-alive is 1 s: the client falls silent for 2.7 s (more than
+// 1.5 x its keep-alive and the second of grace), the server sends a command in the silence (it should have
+// closed), the client's PINGREQ then comes late; its next PINGREQ is never answered, the one after is.
+// True when it queued packets or is silent.
+bool Client::fault(std::int64_t ts) {
+  switch (fault_stage_) {
+    case 1:
+      fault_stage_ = 2;
+      sleep_until_ = ts + 2'700'000'000;
+      return true;
+    case 2: {
+      if (ts < sleep_until_) return true;
+      mqttauth::Publish cmd;
+      cmd.topic = topic_down_;
+      cmd.payload = mqttauth::Bytes::of("ping?");
+      enqueue(false, cmd);
+      enqueue(true, mqttauth::Pingreq{});
+      enqueue(false, mqttauth::Pingresp{});
+      fault_stage_ = 3;
+      return true;
+    }
+    case 3:
+      enqueue(true, mqttauth::Pingreq{});  // never answered
+      fault_stage_ = 4;
+      return true;
+    case 4:
+      fault_stage_ = 5;  // one round of ordinary traffic in between
+      return false;
+    case 5:
+      enqueue(true, mqttauth::Pingreq{});
+      enqueue(false, mqttauth::Pingresp{});
+      fault_stage_ = 6;
+      return true;
+    default: return false;
+  }
+}
+
 std::int64_t Client::step(std::int64_t ts) {
   if (!handshake_done_) {
     conv_->handshake(ts);
@@ -672,6 +729,7 @@ std::int64_t Client::step(std::int64_t ts) {
   }
   if (queue_.empty()) refill(ts);
   if (queue_.empty()) {
+    if (fault_stage_ == 2) return 3000;  // silent
     if (phase_ == Phase::fin) {
       conv_->close(ts);
       phase_ = Phase::done;

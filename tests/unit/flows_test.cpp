@@ -227,15 +227,27 @@ TEST(KeepAliveAudit, LateExpiredAndUnansweredPings) {
   EXPECT_EQ(k.feed(Pingresp{}, s2c, 10'901).flow, 0);
   auto late = k.feed(Pingreq{}, c2s, 22'000);  // 11.1 s of silence
   EXPECT_EQ(late.flow, flow::keep_alive_late);
-  EXPECT_EQ(late.flow_related, 3u);             // silent since frame 3
+  EXPECT_EQ(late.keep_alive_related, 3u);       // silent since frame 3
   auto again = k.feed(Pingreq{}, c2s, 23'000);  // the previous one was not answered
   EXPECT_EQ(again.flow, flow::pingreq_unanswered);
-  EXPECT_EQ(again.flow_related, 5u);
+  EXPECT_EQ(again.keep_alive_related, 5u);
   k.feed(Pingresp{}, s2c, 23'001);
   auto expired = k.feed(Publish{}, s2c, 39'100);  // the server talks 16.1 s after the client's last packet
   EXPECT_EQ(expired.flow, flow::keep_alive_expired);
-  EXPECT_EQ(expired.flow_related, 6u);
+  EXPECT_EQ(expired.keep_alive_related, 6u);
+  EXPECT_FALSE(expired.flow_related);
   EXPECT_EQ(k.feed(Publish{}, s2c, 39'200).flow, 0);  // reported once per silence
+  // A late acknowledgement: its QoS flow and its keep-alive finding each refer to their own frame.
+  Publish cmd;
+  cmd.qos = 1;
+  cmd.packet_id = 9;
+  k.feed(cmd, s2c, 39'300);  // frame 10
+  Puback ack;
+  ack.packet_id = 9;
+  auto late_ack = k.feed(ack, c2s, 39'400);
+  EXPECT_EQ(late_ack.flow, flow::keep_alive_late);
+  EXPECT_EQ(late_ack.flow_related, 10u);       // the PUBLISH it acknowledges
+  EXPECT_EQ(late_ack.keep_alive_related, 6u);  // the client's previous packet
   EXPECT_EQ(*flow_finding(flow::pingreq_unanswered), FindingId::pingreq_unanswered);
 }
 

@@ -29,13 +29,18 @@ class KeepAliveAudit {
   // long the client had been silent.
   std::optional<std::uint64_t> unanswered_pingreq() const noexcept { return pending_ping_; }
   std::optional<std::int64_t> client_silence_at_close_ns() const noexcept { return silence_at_close_; }
+  // After close(): the client had been silent for more than 1.5 x its keep-alive (and the second of grace)
+  // when the connection closed, and the server had not said anything since that point (else it was reported
+  // on that packet): the server closed late, or never, against [MQTT-3.1.2-24]. The PacketRef::id of the
+  // client's last packet.
+  std::optional<std::uint64_t> expired_at_close() const noexcept { return expired_at_close_; }
   // Packets that raised a keep-alive finding so far.
   std::uint32_t flagged() const noexcept { return flagged_; }
 
  private:
   std::uint16_t keep_alive_ = 0;
   bool known_ = false, closed_ = false, expired_reported_ = false;
-  std::optional<std::uint64_t> last_client_id_, pending_ping_;
+  std::optional<std::uint64_t> last_client_id_, pending_ping_, expired_at_close_;
   std::int64_t last_client_ts_ = 0, ping_ts_ = 0;
   std::optional<std::int64_t> silence_at_close_;
   std::uint32_t flagged_ = 0;

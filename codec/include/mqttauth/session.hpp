@@ -84,10 +84,12 @@ struct Observation {
   Role role = Role::none;
   std::uint32_t anomalies = 0;
   std::optional<std::size_t> handshake;  // index of the handshake the packet belongs to
-  // The QoS flow audit (flows.hpp): this packet's findings (flow:: bits), and the PacketRef::id of the PUBLISH
-  // it acknowledges, repeats or reuses the identifier of.
+  // The QoS flow and keep-alive audits (flows.hpp, keepalive.hpp): this packet's findings (flow:: bits), the
+  // PacketRef::id of the PUBLISH it acknowledges, repeats or reuses the identifier of, and the one a keep-alive
+  // finding refers to (the client's previous packet, or the PINGREQ left unanswered).
   std::uint8_t flow = 0;
   std::optional<std::uint64_t> flow_related;
+  std::optional<std::uint64_t> keep_alive_related;
   // An acknowledgement that moves a PUBLISH on (PUBACK, PUBREC, PUBCOMP): the time since that PUBLISH (-1:
   // none), and the topic_hash() of its topic; of a QoS 1/2 PUBLISH, its topic_hash() (0: not computed).
   std::int64_t ack_latency_ns = -1;
