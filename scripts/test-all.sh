@@ -58,11 +58,11 @@ ctest --preset tsan 2>&1 | tee "$logs/tsan.log"
 
 echo "== fuzz targets, ${FUZZ_SECONDS:-15} s each"
 cmake --preset fuzz
-cmake --build --preset fuzz --target fuzz_decode fuzz_stream fuzz_reassembly fuzz_capture fuzz_expect
+cmake --build --preset fuzz --target fuzz_decode fuzz_stream fuzz_reassembly fuzz_capture fuzz_expect fuzz_websocket
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 failed=0
-for t in decode stream reassembly capture expect; do
+for t in decode stream reassembly capture expect websocket; do
   mkdir -p "$work/$t"
   seeds="tests/fuzz/corpus/$t tests/fuzz/regressions/$t"
   [ "$t" = capture ] && seeds="$seeds captures"

@@ -1,6 +1,8 @@
 #include "analyzer.hpp"
 
 #include "mqttauth/boundary.hpp"
+#include "mqttauth/websocket.hpp"
+#include "ws_layer.hpp"
 
 #include <algorithm>
 #include <optional>
@@ -44,6 +46,10 @@ struct Analyzer::Dir final : StreamSink {
   std::uint64_t rskipped = 0;      // bytes passed over since the gap
   std::uint64_t frame = 0;         // the capture frame being processed
   std::int64_t ts = 0;
+  // MQTT over WebSocket: the layer between TCP and the framer, and the offset of the next MQTT byte it gives.
+  std::unique_ptr<WsLayer> ws;
+  std::uint64_t ws_out = 0;
+  struct WsOut;
 
   Dir(Analyzer* a, Conn* c, const AnalyzerOptions& o) : an(a), conn(c), tcp(o.reassembly), framer(o.max_packet_size) {}
 
@@ -52,6 +58,8 @@ struct Analyzer::Dir final : StreamSink {
   void on_data(std::span<const std::uint8_t> bytes, std::uint64_t offset, std::uint64_t fr) override;
   void on_gap(std::uint64_t offset, std::uint64_t bytes, std::uint64_t fr, GapReason why) override;
   void mqtt(std::span<const std::uint8_t> bytes, std::uint64_t offset);
+  // The decided connection's bytes: through the WebSocket layer when there is one, else straight to MQTT.
+  void deliver(std::span<const std::uint8_t> bytes, std::uint64_t offset);
   void run_framer(std::span<const std::uint8_t> chunk, std::uint64_t chunk_offset);
   void resync_feed(std::span<const std::uint8_t> bytes, bool final = false);
   void end_of_stream();
@@ -118,7 +126,12 @@ void Analyzer::Dir::on_data(std::span<const std::uint8_t> bytes, std::uint64_t o
     if (pending.empty()) pending_offset = offset;
     pending.insert(pending.end(), bytes.begin(), bytes.end());
     held_here = true;
-    if (pending.size() < 16 && !looks_like_connect(pending).has_value() && !looks_like_tls(pending)) return;
+    if (ws::looks_like_http_get(pending)) {
+      // An HTTP request: held until its head is complete (an Upgrade to MQTT over WebSocket?).
+      if (ws::parse_http_head(pending).status == ws::HttpHead::Status::need_more) return;
+    } else if (pending.size() < 16 && !looks_like_connect(pending).has_value() && !looks_like_tls(pending)) {
+      return;
+    }
     an->decide(*conn, *this, pending);
     Dir& other = this == &conn->ab ? conn->ba : conn->ab;
     if (conn->info.kind == ConnKind::mqtt) other.flush_pending();
@@ -131,14 +144,50 @@ void Analyzer::Dir::on_data(std::span<const std::uint8_t> bytes, std::uint64_t o
     std::vector<std::uint8_t> first;
     first.swap(pending);
     if (!held_here) first.insert(first.end(), bytes.begin(), bytes.end());  // in order: contiguous
-    mqtt(first, pending_offset);
+    deliver(first, pending_offset);
     return;
   }
-  mqtt(bytes, offset);
+  deliver(bytes, offset);
+}
+
+// What the WebSocket layer gives: MQTT bytes to the framer, violations and Close codes to the connection.
+struct Analyzer::Dir::WsOut final : WsLayer::Out {
+  Dir& d;
+  explicit WsOut(Dir& dir) : d(dir) {}
+  void mqtt(std::span<const std::uint8_t> bytes) override {
+    d.mqtt(bytes, d.ws_out);
+    d.ws_out += bytes.size();
+  }
+  void violation(const char* rule, const char* detail, std::uint64_t offset) override {
+    ++d.stats().violations;
+    d.an->sink_.on_websocket_violation(d.conn->info, d.dir, rule, detail, d.meta(offset));
+  }
+  void head(const ws::HttpHead& h) override {
+    if (h.request) return;
+    // The server's 101: what it accepted of the subprotocols and extensions the client offered.
+    d.conn->info.ws_deflate = ws::parse_deflate(h.extensions).on;
+    if (!h.subprotocols.empty()) d.conn->info.ws_subprotocol = h.subprotocols;
+  }
+  void control(std::uint8_t opcode, std::uint16_t close_code) override {
+    if (opcode == static_cast<std::uint8_t>(ws::Opcode::close))
+      (d.dir == Direction::c2s ? d.conn->info.ws_close_c2s : d.conn->info.ws_close_s2c) = close_code;
+  }
+};
+
+void Analyzer::Dir::deliver(std::span<const std::uint8_t> bytes, std::uint64_t offset) {
+  if (!ws) {
+    mqtt(bytes, offset);
+    return;
+  }
+  WsOut out(*this);
+  const std::uint64_t before = ws->frames();
+  ws->feed(bytes, offset, out);
+  conn->info.ws_frames += ws->frames() - before;
 }
 
 void Analyzer::Dir::on_gap(std::uint64_t offset, std::uint64_t bytes, std::uint64_t fr, GapReason why) {
   frame = fr;
+  if (ws) ws->lost();  // WebSocket framing cannot be found again after missing bytes
   if (conn->info.kind != ConnKind::mqtt) {
     // Still undecided: the bytes held so far are dropped, and what follows the gap starts anywhere.
     pending.clear();
@@ -313,7 +362,7 @@ void Analyzer::Dir::flush_pending() {
   if (conn->info.kind != ConnKind::mqtt || pending.empty()) return;
   std::vector<std::uint8_t> first;
   first.swap(pending);
-  mqtt(first, pending_offset);
+  deliver(first, pending_offset);
 }
 
 void Analyzer::Dir::end_of_stream() {
@@ -361,7 +410,22 @@ void Analyzer::decide(Conn& c, Dir& d, std::span<const std::uint8_t> first) {
     return;
   }
   auto connect = looks_like_connect(first);
-  if (connect && *connect && (opts_.any_port || on_port)) {
+  if (ws::looks_like_http_get(first)) {
+    // MQTT over WebSocket (MQTT §6): an HTTP Upgrade naming MQTT as its subprotocol, on any port (or any
+    // Upgrade on an MQTT port). Its sender is the client.
+    const ws::HttpHead h = ws::parse_http_head(first);
+    if (h.status != ws::HttpHead::Status::complete || !h.upgrade || !(ws::names_mqtt(h.subprotocols) || on_port)) {
+      info.kind = ConnKind::other;
+      return;
+    }
+    c.set_roles(&d == &c.ab, true);
+    info.kind = ConnKind::mqtt;
+    info.websocket = true;
+    info.ws_subprotocol = h.subprotocols;
+    info.ws_path = h.path;
+    c.ab.ws = std::make_unique<WsLayer>(c.ab.dir == Direction::c2s, info.ws_deflate);
+    c.ba.ws = std::make_unique<WsLayer>(c.ba.dir == Direction::c2s, info.ws_deflate);
+  } else if (connect && *connect && (opts_.any_port || on_port)) {
     // The side that opens with CONNECT is the client, whatever the ports said.
     c.set_roles(&d == &c.ab, true);
     info.kind = ConnKind::mqtt;

@@ -74,6 +74,12 @@ struct Connection {
   std::int64_t close_ts = 0;
   // The model across connections, when the connection ended (Analyzer::fleet()).
   FleetConnEnd fleet;
+  // MQTT over WebSocket: the HTTP Upgrade's subprotocol, permessage-deflate, frames, the Close codes.
+  bool websocket = false;
+  bool ws_deflate = false;
+  std::string ws_subprotocol, ws_path;
+  std::uint64_t ws_frames = 0;
+  std::uint16_t ws_close_c2s = 0, ws_close_s2c = 0;  // 0: no Close frame (or none with a code)
 };
 
 // Where an MQTT packet (or error) sits.
@@ -98,6 +104,9 @@ class AnalyzerSink {
   virtual void on_connection_end(const Connection&) {}
   // A connection found to be TLS on an MQTT port.
   virtual void on_tls(const Connection&) {}
+  // MQTT over WebSocket: a frame (or the opening handshake) breaks a rule; `m.offset` is in the TCP stream.
+  virtual void on_websocket_violation(const Connection&, Direction, const char* /*rule*/, const char* /*detail*/,
+                                      const PacketMeta&) {}
 };
 
 class Analyzer {

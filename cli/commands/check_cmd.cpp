@@ -71,6 +71,12 @@ class CheckSink final : public AnalyzerSink {
         std::to_string(bytes) + " bytes missing from the capture (" + gap_reason_name(why) + ", " +
             std::string(direction_name(dir)) + ")");
   }
+  void on_websocket_violation(const Connection& c, Direction dir, const char* rule, const char* detail,
+                              const PacketMeta& m) override {
+    add(c, FindingId::websocket_violation, m,
+        std::string(detail) + " [" + rule + "] (WebSocket frame at TCP stream offset " + std::to_string(m.offset) +
+            ", " + std::string(direction_name(dir)) + ")");
+  }
   void on_tls(const Connection& c) override {
     PacketMeta m{c.first_frame, c.first_ts, 0, &c.file};
     add(c, FindingId::tls, m, "TLS on an MQTT port: encrypted, not checked");

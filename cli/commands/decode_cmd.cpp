@@ -211,6 +211,17 @@ class DecodeSink final : public AnalyzerSink {
     note_text_line(out_.buf(), place(c, dir, m), direction_name(dir),
                    "RESYNC after " + std::to_string(skipped) + " bytes skipped", style_);
   }
+  void on_websocket_violation(const Connection& c, Direction dir, const char* rule, const char* detail,
+                              const PacketMeta& m) override {
+    if (!wanted(c) || filtering() || csv_) return;
+    PacketPlace at = place(c, dir, m);
+    if (json_) {
+      event_json_line(out_.buf(), "websocket_violation", at,
+                      [&](JsonWriter& w) { w.field("rule", rule).field("message", detail); });
+      return;
+    }
+    note_text_line(out_.buf(), at, direction_name(dir), std::string("WEBSOCKET ") + detail + " [" + rule + "]", style_);
+  }
   void on_tls(const Connection& c) override {
     ++tls;
     if (csv_ || filtering()) return;

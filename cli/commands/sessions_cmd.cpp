@@ -59,6 +59,14 @@ void json_row(std::string& out, const SessionRow& r) {
   w.field("server", r.server);
   if (r.has_handshake) w.field("client_id", r.client_id);
   if (r.level) w.field_num("protocol_level", r.level);
+  if (r.websocket) {
+    w.field("transport", "websocket");
+    w.field("ws_subprotocol", r.ws_subprotocol);
+    if (r.ws_deflate) w.field("ws_extensions", "permessage-deflate");
+    w.field_num("ws_frames", r.ws_frames);
+    if (r.ws_close_c2s) w.field_num("ws_close_client", r.ws_close_c2s);
+    if (r.ws_close_s2c) w.field_num("ws_close_server", r.ws_close_s2c);
+  }
   w.field("auth", r.has_handshake ? scheme_name(r.scheme) : "unseen");
   if (!r.auth_method.empty()) w.field("auth_method", r.auth_method);
   if (r.has_handshake && r.scheme != AuthScheme::none) {

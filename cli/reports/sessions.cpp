@@ -17,6 +17,12 @@ SessionRow make_row(const Connection& c, const Secrets* secrets) {
   r.end = c.end;
   r.file = c.file;
   r.closed_by = c.closed_by;
+  r.websocket = c.websocket;
+  r.ws_deflate = c.ws_deflate;
+  r.ws_subprotocol = c.ws_subprotocol;
+  r.ws_frames = c.ws_frames;
+  r.ws_close_c2s = c.ws_close_c2s;
+  r.ws_close_s2c = c.ws_close_s2c;
   r.fleet = c.fleet;
   if (c.closed_by != Direction::unknown) {
     const DirStats& closer = c.closed_by == Direction::c2s ? c.c2s : c.s2c;

@@ -40,6 +40,11 @@ struct SessionRow {
   Direction closed_by = Direction::unknown;
   std::optional<std::int64_t> silence_ns;
   FleetConnEnd fleet;  // clean or abnormal close, the will, takeovers
+  // MQTT over WebSocket: the subprotocol, permessage-deflate, frames, Close codes (0: none).
+  bool websocket = false, ws_deflate = false;
+  std::string ws_subprotocol;
+  std::uint64_t ws_frames = 0;
+  std::uint16_t ws_close_c2s = 0, ws_close_s2c = 0;
   std::uint64_t first_frame = 0, last_frame = 0;
   std::int64_t start_ns = 0, end_ns = 0;
 };

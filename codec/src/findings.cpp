@@ -8,7 +8,7 @@ namespace {
 using F = FindingId;
 using S = Severity;
 
-constexpr std::array<FindingInfo, 60> kFindings{{
+constexpr std::array<FindingInfo, 61> kFindings{{
     {F::reserved_flags, "reserved_flags", S::warning, "2.1.3", "Flag bits that the spec fixes have another value."},
     {F::bad_qos, "bad_qos", S::error, "MQTT-3.3.1-4", "A PUBLISH with QoS 3, or with DUP set at QoS 0."},
     {F::invalid_utf8, "invalid_utf8", S::warning, "MQTT-1.5.4-1",
@@ -92,6 +92,8 @@ constexpr std::array<FindingInfo, 60> kFindings{{
     {F::gap, "gap", S::warning, "", "Bytes missing from the capture."},
     {F::resync, "resync", S::warning, "", "Bytes passed over to find the next packet boundary."},
     {F::tls, "tls", S::info, "", "TLS on an MQTT port: encrypted, not decoded."},
+    {F::websocket_violation, "websocket_violation", S::warning, "RFC 6455",
+     "A WebSocket frame breaks RFC 6455, RFC 7692 or MQTT's rules for WebSocket (binary frames only)."},
     {F::handshake_not_seen, "handshake_not_seen", S::info, "", "The capture starts after the handshake."},
     {F::handshake_refused, "handshake_refused", S::warning, "",
      "The server refused the connection (CONNACK code not 0)."},

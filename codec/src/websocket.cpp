@@ -194,6 +194,7 @@ bool Deframer::parse_header() {
   left_ = len;
   done_ = 0;
   in_frame_ = true;
+  skip_ = opcode_ > 2 && !(opcode_ >= 8 && opcode_ <= 10 && len <= 125);
   const std::uint8_t rsv = (b0 >> 4) & 0x07;
   auto flag = [this](const char* rule, const char* detail) { pending_.push_back(Pending{rule, detail}); };
   if (close_seen_) flag("RFC 6455 5.5.1", "a frame after this side's Close frame");
@@ -244,8 +245,7 @@ Deframer::Event Deframer::next() {
     const std::size_t avail = in_.size() - at_;
     e.offset = frame_at_;
     e.opcode = opcode_;
-    const bool control = opcode_ >= 8 && opcode_ <= 10 && left_ <= 125;
-    if (control) {
+    if (!skip_ && opcode_ >= 8) {
       if (avail < left_) return e;  // need more: a control frame is handed out whole
       const auto n = static_cast<std::size_t>(left_);
       out_.assign(in_.begin() + static_cast<std::ptrdiff_t>(at_), in_.begin() + static_cast<std::ptrdiff_t>(at_ + n));
@@ -259,7 +259,7 @@ Deframer::Event Deframer::next() {
       return e;
     }
     const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(left_, avail));
-    if (opcode_ > 2) {  // a reserved opcode, or an oversized control frame: passed over
+    if (skip_) {
       at_ += n;
       left_ -= n;
       if (left_ == 0) in_frame_ = false;

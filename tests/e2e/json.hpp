@@ -21,6 +21,7 @@ struct Json {
   bool is_array() const { return v.index() == 4; }
   bool is_string() const { return v.index() == 3; }
   bool is_number() const { return v.index() == 2; }
+  bool is_null() const { return v.index() == 0; }
   bool has(const std::string& k) const { return is_object() && std::get<5>(v)->count(k) != 0; }
   const Json& operator[](const std::string& k) const {
     if (!has(k)) throw std::out_of_range("no key " + k);

@@ -17,6 +17,7 @@
 #include <string>
 
 #include "broker_process.hpp"
+#include "mosquitto.hpp"
 #include "json.hpp"
 #include "run.hpp"
 
@@ -24,34 +25,12 @@ using namespace mqttauth::test;
 
 namespace {
 
-bool have_mosquitto() {
-  if (std::system("command -v mosquitto >/dev/null 2>&1 || test -x /usr/sbin/mosquitto") == 0) return true;
-  if (std::getenv("MQTTAUTH_REQUIRE_TOOLS") != nullptr) ADD_FAILURE() << "Debian's mosquitto is not installed";
-  return false;
-}
-
-std::uint16_t free_port() {
-  int s = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t n = sizeof a;
-  const bool ok = s >= 0 && bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
-                  getsockname(s, reinterpret_cast<sockaddr*>(&a), &n) == 0;
-  if (s >= 0) close(s);
-  return ok ? ntohs(a.sin_port) : std::uint16_t{18931};
-}
-
 std::vector<Json> jsonl(const std::string& out) {
   std::vector<Json> v;
   std::istringstream in(out);
   for (std::string l; std::getline(in, l);)
     if (!l.empty()) v.push_back(Json::parse(l));
   return v;
-}
-
-std::string mosquitto_bin() {
-  return std::system("command -v mosquitto >/dev/null 2>&1") == 0 ? "mosquitto" : "/usr/sbin/mosquitto";
 }
 
 // check's findings of the given rules, as "rule@frame".
@@ -64,31 +43,6 @@ std::set<std::string> findings(const std::string& pcap, const std::set<std::stri
       got.insert(j["rule"].str() + "@" + std::to_string(static_cast<std::uint64_t>(j["frame"].num())));
   return got;
 }
-
-// Debian's mosquitto on a free loopback port, and dumpcap recording its traffic to `pcap`.
-struct MosquittoOnLo {
-  std::uint16_t port = free_port();
-  std::string conf = unique_path("mosquitto") + ".conf", pcap;
-  std::unique_ptr<Process> broker, cap;
-
-  explicit MosquittoOnLo(const std::string& name) : pcap(unique_path(name) + ".pcapng") {
-    std::ofstream(conf) << "listener " << port << " 127.0.0.1\nallow_anonymous true\npersistence false\n";
-    broker = std::make_unique<Process>(std::vector<std::string>{mosquitto_bin(), "-c", conf}, conf + ".log",
-                                       "Opening ipv4 listen socket on port ");
-    if (!ready()) return;
-    cap = std::make_unique<Process>(
-        std::vector<std::string>{"dumpcap", "-q", "-i", "lo", "-f", "tcp port " + std::to_string(port), "-w", pcap},
-        pcap + ".log", "File: ");
-    std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  }
-  bool ready() const { return !broker->ready.empty(); }
-  std::string clients() const { return "-h 127.0.0.1 -p " + std::to_string(port); }
-  // After the last packet has had time to reach the file.
-  void stop_capture() {
-    std::this_thread::sleep_for(std::chrono::milliseconds(800));
-    EXPECT_EQ(cap->stop(SIGINT), "exit 0") << cap->log_text();
-  }
-};
 
 }  // namespace
 

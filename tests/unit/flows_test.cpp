@@ -2,7 +2,9 @@
 // directions, and each finding on the packet that raises it, with the PUBLISH it refers to.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <deque>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -283,4 +285,46 @@ TEST(FlowAudit, BoundedByWhatIsInFlight) {
   EXPECT_EQ(f.session.flows().untracked(), 10u);
   f.close();
   EXPECT_EQ(f.session.flows().open_flows().size(), FlowAudit::kMaxFlights);
+}
+
+// The flow table under pressure: hundreds of identifiers in flight at once, chosen to collide in the table
+// (multiples of 8, 64 and 512 share their slot at every size) and to wrap around its end, acknowledged in a
+// shuffled order: every acknowledgement finds its PUBLISH (its frame), nothing is flagged, nothing is left.
+TEST(FlowAudit, ManyCollidingFlowsInFlightAllFound) {
+  Flows f;
+  f.connect();
+  std::vector<std::uint16_t> ids;
+  for (std::uint16_t k = 1; k <= 300; ++k)
+    ids.push_back(static_cast<std::uint16_t>(k * (k % 3 == 0 ? 512 : k % 3 == 1 ? 64 : 8) % 65535 + 1));
+  std::sort(ids.begin(), ids.end());
+  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+  std::map<std::uint16_t, std::uint64_t> frame_of;
+  for (std::uint16_t id : ids) {
+    EXPECT_EQ(f.publish(c2s, id, 1, "m" + std::to_string(id)).flow, 0) << id;
+    frame_of[id] = f.frame();
+  }
+  EXPECT_EQ(f.session.flows().in_flight(0), ids.size());
+  // A deterministic shuffle.
+  std::vector<std::uint16_t> order = ids;
+  std::uint64_t x = 88172645463325252ull;
+  for (std::size_t i = order.size(); i > 1; --i) {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    std::swap(order[i - 1], order[x % i]);
+  }
+  for (std::size_t i = 0; i < order.size(); ++i) {
+    const auto o = f.ack<Puback>(s2c, order[i]);
+    EXPECT_EQ(o.flow, 0) << order[i];
+    ASSERT_TRUE(o.flow_related) << order[i];
+    EXPECT_EQ(*o.flow_related, frame_of[order[i]]) << order[i];
+    // Half-way, the ones not yet acknowledged are all still found: a resend of each is recognised as one.
+    if (i == order.size() / 2) {
+      for (std::size_t j = i + 1; j < order.size(); j += 7) {
+        EXPECT_EQ(f.publish(c2s, order[j], 1, "m" + std::to_string(order[j]), true).flow, 0) << order[j];
+      }
+    }
+  }
+  EXPECT_EQ(f.session.flows().in_flight(0), 0u);
+  EXPECT_EQ(f.session.flows().completed(0), ids.size());
+  f.close();
+  EXPECT_TRUE(f.session.flows().open_flows().empty());
 }

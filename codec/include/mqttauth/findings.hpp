@@ -71,6 +71,7 @@ enum class FindingId : std::uint8_t {
   gap,
   resync,
   tls,
+  websocket_violation,
   handshake_not_seen,
   handshake_refused,
   handshake_incomplete,

@@ -89,6 +89,7 @@ class Deframer {
   bool in_frame_ = false;
   std::uint8_t opcode_ = 0;
   bool fin_ = false, masked_ = false;
+  bool skip_ = false;  // a reserved opcode, or a control frame over 125 bytes: its payload is passed over
   std::uint8_t mask_[4] = {};
   std::uint64_t left_ = 0, done_ = 0, frame_at_ = 0;
   // The data message in progress.

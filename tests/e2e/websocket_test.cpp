@@ -1,0 +1,97 @@
+// MQTT over WebSocket from third-party software only: MQTT.js (npm) as the client, Debian's mosquitto's
+// WebSocket listener as the server, captured on loopback with dumpcap. MQTT.js writes each packet in several
+// WebSocket messages (its fixed header, then each part), so MQTT packets span frames; mosquitto answers a packet
+// per frame. Every MQTT packet the client logged sending or receiving is in the decode, in order, with its type,
+// topic, QoS, packet id and payload length; the connection is reported as WebSocket with the subprotocol the
+// client asked for; healthy traffic gives no websocket_violation.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "json.hpp"
+#include "mosquitto.hpp"
+#include "run.hpp"
+
+using namespace mqttauth::test;
+
+namespace {
+
+// "cmd [t=topic q=qos] [id=N] [len=N]": what both sides can say of a packet (topic, QoS and length of a PUBLISH;
+// the packet identifier of any packet that has one).
+std::string key(const std::string& cmd, const Json& topic, const Json& qos, const Json& id, const Json& len) {
+  std::string k = cmd;
+  if (cmd == "publish") {
+    k += " t=" + topic.str() + " q=" + std::to_string(static_cast<int>(qos.num()));
+    if (!len.is_null()) k += " len=" + std::to_string(static_cast<long>(len.num()));
+  }
+  if (!id.is_null() && !(cmd == "publish" && qos.num() == 0)) k += " id=" + std::to_string(static_cast<int>(id.num()));
+  return k;
+}
+
+}  // namespace
+
+TEST(WebSocket, MqttJsThroughMosquittoDecodesAsTheClientLoggedIt) {
+  const char* modules = std::getenv("MQTTAUTH_MQTTJS");
+  if (modules == nullptr) {
+    if (std::getenv("MQTTAUTH_REQUIRE_TOOLS") != nullptr) ADD_FAILURE() << "MQTTAUTH_MQTTJS is not set";
+    GTEST_SKIP() << "MQTTAUTH_MQTTJS is not set: MQTT.js is not installed";
+  }
+  if (!have_mosquitto()) GTEST_SKIP() << "mosquitto is not installed";
+  if (!can_capture()) GTEST_SKIP() << "no privilege to capture on lo";
+  MosquittoOnLo m("mosquitto-ws", true);
+  ASSERT_TRUE(m.ready()) << m.broker->log_text();
+  // What each client logged: client id -> direction -> packets.
+  std::map<std::string, std::map<std::string, std::vector<std::string>>> logged;
+  for (const char* version : {"4", "5"}) {
+    const std::string id = std::string("js-ws-") + version;
+    auto r = run_shell("NODE_PATH=" + shell_quote(modules) + " timeout 20 node " +
+                       shell_quote(source_path("tests/interop/mqttjs-ws.js")) +
+                       " ws://127.0.0.1:" + std::to_string(m.ws_port) + "/mqtt " + id + " --version " + version +
+                       " --sizes 10,300,70000,5,100000,0");
+    ASSERT_EQ(r.rc, 0) << r.out << r.err;
+    for (const Json& j : json_lines(r.out))
+      if (j.has("cmd"))
+        logged[id][j["dir"].str()].push_back(
+            key(j["cmd"].str(), j["topic"], j["qos"], j["messageId"], j["payload_len"]));
+  }
+  m.stop_capture();
+
+  auto d = run({"decode", m.pcap, "--format", "jsonl"});
+  ASSERT_EQ(d.rc, 0) << d.err;
+  std::map<double, std::string> client_of;
+  std::map<std::string, std::map<std::string, std::vector<std::string>>> decoded;
+  for (const Json& j : json_lines(d.out)) {
+    if (!j.has("type")) continue;
+    const double conn = j["conn"].num();
+    if (j["type"].str() == "connect") client_of[conn] = j["client_id"].str();
+    const Json none;
+    decoded[client_of[conn]][j["dir"].str()].push_back(
+        key(j["type"].str(), j.has("topic") ? j["topic"] : none, j.has("qos") ? j["qos"] : none,
+            j.has("packet_id") ? j["packet_id"] : none, j.has("payload_len") ? j["payload_len"] : none));
+  }
+  for (auto& [id, dirs] : logged) {
+    ASSERT_GE(dirs.at("c2s").size(), 10u) << id;
+    // MQTT.js emits no 'packetsend' for its CONNECT (the CONNACK it receives is logged).
+    dirs["c2s"].insert(dirs["c2s"].begin(), "connect");
+    EXPECT_EQ(decoded[id]["c2s"], dirs.at("c2s")) << id;
+    EXPECT_EQ(decoded[id]["s2c"], dirs.at("s2c")) << id;
+  }
+
+  auto s = run({"sessions", m.pcap, "--format", "jsonl"});
+  ASSERT_EQ(s.rc, 0) << s.err;
+  int ws = 0;
+  for (const Json& j : json_lines(s.out)) {
+    if (!j.has("transport")) continue;
+    ++ws;
+    EXPECT_EQ(j["transport"].str(), "websocket");
+    EXPECT_EQ(j["ws_subprotocol"].str(), "mqtt");
+    EXPECT_GT(j["ws_frames"].num(), 20) << s.out;  // MQTT.js: a packet in several messages
+  }
+  EXPECT_EQ(ws, 2) << s.out;
+  auto c = run({"check", m.pcap, "--format", "jsonl"});
+  EXPECT_EQ(c.out.find("websocket_violation"), std::string::npos) << c.out;
+}
