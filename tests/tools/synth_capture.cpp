@@ -56,6 +56,7 @@ struct Options {
   double reconnect_ratio = 0;    // share of connections after which the device connects again
   double v5_auth_ratio = 0;      // share of level 5 connections with enhanced authentication (AUTH)
   double keep_alive_faults = 0;  // share of connections that break their 1 s keep-alive (see Client::fault)
+  bool websocket = false;        // MQTT over WebSocket (see Client::ws_wrap)
 };
 
 [[noreturn]] void usage(const char* msg) {
@@ -83,6 +84,10 @@ struct Options {
                "  --keep-alive-faults R share of connections with a 1 s keep-alive that they break: 2.7 s of\n"
                "                        client silence while the server still sends (late, expired), then\n"
                "                        a PINGREQ the server never answers, 0..1 (default 0)\n"
+               "  --websocket           MQTT over WebSocket: each connection opens with the HTTP Upgrade\n"
+               "                        (Sec-WebSocket-Protocol: mqtt) and every write goes in binary frames,\n"
+               "                        client frames masked, a third of them cut in two (a fragmented message,\n"
+               "                        or two messages): MQTT packets across frames, several in one\n"
                "  --pcapng              write pcapng instead of pcap\n"
                "  --manifest FILE       JSON with the exact number of packets written, per type\n");
   std::exit(2);
@@ -156,6 +161,8 @@ Options parse_args(int argc, char** argv) {
       o.segment_split = true;
     else if (a == "--pcapng")
       o.pcapng = true;
+    else if (a == "--websocket")
+      o.websocket = true;
     else if (a == "--manifest")
       o.manifest = val();
     else if (a == "-h" || a == "--help")
@@ -252,6 +259,7 @@ class Client {
   bool fault(std::int64_t ts);
   std::vector<std::uint8_t> payload();
   std::int64_t send(bool from_client, const std::vector<const Pending*>& burst, std::int64_t ts);
+  std::vector<std::uint8_t> ws_wrap(bool from_client, std::span<const std::uint8_t> data);
 
   Generator& g_;
   std::uint64_t index_ = 0;
@@ -270,6 +278,7 @@ class Client {
   std::int64_t sleep_until_ = 0;
   unsigned publishes_left_ = 0;
   std::uint16_t cid_ = 0, sid_ = 0;  // packet identifier counters per side
+  std::mt19937_64 ws_rng_;           // --websocket: its own draws, so that the MQTT traffic stays the same
   Phase phase_ = Phase::connect;
   std::deque<Pending> queue_;
 };
@@ -441,6 +450,44 @@ Client::Client(Generator& g, std::uint64_t index, bool again) : g_(g), index_(in
   conv_ = std::make_unique<TcpConversation>(g_.out(), LinkSpec{}, client, server, cisn, sisn);
   cid_ = static_cast<std::uint16_t>(r.between(1, 65535));
   sid_ = static_cast<std::uint16_t>(r.between(1, 65535));
+  ws_rng_.seed(o.seed ^ (index * 0x9E3779B97F4A7C15ull) ^ (again ? 1 : 0));
+}
+
+// One write's bytes in WebSocket binary frames (RFC 6455 5.2): client frames masked; a third of the writes cut
+// in two at a random byte, as a fragmented message (binary + continuation) or as two messages.
+std::vector<std::uint8_t> Client::ws_wrap(bool from_client, std::span<const std::uint8_t> data) {
+  std::vector<std::uint8_t> out;
+  auto frame = [&](std::span<const std::uint8_t> payload, bool fin, std::uint8_t opcode) {
+    out.push_back(static_cast<std::uint8_t>((fin ? 0x80 : 0) | opcode));
+    const std::uint8_t m = from_client ? 0x80 : 0;
+    const std::uint64_t n = payload.size();
+    if (n < 126) {
+      out.push_back(static_cast<std::uint8_t>(m | n));
+    } else if (n <= 0xFFFF) {
+      out.insert(out.end(),
+                 {static_cast<std::uint8_t>(m | 126), static_cast<std::uint8_t>(n >> 8), static_cast<std::uint8_t>(n)});
+    } else {
+      out.push_back(static_cast<std::uint8_t>(m | 127));
+      for (int i = 7; i >= 0; --i) out.push_back(static_cast<std::uint8_t>(n >> (8 * i)));
+    }
+    std::uint8_t key[4] = {0, 0, 0, 0};
+    if (from_client) {
+      const std::uint64_t k = ws_rng_();
+      for (int i = 0; i < 4; ++i) key[i] = static_cast<std::uint8_t>(k >> (8 * i));
+      out.insert(out.end(), key, key + 4);
+    }
+    for (std::size_t i = 0; i < payload.size(); ++i) out.push_back(static_cast<std::uint8_t>(payload[i] ^ key[i & 3]));
+  };
+  const std::uint64_t roll = ws_rng_();
+  if (data.size() >= 2 && roll % 3 == 0) {
+    const std::size_t cut = 1 + static_cast<std::size_t>((roll >> 8) % (data.size() - 1));
+    const bool fragmented = ((roll >> 40) & 1) != 0;
+    frame(data.subspan(0, cut), !fragmented, 2);
+    frame(data.subspan(cut), true, fragmented ? 0 : 2);
+  } else {
+    frame(data, true, 2);
+  }
+  return out;
 }
 
 std::uint16_t Client::next_id(bool client_side) {
@@ -725,6 +772,19 @@ std::int64_t Client::step(std::int64_t ts) {
     conv_->handshake(ts);
     handshake_done_ = true;
     ++g_.counts().connections;
+    if (g_.opts().websocket) {  // the opening handshake (RFC 6455 4), right after TCP's
+      static const char kRequest[] =
+          "GET /mqtt HTTP/1.1\r\nHost: broker\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+          "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+          "Sec-WebSocket-Protocol: mqtt\r\n\r\n";
+      static const char kResponse[] =
+          "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+          "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nSec-WebSocket-Protocol: mqtt\r\n\r\n";
+      conv_->send(true, std::span(reinterpret_cast<const std::uint8_t*>(kRequest), sizeof kRequest - 1), ts + 1000,
+                  kMss);
+      conv_->send(false, std::span(reinterpret_cast<const std::uint8_t*>(kResponse), sizeof kResponse - 1), ts + 2000,
+                  kMss);
+    }
     return 3000;
   }
   if (queue_.empty()) refill(ts);
@@ -768,6 +828,11 @@ std::int64_t Client::send(bool from_client, const std::vector<const Pending*>& b
     at += p->bytes.size();
   }
 
+  if (g_.opts().websocket) {
+    const std::vector<std::uint8_t> framed = ws_wrap(from_client, data);
+    conv_->send(from_client, framed, ts, kMss);
+    return 10'000 * static_cast<std::int64_t>((framed.size() + kMss - 1) / kMss);
+  }
   // Where this write is cut into segments (beyond the MSS cuts TcpConversation makes itself).
   std::vector<std::size_t> cuts;
   if (g_.opts().segment_split) {
