@@ -22,6 +22,7 @@
 
 #include <cstdio>
 #include <new>
+#include <vector>
 
 #include "core.hpp"
 #include "mqttauth/boundary.hpp"
@@ -86,15 +87,24 @@ const value_string weakness_vals[] = {
 // File-wide state, cleared when a capture is closed.
 Capture* g_capture = nullptr;
 
+// MQTT over WebSocket: each direction's bytes not yet a whole MQTT packet (Wireshark's WebSocket dissector
+// hands over one WebSocket message at a time, and MQTT.js, for one, sends every packet in several).
+struct WsBuffers {
+  std::vector<std::uint8_t> pending[2];  // [0] c2s, [1] s2c
+};
+
 struct ConvData {
   Conversation* conv;
   address server;
   guint32 server_port;
+  WsBuffers* ws;
 };
 
 void free_conv(ConvData* cd) {
   delete cd->conv;
   cd->conv = nullptr;
+  delete cd->ws;
+  cd->ws = nullptr;
 }
 
 gboolean conv_cb(wmem_allocator_t*, wmem_cb_event_t, void* user) {
@@ -477,6 +487,84 @@ int dissect_stream(tvbuff_t* tvb, packet_info* pinfo, proto_tree* tree, ConvData
   return static_cast<int>(offset);
 }
 
+// The whole MQTT packets one WebSocket message completed (first pass: found; later passes: kept).
+struct WsPdus {
+  guint len;
+  guint8* data;  // whole MQTT packets back to back
+};
+constexpr guint32 kWsCalls = 0x40000000u, kWsBase = 0x40000001u;
+
+// The MQTT packets that `bytes` (one WebSocket message of `dir`) completes, appended after what was pending.
+WsPdus* ws_collect(ConvData* cd, Direction dir, const guint8* bytes, guint len) noexcept {
+  auto* out = wmem_new0(wmem_file_scope(), WsPdus);
+  try {
+    if (!cd->ws) cd->ws = new WsBuffers();
+    auto& buf = cd->ws->pending[dir == Direction::c2s ? 0 : 1];
+    buf.insert(buf.end(), bytes, bytes + len);
+    std::size_t whole = 0;
+    while (whole < buf.size()) {
+      auto fh = mqttauth::parse_fixed_header(std::span<const std::uint8_t>(buf).subspan(whole));
+      if (!fh) {
+        if (fh.error().kind != mqttauth::ErrorKind::need_more) whole = buf.size();  // not MQTT: passed on as is
+        break;
+      }
+      if (fh->packet_size() > buf.size() - whole) break;
+      whole += fh->packet_size();
+    }
+    if (whole > 0) {
+      out->len = static_cast<guint>(whole);
+      out->data = static_cast<guint8*>(wmem_memdup(wmem_file_scope(), buf.data(), whole));
+      buf.erase(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(whole));
+    }
+  } catch (...) {
+  }
+  return out;
+}
+
+// MQTT over WebSocket (the "mqtt" / "mqttv3.1" subprotocols of Wireshark's WebSocket dissector): each message
+// is added to its direction's stream, and the MQTT packets it completes are dissected here as over TCP (the
+// custom authenticate packet, the findings, the session model), in a data source of their own.
+int dissect_ws(tvbuff_t* tvb, packet_info* pinfo, proto_tree* tree, void*) {
+  const guint len = tvb_captured_length(tvb);
+  auto* bytes = static_cast<const guint8*>(tvb_memdup(pinfo->pool, tvb, 0, static_cast<gint>(len)));
+  const guint calls = GPOINTER_TO_UINT(p_get_proto_data(pinfo->pool, pinfo, proto_mqttauth, kWsCalls));
+  p_add_proto_data(pinfo->pool, pinfo, proto_mqttauth, kWsCalls, GUINT_TO_POINTER(calls + 1));
+  // The client is who sends the CONNECT; mid-stream, the side on the lower port is taken for the server.
+  auto connect = mqttauth::looks_like_connect(std::span<const std::uint8_t>(bytes, len));
+  const bool server_is_dst = (connect && *connect) || pinfo->destport < pinfo->srcport;
+  ConvData* cd = get_conv(pinfo, server_is_dst);
+  if (!cd) return 0;
+  const Direction dir = direction_of(cd, pinfo);
+  WsPdus* w = nullptr;
+  if (!PINFO_FD_VISITED(pinfo)) {
+    w = ws_collect(cd, dir, bytes, len);
+    p_add_proto_data(wmem_file_scope(), pinfo, proto_mqttauth, kWsBase + calls, w);
+  } else {
+    w = static_cast<WsPdus*>(p_get_proto_data(wmem_file_scope(), pinfo, proto_mqttauth, kWsBase + calls));
+  }
+  col_set_str(pinfo->cinfo, COL_PROTOCOL, "MQTT/WS");
+  if (!w || w->len == 0) {
+    proto_item* ti = proto_tree_add_item(tree, proto_mqttauth, tvb, 0, -1, ENC_NA);
+    proto_item_append_text(ti, " (part of an MQTT packet, continued in a later WebSocket message)");
+    col_append_sep_str(pinfo->cinfo, COL_INFO, ", ", "MQTT packet continued");
+    col_set_fence(pinfo->cinfo, COL_INFO);
+    return static_cast<int>(len);
+  }
+  tvbuff_t* all = tvb_new_child_real_data(tvb, w->data, w->len, static_cast<gint>(w->len));
+  add_new_data_source(pinfo, all, "MQTT over WebSocket");
+  guint off = 0;
+  while (off < w->len) {
+    auto fh = mqttauth::parse_fixed_header(std::span<const std::uint8_t>(w->data + off, w->len - off));
+    const guint size = fh ? static_cast<guint>(fh->packet_size()) : w->len - off;
+    tvbuff_t* pdu_tvb = tvb_new_subset_length(all, static_cast<gint>(off), static_cast<gint>(size));
+    dissect_pdu(pdu_tvb, w->data + off, size, pinfo, tree, cd, dir);
+    off += size;
+  }
+  col_set_str(pinfo->cinfo, COL_PROTOCOL, "MQTT/WS");
+  col_append_str(pinfo->cinfo, COL_INFO, " ");  // before what the WebSocket dissector adds
+  return static_cast<int>(len);
+}
+
 int dissect_mqttauth(tvbuff_t* tvb, packet_info* pinfo, proto_tree* tree, void*) {
   // Port-based: the side on the matched port is the server; Decode As without a match: the receiver of the
   // first data (the device speaks first).
@@ -742,6 +830,10 @@ void proto_reg_handoff_mqttauth() {
   dissector_add_uint_range_with_preference("tcp.port", MQTTAUTH_DEFAULT_PORTS, mqttauth_handle);
   heur_dissector_add("tcp", dissect_heur, "MQTT on any port (opens with CONNECT)", "mqttauth_tcp", proto_mqttauth,
                      HEURISTIC_ENABLE);
+  // MQTT over WebSocket: the subprotocols MQTT §6 names, as Wireshark's WebSocket dissector reports them.
+  dissector_handle_t ws_handle = create_dissector_handle(dissect_ws, proto_mqttauth);
+  dissector_add_string("ws.protocol", "mqtt", ws_handle);
+  dissector_add_string("ws.protocol", "mqttv3.1", ws_handle);
   stats_tree_register_plugin("mqttauth", "mqttauth", "MQTT custom authentication", 0, tree_packet, tree_init, nullptr);
 }
 

@@ -429,6 +429,55 @@ TEST(Plugin, AuthenticateCodePreference) {
 
 // The plugin and the CLI must see the same MQTT packets, frame by frame, and the same authenticate roles,
 // in every capture of captures/ (one shared codec, two front ends).
+// tshark with the plugin and the CLI on one capture in the Tshark's folder: per frame, the same number of MQTT
+// packets, and the same authenticate roles. Returns the number of frames with an authenticate packet.
+std::size_t expect_same_packets_as_cli(const Tshark& ts, const std::string& f) {
+  SCOPED_TRACE(f);
+  // tshark: per frame, the number of MQTT PDUs (standard ones under mqtt.msgtype, ours under mqttauth.code),
+  // and the authenticate roles.
+  auto t = ts.run("-2 -r " + q(f) +
+                  " -Y \"mqtt || mqttauth\" -T fields -E separator=/t -E occurrence=a"
+                  " -E aggregator=, -e frame.number -e mqtt.msgtype -e mqttauth.code -e mqttauth.role");
+  EXPECT_EQ(t.rc, 0) << t.err;
+  std::map<int, int> tshark_count;
+  std::map<int, std::string> tshark_roles;
+  for (const auto& l : t.lines()) {
+    auto v = split(l, '\t');
+    int frame = std::stoi(v[0]);
+    for (std::size_t col : {1u, 2u})
+      if (v.size() > col && !v[col].empty()) tshark_count[frame] += static_cast<int>(split(v[col], ',').size());
+    if (v.size() > 3 && !v[3].empty()) tshark_roles[frame] = v[3];
+  }
+  // The CLI on the same file.
+  std::string cmd = std::string(MQTTAUTH_BIN) + " decode --format jsonl " + q(ts.home + "/" + f);
+  FILE* p = popen(cmd.c_str(), "r");
+  EXPECT_TRUE(p);
+  if (!p) return 0;
+  std::map<int, int> cli_count;
+  std::map<int, std::string> cli_roles;
+  char buf[1 << 16];
+  while (fgets(buf, sizeof buf, p)) {
+    std::string l = buf;
+    auto fp = l.find("\"frame\":");
+    if (fp == std::string::npos || l.rfind("{\"record\":", 0) == 0) continue;  // not a packet line
+    int frame = std::atoi(l.c_str() + fp + 8);
+    ++cli_count[frame];
+    auto rp = l.find("\"role\":\"");
+    // Roles of authenticate packets (MQTT 5 AUTH is shown by Wireshark's MQTT dissector itself).
+    if (rp != std::string::npos && l.find("\"type\":\"authenticate\"") != std::string::npos) {
+      std::string role = l.substr(rp + 8, l.find('"', rp + 8) - rp - 8);
+      std::string code = role == "challenge" ? "1" : "2";
+      auto& r = cli_roles[frame];
+      r += (r.empty() ? "" : ",") + code;
+    }
+  }
+  pclose(p);
+  EXPECT_FALSE(cli_count.empty());
+  EXPECT_EQ(tshark_count, cli_count);
+  EXPECT_EQ(tshark_roles, cli_roles);
+  return cli_roles.size();
+}
+
 TEST(Plugin, SamePacketsAsTheCliForEveryBundledCapture) {
   NEED_TSHARK();
   Tshark ts;
@@ -447,52 +496,27 @@ TEST(Plugin, SamePacketsAsTheCliForEveryBundledCapture) {
   }
   ASSERT_GE(files.size(), 10u);
   std::size_t authenticate_frames = 0;
-  for (const auto& f : files) {
-    SCOPED_TRACE(f);
-    // tshark: per frame, the number of MQTT PDUs (standard ones under mqtt.msgtype, ours under mqttauth.code),
-    // and the authenticate roles.
-    auto t = ts.run("-2 -r " + q(f) +
-                    " -Y \"mqtt || mqttauth\" -T fields -E separator=/t -E occurrence=a"
-                    " -E aggregator=, -e frame.number -e mqtt.msgtype -e mqttauth.code -e mqttauth.role");
-    ASSERT_EQ(t.rc, 0) << t.err;
-    std::map<int, int> tshark_count;
-    std::map<int, std::string> tshark_roles;
-    for (const auto& l : t.lines()) {
-      auto v = split(l, '\t');
-      int frame = std::stoi(v[0]);
-      for (std::size_t col : {1u, 2u})
-        if (v.size() > col && !v[col].empty()) tshark_count[frame] += static_cast<int>(split(v[col], ',').size());
-      if (v.size() > 3 && !v[3].empty()) tshark_roles[frame] = v[3];
-    }
-    // The CLI on the same file.
-    std::string cmd = std::string(MQTTAUTH_BIN) + " decode --format jsonl " + q(ts.home + "/" + f);
-    FILE* p = popen(cmd.c_str(), "r");
-    ASSERT_TRUE(p);
-    std::map<int, int> cli_count;
-    std::map<int, std::string> cli_roles;
-    char buf[1 << 16];
-    while (fgets(buf, sizeof buf, p)) {
-      std::string l = buf;
-      auto fp = l.find("\"frame\":");
-      if (fp == std::string::npos || l.rfind("{\"record\":", 0) == 0) continue;  // not a packet line
-      int frame = std::atoi(l.c_str() + fp + 8);
-      ++cli_count[frame];
-      auto rp = l.find("\"role\":\"");
-      // Roles of authenticate packets (MQTT 5 AUTH is shown by Wireshark's MQTT dissector itself).
-      if (rp != std::string::npos && l.find("\"type\":\"authenticate\"") != std::string::npos) {
-        std::string role = l.substr(rp + 8, l.find('"', rp + 8) - rp - 8);
-        std::string code = role == "challenge" ? "1" : "2";
-        auto& r = cli_roles[frame];
-        r += (r.empty() ? "" : ",") + code;
-      }
-    }
-    pclose(p);
-    EXPECT_FALSE(cli_count.empty());
-    EXPECT_EQ(tshark_count, cli_count);
-    EXPECT_EQ(tshark_roles, cli_roles);
-    authenticate_frames += cli_roles.size();
-  }
+  for (const auto& f : files) authenticate_frames += expect_same_packets_as_cli(ts, f);
   EXPECT_GE(authenticate_frames, 40u);  // the corpus is full of handshakes
+}
+
+// MQTT over WebSocket through Wireshark's own WebSocket dissector (the plugin registers for the "mqtt"
+// subprotocol): a synthetic capture on port 8080 whose writes are cut across WebSocket frames and messages
+// (mqttauth_synth --websocket): every MQTT packet, the custom authenticate packets among them, on the frame the
+// CLI names, with the same roles.
+TEST(Plugin, MqttOverWebSocketAsTheCliSeesIt) {
+  NEED_TSHARK();
+  Tshark ts;
+  const std::string cap = "synthetic-websocket.pcap";
+  ASSERT_EQ(std::system((q(MQTTAUTH_SYNTH_BIN) + " -o " + q(ts.home + "/" + cap) +
+                         " --seed 5 --clients 10 --levels 3,4 --auth-ratio 0.6 --publishes 5,30 --large-ratio 0.03"
+                         " --port 8080 --websocket >/dev/null && chmod a+r " +
+                         q(ts.home + "/" + cap))
+                            .c_str()),
+            0);
+  EXPECT_GE(expect_same_packets_as_cli(ts, cap), 4u);
+  auto proto = ts.run("-2 -r " + cap + " -Y mqttauth.code -T fields -e _ws.col.Protocol");
+  EXPECT_NE(proto.out.find("MQTT/WS"), std::string::npos) << proto.out;
 }
 
 // Hostile input end to end: mutated and truncated copies of every bundled capture (deterministic: a fixed
