@@ -27,6 +27,13 @@ std::map<int, std::vector<std::string>> by_frame(const Tshark::Result& r) {
   return m;
 }
 
+// A capture made by mqttauth_synth with `args`, in the Tshark's folder (readable by tshark's user).
+bool synthesize(const Tshark& ts, const std::string& name, const std::string& args) {
+  const std::string out = q(ts.home + "/" + name);
+  return std::system((q(MQTTAUTH_SYNTH_BIN) + " -o " + out + " " + args + " >/dev/null && chmod a+r " + out).c_str()) ==
+         0;
+}
+
 }  // namespace
 
 TEST(Plugin, IsLoaded) {
@@ -253,12 +260,7 @@ TEST(Plugin, KeepAliveFindingsOnTheFramesCheckNames) {
   NEED_TSHARK();
   Tshark ts;
   const std::string cap = "keep-alive-faults.pcap";
-  ASSERT_EQ(std::system((q(MQTTAUTH_SYNTH_BIN) + " -o " + q(ts.home + "/" + cap) +
-                         " --seed 7 --clients 6 --levels 3,4,5 --publishes 5,15 --keep-alive-faults 0.5"
-                         " >/dev/null && chmod a+r " +
-                         q(ts.home + "/" + cap))
-                            .c_str()),
-            0);
+  ASSERT_TRUE(synthesize(ts, cap, "--seed 7 --clients 6 --levels 3,4,5 --publishes 5,15 --keep-alive-faults 0.5"));
   // By hand, from Wireshark's dissection without the plugin's findings.
   auto t = ts.run("-2 -r " + cap +
                   " -Y mqtt -T fields -E separator=/t -E occurrence=a -E aggregator=, -e frame.number"
@@ -508,12 +510,9 @@ TEST(Plugin, MqttOverWebSocketAsTheCliSeesIt) {
   NEED_TSHARK();
   Tshark ts;
   const std::string cap = "synthetic-websocket.pcap";
-  ASSERT_EQ(std::system((q(MQTTAUTH_SYNTH_BIN) + " -o " + q(ts.home + "/" + cap) +
-                         " --seed 5 --clients 10 --levels 3,4 --auth-ratio 0.6 --publishes 5,30 --large-ratio 0.03"
-                         " --port 8080 --websocket >/dev/null && chmod a+r " +
-                         q(ts.home + "/" + cap))
-                            .c_str()),
-            0);
+  ASSERT_TRUE(synthesize(ts, cap,
+                         "--seed 5 --clients 10 --levels 3,4 --auth-ratio 0.6 --publishes 5,30 --large-ratio 0.03"
+                         " --port 8080 --websocket"));
   EXPECT_GE(expect_same_packets_as_cli(ts, cap), 4u);
   auto proto = ts.run("-2 -r " + cap + " -Y mqttauth.code -T fields -e _ws.col.Protocol");
   EXPECT_NE(proto.out.find("MQTT/WS"), std::string::npos) << proto.out;
