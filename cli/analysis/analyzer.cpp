@@ -59,7 +59,13 @@ struct Analyzer::Dir final : StreamSink {
   void on_gap(std::uint64_t offset, std::uint64_t bytes, std::uint64_t fr, GapReason why) override;
   void mqtt(std::span<const std::uint8_t> bytes, std::uint64_t offset);
   // The decided connection's bytes: through the WebSocket layer when there is one, else straight to MQTT.
-  void deliver(std::span<const std::uint8_t> bytes, std::uint64_t offset);
+  void deliver(std::span<const std::uint8_t> bytes, std::uint64_t offset) {
+    if (ws)
+      deliver_ws(bytes, offset);
+    else
+      mqtt(bytes, offset);
+  }
+  void deliver_ws(std::span<const std::uint8_t> bytes, std::uint64_t offset);
   void run_framer(std::span<const std::uint8_t> chunk, std::uint64_t chunk_offset);
   void resync_feed(std::span<const std::uint8_t> bytes, bool final = false);
   void end_of_stream();
@@ -174,11 +180,7 @@ struct Analyzer::Dir::WsOut final : WsLayer::Out {
   }
 };
 
-void Analyzer::Dir::deliver(std::span<const std::uint8_t> bytes, std::uint64_t offset) {
-  if (!ws) {
-    mqtt(bytes, offset);
-    return;
-  }
+void Analyzer::Dir::deliver_ws(std::span<const std::uint8_t> bytes, std::uint64_t offset) {
   WsOut out(*this);
   const std::uint64_t before = ws->frames();
   ws->feed(bytes, offset, out);
@@ -439,6 +441,7 @@ void Analyzer::decide(Conn& c, Dir& d, std::span<const std::uint8_t> first) {
   SessionOptions so;
   so.dialect = opts_.dialect;
   so.strict = opts_.strict;
+  so.keep_alive_audit = opts_.keep_alive_audit;
   so.limits.max_packet_size = opts_.max_packet_size;
   info.session = std::make_unique<Session>(so);
 }

@@ -33,7 +33,8 @@ struct AnalyzerOptions {
   ReassemblyLimits reassembly{};
   std::size_t resync_window = 64u << 10;  // bytes scanned for a packet boundary after a gap
   Dialect dialect = Dialect::auto_detect;
-  bool strict = false;  // rule violations are decode errors (conformance work)
+  bool strict = false;           // rule violations are decode errors (conformance work)
+  bool keep_alive_audit = true;  // SessionOptions::keep_alive_audit
   // Open connections followed at once (about 1.5 KB each): when a new one would exceed this, the least
   // recently active is ended early (EndReason::evicted). Bounds memory on floods of connections that never
   // close (SYN floods, captures cut while thousands of devices stay connected).

@@ -79,6 +79,13 @@ void merge_into(VolumeTable& t, Volume& other, const VolumeTable& from, const Vo
   other.merge(from_other);
 }
 
+// stats shows no keep-alive finding: its analysis leaves that audit out (what it shows is as in every command).
+AnalyzerOptions stats_analyzer_options(const CaptureOptions& o) {
+  AnalyzerOptions a = analyzer_options(o);
+  a.keep_alive_audit = false;
+  return a;
+}
+
 class StatsSink final : public AnalyzerSink {
  public:
   explicit StatsSink(const std::vector<std::string>& topic_filters = {}) : filter(topic_filters) {}
@@ -102,7 +109,7 @@ class StatsSink final : public AnalyzerSink {
     std::string_view topic;  // the key in `topics` (stable: its node is never erased)
     Volume* volume = nullptr;
   };
-  static constexpr std::size_t kRecent = 256;
+  static constexpr std::size_t kRecent = 512;
   std::array<Recent, kRecent> recent_{};
 
  public:
@@ -140,9 +147,11 @@ class StatsSink final : public AnalyzerSink {
       payload_bytes += p->payload.size();
       // A device publishes to the same topic again and again: the last topic of each connection (by a small
       // direct-mapped cache) is compared instead of hashed and looked up.
-      Recent& r = recent_[c.id & (kRecent - 1)];
-      if (r.conn != c.id || r.topic != p->topic || !r.volume) {
-        r.conn = c.id;
+      // (One entry per connection and direction: a device's telemetry and the commands it is sent alternate.)
+      const std::uint64_t key = c.id * 2 + (dir == Direction::c2s ? 1 : 0);
+      Recent& r = recent_[key & (kRecent - 1)];
+      if (r.conn != key || r.topic != p->topic || !r.volume) {
+        r.conn = key;
         r.volume = &volume_of(topics, other_topics, p->topic, &r.topic);
       }
       r.volume->add(p->payload.size(), m.ts_ns);
@@ -495,7 +504,7 @@ int run_stats(const StatsOptions& o) {
       shard.shared_map = shared;
       shard.threads = threads;
       shard.shard = i;
-      Analyzer an(analyzer_options(shard), *sinks[i]);
+      Analyzer an(stats_analyzer_options(shard), *sinks[i]);
       reps[i] = read_captures(shard, an);
       counts[i] = an.counters();
       sinks[i]->add_fleet(an.fleet());
@@ -520,7 +529,7 @@ int run_stats(const StatsOptions& o) {
     for_each_file(n, o.cap.jobs, [&](std::size_t i) {
       sinks[i] = std::make_unique<StatsSink>(o.cap.topics);
       CaptureOptions one = one_file(o.cap, i);
-      Analyzer an(analyzer_options(one), *sinks[i]);
+      Analyzer an(stats_analyzer_options(one), *sinks[i]);
       reps[i] = read_captures(one, an);
       counts[i] = an.counters();
       sinks[i]->add_fleet(an.fleet());

@@ -107,6 +107,11 @@ Handshake& Session::current(Observation& ob, PacketRef ref) {
 
 Observation Session::observe(const Decoded& d, Direction dir, PacketRef ref) {
   Observation ob;
+  observe_into(d, dir, ref, ob);
+  return ob;
+}
+
+void Session::observe_into(const Decoded& d, Direction dir, PacketRef ref, Observation& ob) {
   ob.dir = dir;
   const Packet& p = d.packet;
   // The level of a connection that started before the capture: adopt what only level 5 could decode.
@@ -124,13 +129,15 @@ Observation Session::observe(const Decoded& d, Direction dir, PacketRef ref) {
     on_other(p, ob);
   // The QoS flows (CONNECT and CONNACK for the clean session and the Receive Maximums).
   const FlowAudit::Step st = flows_.observe(p, ob.dir, level_, ref.id, ref.ts_ns);
-  const FlowAudit::Step ka = keep_alive_.observe(p, ob.dir, level_, ref.id, ref.ts_ns);
-  ob.flow = static_cast<std::uint8_t>(st.bits | ka.bits);
+  ob.flow = st.bits;
   ob.flow_related = st.related;
-  ob.keep_alive_related = ka.related;
+  if (opts_.keep_alive_audit) {
+    const FlowAudit::Step ka = keep_alive_.observe(p, ob.dir, level_, ref.id, ref.ts_ns);
+    ob.flow |= ka.bits;
+    ob.keep_alive_related = ka.related;
+  }
   ob.ack_latency_ns = st.latency_ns;
   ob.ack_topic = st.topic;
-  return ob;
 }
 
 void Session::on_connect(const Connect& c, Observation& ob, PacketRef ref) {
@@ -308,7 +315,7 @@ void Session::on_other(const Packet& p, Observation& ob) {
 Session::Step Session::decode(std::span<const std::uint8_t> packet, Direction dir, PacketRef ref) {
   Step s{mqttauth::decode(packet, context()), Observation{}};
   s.obs.dir = dir;
-  if (s.decoded) s.obs = observe(*s.decoded, dir, ref);
+  if (s.decoded) observe_into(*s.decoded, dir, ref, s.obs);
   return s;
 }
 

@@ -103,6 +103,8 @@ struct SessionOptions {
   Limits limits{};
   std::uint8_t level = 0;  // a known level when the capture starts after CONNECT
   bool strict = false;     // decode strictly: a rule violation is an Error (DecodeContext::strict)
+  // The keep-alive audit (keepalive.hpp); a caller that shows none of its findings may leave it out.
+  bool keep_alive_audit = true;
 };
 
 class Session {
@@ -118,6 +120,8 @@ class Session {
   // Feeds one decoded packet. Pass Direction::unknown when the caller cannot tell; the session then infers
   // it from the packet type and the handshake state where it can.
   Observation observe(const Decoded& d, Direction dir, PacketRef ref);
+  // The same into `ob`, a fresh Observation (decode() fills its Step's in place: no copy per packet).
+  void observe_into(const Decoded& d, Direction dir, PacketRef ref, Observation& ob);
   // Decode + observe, for callers that have the packet bytes.
   struct Step {
     Expected<Decoded> decoded;
