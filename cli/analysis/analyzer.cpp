@@ -252,8 +252,8 @@ void Analyzer::Dir::run_framer(std::span<const std::uint8_t> chunk, std::uint64_
         ++stats().packets;
         stats().last_packet_ts = ts;
         const IpAddr& peer = conn->info.client.ip;
-        step.obs.fleet = an->fleet_.observe(conn->info.id, peer.word(0) * 0x9E3779B97F4A7C15ull ^ peer.word(1),
-                                            *step.decoded, step.obs, ref);
+        an->fleet_.observe_into(conn->info.id, peer.word(0) * 0x9E3779B97F4A7C15ull ^ peer.word(1), *step.decoded,
+                                step.obs, ref, step.obs.fleet);
         stats().violations += step.decoded->violations.total();
         an->sink_.on_packet(conn->info, dir, *step.decoded, step.obs, meta(ev.frame.offset));
       } else {

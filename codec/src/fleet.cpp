@@ -139,16 +139,15 @@ void LatencyTable::merge(const LatencyTable& o) {
 
 // --- the fleet ---
 
-FleetStep Fleet::observe(std::uint64_t conn, std::uint64_t peer, const Decoded& d, const Observation& ob,
-                         const PacketRef& ref) {
-  FleetStep st;
-  if (ob.dir == Direction::unknown) return st;
+void Fleet::observe_into(std::uint64_t conn, std::uint64_t peer, const Decoded& d, const Observation& ob,
+                         const PacketRef& ref, FleetStep& st) {
+  if (ob.dir == Direction::unknown) return;
   const Packet& p = d.packet;
   // Only these matter here (PINGREQ, SUBACK, PUBREL, AUTH, ... do not): no lookup for the others.
   if (ob.ack_latency_ns < 0 && !std::holds_alternative<Publish>(p) && !std::holds_alternative<Connect>(p) &&
       !std::holds_alternative<Connack>(p) && !std::holds_alternative<Subscribe>(p) &&
       !std::holds_alternative<Unsubscribe>(p) && !std::holds_alternative<Disconnect>(p))
-    return st;
+    return;
   if (!will_order_.empty()) expire(ref.ts_ns);
   const bool c2s = ob.dir == Direction::c2s;
   if (const auto* pub = std::get_if<Publish>(&p)) {
@@ -162,7 +161,7 @@ FleetStep Fleet::observe(std::uint64_t conn, std::uint64_t peer, const Decoded& 
     else
       on_server_publish(conn, *pub, dg, ref, st);
     if (st.bits) count(st);
-    return st;
+    return;
   }
   Conn& c = conns_[conn];
   if (c.peer == 0) c.peer = peer;
@@ -192,7 +191,6 @@ FleetStep Fleet::observe(std::uint64_t conn, std::uint64_t peer, const Decoded& 
     }
   }
   count(st);
-  return st;
 }
 
 void Fleet::count(const FleetStep& st) {

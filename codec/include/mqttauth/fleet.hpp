@@ -162,7 +162,14 @@ class Fleet {
   // One decoded packet of connection `conn` (the caller's id, unique in the capture) whose client side is at
   // address `peer` (any stable value per address: loops are told by it), after Session::observe gave `ob`.
   FleetStep observe(std::uint64_t conn, std::uint64_t peer, const Decoded& d, const Observation& ob,
-                    const PacketRef& ref);
+                    const PacketRef& ref) {
+    FleetStep st;
+    observe_into(conn, peer, d, ob, ref, st);
+    return st;
+  }
+  // The same into `st`, a fresh FleetStep (the analyzer's: ob.fleet, filled in place).
+  void observe_into(std::uint64_t conn, std::uint64_t peer, const Decoded& d, const Observation& ob,
+                    const PacketRef& ref, FleetStep& st);
   // The connection ended: `closed` when its TCP connection ended (FIN, RST), not when the capture did.
   FleetConnEnd end(std::uint64_t conn, const PacketRef& ref, bool closed);
 
