@@ -97,7 +97,9 @@ void setup_device(CLI::App& app) {
       "the server closed the connection during the handshake), 5 protocol error, 6 connection failure,\n"
       "7 re-authentication refused (DISCONNECT from the server during --reauth), 8 keep-alive lost (no PINGRESP\n"
       "within --timeout-ms).");
-  sub->add_option("--connect", o->cfg.connect, "Server HOST:PORT ([v6]:PORT)")->required();
+  sub->add_option("--connect", o->cfg.connect,
+                  "Server HOST:PORT ([v6]:PORT), or ws://HOST:PORT/PATH for MQTT over WebSocket")
+      ->required();
   sub->add_option("--client-id", o->cfg.client_id, "Client identifier")->required();
   sub->add_option("--secret", o->cfg.secret, "The device's secret (response = hex HMAC-SHA256(secret, challenge))");
   sub->add_option("--auth", o->auth, "Authentication: custom (authenticate packet), v5 (MQTT 5 AUTH), none")

@@ -48,12 +48,23 @@ class Runner {
   asio::awaitable<bool> connect(int attempt) {
     std::string host, why;
     std::uint16_t port = 0;
-    if (!split_host_port(cfg_.connect, host, port)) {
-      ex_.fail(kDeviceUsage, "--connect wants HOST:PORT, not " + cfg_.connect);
+    // ws://HOST:PORT[/PATH]: MQTT over WebSocket (the path defaults to /mqtt).
+    std::string where = cfg_.connect, path;
+    const bool ws = where.rfind("ws://", 0) == 0;
+    if (ws) {
+      where = where.substr(5);
+      const auto slash = where.find('/');
+      path = slash == std::string::npos ? "/mqtt" : where.substr(slash);
+      where = where.substr(0, slash);
+    }
+    if (!split_host_port(where, host, port)) {
+      ex_.fail(kDeviceUsage, "--connect wants HOST:PORT or ws://HOST:PORT/PATH, not " + cfg_.connect);
       co_return false;
     }
     const std::uint64_t tap_id = cfg_.tap_id + static_cast<std::uint64_t>(attempt);
-    if (co_await ex_.link().connect(host, port, cfg_.connect, tap_id, ex_.deadline(), why, cfg_.source)) co_return true;
+    if (co_await ex_.link().connect(host, port, cfg_.connect, tap_id, ex_.deadline(), why, cfg_.source) &&
+        (!ws || co_await ex_.link().upgrade(host, port, path, ex_.deadline(), why)))
+      co_return true;
     ex_.fail(kDeviceConnectFailed, why);
     co_return false;
   }

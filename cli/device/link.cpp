@@ -1,5 +1,11 @@
 #include "link.hpp"
 
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+
+#include <array>
+
 #include "iotap.hpp"
 #include "recorder.hpp"
 
@@ -8,6 +14,28 @@ namespace mqttauth::cli::device {
 namespace {
 
 using asio::ip::tcp;
+
+std::string base64(const std::uint8_t* data, std::size_t n) {
+  std::string out(4 * ((n + 2) / 3) + 1, '\0');
+  const int len = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), data, static_cast<int>(n));
+  out.resize(static_cast<std::size_t>(len));
+  return out;
+}
+
+// Sec-WebSocket-Accept for a key [RFC 6455 4.2.2].
+std::string ws_accept_for(const std::string& key) {
+  const std::string s = key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+  std::uint8_t digest[SHA_DIGEST_LENGTH];
+  SHA1(reinterpret_cast<const unsigned char*>(s.data()), s.size(), digest);
+  return base64(digest, sizeof digest);
+}
+
+// A fresh masking key for each client frame, unpredictable [RFC 6455 5.3].
+std::array<std::uint8_t, 4> ws_mask() {
+  std::array<std::uint8_t, 4> k{};
+  if (RAND_bytes(k.data(), static_cast<int>(k.size())) != 1) k = {0x5a, 0xa5, 0x3c, 0xc3};
+  return k;
+}
 
 Endpoint to_endpoint(const tcp::endpoint& e) {
   Endpoint out;
@@ -70,9 +98,42 @@ void Link::lost(Io io) {
     close(true, false);
 }
 
+Io Link::take(std::span<const std::uint8_t> chunk) {
+  auto frame = [this](std::span<const std::uint8_t> bytes) {
+    framer_.push(bytes);
+    for (;;) {
+      FrameEvent ev = framer_.next();
+      if (ev.kind == FrameEvent::Kind::need_more) return true;
+      if (ev.kind != FrameEvent::Kind::frame) {
+        framing_error_ = ev.frame.offset;
+        return false;
+      }
+      inbox_.emplace_back(ev.frame.bytes.begin(), ev.frame.bytes.end());
+    }
+  };
+  if (!ws_) return frame(chunk) ? Io::ok : Io::protocol;
+  ws_->push(chunk);
+  for (;;) {
+    const ws::Deframer::Event e = ws_->next();
+    using K = ws::Deframer::Event::Kind;
+    if (e.kind == K::need_more) return Io::ok;
+    if (e.kind == K::data && !frame(e.payload)) return Io::protocol;
+    if (e.kind == K::control && e.opcode == static_cast<std::uint8_t>(ws::Opcode::close)) return Io::eof;
+    if (e.kind == K::control && e.opcode == static_cast<std::uint8_t>(ws::Opcode::ping)) {
+      ws_pong_due_ = true;  // answered with the same payload [RFC 6455 5.5.2]
+      ws_ping_.assign(e.payload.begin(), e.payload.end());
+    }
+  }
+}
+
 asio::awaitable<Io> Link::next_packet(Clock::time_point until, Buf& out) {
   while (inbox_.empty()) {
     if (!sock_) co_return Io::error;
+    if (ws_pong_due_) {
+      ws_pong_due_ = false;
+      const Buf pong = ws::encode_frame(static_cast<std::uint8_t>(ws::Opcode::pong), ws_ping_, true, ws_mask());
+      if (Io io = co_await write_raw(pong, until); io != Io::ok) co_return io;
+    }
     arm(until);
     std::error_code ec;
     std::size_t n = co_await sock_->async_read_some(asio::buffer(rbuf_), asio::redirect_error(asio::use_awaitable, ec));
@@ -84,16 +145,7 @@ asio::awaitable<Io> Link::next_packet(Clock::time_point until, Buf& out) {
     }
     std::span<const std::uint8_t> chunk(rbuf_.data(), n);
     if (tap_open_ && tap_) tap_->on_data(conn_id_, false, chunk, Recorder::wall_clock_ns());
-    framer_.push(chunk);
-    for (;;) {
-      FrameEvent ev = framer_.next();
-      if (ev.kind == FrameEvent::Kind::need_more) break;
-      if (ev.kind != FrameEvent::Kind::frame) {
-        framing_error_ = ev.frame.offset;
-        co_return Io::protocol;
-      }
-      inbox_.emplace_back(ev.frame.bytes.begin(), ev.frame.bytes.end());
-    }
+    if (Io io = take(chunk); io != Io::ok) co_return io;
   }
   out = std::move(inbox_.front());
   inbox_.pop_front();
@@ -101,6 +153,13 @@ asio::awaitable<Io> Link::next_packet(Clock::time_point until, Buf& out) {
 }
 
 asio::awaitable<Io> Link::write(const Buf& bytes, Clock::time_point until) {
+  if (ws_)
+    co_return co_await write_raw(
+        ws::encode_frame(static_cast<std::uint8_t>(ws::Opcode::binary), bytes, true, ws_mask()), until);
+  co_return co_await write_raw(bytes, until);
+}
+
+asio::awaitable<Io> Link::write_raw(const Buf& bytes, Clock::time_point until) {
   if (!sock_) co_return Io::error;
   arm(until);
   std::error_code ec;
@@ -150,6 +209,8 @@ asio::awaitable<bool> Link::connect(const std::string& host, std::uint16_t port,
   last_write_ = Clock::now();
   framer_ = Framer(1u << 28);
   inbox_.clear();
+  ws_.reset();
+  ws_pong_due_ = false;
   conn_id_ = tap_id;
   if (tap_) {
     std::error_code e1, e2;
@@ -160,6 +221,52 @@ asio::awaitable<bool> Link::connect(const std::string& host, std::uint16_t port,
     }
   }
   co_return true;
+}
+
+asio::awaitable<bool> Link::upgrade(const std::string& host, std::uint16_t port, const std::string& path,
+                                    Clock::time_point until, std::string& why) {
+  // The key: 16 random bytes, base64 [RFC 6455 4.1]; the server must answer base64(SHA-1(key + GUID)).
+  std::uint8_t nonce[16];
+  if (RAND_bytes(nonce, sizeof nonce) != 1) {
+    why = "no random bytes for the WebSocket key";
+    co_return false;
+  }
+  const std::string key = base64(nonce, sizeof nonce);
+  const std::string request = "GET " + path + " HTTP/1.1\r\nHost: " + host + ":" + std::to_string(port) +
+                              "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " + key +
+                              "\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: mqtt\r\n\r\n";
+  if (co_await write_raw(Buf(request.begin(), request.end()), until) != Io::ok) {
+    why = "the connection broke while sending the WebSocket opening handshake";
+    co_return false;
+  }
+  Buf head;
+  for (;;) {
+    arm(until);
+    std::error_code ec;
+    std::size_t n = co_await sock_->async_read_some(asio::buffer(rbuf_), asio::redirect_error(asio::use_awaitable, ec));
+    const bool timed_out = timed_out_;
+    disarm();
+    if (ec) {
+      why = std::string("no answer to the WebSocket opening handshake: ") + (timed_out ? "timed out" : ec.message());
+      co_return false;
+    }
+    if (tap_open_ && tap_) tap_->on_data(conn_id_, false, std::span(rbuf_.data(), n), Recorder::wall_clock_ns());
+    head.insert(head.end(), rbuf_.begin(), rbuf_.begin() + static_cast<std::ptrdiff_t>(n));
+    const ws::HttpHead h = ws::parse_http_head(head);
+    if (h.status == ws::HttpHead::Status::need_more) continue;
+    if (h.status != ws::HttpHead::Status::complete || !h.upgrade || h.accept != ws_accept_for(key)) {
+      why = h.status == ws::HttpHead::Status::complete && h.status_code != 101
+                ? "the server refused the WebSocket upgrade (HTTP " + std::to_string(h.status_code) + ")"
+                : "the server's answer is not a valid WebSocket upgrade";
+      co_return false;
+    }
+    ws_ = std::make_unique<ws::Deframer>(false, false);
+    if (head.size() > h.length && take(std::span<const std::uint8_t>(head).subspan(h.length)) != Io::ok) {
+      why = "the server's first WebSocket frames cannot be read";
+      co_return false;
+    }
+    co_return true;
+  }
 }
 
 }  // namespace mqttauth::cli::device

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "mqttauth/framer.hpp"
+#include "mqttauth/websocket.hpp"
 
 namespace mqttauth::cli {
 class IoTap;
@@ -35,6 +36,11 @@ class Link : public std::enable_shared_from_this<Link> {
   asio::awaitable<bool> connect(const std::string& host, std::uint16_t port, const std::string& shown,
                                 std::uint64_t tap_id, Clock::time_point until, std::string& why,
                                 const std::string& source = {});
+  // MQTT over WebSocket, right after connect(): the opening handshake (GET `path` with Upgrade: websocket and
+  // Sec-WebSocket-Protocol: mqtt, the server's 101 and its Sec-WebSocket-Accept checked); from then on every
+  // write is one masked binary frame and what arrives is unframed before the MQTT framing.
+  asio::awaitable<bool> upgrade(const std::string& host, std::uint16_t port, const std::string& path,
+                                Clock::time_point until, std::string& why);
   // The next whole packet into `out`. Io::protocol: the stream cannot be framed, at framing_error_offset().
   asio::awaitable<Io> next_packet(Clock::time_point until, Buf& out);
   // Writes `bytes` before `until`.
@@ -52,6 +58,9 @@ class Link : public std::enable_shared_from_this<Link> {
   void arm(Clock::time_point when);
   void disarm();
   Io classify(const std::error_code& ec) const;
+  asio::awaitable<Io> write_raw(const Buf& bytes, Clock::time_point until);
+  // What arrived, through the WebSocket layer when there is one, into the framer and the inbox.
+  Io take(std::span<const std::uint8_t> chunk);
 
   asio::io_context& io_;
   IoTap* tap_;
@@ -66,6 +75,9 @@ class Link : public std::enable_shared_from_this<Link> {
   bool tap_open_ = false;
   std::uint64_t framing_error_ = 0;
   Clock::time_point last_write_{};
+  std::unique_ptr<ws::Deframer> ws_;  // MQTT over WebSocket: the server's frames
+  bool ws_pong_due_ = false;          // a ping to answer
+  Buf ws_ping_;
 };
 
 }  // namespace mqttauth::cli::device

@@ -96,6 +96,10 @@ HttpHead parse_http_head(std::span<const std::uint8_t> b, std::size_t max) noexc
       h.subprotocols += (h.subprotocols.empty() ? "" : ", ") + std::string(value);
     else if (iequals(name, "Sec-WebSocket-Extensions"))
       h.extensions += (h.extensions.empty() ? "" : ", ") + std::string(value);
+    else if (iequals(name, "Sec-WebSocket-Key"))
+      h.key = std::string(value);
+    else if (iequals(name, "Sec-WebSocket-Accept"))
+      h.accept = std::string(value);
   }
   h.upgrade = upgrade && (h.request || h.status_code == 101);
   return h;
@@ -145,6 +149,30 @@ std::string_view opcode_name(std::uint8_t op) noexcept {
     case 10: return "pong";
     default: return "reserved";
   }
+}
+
+std::vector<std::uint8_t> encode_frame(std::uint8_t opcode, std::span<const std::uint8_t> payload, bool fin,
+                                       const std::optional<std::array<std::uint8_t, 4>>& mask) {
+  std::vector<std::uint8_t> f;
+  f.reserve(payload.size() + 14);
+  f.push_back(static_cast<std::uint8_t>((fin ? 0x80 : 0) | (opcode & 0x0F)));
+  const std::uint8_t m = mask ? 0x80 : 0;
+  const std::uint64_t n = payload.size();
+  if (n < 126) {
+    f.push_back(static_cast<std::uint8_t>(m | n));
+  } else if (n <= 0xFFFF) {
+    f.insert(f.end(), {static_cast<std::uint8_t>(m | 126), static_cast<std::uint8_t>(n >> 8),
+                       static_cast<std::uint8_t>(n & 0xFF)});
+  } else {
+    f.push_back(static_cast<std::uint8_t>(m | 127));
+    for (int i = 7; i >= 0; --i) f.push_back(static_cast<std::uint8_t>((n >> (8 * i)) & 0xFF));
+  }
+  if (mask) f.insert(f.end(), mask->begin(), mask->end());
+  const std::size_t at = f.size();
+  f.insert(f.end(), payload.begin(), payload.end());
+  if (mask)
+    for (std::size_t i = 0; i < payload.size(); ++i) f[at + i] ^= (*mask)[i & 3];
+  return f;
 }
 
 void Deframer::push(std::span<const std::uint8_t> bytes) {

@@ -204,3 +204,21 @@ TEST(WebSocketDeframer, DeflateMarksCompressedMessagesAndClientFramesMustBeMaske
   EXPECT_EQ(u.events.front(), "violation:RFC 6455 5.1@0");
   EXPECT_EQ(u.data, of("x"));
 }
+
+TEST(WebSocketFrames, EncodedFramesReadBackAtEveryLengthEncoding) {
+  const std::array<std::uint8_t, 4> key{0x11, 0x22, 0x33, 0x44};
+  for (std::size_t n : {0u, 125u, 126u, 65535u, 65536u}) {
+    Bytes payload(n);
+    for (std::size_t i = 0; i < n; ++i) payload[i] = static_cast<std::uint8_t>(i * 7);
+    for (bool masked : {true, false}) {
+      const Bytes f = encode_frame(2, payload, true, masked ? std::optional(key) : std::nullopt);
+      EXPECT_EQ(f.size(), n + 2 + (n < 126 ? 0 : n <= 0xFFFF ? 2 : 8) + (masked ? 4 : 0)) << n;
+      const Seen s = feed(f, masked);
+      EXPECT_EQ(s.data, payload) << n;
+      EXPECT_EQ(s.events, std::vector<std::string>{"end"}) << n;  // no violation: minimal lengths, masked as due
+    }
+  }
+  const auto h = parse_http_head(of("HTTP/1.1 101 OK\r\nUpgrade: websocket\r\nSec-WebSocket-Accept: abc=\r\n\r\n"));
+  EXPECT_EQ(h.accept, "abc=");
+  EXPECT_EQ(parse_http_head(of("GET / HTTP/1.1\r\nSec-WebSocket-Key: k==\r\n\r\n")).key, "k==");
+}

@@ -7,8 +7,10 @@
 // the caller's (the codec has no zlib).
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -26,6 +28,7 @@ struct HttpHead {
   bool upgrade = false;      // Upgrade: websocket (and, for a response, status 101)
   std::string subprotocols;  // Sec-WebSocket-Protocol, as sent (a request may list several)
   std::string extensions;    // Sec-WebSocket-Extensions, as sent
+  std::string key, accept;   // Sec-WebSocket-Key (a request's), Sec-WebSocket-Accept (a response's)
   std::string path;          // a request's target
 };
 
@@ -47,6 +50,10 @@ Deflate parse_deflate(std::string_view extensions) noexcept;
 
 enum class Opcode : std::uint8_t { continuation = 0, text = 1, binary = 2, close = 8, ping = 9, pong = 10 };
 std::string_view opcode_name(std::uint8_t op) noexcept;
+
+// One frame (RFC 6455 5.2): the shortest length encoding; masked with `mask` when given (a client's frames).
+std::vector<std::uint8_t> encode_frame(std::uint8_t opcode, std::span<const std::uint8_t> payload, bool fin,
+                                       const std::optional<std::array<std::uint8_t, 4>>& mask);
 
 class Deframer {
  public:
