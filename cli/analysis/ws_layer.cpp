@@ -35,8 +35,7 @@ void WsLayer::feed(std::span<const std::uint8_t> bytes, std::uint64_t offset, Ou
       return;
     }
     out.head(h);
-    stage_ = Stage::frames;
-    deframer_ = std::make_unique<ws::Deframer>(from_client_, deflate_);
+    stage_ = Stage::frames;  // (the deframer is made with the first frame: the server's 101 says deflate first)
     std::vector<std::uint8_t> rest(head_.begin() + static_cast<std::ptrdiff_t>(h.length), head_.end());
     const std::uint64_t rest_offset = head_offset_ + h.length;
     head_.clear();
@@ -44,6 +43,7 @@ void WsLayer::feed(std::span<const std::uint8_t> bytes, std::uint64_t offset, Ou
     if (!rest.empty()) feed(rest, rest_offset, out);
     return;
   }
+  if (!deframer_) deframer_ = std::make_unique<ws::Deframer>(from_client_, deflate_);
   deframer_->push(bytes);
   while (true) {
     const ws::Deframer::Event e = deframer_->next();

@@ -223,15 +223,15 @@ bool Deframer::parse_header() {
   done_ = 0;
   in_frame_ = true;
   skip_ = opcode_ > 2 && !(opcode_ >= 8 && opcode_ <= 10 && len <= 125);
-  const std::uint8_t rsv = (b0 >> 4) & 0x07;
+  const bool rsv1 = (b0 & 0x40) != 0, rsv23 = (b0 & 0x30) != 0;  // RSV1 is the bit after FIN
   auto flag = [this](const char* rule, const char* detail) { pending_.push_back(Pending{rule, detail}); };
   if (close_seen_) flag("RFC 6455 5.5.1", "a frame after this side's Close frame");
   if (from_client_ && !masked) flag(kRfc51, "a client frame is not masked");
   if (!from_client_ && masked) flag(kRfc51, "a server frame is masked");
-  if (rsv & 0x06) flag(kRfc52, "RSV2 or RSV3 set without an extension that defines them");
+  if (rsv23) flag(kRfc52, "RSV2 or RSV3 set without an extension that defines them");
   const bool data = opcode_ <= 2;
   const bool starts_message = opcode_ == 1 || opcode_ == 2;
-  if ((rsv & 0x01) && !(deflate_ && starts_message))
+  if (rsv1 && !(deflate_ && starts_message))
     flag(deflate_ ? "RFC 7692 6.1" : kRfc52,
          deflate_ ? "RSV1 set on a frame that does not start a message" : "RSV1 set without permessage-deflate");
   if ((ext == 2 && len < 126) || (ext == 8 && len <= 0xFFFF))
@@ -250,7 +250,7 @@ bool Deframer::parse_header() {
   if (starts_message) {
     if (in_message_) flag(kRfc54, "a new data message before the previous one ended");
     message_opcode_ = opcode_;
-    message_compressed_ = (rsv & 0x01) != 0 && deflate_;
+    message_compressed_ = rsv1 && deflate_;
   }
   if (opcode_ == 1) flag("MQTT-6.0.0-1", "MQTT sent in a text frame: it must be binary");
   if (data) in_message_ = !fin_;

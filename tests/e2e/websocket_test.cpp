@@ -96,7 +96,8 @@ TEST(WebSocket, MqttJsThroughMosquittoDecodesAsTheClientLoggedIt) {
   EXPECT_EQ(c.out.find("websocket_violation"), std::string::npos) << c.out;
 }
 
-// The same synthetic traffic over bare TCP and over WebSocket (mqttauth_synth --websocket: the HTTP Upgrade,
+// The same synthetic traffic over bare TCP, over WebSocket and over WebSocket with permessage-deflate
+// (mqttauth_synth --websocket / --websocket-deflate: the HTTP Upgrade,
 // client frames masked, a third of the writes cut in two as fragments or as two messages, 64-bit lengths for
 // the large payloads, on port 8080 where only the subprotocol says MQTT): the same packets in the same order with
 // the same fields, the same findings, and the authenticate packets of the custom handshakes among them.
@@ -110,7 +111,8 @@ TEST(WebSocket, SyntheticTrafficDecodesAsItsTcpTwin) {
     EXPECT_EQ(std::system(cmd.c_str()), 0) << cmd;
     return dir + "/" + name;
   };
-  const std::string tcp = make("tcp.pcap", ""), ws = make("ws.pcap", " --websocket");
+  const std::string tcp = make("tcp.pcap", ""), ws = make("ws.pcap", " --websocket"),
+                    deflated = make("ws-deflate.pcap", " --websocket-deflate");
   // Packet lines without what the framing changes: frame numbers, times and stream offsets.
   auto packets = [](const std::string& pcap, int& authenticate) {
     auto d = run({"decode", pcap, "--format", "jsonl", "--port", "8080"});
@@ -128,12 +130,14 @@ TEST(WebSocket, SyntheticTrafficDecodesAsItsTcpTwin) {
     }
     return v;
   };
-  int auth_tcp = 0, auth_ws = 0;
-  const auto a = packets(tcp, auth_tcp), b = packets(ws, auth_ws);
+  int auth_tcp = 0, auth_ws = 0, auth_deflated = 0;
+  const auto a = packets(tcp, auth_tcp), b = packets(ws, auth_ws), z = packets(deflated, auth_deflated);
   ASSERT_GT(a.size(), 300u);
   EXPECT_EQ(a, b);
+  EXPECT_EQ(a, z);  // permessage-deflate: every message inflated, the context kept from one to the next
   EXPECT_GT(auth_ws, 4);
   EXPECT_EQ(auth_ws, auth_tcp);
+  EXPECT_EQ(auth_deflated, auth_tcp);
   auto rules = [](const std::string& pcap) {
     auto c = run({"check", pcap, "--format", "jsonl", "--port", "8080"});
     std::vector<std::string> v;
@@ -142,6 +146,7 @@ TEST(WebSocket, SyntheticTrafficDecodesAsItsTcpTwin) {
     return v;
   };
   EXPECT_EQ(rules(tcp), rules(ws));
+  EXPECT_EQ(rules(tcp), rules(deflated));
   auto s = run({"sessions", ws, "--format", "jsonl"});
   int over_ws = 0;
   for (const Json& j : json_lines(s.out))

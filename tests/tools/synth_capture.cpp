@@ -24,7 +24,10 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <stdexcept>
 #include <vector>
+
+#include <zlib.h>
 
 #include "mqttauth/codec.hpp"
 #include "mqttauth/packet.hpp"
@@ -57,6 +60,7 @@ struct Options {
   double v5_auth_ratio = 0;      // share of level 5 connections with enhanced authentication (AUTH)
   double keep_alive_faults = 0;  // share of connections that break their 1 s keep-alive (see Client::fault)
   bool websocket = false;        // MQTT over WebSocket (see Client::ws_wrap)
+  bool deflate = false;          // with permessage-deflate (RFC 7692), context taken over between messages
 };
 
 [[noreturn]] void usage(const char* msg) {
@@ -88,6 +92,8 @@ struct Options {
                "                        (Sec-WebSocket-Protocol: mqtt) and every write goes in binary frames,\n"
                "                        client frames masked, a third of them cut in two (a fragmented message,\n"
                "                        or two messages): MQTT packets across frames, several in one\n"
+               "  --websocket-deflate   the same with permessage-deflate negotiated: every message\n"
+               "                        compressed (zlib, raw deflate, the context kept between messages)\n"
                "  --pcapng              write pcapng instead of pcap\n"
                "  --manifest FILE       JSON with the exact number of packets written, per type\n");
   std::exit(2);
@@ -163,6 +169,8 @@ Options parse_args(int argc, char** argv) {
       o.pcapng = true;
     else if (a == "--websocket")
       o.websocket = true;
+    else if (a == "--websocket-deflate")
+      o.websocket = o.deflate = true;
     else if (a == "--manifest")
       o.manifest = val();
     else if (a == "-h" || a == "--help")
@@ -279,6 +287,9 @@ class Client {
   unsigned publishes_left_ = 0;
   std::uint16_t cid_ = 0, sid_ = 0;  // packet identifier counters per side
   std::mt19937_64 ws_rng_;           // --websocket: its own draws, so that the MQTT traffic stays the same
+  struct Deflater;                   // --websocket-deflate: one compression context per direction
+  std::shared_ptr<Deflater> zc_, zs_;
+  std::vector<std::uint8_t> compress(bool from_client, std::span<const std::uint8_t> message);
   Phase phase_ = Phase::connect;
   std::deque<Pending> queue_;
 };
@@ -453,12 +464,47 @@ Client::Client(Generator& g, std::uint64_t index, bool again) : g_(g), index_(in
   ws_rng_.seed(o.seed ^ (index * 0x9E3779B97F4A7C15ull) ^ (again ? 1 : 0));
 }
 
+struct Client::Deflater {
+  z_stream z{};
+  bool ok = false;
+  Deflater() { ok = deflateInit2(&z, 6, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) == Z_OK; }
+  ~Deflater() {
+    if (ok) deflateEnd(&z);
+  }
+  Deflater(const Deflater&) = delete;
+  Deflater& operator=(const Deflater&) = delete;
+};
+
+// One message compressed as permessage-deflate sends it (RFC 7692 7.2.1): raw deflate, flushed, the final
+// 00 00 FF FF removed; the context goes on into the next message of that direction.
+std::vector<std::uint8_t> Client::compress(bool from_client, std::span<const std::uint8_t> message) {
+  auto& d = from_client ? zc_ : zs_;
+  if (!d) d = std::make_shared<Deflater>();
+  if (!d->ok) throw std::runtime_error("deflateInit2 failed");
+  std::vector<std::uint8_t> out(message.size() + message.size() / 2 + 64);
+  d->z.next_in = const_cast<Bytef*>(message.data());  // NOLINT(cppcoreguidelines-pro-type-const-cast): zlib's API
+  d->z.avail_in = static_cast<uInt>(message.size());
+  std::size_t made = 0;
+  do {
+    if (made == out.size()) out.resize(out.size() * 2);
+    d->z.next_out = out.data() + made;
+    d->z.avail_out = static_cast<uInt>(out.size() - made);
+    if (deflate(&d->z, Z_SYNC_FLUSH) == Z_STREAM_ERROR) throw std::runtime_error("deflate failed");
+    made = out.size() - d->z.avail_out;
+  } while (d->z.avail_out == 0);
+  out.resize(made >= 4 ? made - 4 : made);  // the 00 00 FF FF of the flush
+  return out;
+}
+
 // One write's bytes in WebSocket binary frames (RFC 6455 5.2): client frames masked; a third of the writes cut
-// in two at a random byte, as a fragmented message (binary + continuation) or as two messages.
+// in two at a random byte, as a fragmented message (binary + continuation) or as two messages; with
+// --websocket-deflate each message compressed (RSV1 on its first frame).
 std::vector<std::uint8_t> Client::ws_wrap(bool from_client, std::span<const std::uint8_t> data) {
   std::vector<std::uint8_t> out;
+  const bool deflate = g_.opts().deflate;
   auto frame = [&](std::span<const std::uint8_t> payload, bool fin, std::uint8_t opcode) {
-    out.push_back(static_cast<std::uint8_t>((fin ? 0x80 : 0) | opcode));
+    const bool rsv1 = deflate && opcode != 0;
+    out.push_back(static_cast<std::uint8_t>((fin ? 0x80 : 0) | (rsv1 ? 0x40 : 0) | opcode));
     const std::uint8_t m = from_client ? 0x80 : 0;
     const std::uint64_t n = payload.size();
     if (n < 126) {
@@ -482,8 +528,23 @@ std::vector<std::uint8_t> Client::ws_wrap(bool from_client, std::span<const std:
   if (data.size() >= 2 && roll % 3 == 0) {
     const std::size_t cut = 1 + static_cast<std::size_t>((roll >> 8) % (data.size() - 1));
     const bool fragmented = ((roll >> 40) & 1) != 0;
-    frame(data.subspan(0, cut), !fragmented, 2);
-    frame(data.subspan(cut), true, fragmented ? 0 : 2);
+    if (!deflate) {
+      frame(data.subspan(0, cut), !fragmented, 2);
+      frame(data.subspan(cut), true, fragmented ? 0 : 2);
+    } else if (fragmented) {  // one compressed message over two frames
+      const auto z = compress(from_client, data);
+      const std::size_t zcut = z.size() / 2;
+      frame(std::span(z).subspan(0, zcut), false, 2);
+      frame(std::span(z).subspan(zcut), true, 0);
+    } else {  // two messages, each compressed
+      const auto a = compress(from_client, data.subspan(0, cut));
+      frame(a, true, 2);
+      const auto b = compress(from_client, data.subspan(cut));
+      frame(b, true, 2);
+    }
+  } else if (deflate) {
+    const auto z = compress(from_client, data);
+    frame(z, true, 2);
   } else {
     frame(data, true, 2);
   }
@@ -773,16 +834,19 @@ std::int64_t Client::step(std::int64_t ts) {
     handshake_done_ = true;
     ++g_.counts().connections;
     if (g_.opts().websocket) {  // the opening handshake (RFC 6455 4), right after TCP's
-      static const char kRequest[] =
+      const std::string ext = g_.opts().deflate ? "Sec-WebSocket-Extensions: permessage-deflate\r\n" : "";
+      const std::string request =
           "GET /mqtt HTTP/1.1\r\nHost: broker\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
           "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
-          "Sec-WebSocket-Protocol: mqtt\r\n\r\n";
-      static const char kResponse[] =
+          "Sec-WebSocket-Protocol: mqtt\r\n" +
+          ext + "\r\n";
+      const std::string response =
           "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-          "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nSec-WebSocket-Protocol: mqtt\r\n\r\n";
-      conv_->send(true, std::span(reinterpret_cast<const std::uint8_t*>(kRequest), sizeof kRequest - 1), ts + 1000,
+          "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nSec-WebSocket-Protocol: mqtt\r\n" +
+          ext + "\r\n";
+      conv_->send(true, std::span(reinterpret_cast<const std::uint8_t*>(request.data()), request.size()), ts + 1000,
                   kMss);
-      conv_->send(false, std::span(reinterpret_cast<const std::uint8_t*>(kResponse), sizeof kResponse - 1), ts + 2000,
+      conv_->send(false, std::span(reinterpret_cast<const std::uint8_t*>(response.data()), response.size()), ts + 2000,
                   kMss);
     }
     return 3000;

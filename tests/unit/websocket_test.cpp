@@ -20,13 +20,14 @@ struct FrameSpec {
   bool fin = true;
   std::uint8_t opcode = 2;
   bool mask = true;
-  std::uint8_t rsv = 0;
-  int ext = -1;  // force a 16-bit (2) or 64-bit (8) length field
+  std::uint8_t rsv = 0;  // 1: RSV1 (0x40, permessage-deflate's), 2: RSV2, 3: RSV3
+  int ext = -1;          // force a 16-bit (2) or 64-bit (8) length field
 };
 
 Bytes frame(const Bytes& payload, FrameSpec s = {}) {
   Bytes f;
-  f.push_back(static_cast<std::uint8_t>((s.fin ? 0x80 : 0) | (s.rsv << 4) | s.opcode));
+  const std::uint8_t rsv_bit = s.rsv == 0 ? 0 : static_cast<std::uint8_t>(0x80 >> s.rsv);
+  f.push_back(static_cast<std::uint8_t>((s.fin ? 0x80 : 0) | rsv_bit | s.opcode));
   const std::uint64_t n = payload.size();
   const int ext = s.ext >= 0 ? s.ext : n < 126 ? 0 : n <= 0xFFFF ? 2 : 8;
   const std::uint8_t m = s.mask ? 0x80 : 0;
@@ -199,6 +200,14 @@ TEST(WebSocketDeframer, DeflateMarksCompressedMessagesAndClientFramesMustBeMaske
       feed(cat({frame(of("a"), {.fin = false, .rsv = 1}), frame(of("b"), {.opcode = 0, .rsv = 1})}), true, true);
   ASSERT_EQ(s.events.size(), 2u);
   EXPECT_EQ(s.events[0].rfind("violation:RFC 7692 6.1@", 0), 0u) << s.events[0];
+  // RSV3 (0x10) is not permessage-deflate's bit: a violation, and the payload is not taken as compressed.
+  Deframer d3(true, true);
+  d3.push(frame(of("z"), {.rsv = 3}));
+  const auto v3 = d3.next();
+  EXPECT_EQ(v3.kind, Deframer::Event::Kind::violation);
+  EXPECT_STREQ(v3.rule, "RFC 6455 5.2");
+  const auto data3 = d3.next();
+  EXPECT_FALSE(data3.compressed);
   // An unmasked client frame.
   const Seen u = feed(frame(of("x"), {.mask = false}), true);
   EXPECT_EQ(u.events.front(), "violation:RFC 6455 5.1@0");
