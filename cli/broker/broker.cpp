@@ -13,6 +13,8 @@
 
 #include "broker/core.hpp"
 #include "iotap.hpp"
+#include "mqttauth/verify.hpp"
+#include "mqttauth/websocket.hpp"
 
 namespace mqttauth::cli::broker {
 
@@ -106,6 +108,13 @@ class Server : public std::enable_shared_from_this<Server> {
     bool pending = true;
     std::size_t handshake_bytes = 0;  // received while pending
     std::list<ConnId>::iterator in_pending, in_address_pending;
+    // MQTT over WebSocket: the client's opening handshake until the 101 is sent, then its frames.
+    struct Ws {
+      bool open = false;
+      std::vector<std::uint8_t> head;
+      ws::Deframer frames{true, false};
+    };
+    std::unique_ptr<Ws> ws;
   };
 
   // The connections from one remote address.
@@ -114,7 +123,13 @@ class Server : public std::enable_shared_from_this<Server> {
     std::list<ConnId> pending;  // oldest first
   };
 
-  bool listen(const ListenerConfig& lc, std::string& error) {
+  bool listen(const ListenerConfig& given, std::string& error) {
+    ListenerConfig lc = given;
+    if (lc.host_port.rfind("ws://", 0) == 0) {  // MQTT over WebSocket
+      lc.host_port = lc.host_port.substr(5);
+      if (auto slash = lc.host_port.find('/'); slash != std::string::npos) lc.host_port.resize(slash);
+      lc.websocket = true;
+    }
     tcp::endpoint ep;
     if (!parse_host_port(lc.host_port, ep, error)) return false;
     auto l = std::make_shared<Listener>(io_);
@@ -222,6 +237,7 @@ class Server : public std::enable_shared_from_this<Server> {
     c->id = next_id_++;
     conns_[c->id] = c;
     c->address = remote.address();
+    if (l.cfg.websocket) c->ws = std::make_unique<Connection::Ws>();
     Address& a = addresses_[c->address];
     ++a.connections;
     c->in_pending = pending_.insert(pending_.end(), c->id);
@@ -260,7 +276,7 @@ class Server : public std::enable_shared_from_this<Server> {
           }
           std::span<const std::uint8_t> data(c->buf.data(), n);
           if (self->tap_) self->tap_->on_data(self->tap_first_ + c->id - 1, true, data, wall_ns());
-          self->core_.receive(c->id, data, steady_ms());
+          self->receive(c, data);
           self->flush();
           if (!c->gone && c->pending) {
             c->handshake_bytes += n;
@@ -277,6 +293,69 @@ class Server : public std::enable_shared_from_this<Server> {
           }
           if (!c->gone && !c->closing) self->read(c);
         });
+  }
+
+  // What a connection sent: to the core, through the WebSocket layer on a WebSocket listener (the opening
+  // handshake answered with 101, frames unmasked, pings answered, a Close ends the connection).
+  void receive(const std::shared_ptr<Connection>& c, std::span<const std::uint8_t> data) {
+    if (!c->ws) {
+      core_.receive(c->id, data, steady_ms());
+      return;
+    }
+    Connection::Ws& w = *c->ws;
+    std::vector<std::uint8_t> rest;
+    if (!w.open) {
+      w.head.insert(w.head.end(), data.begin(), data.end());
+      const ws::HttpHead h = ws::parse_http_head(w.head);
+      if (h.status == ws::HttpHead::Status::need_more) return;
+      if (h.status != ws::HttpHead::Status::complete || !h.request || !h.upgrade || h.key.empty()) {
+        log("conn " + std::to_string(c->id) + ": not a WebSocket opening handshake, closing");
+        send_raw(c, "HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n");
+        core_.closed(c->id, steady_ms());
+        c->closing = true;
+        return;
+      }
+      std::string response =
+          "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+          "Sec-WebSocket-Accept: " +
+          websocket_accept(h.key) + "\r\n";
+      if (ws::names_mqtt(h.subprotocols)) response += "Sec-WebSocket-Protocol: mqtt\r\n";
+      send_raw(c, response + "\r\n");
+      w.open = true;
+      rest.assign(w.head.begin() + static_cast<std::ptrdiff_t>(h.length), w.head.end());
+      std::vector<std::uint8_t>().swap(w.head);
+      data = rest;
+    }
+    w.frames.push(data);
+    for (;;) {
+      const ws::Deframer::Event e = w.frames.next();
+      using K = ws::Deframer::Event::Kind;
+      if (e.kind == K::need_more) return;
+      if (e.kind == K::data) {
+        core_.receive(c->id, e.payload, steady_ms());
+      } else if (e.kind == K::control && e.opcode == static_cast<std::uint8_t>(ws::Opcode::ping)) {
+        const auto pong = ws::encode_frame(static_cast<std::uint8_t>(ws::Opcode::pong), e.payload, true, std::nullopt);
+        send_raw(c, std::string(pong.begin(), pong.end()));
+      } else if (e.kind == K::control && e.opcode == static_cast<std::uint8_t>(ws::Opcode::close)) {
+        const std::uint8_t code[2] = {0x03, 0xE8};  // 1000: normal closure, in answer
+        const auto close = ws::encode_frame(static_cast<std::uint8_t>(ws::Opcode::close), code, true, std::nullopt);
+        send_raw(c, std::string(close.begin(), close.end()));
+        core_.closed(c->id, steady_ms());
+        c->closing = true;
+        return;
+      } else if (e.kind == K::violation) {
+        log("conn " + std::to_string(c->id) + ": WebSocket: " + e.detail + " [" + e.rule + "]");
+      }
+    }
+  }
+
+  // Bytes queued as they are (the opening handshake's answer, control frames).
+  void send_raw(const std::shared_ptr<Connection>& c, const std::string& bytes) {
+    if (c->gone) return;
+    c->queued += bytes.size();
+    queued_total_ += bytes.size();
+    c->outq.emplace_back(bytes.begin(), bytes.end());
+    if (!c->writing) write(c);
   }
 
   // Admission of a newcomer from `addr` (see BrokerConfig::max_pending): closes the pending connection it
@@ -365,6 +444,8 @@ class Server : public std::enable_shared_from_this<Server> {
           continue;
         }
         if (c->closing) continue;
+        if (c->ws && c->ws->open)  // one binary frame per write of the core [MQTT-6.0.0-1]
+          a.bytes = ws::encode_frame(static_cast<std::uint8_t>(ws::Opcode::binary), a.bytes, true, std::nullopt);
         c->queued += a.bytes.size();
         queued_total_ += a.bytes.size();
         if (c->queued > cfg_.max_output_queue) {

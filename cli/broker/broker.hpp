@@ -58,6 +58,7 @@ struct ListenerConfig {
   std::string host_port = "127.0.0.1:1883";  // "HOST:PORT", "[v6]:PORT"; port 0 = any free port
   AuthMode auth = AuthMode::none;
   std::uint8_t auth_code = 0;  // type of the custom authenticate packet: 0 or 15
+  bool websocket = false;      // MQTT over WebSocket (host_port written ws://HOST:PORT, or the option `ws`)
 };
 
 // Brute-force limiting of authentication (custom and v5), see limiter.hpp. Failed authentications (a wrong

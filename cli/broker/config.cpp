@@ -82,8 +82,10 @@ bool parse_listener(std::string_view value, const ListenerConfig& dflt, Listener
         return false;
       }
       out.auth_code = static_cast<std::uint8_t>(val == "15" ? 15 : 0);
+    } else if (word == "ws") {
+      out.websocket = true;
     } else {
-      error = "unknown listener option '" + word + "' (auth=MODE, code=0|15)";
+      error = "unknown listener option '" + word + "' (auth=MODE, code=0|15, ws)";
       return false;
     }
   }

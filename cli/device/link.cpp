@@ -1,12 +1,11 @@
 #include "link.hpp"
 
-#include <openssl/evp.h>
 #include <openssl/rand.h>
-#include <openssl/sha.h>
 
 #include <array>
 
 #include "iotap.hpp"
+#include "mqttauth/verify.hpp"
 #include "recorder.hpp"
 
 namespace mqttauth::cli::device {
@@ -14,21 +13,6 @@ namespace mqttauth::cli::device {
 namespace {
 
 using asio::ip::tcp;
-
-std::string base64(const std::uint8_t* data, std::size_t n) {
-  std::string out(4 * ((n + 2) / 3) + 1, '\0');
-  const int len = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), data, static_cast<int>(n));
-  out.resize(static_cast<std::size_t>(len));
-  return out;
-}
-
-// Sec-WebSocket-Accept for a key [RFC 6455 4.2.2].
-std::string ws_accept_for(const std::string& key) {
-  const std::string s = key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
-  std::uint8_t digest[SHA_DIGEST_LENGTH];
-  SHA1(reinterpret_cast<const unsigned char*>(s.data()), s.size(), digest);
-  return base64(digest, sizeof digest);
-}
 
 // A fresh masking key for each client frame, unpredictable [RFC 6455 5.3].
 std::array<std::uint8_t, 4> ws_mask() {
@@ -254,7 +238,7 @@ asio::awaitable<bool> Link::upgrade(const std::string& host, std::uint16_t port,
     head.insert(head.end(), rbuf_.begin(), rbuf_.begin() + static_cast<std::ptrdiff_t>(n));
     const ws::HttpHead h = ws::parse_http_head(head);
     if (h.status == ws::HttpHead::Status::need_more) continue;
-    if (h.status != ws::HttpHead::Status::complete || !h.upgrade || h.accept != ws_accept_for(key)) {
+    if (h.status != ws::HttpHead::Status::complete || !h.upgrade || h.accept != websocket_accept(key)) {
       why = h.status == ws::HttpHead::Status::complete && h.status_code != 101
                 ? "the server refused the WebSocket upgrade (HTTP " + std::to_string(h.status_code) + ")"
                 : "the server's answer is not a valid WebSocket upgrade";

@@ -4,6 +4,7 @@
 #include <map>
 #include <set>
 
+#include "../e2e/broker_process.hpp"
 #include "tshark.hpp"
 
 using namespace mqttauth::test;
@@ -516,6 +517,39 @@ TEST(Plugin, MqttOverWebSocketAsTheCliSeesIt) {
   EXPECT_GE(expect_same_packets_as_cli(ts, cap), 4u);
   auto proto = ts.run("-2 -r " + cap + " -Y mqttauth.code -T fields -e _ws.col.Protocol");
   EXPECT_NE(proto.out.find("MQTT/WS"), std::string::npos) << proto.out;
+}
+
+// The custom handshake over WebSocket between real sockets: the reference broker on a ws:// listener (code 15)
+// and the reference device connecting with --connect ws://..., the device recording its own traffic (--pcap).
+// tshark with the plugin shows the four authenticate packets (challenge and response of an accepted and of a
+// refused device) inside the WebSocket frames, on the frames the CLI names, with the same roles.
+TEST(Plugin, CustomAuthenticateOverWebSocketBetweenRealSockets) {
+  NEED_TSHARK();
+  Tshark ts;
+  const std::string secrets = ts.home + "/ws.secrets";
+  std::ofstream(secrets) << "sensor-ws s3cret\n";
+  Process broker({MQTTAUTH_BIN, "broker", "--listen", "ws://127.0.0.1:0", "--auth", "custom", "--auth-code", "15",
+                  "--secrets", secrets},
+                 ts.home + "/broker.log", "listening on ");
+  ASSERT_FALSE(broker.ready.empty()) << broker.log_text();
+  const std::string url = "ws://" + broker.ready + "/mqtt";
+  for (const char* secret : {"s3cret", "wrong"}) {
+    const std::string pcap = ts.home + "/ws-" + secret + ".pcap";
+    const std::string cmd = q(MQTTAUTH_BIN) + " device -q --connect " + q(url) + " --client-id sensor-ws --secret " +
+                            secret + " --publish 2 --qos 1 --pcap " + q(pcap) + " >/dev/null 2>&1; chmod a+r " +
+                            q(pcap);
+    EXPECT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  }
+  broker.stop();
+  for (const char* f : {"ws-s3cret.pcap", "ws-wrong.pcap"}) {
+    EXPECT_EQ(expect_same_packets_as_cli(ts, f), 2u) << f;  // the challenge's frame and the response's
+    auto roles = ts.run(std::string("-2 -r ") + f + " -Y mqttauth.code -T fields -e mqttauth.code -e mqttauth.role");
+    EXPECT_EQ(roles.out, "15\t1\n15\t2\n") << f;
+  }
+  auto outcome = ts.run(
+      "-2 -r ws-wrong.pcap -o mqttauth.secrets:ws.secrets -Y mqttauth.response_mismatch -T fields "
+      "-e frame.number");
+  EXPECT_FALSE(outcome.out.empty()) << "the wrong response is not flagged: " << outcome.err;
 }
 
 // Hostile input end to end: mutated and truncated copies of every bundled capture (deterministic: a fixed

@@ -7,6 +7,21 @@
 
 namespace mqttauth {
 
+std::string base64(const std::uint8_t* data, std::size_t n) {
+  std::string out(4 * ((n + 2) / 3) + 1, '\0');
+  const int len = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), data, static_cast<int>(n));
+  out.resize(len > 0 ? static_cast<std::size_t>(len) : 0);
+  return out;
+}
+
+std::string websocket_accept(std::string_view key) {
+  const std::string s = std::string(key) + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";  // RFC 6455 4.2.2
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  if (EVP_Digest(s.data(), s.size(), digest, &len, EVP_sha1(), nullptr) != 1) return {};
+  return base64(digest, len);
+}
+
 std::string hmac_sha256_hex(std::string_view key, std::string_view message) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;

@@ -16,6 +16,10 @@ namespace mqttauth {
 
 // Lower-case hex of HMAC-SHA256(key, message) (64 characters).
 std::string hmac_sha256_hex(std::string_view key, std::string_view message);
+// Base64 (RFC 4648, with padding).
+std::string base64(const std::uint8_t* data, std::size_t n);
+// The Sec-WebSocket-Accept a server answers to a Sec-WebSocket-Key: base64(SHA-1(key + the RFC 6455 GUID)).
+std::string websocket_accept(std::string_view key);
 // Constant-time comparison of two strings (time depends on the length only).
 bool constant_time_equal(std::string_view a, std::string_view b) noexcept;
 
