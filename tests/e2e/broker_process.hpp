@@ -32,6 +32,7 @@ class Process {
     pid = fork();
     if (pid == 0) {
       std::vector<char*> args;
+      args.reserve(argv.size() + 1);
       for (auto& s : argv) args.push_back(s.data());
       args.push_back(nullptr);
       if (!std::freopen(log.c_str(), "w", stderr)) _exit(126);
