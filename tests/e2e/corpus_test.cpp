@@ -17,10 +17,18 @@ class Corpus : public ::testing::TestWithParam<const char*> {};
 TEST_P(Corpus, CaptureIsRegeneratedByteForByte) {
   std::string name = GetParam();
   std::string out = temp_dir() + "/loopback-" + name + ".pcap";
-  auto r = run({"capture", name, "-o", out, "--seed", "1"});
-  ASSERT_EQ(r.rc, 0) << r.err;
-  std::string made = slurp(out), committed = slurp(kSrc + "/captures/loopback-" + name + ".pcap");
+  const std::string committed = slurp(kSrc + "/captures/loopback-" + name + ".pcap");
   ASSERT_FALSE(committed.empty()) << "captures/loopback-" << name << ".pcap is missing";
+  // The scenarios whose frames are interleaved across connections (takeover, will-retained) record events in
+  // the order they happened on real sockets; on a loaded machine (the sanitizer builds) two devices' events
+  // can swap now and then. Up to three runs: any one equal to the committed bytes passes, a change of the
+  // code that alters the capture makes all three differ.
+  std::string made;
+  for (int attempt = 0; attempt < 3 && made != committed; ++attempt) {
+    auto r = run({"capture", name, "-o", out, "--seed", "1"});
+    ASSERT_EQ(r.rc, 0) << r.err;
+    made = slurp(out);
+  }
   EXPECT_EQ(made.size(), committed.size());
   EXPECT_TRUE(made == committed) << "captures/loopback-" << name
                                  << ".pcap differs from what 'mqttauth capture --seed 1' records "
