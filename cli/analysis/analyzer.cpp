@@ -112,6 +112,13 @@ unsigned Analyzer::shard_of(const Endpoint& src, const Endpoint& dst, unsigned s
   return static_cast<unsigned>((h >> 32) % shards);
 }
 
+// The slot of a 4-tuple in recent_: the same for both directions (XOR and + are symmetric), cheap.
+std::size_t Analyzer::recent_slot(const Endpoint& x, const Endpoint& y) noexcept {
+  std::uint64_t h = (x.ip.word(0) ^ y.ip.word(0) ^ x.ip.word(1) ^ y.ip.word(1)) + x.port + y.port;
+  h *= 0x9E3779B97F4A7C15ull;
+  return static_cast<std::size_t>(h >> 52) & (kRecent - 1);
+}
+
 // The table key of a 4-tuple: the same for both directions, so that one lookup finds the connection.
 Analyzer::Key Analyzer::table_key(const Endpoint& x, const Endpoint& y) noexcept {
   // Any total order does: the two 8-byte halves of the addresses as integers, then the ports.
@@ -448,27 +455,34 @@ void Analyzer::decide(Conn& c, Dir& d, std::span<const std::uint8_t> first) {
 
 Analyzer::Conn* Analyzer::lookup(const TcpSegment& seg, const CaptureRecord& rec, const std::string& file,
                                  bool& a_to_b) {
-  const Key key = table_key(seg.src, seg.dst);
-  auto it = conns_.find(key);
-  a_to_b = it == conns_.end() || it->second->key.a == seg.src;
+  Conn*& recent = recent_[recent_slot(seg.src, seg.dst)];
+  Conn* found = recent;
+  if (!found ||
+      !((found->key.a == seg.src && found->key.b == seg.dst) || (found->key.a == seg.dst && found->key.b == seg.src))) {
+    auto it = conns_.find(table_key(seg.src, seg.dst));
+    found = it == conns_.end() ? nullptr : it->second.get();
+    if (found) recent = found;
+  }
+  a_to_b = !found || found->key.a == seg.src;
   const bool syn_only = (seg.flags & (tcpflag::syn | tcpflag::ack)) == tcpflag::syn;
-  if (it != conns_.end() && syn_only) {
-    Conn& old = *it->second;
+  if (found && syn_only) {
+    Conn& old = *found;
     // A new SYN on a 4-tuple that ended or carried data: port reuse, a new connection.
     if (old.info.end != EndReason::open || old.info.fin_c2s || old.info.fin_s2c || old.ab.tcp.offset() > 0 ||
         old.ba.tcp.offset() > 0) {
       end_conn(old, EndReason::capture_end, rec.frame);
-      it = conns_.end();
+      found = nullptr;
+      a_to_b = true;
     }
   }
-  if (it != conns_.end()) {
-    Conn* c = it->second.get();
-    lru_.splice(lru_.end(), lru_, c->lru);  // now the most recently active
-    return c;
+  if (found) {
+    lru_.splice(lru_.end(), lru_, found->lru);  // now the most recently active
+    return found;
   }
   // Only a SYN or data opens a connection: the ACKs and FINs that trail a closed one, or a reset for
   // something never seen, do not.
   if (!(seg.flags & tcpflag::syn) && seg.payload_wire_len == 0) return nullptr;
+  const Key key = table_key(seg.src, seg.dst);
   // A connection that ended lately on this 4-tuple: its late segments (a retransmission, data after a
   // reset) are not a new connection; a new SYN is.
   if (auto cl = closed_.find(key); cl != closed_.end()) {
@@ -504,6 +518,7 @@ Analyzer::Conn* Analyzer::lookup(const TcpSegment& seg, const CaptureRecord& rec
   Conn* raw = c.get();
   raw->lru = lru_.insert(lru_.end(), raw);
   conns_.emplace(key, std::move(c));
+  recent = raw;
   return raw;
 }
 
@@ -574,6 +589,7 @@ void Analyzer::end_conn(Conn& c, EndReason why, std::uint64_t frame) {
       fleet_.end(c.info.id, PacketRef{frame, c.info.last_ts}, why == EndReason::fin || why == EndReason::rst);
   if (c.info.kind == ConnKind::mqtt) sink_.on_connection_end(c.info);
   const Key key = table_key(c.key.a, c.key.b);
+  if (Conn*& r = recent_[recent_slot(c.key.a, c.key.b)]; r == &c) r = nullptr;
   lru_.erase(c.lru);
   if (why == EndReason::evicted) {  // not closed: what comes later on it is followed as a new connection
     conns_.erase(key);

@@ -2,6 +2,7 @@
 // MQTT recognition on any port, framing, decoding and the per-connection session model.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <deque>
 #include <list>
@@ -161,7 +162,12 @@ class Analyzer {
   FrameParser parser_;
   ParsedFrame frame_;  // the frame being fed (kept: not built anew for every frame)
   std::unordered_map<Key, std::unique_ptr<Conn>, KeyHash> conns_;  // by table_key()
-  std::list<Conn*> lru_;                                           // the open connections, least recently active first
+  // The connections of recent segments, direct-mapped by recent_slot(): most segments find theirs here without
+  // the table's hashing and probing (a slot is cleared when its connection ends).
+  static constexpr std::size_t kRecent = 4096;
+  static std::size_t recent_slot(const Endpoint& x, const Endpoint& y) noexcept;
+  std::array<Conn*, kRecent> recent_{};
+  std::list<Conn*> lru_;  // the open connections, least recently active first
   std::set<std::uint64_t> open_ids_;
   // 4-tuples of connections that ended, with the time they ended: late segments are ignored for a while.
   static constexpr std::int64_t kClosedLinger_ns = 120'000'000'000;

@@ -479,7 +479,16 @@ void print_text(std::string& out, const StatsSink& s, const Analyzer::Counters& 
 }
 
 int run_stats(const StatsOptions& o) {
-  StatsSink sink(o.cap.topics);
+  // The totals: the one share's sink itself when there is one (no copy of its tables), else the shares added up.
+  std::unique_ptr<StatsSink> total;
+  auto add_up = [&](std::vector<std::unique_ptr<StatsSink>>& parts) {
+    if (parts.size() == 1) {
+      total = std::move(parts.front());
+      return;
+    }
+    total = std::make_unique<StatsSink>(o.cap.topics);
+    for (const auto& s : parts) total->merge(*s);
+  };
   Analyzer::Counters counters;
   InputReport rep;
   if (o.cap.jobs == 0) {
@@ -513,8 +522,8 @@ int run_stats(const StatsOptions& o) {
     for (unsigned i = 1; i < threads; ++i) pool.emplace_back(work, i);
     work(0);
     for (auto& t : pool) t.join();
-    for (const auto& s : sinks) sink.merge(*s);
-    sink.shards = threads;
+    add_up(sinks);
+    total->shards = threads;
     counters = Analyzer::merge_shards(counts);
     if (threads > 1) report_evictions(counters, o.cap);
     rep = reps.front();  // every shard read the same input
@@ -534,8 +543,8 @@ int run_stats(const StatsOptions& o) {
       counts[i] = an.counters();
       sinks[i]->add_fleet(an.fleet());
     });
+    add_up(sinks);
     for (std::size_t i = 0; i < n; ++i) {
-      sink.merge(*sinks[i]);
       counters += counts[i];
       add_report(rep, reps[i]);
     }
@@ -543,9 +552,9 @@ int run_stats(const StatsOptions& o) {
   }
   Out out(stdout);
   if (o.format == "jsonl")
-    print_json(out.buf(), sink, counters, rep, o.top);
+    print_json(out.buf(), *total, counters, rep, o.top);
   else
-    print_text(out.buf(), sink, counters, rep, o.top);
+    print_text(out.buf(), *total, counters, rep, o.top);
   out.flush();
   if (rep.unreadable) return kExitUsage;
   if (rep.damaged) return kExitDamaged;

@@ -153,7 +153,8 @@ void Fleet::observe_into(std::uint64_t conn, std::uint64_t peer, const Decoded& 
   if (const auto* pub = std::get_if<Publish>(&p)) {
     // The flow audit hashed the topic of a QoS 1/2 PUBLISH already.
     const std::uint64_t th = ob.ack_latency_ns < 0 && ob.ack_topic ? ob.ack_topic : topic_hash(pub->topic);
-    const std::uint64_t dg = digest_of(th, pub->payload);
+    const std::uint64_t dg =
+        ob.ack_latency_ns < 0 && ob.publish_digest ? ob.publish_digest : digest_of(th, pub->payload);
     if (pub->qos > 0 && c2s) note_topic(th, pub->topic);
     // (The connection's state is needed for a retained PUBLISH only: no lookup for the others.)
     if (c2s)

@@ -83,7 +83,8 @@ FlowAudit::Step FlowAudit::on_publish(const Publish& p, Side& s, std::uint8_t le
   Step st;
   const std::uint64_t th = topic_hash(p.topic);
   const std::uint64_t dg = publish_digest(th, p.payload);
-  st.topic = th;  // (the fleet model reuses it)
+  st.topic = th;  // (the fleet model reuses both)
+  st.digest = dg;
   if (Flight* it = s.flights.find(p.packet_id)) {
     Flight& f = *it;
     st.related = f.publish_id ? std::optional(f.publish_id) : std::nullopt;

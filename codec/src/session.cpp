@@ -138,6 +138,7 @@ void Session::observe_into(const Decoded& d, Direction dir, PacketRef ref, Obser
   }
   ob.ack_latency_ns = st.latency_ns;
   ob.ack_topic = st.topic;
+  ob.publish_digest = st.digest;
 }
 
 void Session::on_connect(const Connect& c, Observation& ob, PacketRef ref) {

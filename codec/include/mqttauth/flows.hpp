@@ -57,6 +57,7 @@ class FlowAudit {
     // PUBACK, PUBREC, PUBCOMP that move a flow on: the time since its PUBLISH, and topic_hash() of its topic.
     std::int64_t latency_ns = -1;
     std::uint64_t topic = 0;
+    std::uint64_t digest = 0;  // of a QoS 1/2 PUBLISH: publish_digest() (0: not computed)
   };
 
   // One decoded packet with a known direction (c2s or s2c); `level` is the connection's.

@@ -80,6 +80,9 @@ struct Handshake {
 };
 
 struct Observation {
+  // Every member has its initialiser; a provided constructor keeps `Observation{}` from zeroing the whole
+  // object (and the Step around it) first, once per packet.
+  Observation() noexcept {}            // NOLINT(modernize-use-equals-default)
   Direction dir = Direction::unknown;  // as given, or inferred when given as unknown
   Role role = Role::none;
   std::uint32_t anomalies = 0;
@@ -94,6 +97,7 @@ struct Observation {
   // none), and the topic_hash() of its topic; of a QoS 1/2 PUBLISH, its topic_hash() (0: not computed).
   std::int64_t ack_latency_ns = -1;
   std::uint64_t ack_topic = 0;
+  std::uint64_t publish_digest = 0;  // of a QoS 1/2 PUBLISH: publish_digest() (0: not computed)
   // The model across connections (fleet.hpp), when the caller feeds one: filled in by the caller.
   FleetStep fleet;
 };
