@@ -2,9 +2,11 @@
 
 #include "mqttauth/boundary.hpp"
 #include "mqttauth/websocket.hpp"
+#include "tls_layer.hpp"
 #include "ws_layer.hpp"
 
 #include <algorithm>
+#include <functional>
 #include <optional>
 #include <variant>
 #include <cstring>
@@ -50,12 +52,17 @@ struct Analyzer::Dir final : StreamSink {
   std::unique_ptr<WsLayer> ws;
   std::uint64_t ws_out = 0;
   struct WsOut;
+  // MQTT over TLS: the offset of the next decrypted byte in this direction's plaintext stream.
+  std::uint64_t tls_out = 0;
 
   Dir(Analyzer* a, Conn* c, const AnalyzerOptions& o) : an(a), conn(c), tcp(o.reassembly), framer(o.max_packet_size) {}
 
   DirStats& stats();
   PacketMeta meta(std::uint64_t offset) const;
   void on_data(std::span<const std::uint8_t> bytes, std::uint64_t offset, std::uint64_t fr) override;
+  // The connection's bytes (TCP's, or decrypted TLS application data), until and after it is decided.
+  void on_stream(std::span<const std::uint8_t> bytes, std::uint64_t offset);
+  void deliver_tls(std::span<const std::uint8_t> bytes, std::uint64_t offset);
   void on_gap(std::uint64_t offset, std::uint64_t bytes, std::uint64_t fr, GapReason why) override;
   void mqtt(std::span<const std::uint8_t> bytes, std::uint64_t offset);
   // The decided connection's bytes: through the WebSocket layer when there is one, else straight to MQTT.
@@ -75,7 +82,9 @@ struct Analyzer::Dir final : StreamSink {
 struct Analyzer::Conn {
   Connection info;
   Key key;
-  Dir ab, ba;  // a -> b and b -> a, where a is the source of the first segment seen
+  Dir ab, ba;                     // a -> b and b -> a, where a is the source of the first segment seen
+  std::unique_ptr<TlsLayer> tls;  // TLS: between TCP and what it carries
+  bool tls_on_port = false;       // on an MQTT port or 8883 (reported even when it cannot be decrypted)
   bool a_is_client = true;
   std::list<Conn*>::iterator lru;  // its place in Analyzer::lru_
   Conn(Analyzer* an, const AnalyzerOptions& o) : ab(an, this, o), ba(an, this, o) {}
@@ -133,6 +142,32 @@ PacketMeta Analyzer::Dir::meta(std::uint64_t offset) const { return PacketMeta{f
 
 void Analyzer::Dir::on_data(std::span<const std::uint8_t> bytes, std::uint64_t offset, std::uint64_t fr) {
   frame = fr;
+  if (conn->tls)
+    deliver_tls(bytes, offset);
+  else
+    on_stream(bytes, offset);
+}
+
+// What the TLS layer decrypts: the application data of either direction, as that direction's stream.
+struct TlsOut final : TlsLayer::Out {
+  std::function<void(bool, std::span<const std::uint8_t>)> to;
+  void plaintext(bool from_client, std::span<const std::uint8_t> bytes) override { to(from_client, bytes); }
+};
+
+void Analyzer::Dir::deliver_tls(std::span<const std::uint8_t> bytes, std::uint64_t offset) {
+  Conn& c = *conn;
+  TlsOut out;
+  out.to = [&c](bool from_client, std::span<const std::uint8_t> plain) {
+    Dir& d = from_client == (c.ab.dir == Direction::c2s) ? c.ab : c.ba;
+    const std::uint64_t at = d.tls_out;
+    d.tls_out += plain.size();
+    if (c.info.kind != ConnKind::other) d.on_stream(plain, at);
+  };
+  c.tls->feed(dir == Direction::c2s, bytes, offset, out);
+  an->tls_done(c);
+}
+
+void Analyzer::Dir::on_stream(std::span<const std::uint8_t> bytes, std::uint64_t offset) {
   bool held_here = false;
   if (conn->info.kind == ConnKind::undecided) {
     // Hold the first bytes until they tell what the connection is (at most 16 bytes are needed).
@@ -145,8 +180,18 @@ void Analyzer::Dir::on_data(std::span<const std::uint8_t> bytes, std::uint64_t o
     } else if (pending.size() < 16 && !looks_like_connect(pending).has_value() && !looks_like_tls(pending)) {
       return;
     }
+    const bool had_tls = conn->tls != nullptr;
     an->decide(*conn, *this, pending);
     Dir& other = this == &conn->ab ? conn->ba : conn->ab;
+    if (!had_tls && conn->tls) {
+      // TLS: what was held goes to the TLS layer (the other direction's first, when it spoke first).
+      std::vector<std::uint8_t> mine, theirs;
+      mine.swap(pending);
+      theirs.swap(other.pending);
+      if (!theirs.empty()) other.deliver_tls(theirs, other.pending_offset);
+      if (conn->tls && !mine.empty()) deliver_tls(mine, pending_offset);
+      return;
+    }
     if (conn->info.kind == ConnKind::mqtt) other.flush_pending();
   }
   if (conn->info.kind != ConnKind::mqtt) {
@@ -197,6 +242,10 @@ void Analyzer::Dir::deliver_ws(std::span<const std::uint8_t> bytes, std::uint64_
 void Analyzer::Dir::on_gap(std::uint64_t offset, std::uint64_t bytes, std::uint64_t fr, GapReason why) {
   frame = fr;
   if (ws) ws->lost();  // WebSocket framing cannot be found again after missing bytes
+  if (conn->tls) {     // nor TLS records (and their sequence numbers)
+    conn->tls->lost(dir == Direction::c2s);
+    an->tls_done(*conn);
+  }
   if (conn->info.kind != ConnKind::mqtt) {
     // Still undecided: the bytes held so far are dropped, and what follows the gap starts anywhere.
     pending.clear();
@@ -403,21 +452,52 @@ void Analyzer::Dir::end_of_stream() {
 
 // ------------------------------------------------------------------------------------------ Analyzer
 
-Analyzer::Analyzer(AnalyzerOptions opts, AnalyzerSink& sink) : opts_(std::move(opts)), sink_(sink) {}
+Analyzer::Analyzer(AnalyzerOptions opts, AnalyzerSink& sink) : opts_(std::move(opts)), sink_(sink) {
+  if (opts_.tls_keys) tls_keys_.merge(*opts_.tls_keys);
+}
 Analyzer::~Analyzer() = default;
+
+// The TLS layer's state, once it changes: decrypting, or given up on (reported as TLS with the reason).
+void Analyzer::tls_done(Conn& c) {
+  Connection& info = c.info;
+  const TlsLayer& t = *c.tls;
+  info.tls_version = t.version();
+  info.tls_suite = t.suite();
+  info.tls_records = t.records();
+  if (!t.server_name().empty()) info.tls_server_name = t.server_name();
+  info.tls_decrypted = t.opened() > 0;
+  if (info.tls_reason != t.reason()) info.tls_reason = t.reason();
+  if (t.state() == TlsLayer::State::opaque && info.kind != ConnKind::tls && info.kind != ConnKind::mqtt &&
+      info.kind != ConnKind::other) {
+    info.kind = c.tls_on_port ? ConnKind::tls : ConnKind::other;
+    if (c.tls_on_port) {
+      sink_.on_tls(info);
+    } else {
+      info.tls = false;
+      --counters_.tls_connections;
+    }
+  }
+}
 
 void Analyzer::decide(Conn& c, Dir& d, std::span<const std::uint8_t> first) {
   Connection& info = c.info;
   const bool on_port = opts_.ports.count(c.key.a.port) || opts_.ports.count(c.key.b.port);
   const bool tls_port = on_port || c.key.a.port == 8883 || c.key.b.port == 8883;
-  if (looks_like_tls(first)) {
+  if (!c.tls && looks_like_tls(first)) {
     info.kind = ConnKind::tls;
-    if (tls_port) {
-      ++counters_.tls_connections;
-      sink_.on_tls(info);
-    }
+    // On an MQTT port (or 8883): followed and reported. Elsewhere, with secrets to try, followed too, and
+    // kept if it carries MQTT (as a CONNECT is recognised on any port); otherwise passed over unreported.
+    c.tls_on_port = tls_port;
+    if (!tls_port && !(opts_.any_port && !tls_keys_.empty())) return;
+    ++counters_.tls_connections;
+    info.tls = true;
+    // Followed through its handshake: decrypted with the key log, or reported with the reason it is not.
+    info.kind = ConnKind::undecided;
+    if (first[0] == 22 && first.size() > 5 && first[5] == 1) c.set_roles(&d == &c.ab, true);  // a ClientHello
+    c.tls = std::make_unique<TlsLayer>(&tls_keys_);
     return;
   }
+  const bool in_tls = c.tls != nullptr;  // decrypted: what it carries, on any port
   auto connect = looks_like_connect(first);
   if (ws::looks_like_http_get(first)) {
     // MQTT over WebSocket (MQTT §6): an HTTP Upgrade naming MQTT as its subprotocol, on any port (or any
@@ -434,11 +514,11 @@ void Analyzer::decide(Conn& c, Dir& d, std::span<const std::uint8_t> first) {
     info.ws_path = h.path;
     c.ab.ws = std::make_unique<WsLayer>(c.ab.dir == Direction::c2s, info.ws_deflate);
     c.ba.ws = std::make_unique<WsLayer>(c.ba.dir == Direction::c2s, info.ws_deflate);
-  } else if (connect && *connect && (opts_.any_port || on_port)) {
+  } else if (connect && *connect && (opts_.any_port || on_port || in_tls)) {
     // The side that opens with CONNECT is the client, whatever the ports said.
     c.set_roles(&d == &c.ab, true);
     info.kind = ConnKind::mqtt;
-  } else if (on_port) {
+  } else if (on_port || in_tls) {
     info.kind = ConnKind::mqtt;
   } else {
     info.kind = ConnKind::other;
@@ -587,6 +667,21 @@ void Analyzer::end_conn(Conn& c, EndReason why, std::uint64_t frame) {
   }
   c.info.fleet =
       fleet_.end(c.info.id, PacketRef{frame, c.info.last_ts}, why == EndReason::fin || why == EndReason::rst);
+  if (c.tls) {
+    tls_done(c);
+    if (c.info.kind == ConnKind::undecided && !c.tls_on_port) {  // not MQTT after all, not on an MQTT port
+      c.info.kind = ConnKind::other;
+      c.info.tls = false;
+      --counters_.tls_connections;
+    } else if (c.info.kind == ConnKind::undecided) {  // TLS that never showed what it carries
+      c.info.kind = ConnKind::tls;
+      if (c.info.tls_reason.empty())
+        c.info.tls_reason = c.tls->state() == TlsLayer::State::hello
+                                ? "the TLS handshake is not complete in the capture"
+                                : tls::version_name(c.info.tls_version) + ", decrypted: no application data";
+      sink_.on_tls(c.info);
+    }
+  }
   if (c.info.kind == ConnKind::mqtt) sink_.on_connection_end(c.info);
   const Key key = table_key(c.key.a, c.key.b);
   if (Conn*& r = recent_[recent_slot(c.key.a, c.key.b)]; r == &c) r = nullptr;

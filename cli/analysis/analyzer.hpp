@@ -15,6 +15,7 @@
 #include "capture_file.hpp"
 #include "mqttauth/framer.hpp"
 #include "mqttauth/session.hpp"
+#include "mqttauth/tls.hpp"
 #include "netparse.hpp"
 #include "reassembly.hpp"
 
@@ -43,6 +44,8 @@ struct AnalyzerOptions {
   // Connections split between `shard_count` analyzers that each read the whole input: this one follows only
   // the TCP connections whose 4-tuple hashes to `shard` (frame counters still count every frame).
   unsigned shard = 0, shard_count = 1;
+  // TLS: the secrets of a key log (--tls-keylog); a pcapng's Decryption Secrets Blocks add to them.
+  std::shared_ptr<const tls::KeyLog> tls_keys;
 };
 
 enum class ConnKind : std::uint8_t { undecided, mqtt, tls, other };
@@ -82,6 +85,12 @@ struct Connection {
   std::string ws_subprotocol, ws_path;
   std::uint64_t ws_frames = 0;
   std::uint16_t ws_close_c2s = 0, ws_close_s2c = 0;  // 0: no Close frame (or none with a code)
+  // TLS (kind tls when it is not decrypted; otherwise the kind of what it carries): the version and suite the
+  // ServerHello chose, whether records are decrypted, and why not (or why no longer).
+  bool tls = false, tls_decrypted = false;
+  std::uint16_t tls_version = 0, tls_suite = 0;
+  std::string tls_reason, tls_server_name;
+  std::uint64_t tls_records = 0;
 };
 
 // Where an MQTT packet (or error) sits.
@@ -120,6 +129,9 @@ class Analyzer {
   void feed(const CaptureRecord& rec, const std::string& file);
   // The end of the input: pending data is flushed, open connections end with capture_end.
   void finish();
+  // TLS secrets found in the input (a pcapng Decryption Secrets Block, NSS key log text): for the TLS
+  // connections whose ServerHello comes after them.
+  void add_tls_secrets(std::string_view keylog_text) { tls_keys_.add(keylog_text); }
 
   // Counters of the input itself.
   struct Counters {
@@ -154,6 +166,7 @@ class Analyzer {
   static Key table_key(const Endpoint& x, const Endpoint& y) noexcept;
   static unsigned shard_of(const Endpoint& src, const Endpoint& dst, unsigned shards) noexcept;
   Conn* lookup(const TcpSegment& seg, const CaptureRecord& rec, const std::string& file, bool& a_to_b);
+  void tls_done(Conn& c);
   void decide(Conn& c, Dir& d, std::span<const std::uint8_t> first);
   void end_conn(Conn& c, EndReason why, std::uint64_t frame);
 
@@ -177,6 +190,7 @@ class Analyzer {
   std::uint64_t next_id_ = 0;
   Counters counters_;
   Fleet fleet_;
+  tls::KeyLog tls_keys_;  // the options' key log and what the input brought
   friend struct DirSink;
 };
 

@@ -283,7 +283,9 @@ std::uint64_t pcapng_resolution(std::uint8_t r) {
   return per;
 }
 
-constexpr std::uint32_t kPcapngIdb = 1, kPcapngPb = 2, kPcapngSpb = 3, kPcapngEpb = 6;
+constexpr std::uint32_t kPcapngIdb = 1, kPcapngPb = 2, kPcapngSpb = 3, kPcapngEpb = 6, kPcapngDsb = 10;
+// A Decryption Secrets Block's TLS secrets: an NSS key log (pcapng specification, section 4.7).
+constexpr std::uint32_t kSecretsTlsKeyLog = 0x544c534b;
 
 }  // namespace
 
@@ -346,6 +348,13 @@ CaptureReader::Status CaptureReader::next_pcapng(CaptureRecord& rec) {
       case kPcapngEpb:
       case kPcapngPb: return packet_block(b, rec);
       case kPcapngSpb: return simple_packet_block(b, rec);
+      case kPcapngDsb:
+        // Secrets type, length, then the secrets; TLS key logs are kept for the caller (take_secrets()).
+        if (b.body_len >= 8 && rd32(b.body) == kSecretsTlsKeyLog) {
+          const std::uint32_t n = rd32(b.body + 4);
+          if (n <= b.body_len - 8) secrets_.append(reinterpret_cast<const char*>(b.body + 8), n);
+        }
+        continue;
       default: continue;  // section header, statistics, name resolution, custom blocks: nothing to deliver
     }
   }

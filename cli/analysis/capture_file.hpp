@@ -14,6 +14,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace mqttauth::cli {
@@ -94,9 +95,12 @@ class CaptureReader {
   // Human-readable description of the last problem (open failure, truncated or corrupt), with offsets.
   const std::string& error() const noexcept { return error_; }
   std::uint64_t bytes_read() const noexcept { return consumed_; }
+  // The TLS key log text of the Decryption Secrets Blocks read since the last call (pcapng).
+  std::string take_secrets() { return std::exchange(secrets_, std::string()); }
   std::uint64_t file_size() const noexcept { return file_size_; }
 
  private:
+  std::string secrets_;  // TLS key log text of Decryption Secrets Blocks, until taken
   // Ensures `need` bytes are buffered from pos_; false at EOF. Inline: it runs twice per record.
   bool fill(std::size_t need) { return len_ - pos_ >= need || refill(need); }
   bool refill(std::size_t need);

@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <sstream>
+#include <fstream>
 #include <cstdio>
 #include <memory>
 #include <set>
@@ -31,6 +33,7 @@ AnalyzerOptions analyzer_options(const CaptureOptions& o) {
   a.strict = o.strict;
   a.shard = o.shard;
   a.shard_count = std::max(o.threads, 1u);
+  a.tls_keys = o.tls_keys;
   return a;
 }
 
@@ -77,6 +80,7 @@ InputReport read_captures(const CaptureOptions& o, Analyzer& an) {
   }
   auto advance = [&](Source& s) {
     auto st = s.reader.next(s.rec);
+    if (std::string secrets = s.reader.take_secrets(); !secrets.empty()) an.add_tls_secrets(secrets);
     s.has = st == CaptureReader::Status::record;
     if (!s.has) report_problem(s, st, r, loud);
   };
@@ -170,6 +174,29 @@ void add_capture_options(CLI::App* sub, CaptureOptions& cap) {
   sub->add_flag("--strict", cap.strict,
                 "Conformance: a packet that breaks a rule of the spec is a decode error, not a packet with violations");
   add_max_connections_option(sub, cap);
+  add_tls_keylog_option(sub, cap);
+}
+
+void add_tls_keylog_option(CLI::App* sub, CaptureOptions& cap) {
+  sub->add_option_function<std::string>(
+         "--tls-keylog",
+         [&cap](const std::string& path) {
+           std::ifstream in(path, std::ios::binary);
+           if (!in) throw CLI::ValidationError("--tls-keylog", "cannot read " + path);
+           std::ostringstream text;
+           text << in.rdbuf();
+           auto keys = std::make_shared<tls::KeyLog>();
+           const std::size_t bad = keys->add(text.str());
+           if (keys->empty())
+             throw CLI::ValidationError("--tls-keylog", path +
+                                                            " has no TLS secrets (NSS key log format: "
+                                                            "CLIENT_RANDOM / *_TRAFFIC_SECRET lines)");
+           if (bad > 0) std::fprintf(stderr, "mqttauth: %s: %zu malformed lines skipped\n", path.c_str(), bad);
+           cap.tls_keys = std::move(keys);
+         },
+         "TLS secrets in the NSS key log format (SSLKEYLOGFILE): MQTT over TLS 1.2/1.3 is decrypted with them "
+         "(a pcapng's Decryption Secrets Blocks are used too)")
+      ->type_name("FILE");
 }
 
 void add_max_connections_option(CLI::App* sub, CaptureOptions& cap) {

@@ -44,11 +44,15 @@ struct CaptureOptions {
   std::shared_ptr<SharedMapping> shared_map;
   // --topic: MQTT topic filters (topic_filter.hpp); empty: every topic.
   std::vector<std::string> topics;
+  // --tls-keylog: TLS secrets (NSS key log), read once.
+  std::shared_ptr<const tls::KeyLog> tls_keys;
 };
 inline constexpr unsigned kMaxThreads = 4;
 
 // Adds the options of the subcommands that read captures (files, --port, --dialect, ...) to `sub`.
 void add_capture_options(CLI::App* sub, CaptureOptions& cap);
+// Adds --tls-keylog (add_capture_options includes it).
+void add_tls_keylog_option(CLI::App* sub, CaptureOptions& cap);
 // Adds --max-connections to a subcommand that reads captures (add_capture_options includes it).
 void add_max_connections_option(CLI::App* sub, CaptureOptions& cap);
 // Adds --topic to a subcommand (decode, sessions, stats, check); `what` says what it selects there.

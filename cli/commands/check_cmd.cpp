@@ -79,7 +79,7 @@ class CheckSink final : public AnalyzerSink {
   }
   void on_tls(const Connection& c) override {
     PacketMeta m{c.first_frame, c.first_ts, 0, &c.file};
-    add(c, FindingId::tls, m, "TLS on an MQTT port: encrypted, not checked");
+    add(c, FindingId::tls, m, "TLS on an MQTT port, not decrypted (" + c.tls_reason + "): not checked");
   }
   void on_resync(const Connection& c, Direction dir, std::uint64_t offset, std::uint64_t skipped,
                  const PacketMeta& m) override {

@@ -229,11 +229,17 @@ class DecodeSink final : public AnalyzerSink {
       PacketMeta m{c.first_frame, c.first_ts, 0, &c.file};
       PacketPlace at = place(c, Direction::c2s, m);
       at.dir = {};
-      event_json_line(out_.buf(), "tls", at, [](JsonWriter& w) { w.field("message", "TLS, encrypted, not decoded"); });
+      event_json_line(out_.buf(), "tls", at, [&c](JsonWriter& w) {
+        w.field("message", "TLS, not decrypted: " + c.tls_reason);
+        if (c.tls_version) w.field("tls_version", tls::version_name(c.tls_version));
+        if (c.tls_suite) w.field_num("tls_suite", c.tls_suite);
+        if (!c.tls_server_name.empty()) w.field("tls_server_name", c.tls_server_name);
+        w.field("reason", c.tls_reason);
+      });
       return;
     }
     std::string line = "-- connection #" + std::to_string(c.id) + " " + c.client.str() + " > " + c.server.str() +
-                       ": TLS, encrypted, not decoded\n";
+                       ": TLS, not decrypted: " + c.tls_reason + "\n";
     out_.buf() += line;
   }
   void on_connection_end(const Connection& c) override {
@@ -421,6 +427,7 @@ void setup_decode(CLI::App& app) {
   sub->add_option("--max-packet-size", opt->max_packet_size, "Larger packets are reported and skipped")
       ->check(CLI::Range(2u, Limits{}.max_packet_size));
   add_max_connections_option(sub, opt->cap);
+  add_tls_keylog_option(sub, opt->cap);
   sub->add_flag("--no-summary", opt->no_summary, "Byte streams, text output: no handshake summary lines");
   sub->add_flag("--strict", opt->cap.strict,
                 "Conformance: a packet that breaks a rule of the spec is a decode error (exit 1), not a packet "

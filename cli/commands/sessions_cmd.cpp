@@ -59,8 +59,14 @@ void json_row(std::string& out, const SessionRow& r) {
   w.field("server", r.server);
   if (r.has_handshake) w.field("client_id", r.client_id);
   if (r.level) w.field_num("protocol_level", r.level);
+  if (r.tls) {
+    w.field("transport", r.websocket ? "websocket-tls" : "tls");
+    w.field("tls_version", tls::version_name(r.tls_version));
+    if (const tls::Suite* su = tls::find_suite(r.tls_suite)) w.field("tls_suite", su->name);
+    if (!r.tls_reason.empty()) w.field("tls_reason", r.tls_reason);
+  }
   if (r.websocket) {
-    w.field("transport", "websocket");
+    if (!r.tls) w.field("transport", "websocket");
     w.field("ws_subprotocol", r.ws_subprotocol);
     if (r.ws_deflate) w.field("ws_extensions", "permessage-deflate");
     w.field_num("ws_frames", r.ws_frames);
@@ -180,6 +186,7 @@ void text_table(std::string& out, const std::vector<SessionRow>& rows, bool colo
   for (const auto& r : rows) {
     std::string notes;
     if (r.weakness != ChallengeWeakness::none) notes += "weak_challenge=" + std::string(weakness_name(r.weakness));
+    if (r.tls) notes += (notes.empty() ? "" : " ") + std::string(r.tls_version == tls::kTls13 ? "tls1.3" : "tls1.2");
     if (r.anomalies) notes += (notes.empty() ? "" : " ") + anomaly_names(r.anomalies);
     if (r.reauths) notes += (notes.empty() ? "" : " ") + std::string("reauth=") + std::to_string(r.reauths);
     if (r.reauths_refused)

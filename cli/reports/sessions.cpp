@@ -23,6 +23,10 @@ SessionRow make_row(const Connection& c, const Secrets* secrets) {
   r.ws_frames = c.ws_frames;
   r.ws_close_c2s = c.ws_close_c2s;
   r.ws_close_s2c = c.ws_close_s2c;
+  r.tls = c.tls;
+  r.tls_version = c.tls_version;
+  r.tls_suite = c.tls_suite;
+  r.tls_reason = c.tls_reason;
   r.fleet = c.fleet;
   if (c.closed_by != Direction::unknown) {
     const DirStats& closer = c.closed_by == Direction::c2s ? c.c2s : c.s2c;

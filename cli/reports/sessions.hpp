@@ -45,6 +45,10 @@ struct SessionRow {
   std::string ws_subprotocol;
   std::uint64_t ws_frames = 0;
   std::uint16_t ws_close_c2s = 0, ws_close_s2c = 0;
+  // MQTT over TLS, decrypted: the version and suite; why the decryption stopped, if it did.
+  bool tls = false;
+  std::uint16_t tls_version = 0, tls_suite = 0;
+  std::string tls_reason;
   std::uint64_t first_frame = 0, last_frame = 0;
   std::int64_t start_ns = 0, end_ns = 0;
 };

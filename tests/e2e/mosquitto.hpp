@@ -18,6 +18,7 @@
 
 #include "broker_process.hpp"
 #include "run.hpp"
+#include "tls_cert.hpp"
 
 namespace mqttauth::test {
 
@@ -47,10 +48,13 @@ inline std::string mosquitto_bin() {
 struct MosquittoOnLo {
   std::uint16_t port = free_port();
   std::uint16_t ws_port = 0;  // with_websocket: a WebSocket listener too (mosquitto needs a plain one beside it)
+  // with_tls: MQTT over TLS and MQTT over WebSocket over TLS, with a self-signed certificate.
+  std::uint16_t tls_port = 0, wss_port = 0;
   std::string conf = unique_path("mosquitto") + ".conf", pcap;
   std::unique_ptr<Process> broker, cap;
 
-  explicit MosquittoOnLo(const std::string& name, bool with_websocket = false) : pcap(unique_path(name) + ".pcapng") {
+  explicit MosquittoOnLo(const std::string& name, bool with_websocket = false, bool with_tls = false)
+      : pcap(unique_path(name) + ".pcapng") {
     std::string filter = "tcp port " + std::to_string(port);
     {
       std::ofstream c(conf);
@@ -59,6 +63,16 @@ struct MosquittoOnLo {
         ws_port = free_port();
         c << "listener " << ws_port << " 127.0.0.1\nprotocol websockets\n";
         filter += " or tcp port " + std::to_string(ws_port);
+      }
+      if (with_tls && write_self_signed(conf + ".crt", conf + ".key")) {
+        tls_port = free_port();
+        wss_port = free_port();
+        const std::string files = "certfile " + conf + ".crt\nkeyfile " + conf + ".key\n";
+        // (Run as root, mosquitto drops to its own user, which cannot read the test's private folder: it stays.)
+        c << "user root\n";
+        c << "listener " << tls_port << " 127.0.0.1\n" << files;
+        c << "listener " << wss_port << " 127.0.0.1\nprotocol websockets\n" << files;
+        filter += " or tcp port " + std::to_string(tls_port) + " or tcp port " + std::to_string(wss_port);
       }
       c << "allow_anonymous true\npersistence false\n";
     }

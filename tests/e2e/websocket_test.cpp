@@ -13,39 +13,19 @@
 #include <vector>
 
 #include "json.hpp"
+#include "mqttjs_log.hpp"
 #include "mosquitto.hpp"
 #include "run.hpp"
 
 using namespace mqttauth::test;
 
-namespace {
-
-// "cmd [t=topic q=qos] [id=N] [len=N]": what both sides can say of a packet (topic, QoS and length of a PUBLISH;
-// the packet identifier of any packet that has one).
-std::string key(const std::string& cmd, const Json& topic, const Json& qos, const Json& id, const Json& len) {
-  std::string k = cmd;
-  if (cmd == "publish") {
-    k += " t=" + topic.str() + " q=" + std::to_string(static_cast<int>(qos.num()));
-    if (!len.is_null()) k += " len=" + std::to_string(static_cast<long>(len.num()));
-  }
-  if (!id.is_null() && !(cmd == "publish" && qos.num() == 0)) k += " id=" + std::to_string(static_cast<int>(id.num()));
-  return k;
-}
-
-}  // namespace
-
 TEST(WebSocket, MqttJsThroughMosquittoDecodesAsTheClientLoggedIt) {
-  const char* modules = std::getenv("MQTTAUTH_MQTTJS");
-  if (modules == nullptr) {
-    if (std::getenv("MQTTAUTH_REQUIRE_TOOLS") != nullptr) ADD_FAILURE() << "MQTTAUTH_MQTTJS is not set";
-    GTEST_SKIP() << "MQTTAUTH_MQTTJS is not set: MQTT.js is not installed";
-  }
-  if (!have_mosquitto()) GTEST_SKIP() << "mosquitto is not installed";
-  if (!can_capture()) GTEST_SKIP() << "no privilege to capture on lo";
+  const char* modules = nullptr;
+  if (const std::string why = mqttjs_and_mosquitto_missing(modules); !why.empty()) GTEST_SKIP() << why;
   MosquittoOnLo m("mosquitto-ws", true);
   ASSERT_TRUE(m.ready()) << m.broker->log_text();
   // What each client logged: client id -> direction -> packets.
-  std::map<std::string, std::map<std::string, std::vector<std::string>>> logged;
+  PacketLog logged;
   for (const char* version : {"4", "5"}) {
     const std::string id = std::string("js-ws-") + version;
     auto r = run_shell("NODE_PATH=" + shell_quote(modules) + " timeout 20 node " +
@@ -53,26 +33,13 @@ TEST(WebSocket, MqttJsThroughMosquittoDecodesAsTheClientLoggedIt) {
                        " ws://127.0.0.1:" + std::to_string(m.ws_port) + "/mqtt " + id + " --version " + version +
                        " --sizes 10,300,70000,5,100000,0");
     ASSERT_EQ(r.rc, 0) << r.out << r.err;
-    for (const Json& j : json_lines(r.out))
-      if (j.has("cmd"))
-        logged[id][j["dir"].str()].push_back(
-            key(j["cmd"].str(), j["topic"], j["qos"], j["messageId"], j["payload_len"]));
+    add_mqttjs_log(logged, id, r.out);
   }
   m.stop_capture();
 
   auto d = run({"decode", m.pcap, "--format", "jsonl"});
   ASSERT_EQ(d.rc, 0) << d.err;
-  std::map<double, std::string> client_of;
-  std::map<std::string, std::map<std::string, std::vector<std::string>>> decoded;
-  for (const Json& j : json_lines(d.out)) {
-    if (!j.has("type")) continue;
-    const double conn = j["conn"].num();
-    if (j["type"].str() == "connect") client_of[conn] = j["client_id"].str();
-    const Json none;
-    decoded[client_of[conn]][j["dir"].str()].push_back(
-        key(j["type"].str(), j.has("topic") ? j["topic"] : none, j.has("qos") ? j["qos"] : none,
-            j.has("packet_id") ? j["packet_id"] : none, j.has("payload_len") ? j["payload_len"] : none));
-  }
+  PacketLog decoded = decoded_packets(d.out);
   for (auto& [id, dirs] : logged) {
     ASSERT_GE(dirs.at("c2s").size(), 10u) << id;
     // MQTT.js emits no 'packetsend' for its CONNECT (the CONNACK it receives is logged).
