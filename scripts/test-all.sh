@@ -58,11 +58,11 @@ ctest --preset tsan 2>&1 | tee "$logs/tsan.log"
 
 echo "== fuzz targets, ${FUZZ_SECONDS:-15} s each"
 cmake --preset fuzz
-cmake --build --preset fuzz --target fuzz_decode fuzz_stream fuzz_reassembly fuzz_capture fuzz_expect fuzz_websocket
+cmake --build --preset fuzz --target fuzz_decode fuzz_stream fuzz_reassembly fuzz_capture fuzz_expect fuzz_websocket fuzz_tls
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 failed=0
-for t in decode stream reassembly capture expect websocket; do
+for t in decode stream reassembly capture expect websocket tls; do
   mkdir -p "$work/$t"
   seeds="tests/fuzz/corpus/$t tests/fuzz/regressions/$t"
   [ "$t" = capture ] && seeds="$seeds captures"
@@ -76,6 +76,6 @@ for t in decode stream reassembly capture expect websocket; do
   fi
 done
 [ "$failed" = 0 ] || { echo "fuzzing found a problem: add the input to tests/fuzz/regressions/ and fix it"; exit 1; }
-passed_extra=8  # the five fuzz targets, demo.sh, clang-format and clang-tidy
+passed_extra=10  # the seven fuzz targets, demo.sh, clang-format and clang-tidy
 echo "== all tests passed"
 echo "total: $(( $(count "$logs/release.log") + $(count "$logs/asan.log") + $(count "$logs/tsan.log") + passed_extra )) passed, 0 failed"

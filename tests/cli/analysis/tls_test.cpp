@@ -1,6 +1,6 @@
 // TLS decryption with a key log: the key schedule against the RFCs' published vectors, the key log format, and
-// the layer against real TLS sessions between OpenSSL peers in memory (TLS 1.2 and 1.3, each AEAD suite), their
-// key logs written by OpenSSL's own callback.
+// the layer against real TLS sessions between OpenSSL peers in memory (TLS 1.2 and 1.3, each AEAD suite; a
+// KeyUpdate both ways in TLS 1.3), their key logs written by OpenSSL's own callback.
 #include <gtest/gtest.h>
 #include <openssl/ec.h>
 #include <openssl/evp.h>
@@ -178,6 +178,8 @@ Wire run_session(int version, const char* suite, std::size_t big) {
     }
     pump();
     drain(s, got_server);
+    // TLS 1.3: a KeyUpdate after the large message, the peer's answered with its own (RFC 8446 4.6.3).
+    if (i == 1 && version == TLS1_3_VERSION) SSL_key_update(c, SSL_KEY_UPDATE_REQUESTED);
     if (i < down.size()) {
       SSL_write(s, down[i].data(), static_cast<int>(down[i].size()));
       w.to_client += down[i];
