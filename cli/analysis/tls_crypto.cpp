@@ -5,6 +5,7 @@
 #include <openssl/kdf.h>
 #include <openssl/params.h>
 
+#include <algorithm>
 #include <string>
 
 namespace mqttauth::cli::tlsc {
@@ -73,7 +74,19 @@ Bytes tls12_prf(tls::Hash h, View secret, std::string_view label, View seed, std
 
 Aead::Aead(tls::Aead a, View key) : aead_(a), key_(key.begin(), key.end()) {
   if (key_.size() != tls::key_length(a)) return;
-  ctx_ = EVP_CIPHER_CTX_new();
+  // The cipher fetched and keyed once: a record only sets its nonce (re-keying per record, and fetching the
+  // cipher by name, cost several times the decryption itself).
+  const char* name = a == tls::Aead::aes_128_gcm   ? "AES-128-GCM"
+                     : a == tls::Aead::aes_256_gcm ? "AES-256-GCM"
+                                                   : "ChaCha20-Poly1305";
+  EVP_CIPHER* cipher = EVP_CIPHER_fetch(nullptr, name, nullptr);
+  auto* ctx = cipher ? EVP_CIPHER_CTX_new() : nullptr;
+  if (ctx && EVP_DecryptInit_ex2(ctx, cipher, key_.data(), nullptr, nullptr) == 1) {
+    ctx_ = ctx;
+  } else {
+    EVP_CIPHER_CTX_free(ctx);
+  }
+  EVP_CIPHER_free(cipher);
 }
 
 Aead::~Aead() { EVP_CIPHER_CTX_free(static_cast<EVP_CIPHER_CTX*>(ctx_)); }
@@ -82,19 +95,38 @@ bool Aead::open(View nonce, View aad, View in, Bytes& out) {
   constexpr std::size_t kTag = 16;
   if (!ctx_ || nonce.size() != 12 || in.size() < kTag) return false;
   auto* ctx = static_cast<EVP_CIPHER_CTX*>(ctx_);
-  const EVP_CIPHER* cipher = aead_ == tls::Aead::aes_128_gcm   ? EVP_aes_128_gcm()
-                             : aead_ == tls::Aead::aes_256_gcm ? EVP_aes_256_gcm()
-                                                               : EVP_chacha20_poly1305();
   const std::size_t n = in.size() - kTag;
   out.resize(n);
   int len = 0;
-  if (EVP_DecryptInit_ex(ctx, cipher, nullptr, nullptr, nullptr) != 1) return false;
-  if (EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_IVLEN, 12, nullptr) != 1) return false;
-  if (EVP_DecryptInit_ex(ctx, nullptr, nullptr, key_.data(), nonce.data()) != 1) return false;
+  if (aead_ == tls::Aead::chacha20_poly1305) {
+    if (EVP_DecryptInit_ex2(ctx, nullptr, nullptr, nonce.data(), nullptr) != 1) return false;
+  } else {
+    // AES-GCM: the nonce as the TLS fields GCM knows, a fixed part (its first 4 bytes, the same for every record
+    // of a key: the sequence number only changes the last 8) set once, and the invocation part per record. A
+    // full re-initialisation with the nonce costs OpenSSL 3.0 a parameter query per record.
+    if (!fixed_set_ || !std::equal(nonce.begin(), nonce.begin() + 4, fixed_)) {
+      std::copy(nonce.begin(), nonce.begin() + 4, fixed_);
+      OSSL_PARAM fixed[] = {OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TLS1_IV_FIXED, fixed_, 4),
+                            OSSL_PARAM_construct_end()};
+      if (EVP_CIPHER_CTX_set_params(ctx, fixed) != 1) return false;
+      fixed_set_ = true;
+    }
+    // The invocation part and the expected tag in one call (each call searches its parameters by name).
+    OSSL_PARAM inv[] = {
+        OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TLS1_SET_IV_INV, mut(nonce.subspan(4)), 8),
+        OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, mut(in.subspan(n)), kTag),
+        OSSL_PARAM_construct_end()};
+    if (EVP_CIPHER_CTX_set_params(ctx, inv) != 1) return false;
+  }
   if (!aad.empty() && EVP_DecryptUpdate(ctx, nullptr, &len, aad.data(), static_cast<int>(aad.size())) != 1)
     return false;
   if (n > 0 && EVP_DecryptUpdate(ctx, out.data(), &len, in.data(), static_cast<int>(n)) != 1) return false;
-  if (EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, static_cast<int>(kTag), mut(in.subspan(n))) != 1) return false;
+  if (aead_ == tls::Aead::chacha20_poly1305) {
+    // (set_params rather than the ctrl, which is translated into parameters on every call)
+    OSSL_PARAM tag[] = {OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, mut(in.subspan(n)), kTag),
+                        OSSL_PARAM_construct_end()};
+    if (EVP_CIPHER_CTX_set_params(ctx, tag) != 1) return false;
+  }
   int fin = 0;
   return EVP_DecryptFinal_ex(ctx, out.data() + len, &fin) == 1;
 }

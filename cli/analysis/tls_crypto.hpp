@@ -35,7 +35,9 @@ class Aead {
  private:
   tls::Aead aead_;
   Bytes key_;
-  void* ctx_ = nullptr;  // EVP_CIPHER_CTX
+  void* ctx_ = nullptr;         // EVP_CIPHER_CTX
+  std::uint8_t fixed_[4] = {};  // AES-GCM: the fixed part of the nonce set in the context
+  bool fixed_set_ = false;
 };
 
 }  // namespace mqttauth::cli::tlsc

@@ -103,6 +103,10 @@ std::string version_name(std::uint16_t v) {
 
 void RecordReader::push(std::span<const std::uint8_t> bytes) {
   if (error_) return;
+  if (!ext_.empty()) {  // (the caller did not take every record: keep what is left)
+    buf_.insert(buf_.end(), ext_.begin(), ext_.end());
+    ext_ = {};
+  }
   if (pos_ > 0 && pos_ == buf_.size()) {
     base_ += pos_;
     buf_.clear();
@@ -112,15 +116,14 @@ void RecordReader::push(std::span<const std::uint8_t> bytes) {
     buf_.erase(buf_.begin(), buf_.begin() + static_cast<std::ptrdiff_t>(pos_));
     pos_ = 0;
   }
+  if (buf_.empty()) {  // nothing held: the records are read where they are, what is left is copied at the end
+    ext_ = bytes;
+    return;
+  }
   buf_.insert(buf_.end(), bytes.begin(), bytes.end());
 }
 
-RecordReader::Status RecordReader::next(Record& r) {
-  if (error_) return Status::error;
-  const std::size_t avail = buf_.size() - pos_;
-  if (avail < 5) return Status::need_more;
-  const std::uint8_t* h = buf_.data() + pos_;
-  const std::uint64_t at = base_ + pos_;
+RecordReader::Status RecordReader::take(const std::uint8_t* h, std::size_t avail, std::uint64_t at, Record& r) {
   const std::uint16_t len = static_cast<std::uint16_t>(h[3] << 8 | h[4]);
   if (h[0] < 20 || h[0] > 24) {
     error_ = "not a TLS record: unknown content type";
@@ -138,8 +141,32 @@ RecordReader::Status RecordReader::next(Record& r) {
   r.version = static_cast<std::uint16_t>(h[1] << 8 | h[2]);
   r.fragment = std::span<const std::uint8_t>(h + 5, len);
   r.offset = at;
-  pos_ += 5u + len;
   return Status::record;
+}
+
+RecordReader::Status RecordReader::next(Record& r) {
+  if (error_) return Status::error;
+  if (!ext_.empty()) {
+    // Bytes pushed while nothing was held (buf_ empty, base_ their offset): a whole record is a view of them.
+    Status st = ext_.size() < 5 ? Status::need_more : take(ext_.data(), ext_.size(), base_, r);
+    if (st == Status::record) {
+      const std::size_t n = 5 + r.fragment.size();
+      ext_ = ext_.subspan(n);
+      base_ += n;
+      return st;
+    }
+    if (st == Status::need_more) {  // the start of a record: kept until the rest comes
+      buf_.assign(ext_.begin(), ext_.end());
+      pos_ = 0;
+      ext_ = {};
+    }
+    return st;
+  }
+  const std::size_t avail = buf_.size() - pos_;
+  if (avail < 5) return Status::need_more;
+  const Status st = take(buf_.data() + pos_, avail, base_ + pos_, r);
+  if (st == Status::record) pos_ += 5 + r.fragment.size();
+  return st;
 }
 
 bool HandshakeReader::next(std::uint8_t& type, std::span<const std::uint8_t>& body) {

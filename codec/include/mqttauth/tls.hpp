@@ -50,8 +50,8 @@ std::string version_name(std::uint16_t v);
 // allows 2^14 + 256 (RFC 8446 5.2), checked by the caller once the version is known.
 inline constexpr std::size_t kMaxFragment12 = (1u << 14) + 2048, kMaxFragment13 = (1u << 14) + 256;
 
-// One record: its header fields and its fragment (a view into the reader's buffer, valid until the next push()
-// or next()). `offset`: where the record's header starts in the direction's byte stream.
+// One record: its header fields and its fragment (a view into the reader's buffer or into the bytes last
+// pushed, valid until the next push()). `offset`: where the record's header starts in the direction's byte stream.
 struct Record {
   std::uint8_t type = 0;
   std::uint16_t version = 0;
@@ -59,7 +59,8 @@ struct Record {
   std::uint64_t offset = 0;
 };
 
-// The records of one direction, from bytes pushed in order (any split). A header that cannot be a TLS record
+// The records of one direction, from bytes pushed in order (any split); the caller takes every record (next()
+// until need_more) before it pushes again, and the pushed bytes live until then. A header that cannot be a TLS record
 // (unknown content type, a version other than 3.x, a length over kMaxFragment12) stops the reader: framing is
 // lost, as it would be for the peer.
 class RecordReader {
@@ -69,12 +70,16 @@ class RecordReader {
   Status next(Record& r);
   const char* error() const noexcept { return error_; }
   std::uint64_t error_offset() const noexcept { return error_at_; }
-  std::size_t buffered() const noexcept { return buf_.size() - pos_; }
+  std::size_t buffered() const noexcept { return buf_.size() - pos_ + ext_.size(); }
 
  private:
+  Status take(const std::uint8_t* h, std::size_t avail, std::uint64_t at, Record& r);
   std::vector<std::uint8_t> buf_;
   std::size_t pos_ = 0;
-  std::uint64_t base_ = 0;  // stream offset of buf_[0]
+  std::uint64_t base_ = 0;  // stream offset of buf_[0] (of ext_[0] while buf_ is empty)
+  // The last push() when nothing was held: read in place (records are views of it), not copied unless a
+  // record is left incomplete. Valid until the next push(), as the records are.
+  std::span<const std::uint8_t> ext_;
   const char* error_ = nullptr;
   std::uint64_t error_at_ = 0;
 };
