@@ -830,6 +830,10 @@ void proto_reg_handoff_mqttauth() {
   dissector_add_uint_range_with_preference("tcp.port", MQTTAUTH_DEFAULT_PORTS, mqttauth_handle);
   heur_dissector_add("tcp", dissect_heur, "MQTT on any port (opens with CONNECT)", "mqttauth_tcp", proto_mqttauth,
                      HEURISTIC_ENABLE);
+  // MQTT over TLS as Wireshark's TLS dissector decrypts it (a key log: tls.keylog_file): 8883 taken from the
+  // MQTT dissector as 1883 is; other ports with "Decode As" tls.port (-d tls.port==P,mqttauth).
+  dissector_delete_uint("tls.port", 8883, mqtt_handle);
+  dissector_add_uint_with_preference("tls.port", 8883, mqttauth_handle);
   // MQTT over WebSocket: the subprotocols MQTT §6 names, as Wireshark's WebSocket dissector reports them.
   dissector_handle_t ws_handle = create_dissector_handle(dissect_ws, proto_mqttauth);
   dissector_add_string("ws.protocol", "mqtt", ws_handle);

@@ -3,9 +3,12 @@
 #include "broker/broker.hpp"
 
 #include <asio.hpp>
+#include <asio/ssl.hpp>
+#include <openssl/ssl.h>
 
 #include <array>
 #include <cerrno>
+#include <cstdio>
 #include <deque>
 #include <list>
 #include <set>
@@ -13,6 +16,7 @@
 
 #include "broker/core.hpp"
 #include "iotap.hpp"
+#include "ssl_keylog.hpp"
 #include "mqttauth/verify.hpp"
 #include "mqttauth/websocket.hpp"
 
@@ -115,6 +119,8 @@ class Server : public std::enable_shared_from_this<Server> {
       ws::Deframer frames{true, false};
     };
     std::unique_ptr<Ws> ws;
+    // TLS listeners: the session over the socket (its handshake before the first read).
+    std::unique_ptr<asio::ssl::stream<tcp::socket&>> tls;
   };
 
   // The connections from one remote address.
@@ -125,6 +131,14 @@ class Server : public std::enable_shared_from_this<Server> {
 
   bool listen(const ListenerConfig& given, std::string& error) {
     ListenerConfig lc = given;
+    if (lc.host_port.rfind("mqtts://", 0) == 0) {  // MQTT over TLS
+      lc.host_port = lc.host_port.substr(8);
+      lc.tls = true;
+    } else if (lc.host_port.rfind("wss://", 0) == 0) {  // MQTT over WebSocket over TLS
+      lc.host_port = "ws://" + lc.host_port.substr(6);
+      lc.tls = true;
+    }
+    if (lc.tls && !tls_context(error)) return false;
     if (lc.host_port.rfind("ws://", 0) == 0) {  // MQTT over WebSocket
       lc.host_port = lc.host_port.substr(5);
       if (auto slash = lc.host_port.find('/'); slash != std::string::npos) lc.host_port.resize(slash);
@@ -152,6 +166,31 @@ class Server : public std::enable_shared_from_this<Server> {
       ticking_ = true;
       schedule_tick();
     }
+    return true;
+  }
+
+  // The TLS listeners' context: the certificate and key of BrokerConfig::tls, made once.
+  bool tls_context(std::string& error) {
+    if (tls_ctx_) return true;
+    if (cfg_.tls.cert_file.empty() || cfg_.tls.key_file.empty()) {
+      error = "a TLS listener needs a certificate and its key (--tls-cert FILE --tls-key FILE)";
+      return false;
+    }
+    auto ctx = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_server);
+    SSL_CTX_set_min_proto_version(ctx->native_handle(), TLS1_2_VERSION);
+    asio::error_code ec;
+    ctx->use_certificate_chain_file(cfg_.tls.cert_file, ec);
+    if (!ec) ctx->use_private_key_file(cfg_.tls.key_file, asio::ssl::context::pem, ec);
+    if (ec) {
+      error = "cannot use the TLS certificate " + cfg_.tls.cert_file + " and key " + cfg_.tls.key_file + ": " +
+              ec.message();
+      return false;
+    }
+    if (!cfg_.tls.keylog_file.empty() && !log_tls_secrets(ctx->native_handle(), cfg_.tls.keylog_file, keylog_)) {
+      error = "cannot write the TLS key log " + cfg_.tls.keylog_file;
+      return false;
+    }
+    tls_ctx_ = std::move(ctx);
     return true;
   }
 
@@ -248,51 +287,73 @@ class Server : public std::enable_shared_from_this<Server> {
     if (tap_) tap_->on_open(tap_first_ + c->id - 1, to_endpoint(remote), to_endpoint(local), wall_ns());
     // The peer's address keys the brute-force limit (unknown: limited per client id only).
     core_.open(c->id, l.cfg, steady_ms(), source_key(to_endpoint(remote).ip));
-    read(c);
+    if (!l.cfg.tls) {
+      read(c);
+      return;
+    }
+    // TLS: the handshake first (bounded like the rest of the admission: connect_timeout, pending limits).
+    c->tls = std::make_unique<asio::ssl::stream<tcp::socket&>>(c->sock, *tls_ctx_);
+    c->reading = true;
+    c->tls->async_handshake(
+        asio::ssl::stream_base::server, [self = shared_from_this(), c](const asio::error_code& failed) {
+          c->reading = false;
+          if (c->sock_closed || c->gone) return;
+          if (failed) {
+            self->log("conn " + std::to_string(c->id) + ": TLS handshake failed: " + failed.message());
+            self->core_.closed(c->id, steady_ms());
+            self->finish(c, true, true);
+            self->flush();
+            return;
+          }
+          self->read(c);
+        });
   }
 
   void read(const std::shared_ptr<Connection>& c) {
     c->reading = true;
-    c->sock.async_read_some(
-        asio::buffer(c->buf), [self = shared_from_this(), c](const asio::error_code& ec, std::size_t n) {
-          c->reading = false;
-          if (c->sock_closed) return;
-          if (c->draining) {
-            // After our FIN: discard what the peer still sends until it closes.
-            if (ec) {
-              self->close_socket(c);
-            } else {
-              self->read(c);
-            }
-            return;
-          }
-          if (c->gone) return;
-          if (ec) {
-            bool reset = ec != asio::error::eof;
-            self->core_.closed(c->id, steady_ms());
-            self->finish(c, true, reset);
-            self->flush();
-            return;
-          }
-          std::span<const std::uint8_t> data(c->buf.data(), n);
-          if (self->tap_) self->tap_->on_data(self->tap_first_ + c->id - 1, true, data, wall_ns());
-          self->receive(c, data);
+    auto done = [self = shared_from_this(), c](const asio::error_code& ec, std::size_t n) {
+      c->reading = false;
+      if (c->sock_closed) return;
+      if (c->draining) {
+        // After our FIN: discard what the peer still sends until it closes.
+        if (ec) {
+          self->close_socket(c);
+        } else {
+          self->read(c);
+        }
+        return;
+      }
+      if (c->gone) return;
+      if (ec) {
+        bool reset = ec != asio::error::eof && ec != asio::ssl::error::stream_truncated;
+        self->core_.closed(c->id, steady_ms());
+        self->finish(c, true, reset);
+        self->flush();
+        return;
+      }
+      std::span<const std::uint8_t> data(c->buf.data(), n);
+      if (self->tap_) self->tap_->on_data(self->tap_first_ + c->id - 1, true, data, wall_ns());
+      self->receive(c, data);
+      self->flush();
+      if (!c->gone && c->pending) {
+        c->handshake_bytes += n;
+        if (self->core_.is_established(c->id)) {
+          self->settle(*c);
+        } else if (c->handshake_bytes > self->cfg_.max_handshake_bytes) {
+          self->log("conn " + std::to_string(c->id) + ": over " + std::to_string(self->cfg_.max_handshake_bytes) +
+                    " bytes before authentication (max_handshake_bytes), closing");
+          self->core_.closed(c->id, steady_ms());
+          self->finish(c, false, true);
           self->flush();
-          if (!c->gone && c->pending) {
-            c->handshake_bytes += n;
-            if (self->core_.is_established(c->id)) {
-              self->settle(*c);
-            } else if (c->handshake_bytes > self->cfg_.max_handshake_bytes) {
-              self->log("conn " + std::to_string(c->id) + ": over " + std::to_string(self->cfg_.max_handshake_bytes) +
-                        " bytes before authentication (max_handshake_bytes), closing");
-              self->core_.closed(c->id, steady_ms());
-              self->finish(c, false, true);
-              self->flush();
-              return;
-            }
-          }
-          if (!c->gone && !c->closing) self->read(c);
-        });
+          return;
+        }
+      }
+      if (!c->gone && !c->closing) self->read(c);
+    };
+    if (c->tls)
+      c->tls->async_read_some(asio::buffer(c->buf), std::move(done));
+    else
+      c->sock.async_read_some(asio::buffer(c->buf), std::move(done));
   }
 
   // What a connection sent: to the core, through the WebSocket layer on a WebSocket listener (the opening
@@ -474,25 +535,28 @@ class Server : public std::enable_shared_from_this<Server> {
     c->outq.clear();
     c->writing = true;
     if (tap_) tap_->on_data(tap_first_ + c->id - 1, false, c->writing_buf, wall_ns());
-    asio::async_write(c->sock, asio::buffer(c->writing_buf),
-                      [self = shared_from_this(), c](const asio::error_code& ec, std::size_t n) {
-                        c->writing = false;
-                        if (c->gone) return;
-                        if (ec) {
-                          self->core_.closed(c->id, steady_ms());
-                          self->finish(c, true, true);
-                          self->flush();
-                          return;
-                        }
-                        self->unqueue(*c, n);
-                        if (!c->outq.empty()) {
-                          self->write(c);
-                        } else if (c->closing) {
-                          self->finish(c, false, false);
-                        } else if (c->writing_buf.capacity() > 65536) {
-                          std::vector<std::uint8_t>().swap(c->writing_buf);  // after a burst: give it back
-                        }
-                      });
+    auto done = [self = shared_from_this(), c](const asio::error_code& ec, std::size_t n) {
+      c->writing = false;
+      if (c->gone) return;
+      if (ec) {
+        self->core_.closed(c->id, steady_ms());
+        self->finish(c, true, true);
+        self->flush();
+        return;
+      }
+      self->unqueue(*c, n);
+      if (!c->outq.empty()) {
+        self->write(c);
+      } else if (c->closing) {
+        self->finish(c, false, false);
+      } else if (c->writing_buf.capacity() > 65536) {
+        std::vector<std::uint8_t>().swap(c->writing_buf);  // after a burst: give it back
+      }
+    };
+    if (c->tls)
+      asio::async_write(*c->tls, asio::buffer(c->writing_buf), std::move(done));
+    else
+      asio::async_write(c->sock, asio::buffer(c->writing_buf), std::move(done));
   }
 
   void unqueue(Connection& c, std::size_t n) {
@@ -558,6 +622,8 @@ class Server : public std::enable_shared_from_this<Server> {
   Core core_;
   asio::steady_timer timer_;
   std::vector<std::shared_ptr<Listener>> listeners_;
+  KeylogFile keylog_;                            // the TLS key log file, when asked (outlives the context)
+  std::unique_ptr<asio::ssl::context> tls_ctx_;  // the TLS listeners' (made by the first one)
   std::unordered_map<ConnId, std::shared_ptr<Connection>> conns_;
   std::set<std::shared_ptr<Connection>> draining_;
   std::size_t queued_total_ = 0;  // bytes in every connection's output queue

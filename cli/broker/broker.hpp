@@ -59,6 +59,13 @@ struct ListenerConfig {
   AuthMode auth = AuthMode::none;
   std::uint8_t auth_code = 0;  // type of the custom authenticate packet: 0 or 15
   bool websocket = false;      // MQTT over WebSocket (host_port written ws://HOST:PORT, or the option `ws`)
+  bool tls = false;            // TLS (mqtts://HOST:PORT, wss://HOST:PORT, or the option `tls`): BrokerConfig::tls
+};
+
+// The certificate of the TLS listeners, and where to write the sessions' secrets.
+struct BrokerTlsConfig {
+  std::string cert_file, key_file;  // PEM (the certificate file may hold the chain)
+  std::string keylog_file;          // NSS key log, appended (empty: none)
 };
 
 // Brute-force limiting of authentication (custom and v5), see limiter.hpp. Failed authentications (a wrong
@@ -112,6 +119,7 @@ struct BrokerConfig {
   std::size_t max_pending = 512;
   std::size_t max_connections_per_address = 0;     // from one IP address, pending or not (0 = no limit)
   std::size_t max_handshake_bytes = 65536;         // a pending connection that sends more is closed
+  BrokerTlsConfig tls;                             // for the TLS listeners
   std::size_t max_output_queue = 8u << 20;         // bytes queued for one socket before it is closed
   std::size_t max_output_total = 256u << 20;       // bytes queued for all sockets: over it, the largest queue's
                                                    // socket is closed

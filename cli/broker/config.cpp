@@ -84,6 +84,8 @@ bool parse_listener(std::string_view value, const ListenerConfig& dflt, Listener
       out.auth_code = static_cast<std::uint8_t>(val == "15" ? 15 : 0);
     } else if (word == "ws") {
       out.websocket = true;
+    } else if (word == "tls") {
+      out.tls = true;
     } else {
       error = "unknown listener option '" + word + "' (auth=MODE, code=0|15, ws)";
       return false;
@@ -111,6 +113,13 @@ bool parse_reason_code(std::string_view v, std::uint8_t& out) {
 using FC = FileConfig;
 using Dir = const std::string&;
 
+// A file path setting: relative paths in a configuration file are from its folder.
+bool set_path(std::string_view v, const std::string& base, std::string& out) {
+  out = std::string(v);
+  if (!out.empty() && out[0] != '/' && !base.empty()) out.insert(0, base + "/");
+  return !out.empty();
+}
+
 // clang-format off
 const Setting kSettings[] = {
   {"auth", "MODE", "Authentication: none, custom, v5 or any (default none; on the command line, every listener)",
@@ -122,12 +131,14 @@ const Setting kSettings[] = {
      return true;
    }},
   {"secrets", "FILE", "Secrets file: '<client-id> <secret>' lines (a relative path in the file: from the file's folder)",
-   [](std::string_view v, Dir base, FC& c) {
-     std::string p(v);
-     if (!p.empty() && p[0] != '/' && !base.empty()) p.insert(0, base + "/");
-     c.secrets_path = p;
-     return !p.empty();
-   }},
+   [](std::string_view v, Dir base, FC& c) { return set_path(v, base, c.secrets_path); }},
+  {"tls_cert", "FILE", "TLS listeners (mqtts://, wss://, option tls): the certificate, PEM, chain allowed (relative: "
+   "from the file's folder)",
+   [](std::string_view v, Dir base, FC& c) { return set_path(v, base, c.broker.tls.cert_file); }},
+  {"tls_key", "FILE", "TLS listeners: the certificate's private key, PEM",
+   [](std::string_view v, Dir base, FC& c) { return set_path(v, base, c.broker.tls.key_file); }},
+  {"tls_keylog", "FILE", "TLS listeners: append the sessions' secrets to FILE (NSS key log) to decrypt captures",
+   [](std::string_view v, Dir base, FC& c) { return set_path(v, base, c.broker.tls.keylog_file); }},
   {"response_client_id", "match|any", "The custom response's client id: match (must be the CONNECT's, as in the field) or "
    "any (default match)",
    [](std::string_view v, Dir, FC& c) { return parse_match(v, c.broker.response_client_id_must_match); }},

@@ -166,12 +166,13 @@ void setup_broker(CLI::App& app) {
       "  mqttauth broker --auth custom --auth-code 15 --secrets devices.secrets\n"
       "  mqttauth broker --listen 127.0.0.1:0 --listen '127.0.0.1:1884 auth=v5' --secrets devices.secrets\n"
       "  mqttauth broker --config docs/broker.conf\n"
-      "A listener is HOST:PORT, optionally followed by auth=none|custom|v5|any and code=0|15.\n"
+      "A listener is HOST:PORT, optionally followed by auth=none|custom|v5|any, code=0|15, ws and tls.\n"
       "Every setting of the configuration file is also an option: max_pending = 100 is --max-pending 100.\n"
       "Exit codes: 0 stopped (SIGINT/SIGTERM), 2 usage, unreadable config or secrets, cannot listen.");
   repeatable(sub->add_option(
       "--listen", opt->listen,
-      "HOST:PORT to listen on, ws://HOST:PORT for MQTT over WebSocket (repeatable; port 0 = any free port)"));
+      "HOST:PORT to listen on, mqtts://HOST:PORT for MQTT over TLS, ws://HOST:PORT for MQTT over WebSocket, "
+      "wss://HOST:PORT for WebSocket over TLS (repeatable; port 0 = any free port)"));
   sub->add_option("--config", opt->config, "Configuration file (key = value; the command line overrides it)");
   // Every setting of the table that the command line takes, named as in the file with '-' for '_'.
   for (const broker::Setting& st : broker::settings()) {

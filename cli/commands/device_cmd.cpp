@@ -98,8 +98,18 @@ void setup_device(CLI::App& app) {
       "7 re-authentication refused (DISCONNECT from the server during --reauth), 8 keep-alive lost (no PINGRESP\n"
       "within --timeout-ms).");
   sub->add_option("--connect", o->cfg.connect,
-                  "Server HOST:PORT ([v6]:PORT), or ws://HOST:PORT/PATH for MQTT over WebSocket")
+                  "Server HOST:PORT ([v6]:PORT), mqtts://HOST:PORT for MQTT over TLS, ws://HOST:PORT/PATH for MQTT "
+                  "over WebSocket, wss://HOST:PORT/PATH for WebSocket over TLS")
       ->required();
+  sub->add_option("--tls-ca", o->cfg.tls.ca_file,
+                  "TLS: verify the server's certificate (and its host name or IP) against these CA certificates "
+                  "(default: the system's)")
+      ->check(CLI::ExistingFile);
+  sub->add_flag("--tls-insecure", o->cfg.tls.insecure, "TLS: do not verify the server's certificate (test brokers)");
+  sub->add_option("--tls-keylog", o->cfg.tls.keylog_file,
+                  "TLS: append the sessions' secrets to FILE (NSS key log format) so captures can be decrypted");
+  sub->add_option("--tls-max", o->cfg.tls.max_version, "TLS: the highest version to offer, 1.2 or 1.3")
+      ->check(CLI::IsMember({"1.2", "1.3"}));
   sub->add_option("--client-id", o->cfg.client_id, "Client identifier")->required();
   sub->add_option("--secret", o->cfg.secret, "The device's secret (response = hex HMAC-SHA256(secret, challenge))");
   sub->add_option("--auth", o->auth, "Authentication: custom (authenticate packet), v5 (MQTT 5 AUTH), none")

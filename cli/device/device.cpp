@@ -48,21 +48,27 @@ class Runner {
   asio::awaitable<bool> connect(int attempt) {
     std::string host, why;
     std::uint16_t port = 0;
-    // ws://HOST:PORT[/PATH]: MQTT over WebSocket (the path defaults to /mqtt).
+    // ws://HOST:PORT[/PATH]: MQTT over WebSocket (the path defaults to /mqtt); mqtts://HOST:PORT: over TLS;
+    // wss://HOST:PORT[/PATH]: WebSocket over TLS.
     std::string where = cfg_.connect, path;
-    const bool ws = where.rfind("ws://", 0) == 0;
+    const bool wss = where.rfind("wss://", 0) == 0, mqtts = where.rfind("mqtts://", 0) == 0;
+    const bool ws = wss || where.rfind("ws://", 0) == 0, tls = wss || mqtts;
+    if (mqtts) where = where.substr(8);
     if (ws) {
-      where = where.substr(5);
+      where = where.substr(wss ? 6 : 5);
       const auto slash = where.find('/');
       path = slash == std::string::npos ? "/mqtt" : where.substr(slash);
       where = where.substr(0, slash);
     }
     if (!split_host_port(where, host, port)) {
-      ex_.fail(kDeviceUsage, "--connect wants HOST:PORT or ws://HOST:PORT/PATH, not " + cfg_.connect);
+      ex_.fail(kDeviceUsage,
+               "--connect wants HOST:PORT, mqtts://HOST:PORT, ws://HOST:PORT/PATH or wss://HOST:PORT/PATH, not " +
+                   cfg_.connect);
       co_return false;
     }
     const std::uint64_t tap_id = cfg_.tap_id + static_cast<std::uint64_t>(attempt);
     if (co_await ex_.link().connect(host, port, cfg_.connect, tap_id, ex_.deadline(), why, cfg_.source) &&
+        (!tls || co_await ex_.link().start_tls(host, cfg_.tls, ex_.deadline(), why)) &&
         (!ws || co_await ex_.link().upgrade(host, port, path, ex_.deadline(), why)))
       co_return true;
     ex_.fail(kDeviceConnectFailed, why);

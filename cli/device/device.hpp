@@ -13,6 +13,7 @@
 // devices and waits for their replies.
 #pragma once
 
+#include "link.hpp"      // Link::TlsOptions
 #include "netparse.hpp"  // split_host_port
 
 #include <chrono>
@@ -85,6 +86,7 @@ struct DeviceConfig {
 
   // Retained messages, wills, other subscriptions (findings of the model across connections).
   std::string source;                     // local address to connect from ("" = any)
+  Link::TlsOptions tls;                   // mqtts:// and wss://: verification, key log, highest version
   std::optional<std::string> will_topic;  // a will in CONNECT: this topic ...
   std::string will_payload;               // ... and payload
   bool retain = false;                    // telemetry with RETAIN 1

@@ -1,12 +1,16 @@
 #include "link.hpp"
 
 #include <openssl/rand.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 #include <array>
+#include <cstdio>
 
 #include "iotap.hpp"
 #include "mqttauth/verify.hpp"
 #include "recorder.hpp"
+#include "ssl_keylog.hpp"
 
 namespace mqttauth::cli::device {
 
@@ -38,6 +42,71 @@ Endpoint to_endpoint(const tcp::endpoint& e) {
 
 }  // namespace
 
+asio::awaitable<std::size_t> Link::read_some(std::error_code& ec) {
+  if (tls_)
+    co_return co_await tls_->async_read_some(asio::buffer(rbuf_), asio::redirect_error(asio::use_awaitable, ec));
+  co_return co_await sock_->async_read_some(asio::buffer(rbuf_), asio::redirect_error(asio::use_awaitable, ec));
+}
+
+asio::awaitable<void> Link::write_all(const Buf& bytes, std::error_code& ec) {
+  if (tls_)
+    co_await asio::async_write(*tls_, asio::buffer(bytes), asio::redirect_error(asio::use_awaitable, ec));
+  else
+    co_await asio::async_write(*sock_, asio::buffer(bytes), asio::redirect_error(asio::use_awaitable, ec));
+}
+
+asio::awaitable<bool> Link::start_tls(const std::string& host, const TlsOptions& opts, Clock::time_point until,
+                                      std::string& why) {
+  tls_ctx_ = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_client);
+  SSL_CTX* ctx = tls_ctx_->native_handle();
+  SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+  if (opts.max_version == "1.2") SSL_CTX_set_max_proto_version(ctx, TLS1_2_VERSION);
+  if (!opts.keylog_file.empty() && !log_tls_secrets(ctx, opts.keylog_file, keylog_)) {
+    why = "cannot write the TLS key log " + opts.keylog_file;
+    co_return false;
+  }
+  std::error_code ec;
+  if (opts.insecure) {
+    tls_ctx_->set_verify_mode(asio::ssl::verify_none);
+  } else {
+    if (opts.ca_file.empty())
+      tls_ctx_->set_default_verify_paths(ec);
+    else
+      tls_ctx_->load_verify_file(opts.ca_file, ec);
+    if (ec) {
+      why = "cannot load the TLS certificates to verify with: " + ec.message();
+      co_return false;
+    }
+    tls_ctx_->set_verify_mode(asio::ssl::verify_peer);
+  }
+  tls_ = std::make_unique<asio::ssl::stream<tcp::socket&>>(*sock_, *tls_ctx_);
+  SSL* ssl = tls_->native_handle();
+  asio::error_code addr_ec;
+  const bool is_ip = !asio::ip::make_address(host, addr_ec).is_unspecified() && !addr_ec;
+  if (!is_ip) SSL_set_tlsext_host_name(ssl, host.c_str());  // SNI
+  if (!opts.insecure) {
+    X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
+    if (is_ip)
+      X509_VERIFY_PARAM_set1_ip_asc(param, host.c_str());
+    else
+      X509_VERIFY_PARAM_set1_host(param, host.c_str(), 0);
+  }
+  arm(until);
+  co_await tls_->async_handshake(asio::ssl::stream_base::client, asio::redirect_error(asio::use_awaitable, ec));
+  const bool timed_out = timed_out_;
+  disarm();
+  if (ec) {
+    const long verify = SSL_get_verify_result(ssl);
+    why = "TLS handshake with " + host + " failed: " +
+          (timed_out             ? std::string("timed out")
+           : verify != X509_V_OK ? std::string("certificate: ") + X509_verify_cert_error_string(verify)
+                                 : ec.message());
+    tls_.reset();
+    co_return false;
+  }
+  co_return true;
+}
+
 void Link::arm(Clock::time_point when) {
   std::uint64_t my = ++gen_;
   timed_out_ = false;
@@ -57,7 +126,7 @@ void Link::disarm() {
 
 Io Link::classify(const std::error_code& ec) const {
   if (timed_out_) return Io::timeout;
-  if (ec == asio::error::eof) return Io::eof;
+  if (ec == asio::error::eof || ec == asio::ssl::error::stream_truncated) return Io::eof;
   if (ec == asio::error::connection_reset || ec == asio::error::broken_pipe) return Io::reset;
   return Io::error;
 }
@@ -68,9 +137,11 @@ void Link::close(bool by_client, bool reset) {
   if (sock_) {
     std::error_code ignored;
     if (by_client && !reset) sock_->shutdown(tcp::socket::shutdown_both, ignored);
-    sock_->close(ignored);
+    sock_->close(ignored);  // (TLS: no close_notify; the TCP close ends it, as for most IoT clients)
   }
-  sock_.reset();
+  // A TLS stream may still have an operation completing (aborted) on its socket: both stay until the next
+  // connect() or the end of the link.
+  if (!tls_) sock_.reset();
 }
 
 void Link::lost(Io io) {
@@ -120,7 +191,7 @@ asio::awaitable<Io> Link::next_packet(Clock::time_point until, Buf& out) {
     }
     arm(until);
     std::error_code ec;
-    std::size_t n = co_await sock_->async_read_some(asio::buffer(rbuf_), asio::redirect_error(asio::use_awaitable, ec));
+    std::size_t n = co_await read_some(ec);
     bool timed_out = timed_out_;
     disarm();
     if (ec) {
@@ -147,7 +218,7 @@ asio::awaitable<Io> Link::write_raw(const Buf& bytes, Clock::time_point until) {
   if (!sock_) co_return Io::error;
   arm(until);
   std::error_code ec;
-  co_await asio::async_write(*sock_, asio::buffer(bytes), asio::redirect_error(asio::use_awaitable, ec));
+  co_await write_all(bytes, ec);
   bool timed_out = timed_out_;
   disarm();
   if (ec) {
@@ -170,6 +241,7 @@ asio::awaitable<bool> Link::connect(const std::string& host, std::uint16_t port,
     why = "cannot resolve " + host + ": " + ec.message();
     co_return false;
   }
+  tls_.reset();
   sock_.emplace(io_);
   arm(until);
   if (source.empty()) {
@@ -194,6 +266,7 @@ asio::awaitable<bool> Link::connect(const std::string& host, std::uint16_t port,
   framer_ = Framer(1u << 28);
   inbox_.clear();
   ws_.reset();
+  tls_.reset();
   ws_pong_due_ = false;
   conn_id_ = tap_id;
   if (tap_) {
@@ -227,7 +300,7 @@ asio::awaitable<bool> Link::upgrade(const std::string& host, std::uint16_t port,
   for (;;) {
     arm(until);
     std::error_code ec;
-    std::size_t n = co_await sock_->async_read_some(asio::buffer(rbuf_), asio::redirect_error(asio::use_awaitable, ec));
+    std::size_t n = co_await read_some(ec);
     const bool timed_out = timed_out_;
     disarm();
     if (ec) {

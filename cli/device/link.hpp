@@ -3,8 +3,10 @@
 #pragma once
 
 #include <asio.hpp>
+#include <asio/ssl.hpp>
 
 #include <chrono>
+#include <cstdio>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -14,6 +16,7 @@
 
 #include "mqttauth/framer.hpp"
 #include "mqttauth/websocket.hpp"
+#include "ssl_keylog.hpp"
 
 namespace mqttauth::cli {
 class IoTap;
@@ -36,6 +39,15 @@ class Link : public std::enable_shared_from_this<Link> {
   asio::awaitable<bool> connect(const std::string& host, std::uint16_t port, const std::string& shown,
                                 std::uint64_t tap_id, Clock::time_point until, std::string& why,
                                 const std::string& source = {});
+  // TLS, right after connect() (and before upgrade() for WebSocket over TLS).
+  struct TlsOptions {
+    std::string ca_file;      // verify the server's chain against these certificates (and the host name or IP)
+    bool insecure = false;    // no verification at all (test brokers with self-signed certificates)
+    std::string keylog_file;  // append the session's secrets here (NSS key log format)
+    std::string max_version;  // "1.2" or "1.3" ("" = the highest both support)
+  };
+  asio::awaitable<bool> start_tls(const std::string& host, const TlsOptions& opts, Clock::time_point until,
+                                  std::string& why);
   // MQTT over WebSocket, right after connect(): the opening handshake (GET `path` with Upgrade: websocket and
   // Sec-WebSocket-Protocol: mqtt, the server's 101 and its Sec-WebSocket-Accept checked); from then on every
   // write is one masked binary frame and what arrives is unframed before the MQTT framing.
@@ -49,7 +61,7 @@ class Link : public std::enable_shared_from_this<Link> {
   void close(bool by_client, bool reset);
   // Closes after an I/O end: the peer's FIN or RST, or ours.
   void lost(Io io);
-  bool is_open() const noexcept { return sock_.has_value(); }
+  bool is_open() const noexcept { return sock_.has_value() && sock_->is_open(); }
   // When the device last sent something (or connected): the keep-alive counts from it.
   Clock::time_point last_write() const noexcept { return last_write_; }
   std::uint64_t framing_error_offset() const noexcept { return framing_error_; }
@@ -59,12 +71,18 @@ class Link : public std::enable_shared_from_this<Link> {
   void disarm();
   Io classify(const std::error_code& ec) const;
   asio::awaitable<Io> write_raw(const Buf& bytes, Clock::time_point until);
+  // The socket's next bytes, or all of `bytes` written: through TLS when it is on.
+  asio::awaitable<std::size_t> read_some(std::error_code& ec);
+  asio::awaitable<void> write_all(const Buf& bytes, std::error_code& ec);
   // What arrived, through the WebSocket layer when there is one, into the framer and the inbox.
   Io take(std::span<const std::uint8_t> chunk);
 
   asio::io_context& io_;
   IoTap* tap_;
   std::optional<asio::ip::tcp::socket> sock_;
+  KeylogFile keylog_;  // (outlives the context)
+  std::unique_ptr<asio::ssl::context> tls_ctx_;
+  std::unique_ptr<asio::ssl::stream<asio::ip::tcp::socket&>> tls_;
   asio::steady_timer timer_;
   std::uint64_t gen_ = 0;  // the deadline armed last; an older one that fires is ignored
   bool timed_out_ = false;

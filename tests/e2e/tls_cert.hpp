@@ -6,13 +6,15 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include <cstdio>
 #include <string>
 
 namespace mqttauth::test {
 
-// Writes `cert_path` and `key_path` (CN=localhost, valid for a day); false on failure.
+// Writes `cert_path` and `key_path` (CN=localhost, names localhost and 127.0.0.1, valid for a day); false on
+// failure.
 inline bool write_self_signed(const std::string& cert_path, const std::string& key_path) {
   EVP_PKEY* key = EVP_EC_gen("P-256");
   X509* cert = X509_new();
@@ -27,7 +29,13 @@ inline bool write_self_signed(const std::string& cert_path, const std::string& k
     X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>("localhost"), -1, -1,
                                0);
     X509_set_issuer_name(cert, name);
-    ok = X509_sign(cert, key, EVP_sha256()) > 0;
+    // The names a client on this machine checks: localhost and 127.0.0.1.
+    X509V3_CTX v3{};
+    X509V3_set_ctx(&v3, cert, cert, nullptr, nullptr, 0);
+    X509_EXTENSION* san = X509V3_EXT_conf_nid(nullptr, &v3, NID_subject_alt_name, "DNS:localhost,IP:127.0.0.1");
+    ok = san != nullptr && X509_add_ext(cert, san, -1) == 1;
+    X509_EXTENSION_free(san);
+    ok = ok && X509_sign(cert, key, EVP_sha256()) > 0;
   }
   if (ok) {
     FILE* c = std::fopen(cert_path.c_str(), "w");

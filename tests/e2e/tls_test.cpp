@@ -123,3 +123,40 @@ TEST(Tls, MqttJsThroughMosquittoDecryptedWithNodesKeyLog) {
   EXPECT_EQ(partial.size(), 1u);
   EXPECT_TRUE(partial.count("js-tls13"));
 }
+
+// The reference device verifies the reference broker's certificate (chain and IP address) unless told not to,
+// and both write the same secrets for a session to their key logs.
+TEST(Tls, ReferenceDeviceVerifiesTheBrokersCertificateAndBothLogTheSecrets) {
+  const std::string dir = unique_path("tls-verify");
+  const std::string crt = dir + "-broker.crt", key = dir + "-broker.key", other = dir + "-other.crt",
+                    other_key = dir + "-other.key", broker_keys = dir + "-broker-keys.txt",
+                    device_keys = dir + "-device-keys.txt";
+  ASSERT_TRUE(write_self_signed(crt, key));
+  ASSERT_TRUE(write_self_signed(other, other_key));
+  Process broker({MQTTAUTH_BIN, "broker", "--listen", "mqtts://127.0.0.1:0", "--listen", "wss://127.0.0.1:0",
+                  "--tls-cert", crt, "--tls-key", key, "--tls-keylog", broker_keys},
+                 dir + "-broker.log", "listening on ");
+  ASSERT_FALSE(broker.ready.empty()) << broker.log_text();
+  const std::string url = "mqtts://" + broker.ready;
+  auto device = [&](std::vector<std::string> extra) {
+    std::vector<std::string> args = {"device", "--connect", url, "--client-id", "tls-dev", "--auth",
+                                     "none",   "--publish", "1"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return run(args);
+  };
+  auto good = device({"--tls-ca", crt, "--tls-keylog", device_keys});
+  EXPECT_EQ(good.rc, 0) << good.err;
+  auto wrong_ca = device({"--tls-ca", other});
+  EXPECT_EQ(wrong_ca.rc, 6) << wrong_ca.err;
+  EXPECT_NE(wrong_ca.err.find("TLS handshake with 127.0.0.1 failed: certificate"), std::string::npos) << wrong_ca.err;
+  auto insecure = device({"--tls-insecure", "--tls-max", "1.2"});
+  EXPECT_EQ(insecure.rc, 0) << insecure.err;
+  EXPECT_EQ(broker.stop(), "exit 0") << broker.log_text();  // (its TLS context and key log torn down cleanly)
+  // The device's key log (one TLS 1.3 session) is a subset of the broker's (every session it served).
+  std::istringstream mine(read_file(device_keys));
+  const std::string theirs = read_file(broker_keys);
+  int lines = 0;
+  for (std::string l; std::getline(mine, l); ++lines) EXPECT_NE(theirs.find(l), std::string::npos) << l;
+  EXPECT_EQ(lines, 5);  // the TLS 1.3 secrets: handshake and traffic both ways, and the exporter's
+  EXPECT_NE(theirs.find("CLIENT_RANDOM "), std::string::npos);  // the TLS 1.2 session of --tls-max 1.2
+}

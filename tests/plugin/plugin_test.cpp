@@ -5,6 +5,8 @@
 #include <set>
 
 #include "../e2e/broker_process.hpp"
+#include "../e2e/mosquitto.hpp"  // free_port
+#include "../e2e/tls_cert.hpp"
 #include "tshark.hpp"
 
 using namespace mqttauth::test;
@@ -434,11 +436,12 @@ TEST(Plugin, AuthenticateCodePreference) {
 // in every capture of captures/ (one shared codec, two front ends).
 // tshark with the plugin and the CLI on one capture in the Tshark's folder: per frame, the same number of MQTT
 // packets, and the same authenticate roles. Returns the number of frames with an authenticate packet.
-std::size_t expect_same_packets_as_cli(const Tshark& ts, const std::string& f) {
+std::size_t expect_same_packets_as_cli(const Tshark& ts, const std::string& f, const std::string& tshark_args = {},
+                                       const std::string& cli_args = {}) {
   SCOPED_TRACE(f);
   // tshark: per frame, the number of MQTT PDUs (standard ones under mqtt.msgtype, ours under mqttauth.code),
   // and the authenticate roles.
-  auto t = ts.run("-2 -r " + q(f) +
+  auto t = ts.run("-2 -r " + q(f) + " " + tshark_args +
                   " -Y \"mqtt || mqttauth\" -T fields -E separator=/t -E occurrence=a"
                   " -E aggregator=, -e frame.number -e mqtt.msgtype -e mqttauth.code -e mqttauth.role");
   EXPECT_EQ(t.rc, 0) << t.err;
@@ -452,7 +455,7 @@ std::size_t expect_same_packets_as_cli(const Tshark& ts, const std::string& f) {
     if (v.size() > 3 && !v[3].empty()) tshark_roles[frame] = v[3];
   }
   // The CLI on the same file.
-  std::string cmd = std::string(MQTTAUTH_BIN) + " decode --format jsonl " + q(ts.home + "/" + f);
+  std::string cmd = std::string(MQTTAUTH_BIN) + " decode --format jsonl " + q(ts.home + "/" + f) + " " + cli_args;
   FILE* p = popen(cmd.c_str(), "r");
   EXPECT_TRUE(p);
   if (!p) return 0;
@@ -550,6 +553,61 @@ TEST(Plugin, CustomAuthenticateOverWebSocketBetweenRealSockets) {
       "-2 -r ws-wrong.pcap -o mqttauth.secrets:ws.secrets -Y mqttauth.response_mismatch -T fields "
       "-e frame.number");
   EXPECT_FALSE(outcome.out.empty()) << "the wrong response is not flagged: " << outcome.err;
+}
+
+// The custom authenticate packet inside TLS, through Wireshark's own TLS dissector decrypting with a key log
+// (-o tls.keylog_file): the reference broker's mqtts:// and wss:// listeners (a self-signed certificate, code
+// 15 and 0), its key log, the reference device with the right and a wrong secret, TLS 1.3 and 1.2, captured on
+// loopback. tshark with the plugin shows every MQTT packet on the frame the CLI names (the CLI decrypting with
+// the same key log), the challenge and response roles, and flags the wrong response with the secrets
+// preference.
+TEST(Plugin, CustomAuthenticateInsideDecryptedTls) {
+  NEED_TSHARK();
+  if (!can_capture()) GTEST_SKIP() << "no privilege to capture on lo";
+  Tshark ts;
+  const std::string secrets = ts.home + "/tls.secrets", keys = ts.home + "/tls-keys.txt";
+  std::ofstream(secrets) << "sensor-tls s3cret\n";
+  ASSERT_TRUE(write_self_signed(ts.home + "/broker.crt", ts.home + "/broker.key"));
+  const std::uint16_t p1 = free_port(), p2 = free_port();
+  Process broker({MQTTAUTH_BIN, "broker", "--listen", "mqtts://127.0.0.1:" + std::to_string(p1) + " code=15",
+                  "--listen", "wss://127.0.0.1:" + std::to_string(p2), "--auth", "custom", "--secrets", secrets,
+                  "--tls-cert", ts.home + "/broker.crt", "--tls-key", ts.home + "/broker.key", "--tls-keylog", keys},
+                 ts.home + "/broker.log", "listening on ");
+  ASSERT_FALSE(broker.ready.empty()) << broker.log_text();
+  const std::string pcap = ts.home + "/tls.pcapng";
+  Process cap({"dumpcap", "-q", "-i", "lo", "-f",
+               "tcp port " + std::to_string(p1) + " or tcp port " + std::to_string(p2), "-w", pcap},
+              pcap + ".log", "File: ");
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const std::string urls[] = {"mqtts://127.0.0.1:" + std::to_string(p1),
+                              "wss://127.0.0.1:" + std::to_string(p2) + "/mqtt"};
+  for (const std::string& url : urls)
+    for (const char* secret : {"s3cret", "wrong"}) {
+      const std::string cmd = q(MQTTAUTH_BIN) + " device -q --connect " + q(url) + " --client-id sensor-tls --secret " +
+                              secret + " --publish 2 --qos 1 --tls-ca " + q(ts.home + "/broker.crt") + " --tls-max " +
+                              (url[0] == 'm' ? "1.3" : "1.2") + " >/dev/null 2>&1";
+      EXPECT_EQ(std::system(cmd.c_str()) != 0, std::string(secret) == "wrong") << cmd;
+    }
+  std::this_thread::sleep_for(std::chrono::milliseconds(800));
+  EXPECT_EQ(cap.stop(SIGINT), "exit 0") << cap.log_text();
+  broker.stop();
+  std::system(("chmod a+r " + q(pcap) + " " + q(keys) + " " + q(secrets)).c_str());
+  const std::string decrypt = "-o tls.keylog_file:tls-keys.txt -d tcp.port==" + std::to_string(p1) +
+                              ",tls -d tcp.port==" + std::to_string(p2) + ",tls -d tls.port==" + std::to_string(p1) +
+                              ",mqttauth";
+  // Four handshakes: a challenge and a response each.
+  EXPECT_EQ(expect_same_packets_as_cli(
+                ts, "tls.pcapng", decrypt,
+                "--tls-keylog " + q(keys) + " --port " + std::to_string(p1) + " --port " + std::to_string(p2)),
+            8u);
+  auto roles = ts.run("-2 -r tls.pcapng " + decrypt + " -Y mqttauth.code -T fields -e mqttauth.code -e mqttauth.role");
+  EXPECT_EQ(roles.out, "15\t1\n15\t2\n15\t1\n15\t2\n0\t1\n0\t2\n0\t1\n0\t2\n") << roles.err;
+  auto mismatch = ts.run("-2 -r tls.pcapng " + decrypt +
+                         " -o mqttauth.secrets:tls.secrets -Y mqttauth.response_mismatch -T fields -e frame.number");
+  EXPECT_EQ(mismatch.lines().size(), 2u) << mismatch.out << mismatch.err;  // the two wrong responses
+  // Without the key log: TLS, nothing of MQTT.
+  auto none = ts.run("-2 -r tls.pcapng -d tcp.port==" + std::to_string(p1) + ",tls -Y \"mqtt || mqttauth\"");
+  EXPECT_TRUE(none.out.empty()) << none.out;
 }
 
 // Hostile input end to end: mutated and truncated copies of every bundled capture (deterministic: a fixed
