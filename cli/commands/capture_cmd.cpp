@@ -15,6 +15,7 @@
 #include <map>
 #include <memory>
 
+#include "self_signed.hpp"
 #include "broker/broker.hpp"
 #include "commands.hpp"
 #include "device.hpp"
@@ -362,6 +363,7 @@ struct CaptureOptionsCmd {
   std::optional<std::uint64_t> seed;
   std::optional<std::string> live;  // --live: the interface ("" when --live is given without one)
   std::string write_secrets;
+  std::string transport = "tcp";  // --transport: tcp, ws, mqtts, wss (all but tcp with --live)
   bool list = false;
   bool verbose = false;
 };
@@ -559,6 +561,32 @@ int report_devices(const std::vector<Dev>& devs, const std::vector<DeviceResult>
   return rc;
 }
 
+// --transport mqtts|wss: a self-signed certificate for the broker, in a temporary folder removed at the end,
+// that the devices verify; the broker writes the key log next to the capture so that it can be decrypted
+// (decode --tls-keylog, Wireshark's tls.keylog_file).
+struct BrokerCertificate {
+  std::string dir;
+  bool make(br::BrokerConfig& bc, const std::string& keylog) {
+    char tmpl[] = "/tmp/mqttauth-capture-XXXXXX";
+    if (mkdtemp(tmpl) == nullptr) return false;
+    dir = tmpl;
+    bc.tls.cert_file = dir + "/broker.crt";
+    bc.tls.key_file = dir + "/broker.key";
+    bc.tls.keylog_file = keylog;
+    std::remove(keylog.c_str());  // (the broker appends)
+    return write_self_signed(bc.tls.cert_file, bc.tls.key_file);
+  }
+  BrokerCertificate() = default;
+  BrokerCertificate(const BrokerCertificate&) = delete;
+  BrokerCertificate& operator=(const BrokerCertificate&) = delete;
+  ~BrokerCertificate() {
+    if (dir.empty()) return;
+    std::remove((dir + "/broker.crt").c_str());
+    std::remove((dir + "/broker.key").c_str());
+    rmdir(dir.c_str());
+  }
+};
+
 int run_capture(const CaptureOptionsCmd& o) {
   auto all = scenarios();
   if (o.list) {
@@ -585,6 +613,15 @@ int run_capture(const CaptureOptionsCmd& o) {
     return kExitUsage;
   }
 
+  const bool tls = o.transport == "mqtts" || o.transport == "wss";
+  if (o.transport != "tcp" && !o.live) {
+    std::fprintf(stderr,
+                 "mqttauth capture: --transport %s needs --live: the in-process recorder writes the MQTT bytes the "
+                 "sockets carry, not their WebSocket frames or TLS records\n",
+                 o.transport.c_str());
+    return kExitUsage;
+  }
+
   // The live capture is opened first: without the privileges to capture, nothing else is started.
   std::unique_ptr<LiveCapture> live;
   if (o.live) {
@@ -601,9 +638,17 @@ int run_capture(const CaptureOptionsCmd& o) {
     return kExitUsage;
   }
 
+  br::BrokerConfig bc = broker_config(*sc, o, ro);
+  const std::string keylog = o.output + ".keys";
+  BrokerCertificate cert;
+  if (tls && !cert.make(bc, keylog)) {
+    std::fprintf(stderr, "mqttauth capture: cannot make the broker's TLS certificate\n");
+    return kExitUsage;
+  }
+  const std::string scheme = o.transport == "tcp" ? "" : o.transport + "://";
   asio::io_context io;
-  br::Broker server(io, broker_config(*sc, o, ro));
-  if (!server.listen("127.0.0.1:0", err)) {
+  br::Broker server(io, bc);
+  if (!server.listen(scheme + "127.0.0.1:0", err)) {
     std::fprintf(stderr, "mqttauth capture: %s\n", err.c_str());
     return kExitUsage;
   }
@@ -618,7 +663,11 @@ int run_capture(const CaptureOptionsCmd& o) {
   }
 
   std::vector<Dev> devs = sc->devs;
-  auto results = run_devices(io, devs, server.bound_address(), live ? nullptr : &rec, o.verbose);
+  for (Dev& d : devs)
+    if (tls) d.cfg.tls.ca_file = bc.tls.cert_file;
+  const bool ws = o.transport == "ws" || o.transport == "wss";
+  auto results =
+      run_devices(io, devs, scheme + server.bound_address() + (ws ? "/mqtt" : ""), live ? nullptr : &rec, o.verbose);
   stop_broker(io, server);
   int live_rc = kExitOk;
   if (live) {
@@ -634,6 +683,7 @@ int run_capture(const CaptureOptionsCmd& o) {
     std::fprintf(stderr, "%s: %s, %zu connections, %llu frames captured on %s\n", o.output.c_str(), sc->name,
                  live->connections_seen(), static_cast<unsigned long long>(live->stats().written),
                  live->interface().c_str());
+    if (tls) std::fprintf(stderr, "%s: the TLS secrets (decode --tls-keylog %s)\n", keylog.c_str(), keylog.c_str());
     return std::max(rc, live_rc);
   }
   std::fprintf(stderr, "%s: %s, %zu connections, %llu frames\n", o.output.c_str(), sc->name, rec.connections(),
@@ -653,6 +703,7 @@ void setup_capture(CLI::App& app) {
       "  mqttauth capture mixed -o /tmp/mixed.pcap && mqttauth sessions /tmp/mixed.pcap\n"
       "  mqttauth capture success-code0 -o a.pcap --seed 1     # the same bytes on every run\n"
       "  sudo mqttauth capture mixed --live -o live.pcap        # the real packets on lo, with libpcap\n"
+      "  sudo mqttauth capture mixed --live --transport mqtts -o tls.pcap   # over TLS; secrets in tls.pcap.keys\n"
       "Without --seed the capture has wall-clock timestamps, the real ports and random challenges. With --seed N\n"
       "the challenges derive from N, timestamps come from a virtual clock (1 ms per frame from\n"
       "2025-11-25 05:05:23 UTC), the server is port 1883, clients 50001, 50002, ...; connections are written one\n"
@@ -674,6 +725,10 @@ void setup_capture(CLI::App& app) {
       ->expected(0, 1)
       ->type_name("[IFACE]");
   sub->add_option("--write-secrets", o->write_secrets, "Write the devices' secrets file (client-id secret)");
+  sub->add_option("--transport", o->transport,
+                  "With --live: tcp (default), ws (MQTT over WebSocket), mqtts (TLS; a self-signed certificate, the "
+                  "secrets in OUTPUT.keys) or wss (WebSocket over TLS)")
+      ->check(CLI::IsMember({"tcp", "ws", "mqtts", "wss"}));
   sub->add_flag("--list", o->list, "List the scenarios");
   sub->add_flag("-v,--verbose", o->verbose, "Device event lines on standard error");
   sub->callback([o] {

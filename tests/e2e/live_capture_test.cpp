@@ -34,8 +34,11 @@ std::vector<Json> jsonl(const std::string& out) {
 
 // One line per connection of `sessions --format jsonl`, sorted (connections that open at once may be accepted in
 // either order): everything but the addresses, challenge, response, latency, frames and times.
-std::vector<std::string> session_rows(const std::string& pcap) {
-  auto r = run({"sessions", "--secrets", source_path("captures/loopback.secrets"), pcap, "--format", "jsonl"});
+std::vector<std::string> session_rows(const std::string& pcap, const std::vector<std::string>& extra = {}) {
+  std::vector<std::string> args = {"sessions", "--secrets", source_path("captures/loopback.secrets"),
+                                   pcap,       "--format",  "jsonl"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  auto r = run(args);
   EXPECT_EQ(r.rc, 0) << r.err;
   std::vector<std::string> rows;
   for (const auto& s : jsonl(r.out)) {
@@ -161,6 +164,35 @@ TEST(LiveCaptureUnprivileged, FailsWithExit2NamingTheInterface) {
     EXPECT_EQ(r.err.find("sensor-01"), std::string::npos) << "no device ran: " << r.err;
   }
   std::system(("rm -rf " + shell_quote(dir)).c_str());
+}
+
+// --transport: the same scenario over WebSocket, TLS and WebSocket over TLS shows the same connections as over
+// bare TCP (client ids, outcomes, verifications, packets and MQTT bytes per direction), the TLS ones decrypted
+// with the key log the broker wrote next to the capture; without it they are TLS with the reason.
+TEST(LiveCaptureTransport, WebSocketAndTlsShowWhatTcpShows) {
+  NEED_CAPTURE();
+  const std::string base = temp_dir() + "/transport-";
+  auto tcp = run({"capture", "mixed", "--live", "-o", base + "tcp.pcap"});
+  ASSERT_EQ(tcp.rc, 0) << tcp.err;
+  const auto want = session_rows(base + "tcp.pcap");
+  ASSERT_FALSE(want.empty());
+  for (const std::string t : {"ws", "mqtts", "wss"}) {
+    const std::string pcap = base + t + ".pcap";
+    auto c = run({"capture", "mixed", "--live", "--transport", t, "-o", pcap});
+    ASSERT_EQ(c.rc, 0) << t << ": " << c.err;
+    const bool tls = t != "ws";
+    EXPECT_EQ(access((pcap + ".keys").c_str(), F_OK) == 0, tls) << t;
+    EXPECT_EQ(
+        session_rows(pcap, tls ? std::vector<std::string>{"--tls-keylog", pcap + ".keys"} : std::vector<std::string>{}),
+        want)
+        << t;
+    if (!tls) continue;
+    auto none = run({"decode", pcap, "--format", "jsonl"});
+    EXPECT_EQ(none.out.find("\"type\""), std::string::npos) << t;  // no MQTT packet without the secrets
+  }
+  auto recorder = run({"capture", "mixed", "--transport", "mqtts", "-o", base + "recorded.pcap"});
+  EXPECT_EQ(recorder.rc, 2);
+  EXPECT_NE(recorder.err.find("--transport mqtts needs --live"), std::string::npos) << recorder.err;
 }
 
 TEST(LiveCaptureUsage, SeedIsRefusedWithLive) {
