@@ -12,6 +12,7 @@ asio::awaitable<int> Session::run() {
   std::string doing;
   Io io = co_await subscribe();
   if (io != Io::ok) co_return on_io(io, "subscribing");
+  ex_.log("subscribed");  // (from here the server delivers what is published to its filters)
   if (cfg.on_ready) cfg.on_ready();
   io = co_await send_commands(doing);
   if (io != Io::ok) co_return on_io(io, doing);

@@ -144,15 +144,23 @@ TEST(RealBrokerHealth, MosquittoFlowsAndKeepAlive) {
   const std::string dev =
       shell_quote(MQTTAUTH_BIN) + " device -q --auth none --connect 127.0.0.1:" + std::to_string(m.port);
   const std::string p = m.clients();
+  std::string loud = dev;  // (lazy tells on stderr when it has subscribed)
+  loud.erase(loud.find(" -q"), 3);
   auto r = run_shell("set -e\n" + dev + " --client-id reuser --qos 1 --publish 5 --reuse-packet-id\n" + dev +
-                     " --client-id resender --qos 1 --publish 2 --resend-without-dup\n" + dev +
-                     " --client-id lazy --qos 1 --subscribe-to t/lazy --wait-messages 2 --never-ack & L=$!\n" + dev +
+                     " --client-id resender --qos 1 --publish 2 --resend-without-dup\n" + loud +
+                     " --client-id lazy --qos 1 --subscribe-to t/lazy --wait-messages 2 --never-ack 2> " +
+                     shell_quote(pcap + ".lazy") + " & L=$!\n" + dev +
                      " --client-id slow --keep-alive 4 --no-pingreq --publish 2 --interval-ms 5500 & K=$!\n" + dev +
                      " --client-id mute --keep-alive 1 --no-pingreq --subscribe-to t/mute --wait-messages 1"
                      " --timeout-ms 9000 & M=$!\n"
                      "mosquitto_sub " +
                      p +
                      " -i stock-sub -t t/lazy -q 1 -C 2 -W 10 > /dev/null & S=$!\n"
+                     // The messages once lazy and the stock subscriber have subscribed (not a fixed pause: a
+                     // sanitizer build under load can take longer than any).
+                     "for i in $(seq 200); do grep -q subscribed " +
+                     shell_quote(pcap + ".lazy") +
+                     " && break; sleep 0.05; done\n"
                      "sleep 0.3\n"
                      "mosquitto_pub " +
                      p +
