@@ -6,7 +6,6 @@
 #include "ws_layer.hpp"
 
 #include <algorithm>
-#include <functional>
 #include <optional>
 #include <variant>
 #include <cstring>
@@ -54,6 +53,7 @@ struct Analyzer::Dir final : StreamSink {
   struct WsOut;
   // MQTT over TLS: the offset of the next decrypted byte in this direction's plaintext stream.
   std::uint64_t tls_out = 0;
+  struct TlsOut;
 
   Dir(Analyzer* a, Conn* c, const AnalyzerOptions& o) : an(a), conn(c), tcp(o.reassembly), framer(o.max_packet_size) {}
 
@@ -149,22 +149,21 @@ void Analyzer::Dir::on_data(std::span<const std::uint8_t> bytes, std::uint64_t o
 }
 
 // What the TLS layer decrypts: the application data of either direction, as that direction's stream.
-struct TlsOut final : TlsLayer::Out {
-  std::function<void(bool, std::span<const std::uint8_t>)> to;
-  void plaintext(bool from_client, std::span<const std::uint8_t> bytes) override { to(from_client, bytes); }
-};
-
-void Analyzer::Dir::deliver_tls(std::span<const std::uint8_t> bytes, std::uint64_t offset) {
-  Conn& c = *conn;
-  TlsOut out;
-  out.to = [&c](bool from_client, std::span<const std::uint8_t> plain) {
+struct Analyzer::Dir::TlsOut final : TlsLayer::Out {
+  Conn& c;
+  explicit TlsOut(Conn& conn) : c(conn) {}
+  void plaintext(bool from_client, std::span<const std::uint8_t> plain) override {
     Dir& d = from_client == (c.ab.dir == Direction::c2s) ? c.ab : c.ba;
     const std::uint64_t at = d.tls_out;
     d.tls_out += plain.size();
     if (c.info.kind != ConnKind::other) d.on_stream(plain, at);
-  };
-  c.tls->feed(dir == Direction::c2s, bytes, offset, out);
-  an->tls_done(c);
+  }
+};
+
+void Analyzer::Dir::deliver_tls(std::span<const std::uint8_t> bytes, std::uint64_t offset) {
+  TlsOut out(*conn);
+  conn->tls->feed(dir == Direction::c2s, bytes, offset, out);
+  an->tls_done(*conn);
 }
 
 void Analyzer::Dir::on_stream(std::span<const std::uint8_t> bytes, std::uint64_t offset) {
