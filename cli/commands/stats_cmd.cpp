@@ -16,6 +16,7 @@
 #include "capture_input.hpp"
 #include "topic_filter.hpp"
 #include "mqttauth/hash.hpp"
+#include "mqttauth/sketch.hpp"
 #include "commands.hpp"
 #include "output.hpp"
 
@@ -23,11 +24,6 @@ namespace mqttauth::cli {
 namespace {
 
 constexpr std::size_t kTypes = std::variant_size_v<Packet>;
-constexpr std::size_t kMaxTopics = 100000;  // distinct topics counted; the rest go to "(other)"
-
-// Topics are looked up by string_view: no std::string is made per PUBLISH.
-using TopicHash = StringHash;
-
 // Messages and payload bytes of one topic (or one client), and when the first and the last were seen.
 struct Volume {
   std::uint64_t messages = 0, bytes = 0;
@@ -50,34 +46,27 @@ struct Volume {
     return last_ns > first_ns ? static_cast<double>(messages) * 1e9 / static_cast<double>(last_ns - first_ns) : 0.0;
   }
 };
-using VolumeTable = std::unordered_map<std::string, Volume, TopicHash, std::equal_to<>>;
-
-// The row of `key` in `t` (made when new; at most kMaxTopics keys, the rest go to `other`). Stable: rows are
-// never erased.
-Volume& volume_of(VolumeTable& t, Volume& other, std::string_view key, std::string_view* stored_key = nullptr) {
-  auto it = t.find(key);
-  if (it == t.end()) {
-    if (t.size() >= kMaxTopics) {
-      if (stored_key) *stored_key = {};
-      return other;
-    }
-    it = t.emplace(std::string(key), Volume{}).first;
+// The heaviest topics (or client ids) by messages, with the number of distinct ones: bounded whatever the
+// capture's length (sketch.hpp). While fewer than kTableRows keys are seen, every figure is exact.
+constexpr std::size_t kTableRows = 2048;
+struct VolumeTable {
+  TopK<Volume> top{kTableRows};
+  DistinctCount distinct;
+  // The row of `key` (counted in `distinct` when it is looked up).
+  std::uint32_t row_of(std::string_view key) {
+    distinct.add(key);
+    return top.row_of(key);
   }
-  if (stored_key) *stored_key = it->first;
-  return it->second;
-}
-void merge_into(VolumeTable& t, Volume& other, const VolumeTable& from, const Volume& from_other) {
-  for (const auto& [k, v] : from) {
-    auto it = t.find(k);
-    if (it != t.end())
-      it->second.merge(v);
-    else if (t.size() < kMaxTopics)
-      t.emplace(k, v);
-    else
-      other.merge(v);
+  void add(std::uint32_t i, std::uint64_t bytes, std::int64_t ts) {
+    top.add(i);
+    top.value(i).add(bytes, ts);
   }
-  other.merge(from_other);
-}
+  std::uint64_t distinct_keys() const { return top.exact() ? top.size() : distinct.estimate(); }
+  void merge(const VolumeTable& o) {
+    top.merge(o.top, [](Volume& a, const Volume& b) { a.merge(b); });
+    distinct.merge(o.distinct);
+  }
+};
 
 // stats shows no keep-alive finding: its analysis leaves that audit out (what it shows is as in every command).
 AnalyzerOptions stats_analyzer_options(const CaptureOptions& o) {
@@ -93,7 +82,6 @@ class StatsSink final : public AnalyzerSink {
   std::array<std::array<std::uint64_t, 3>, kTypes> by_type{};  // [type][c2s, s2c, unknown]
   VolumeTable topics;                                          // PUBLISH per topic, both directions
   VolumeTable talkers;                                         // the clients' PUBLISH per client id
-  Volume other_talkers;
   // The model across connections (Analyzer::fleet()), added after the analysis.
   LatencyTable ack_by_client, ack_by_topic, delivery_by_topic;
   Fleet::Counts fleet;
@@ -103,11 +91,13 @@ class StatsSink final : public AnalyzerSink {
 
  private:
   std::uint64_t talker_conn_ = 0;
-  Volume* talker_ = nullptr;
+  std::uint32_t talker_ = 0, talker_gen_ = 0;
+  bool has_talker_ = false;
   struct Recent {
     std::uint64_t conn = 0;
-    std::string_view topic;  // the key in `topics` (stable: its node is never erased)
-    Volume* volume = nullptr;
+    std::string_view topic;  // the key of the row (valid while the row's generation is `gen`)
+    std::uint32_t row = 0, gen = 0;
+    bool set = false;
   };
   static constexpr std::size_t kRecent = 512;
   std::array<Recent, kRecent> recent_{};
@@ -128,7 +118,6 @@ class StatsSink final : public AnalyzerSink {
     add_counts<&C::takeovers, &C::takeover_loops, &C::reconnect_storms, &C::retained_delivered, &C::retained_cleared,
                &C::wills_fired, &C::wills_published, &C::deliveries, &C::bounds_hit>(fleet, f.counts());
   }
-  Volume other_topics;
   std::array<std::uint64_t, 3> qos{};
   std::uint64_t payload_bytes = 0;
   std::map<std::pair<AuthScheme, std::string>, std::uint64_t> outcomes;  // (scheme, outcome) -> count
@@ -150,25 +139,30 @@ class StatsSink final : public AnalyzerSink {
       // (One entry per connection and direction: a device's telemetry and the commands it is sent alternate.)
       const std::uint64_t key = c.id * 2 + (dir == Direction::c2s ? 1 : 0);
       Recent& r = recent_[key & (kRecent - 1)];
-      if (r.conn != key || r.topic != p->topic || !r.volume) {
+      if (!r.set || r.conn != key || topics.top.row(r.row).generation != r.gen || r.topic != p->topic) {
         r.conn = key;
-        r.volume = &volume_of(topics, other_topics, p->topic, &r.topic);
+        r.row = topics.row_of(p->topic);
+        r.gen = topics.top.row(r.row).generation;
+        r.topic = topics.top.row(r.row).key;
+        r.set = true;
       }
-      r.volume->add(p->payload.size(), m.ts_ns);
+      topics.add(r.row, p->payload.size(), m.ts_ns);
       if (dir == Direction::c2s) {
         // The same connection as the last PUBLISH (bursts): its client's row again, no lookup.
-        if (c.id != talker_conn_ || !talker_) {
+        if (c.id != talker_conn_ || !has_talker_ || talkers.top.row(talker_).generation != talker_gen_) {
           const auto& hs = c.session->handshakes();
           const std::string_view id = hs.empty() ? std::string_view("(unknown)") : hs.back().client_id;
-          talker_ = &volume_of(talkers, other_talkers, id);
+          talker_ = talkers.row_of(id);
+          talker_gen_ = talkers.top.row(talker_).generation;
           talker_conn_ = c.id;
+          has_talker_ = true;
         }
-        talker_->add(p->payload.size(), m.ts_ns);
+        talkers.add(talker_, p->payload.size(), m.ts_ns);
       }
     }
   }
   void on_connection_end(const Connection& c) override {
-    if (c.id == talker_conn_) talker_ = nullptr;  // a handshake later on it may name another client
+    if (c.id == talker_conn_) has_talker_ = false;  // a handshake later on it may name another client
     end_connection(c);
   }
   void on_error(const Connection&, Direction, const Error& e, const PacketMeta&) override {
@@ -187,8 +181,8 @@ class StatsSink final : public AnalyzerSink {
   void merge(const StatsSink& o) {
     for (std::size_t t = 0; t < kTypes; ++t)
       for (std::size_t d = 0; d < 3; ++d) by_type[t][d] += o.by_type[t][d];
-    merge_into(topics, other_topics, o.topics, o.other_topics);
-    merge_into(talkers, other_talkers, o.talkers, o.other_talkers);
+    topics.merge(o.topics);
+    talkers.merge(o.talkers);
     ack_by_client.merge(o.ack_by_client);
     ack_by_topic.merge(o.ack_by_topic);
     delivery_by_topic.merge(o.delivery_by_topic);
@@ -223,15 +217,19 @@ struct StatsOptions {
   std::size_t top = 10;
 };
 
-// The n largest of a table by messages (then bytes, then name).
-std::vector<std::pair<std::string, Volume>> top_of(const VolumeTable& t, std::size_t n) {
-  std::vector<std::pair<std::string, Volume>> v(t.begin(), t.end());
-  std::sort(v.begin(), v.end(), [](const auto& a, const auto& b) {
-    if (a.second.messages != b.second.messages) return a.second.messages > b.second.messages;
-    if (a.second.bytes != b.second.bytes) return a.second.bytes > b.second.bytes;
-    return a.first < b.first;
-  });
-  if (v.size() > n) v.resize(n);
+// The n largest rows of a table by messages (then bytes, then name).
+std::vector<const TopK<Volume>::Row*> top_of(const VolumeTable& t, std::size_t n) {
+  std::vector<const TopK<Volume>::Row*> v;
+  v.reserve(t.top.size());
+  for (const auto& r : t.top.rows()) v.push_back(&r);
+  const auto by_weight = [](const auto* a, const auto* b) {
+    if (a->weight != b->weight) return a->weight > b->weight;
+    if (a->value.bytes != b->value.bytes) return a->value.bytes > b->value.bytes;
+    return a->key < b->key;
+  };
+  const std::size_t k = std::min(n, v.size());
+  std::partial_sort(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(k), v.end(), by_weight);
+  v.resize(k);
   return v;
 }
 
@@ -318,20 +316,23 @@ void print_json(std::string& out, const StatsSink& s, const Analyzer::Counters& 
   // The top rows of a volume table: key, publishes, payload bytes, rate.
   auto volumes = [&](const char* array, const char* key_name, const VolumeTable& t) {
     w.begin_array(array);
-    for (const auto& [k, v] : top_of(t, top)) {
-      w.begin_object().field(key_name, k);
-      w.field_num("publishes", v.messages).field_num("payload_bytes", v.bytes);
+    for (const auto* row : top_of(t, top)) {
+      w.begin_object().field(key_name, row->key);
+      w.field_num("publishes", row->weight).field_num("payload_bytes", row->value.bytes);
+      if (row->error) w.field_num("publishes_error", row->error);  // publishes is at most this much over
       char b[32];
-      std::snprintf(b, sizeof b, "%.3f", v.rate());
+      std::snprintf(b, sizeof b, "%.3f", row->value.rate());
       w.key("per_second").raw_value(b);
       w.end_object();
     }
     w.end_array();
   };
   volumes("top_topics", "topic", s.topics);
-  w.field_num("distinct_topics", s.topics.size());
-  if (s.other_topics.messages) w.field_num("other_topics_publishes", s.other_topics.messages);
+  w.field_num("distinct_topics", s.topics.distinct_keys());
+  if (!s.topics.top.exact()) w.field_bool("distinct_topics_estimated", true);
   volumes("top_talkers", "client_id", s.talkers);
+  w.field_num("distinct_talkers", s.talkers.distinct_keys());
+  if (!s.talkers.top.exact()) w.field_bool("distinct_talkers_estimated", true);
   w.key("latency").begin_object();
   latency_table_json(w, "ack_by_client", "client_id", s.ack_by_client, top, s.ack_by_client.all());
   latency_table_json(w, "ack_by_topic", "topic", s.ack_by_topic, top, s.ack_by_client.all());
@@ -395,18 +396,24 @@ void print_text(std::string& out, const StatsSink& s, const Analyzer::Counters& 
   auto volumes = [&](const VolumeTable& t, const char* what) {
     std::snprintf(b, sizeof b, "  %10s %12s %10s  %s\n", "messages", "bytes", "per s", what);
     out += b;
-    for (const auto& [k, v] : top_of(t, top)) {
-      std::snprintf(b, sizeof b, "  %10llu %12llu %10.3f  ", static_cast<unsigned long long>(v.messages),
-                    static_cast<unsigned long long>(v.bytes), v.rate());
+    for (const auto* row : top_of(t, top)) {
+      std::snprintf(b, sizeof b, "  %s%9llu %12llu %10.3f  ", row->error ? "~" : " ",
+                    static_cast<unsigned long long>(row->weight), static_cast<unsigned long long>(row->value.bytes),
+                    row->value.rate());
       out += b;
-      append_escaped(out, k);
+      append_escaped(out, row->key);
       out += '\n';
     }
+    if (!t.top.exact())
+      out += "  (more than " + std::to_string(kTableRows) +
+             " keys: the heaviest are kept, '~' marks a count that may be over by what it inherited)\n";
   };
-  std::snprintf(b, sizeof b, "Top topics (%zu distinct)\n", s.topics.size());
+  std::snprintf(b, sizeof b, "Top topics (%s%llu distinct)\n", s.topics.top.exact() ? "" : "about ",
+                static_cast<unsigned long long>(s.topics.distinct_keys()));
   out += b;
   volumes(s.topics, "topic");
-  std::snprintf(b, sizeof b, "\nTop talkers (%zu clients publishing)\n", s.talkers.size());
+  std::snprintf(b, sizeof b, "\nTop talkers (%s%llu clients publishing)\n", s.talkers.top.exact() ? "" : "about ",
+                static_cast<unsigned long long>(s.talkers.distinct_keys()));
   out += b;
   volumes(s.talkers, "client id");
   std::uint64_t pubs = s.qos[0] + s.qos[1] + s.qos[2];

@@ -207,11 +207,14 @@ void Fleet::count(const FleetStep& st) {
 Fleet::Client& Fleet::client(const std::string& id, std::int64_t ts) {
   auto it = clients_.find(id);
   if (it == clients_.end()) {
-    if (clients_.size() >= kMaxClients) {
-      // Forget the clients with nothing open and nothing in the window.
+    if (clients_.size() >= sweep_at_ || clients_.size() >= kMaxClients) {
+      // Forget the clients with nothing open and nothing in the windows: what is kept stays bounded by the
+      // clients active lately, not by all those of the capture.
       std::erase_if(clients_, [&](const auto& kv) {
-        return kv.second.connected.empty() && ts - kv.second.last_ts > opts_.storm_window_ns;
+        const Client& c = kv.second;
+        return c.connected.empty() && c.connecting.empty() && ts - c.last_ts > opts_.storm_window_ns;
       });
+      sweep_at_ = std::max<std::size_t>(4096, 2 * clients_.size());
     }
     if (clients_.size() >= kMaxClients) {
       ++counts_.bounds_hit;
@@ -245,9 +248,9 @@ void Fleet::on_connect(std::uint64_t self, Conn& c, const Connect& p, const Pack
     if (auto it = conns_.find(o); it != conns_.end()) c.rivals.emplace_back(o, it->second.connect_frame);
   if (cl.connecting.size() < 64) cl.connecting.push_back(self);
   cl.connects.push_back(ref.ts_ns);
-  while (!cl.connects.empty() && ref.ts_ns - cl.connects.front() > opts_.storm_window_ns) cl.connects.pop_front();
+  std::erase_if(cl.connects, [&](std::int64_t t) { return ref.ts_ns - t > opts_.storm_window_ns; });
   constexpr std::size_t kKept = 256;
-  if (cl.connects.size() > kKept) cl.connects.pop_front();
+  if (cl.connects.size() > kKept) cl.connects.erase(cl.connects.begin());
   if (cl.connects.size() >= opts_.storm_connections) {
     if (!cl.storming) {
       st.bits |= fleet::reconnect_storm;
@@ -288,9 +291,8 @@ void Fleet::on_connack(std::uint64_t id, Conn& c, const Connack& p, const Packet
       return std::any_of(c.rivals.begin(), c.rivals.end(), [&](const auto& r) { return r.first == o; });
     });
   cl.connected.push_back(id);
-  while (!cl.takeovers.empty() && ref.ts_ns - cl.takeovers.front().first > opts_.storm_window_ns)
-    cl.takeovers.pop_front();
-  if (cl.takeovers.size() > 256) cl.takeovers.pop_front();
+  std::erase_if(cl.takeovers, [&](const auto& t) { return ref.ts_ns - t.first > opts_.storm_window_ns; });
+  if (cl.takeovers.size() > 256) cl.takeovers.erase(cl.takeovers.begin());
   if (!(st.bits & fleet::client_takeover)) return;
   std::set<std::uint64_t> peers;
   for (const auto& t : cl.takeovers) peers.insert(t.second);
@@ -322,7 +324,7 @@ void Fleet::on_client_publish(std::uint64_t id, const Publish& p, std::uint64_t 
       }
     } else if (it != retained_.end()) {
       it->second = Retained{ref.ts_ns, ref.id, dg};
-    } else if (retained_.size() < kMaxPending) {
+    } else if (retained_.size() < kMaxRetained) {
       retained_.try_emplace(std::string(p.topic), Retained{ref.ts_ns, ref.id, dg});
     } else {
       ++counts_.bounds_hit;
@@ -459,7 +461,7 @@ FleetConnEnd Fleet::end(std::uint64_t conn, const PacketRef& ref, bool closed) {
             for (const auto& r : it2->second.rivals)
               if (r.first == conn) e.taken_over_by = n;
       k.ended.emplace_back(conn, c.disconnected);
-      if (k.ended.size() > 16) k.ended.pop_front();
+      if (k.ended.size() > 16) k.ended.erase(k.ended.begin());
     }
   conns_.erase(it);
   return e;

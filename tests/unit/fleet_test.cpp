@@ -286,3 +286,34 @@ TEST(Fleet, HealthyTrafficHasNoFindings) {
 }
 
 }  // namespace
+
+// What the model keeps follows what is open: the clients of a long capture whose connections ended more than
+// the storm window ago are forgotten (and a storm still needs its connections within that window).
+TEST(Fleet, ClientsWithNothingOpenAreForgottenAfterTheWindow) {
+  Net n;
+  std::uint64_t conn = 0;
+  // 20,000 devices, one connection each, 10 ms apart (200 s in all): at most the last 60 s of them kept.
+  for (int i = 0; i < 20000; ++i) {
+    const std::string id = "dev-" + std::to_string(i);
+    ++conn;
+    n.connect(conn, id.c_str(), i * 10);
+    n.connack(conn, i * 10 + 1);
+    n.end(conn, i * 10 + 5);
+  }
+  EXPECT_LE(n.fleet.clients_followed(), 2 * 6001u + 4096u);
+  EXPECT_GE(n.fleet.clients_followed(), 6000u);  // the last minute's are still known
+  EXPECT_EQ(n.fleet.counts().bounds_hit, 0u);
+  // One still connected is never forgotten: a second connection of it is a takeover.
+  Net k;
+  k.connect(1, "keeper", 0);
+  k.connack(1, 1);
+  for (int i = 0; i < 12000; ++i) {
+    const std::string id = "other-" + std::to_string(i);
+    const auto c = static_cast<std::uint64_t>(i + 2);
+    k.connect(c, id.c_str(), 100 + i * 10);
+    k.connack(c, 100 + i * 10 + 1);
+    k.end(c, 100 + i * 10 + 5);
+  }
+  k.connect(50000, "keeper", 200000, 2);
+  EXPECT_EQ(k.connack(50000, 200001).fleet.bits, fleet::client_takeover);
+}

@@ -186,9 +186,14 @@ class Fleet {
   const Counts& counts() const noexcept { return counts_; }
 
   static constexpr std::size_t kMaxSubscriptions = 64;  // per connection
+  // Client ids followed at once. One is forgotten once it has nothing open and nothing in the windows (its
+  // connections ended more than storm_window_ns ago): a sweep whenever the table has doubled since the last.
   static constexpr std::size_t kMaxClients = 100000;
-  static constexpr std::size_t kMaxPending = 65536;  // client PUBLISH awaiting delivery, wills, retained topics
-  static constexpr std::size_t kMaxTopics = 65536;   // topic names known by hash (for latency per topic)
+  static constexpr std::size_t kMaxPending = 65536;   // client PUBLISH awaiting delivery, wills
+  static constexpr std::size_t kMaxRetained = 16384;  // retained topics
+  // Topic names known by hash, for latency per topic (whose tables keep 4,096 topics, the rest "(other)").
+  static constexpr std::size_t kMaxTopics = 8192;
+  std::size_t clients_followed() const noexcept { return clients_.size(); }
 
  private:
   struct Sub {
@@ -216,12 +221,14 @@ class Fleet {
     std::uint64_t ack_topic = 0;    // the topic of its last acknowledged PUBLISH, and that topic's slot
     LatencySamples* ack_topic_slot = nullptr;
   };
+  // (Vectors, not deques: an empty one allocates nothing, and a libstdc++ deque takes 576 bytes when made; the
+  // few elements are dropped from the front.)
   struct Client {
-    std::vector<std::uint64_t> connected;              // its connections accepted and not ended
-    std::vector<std::uint64_t> connecting;             // CONNECT seen, no CONNACK yet
-    std::deque<std::pair<std::uint64_t, bool>> ended;  // recently ended connections: (id, with a DISCONNECT)
-    std::deque<std::int64_t> connects;                 // CONNECT times in the storm window
-    std::deque<std::pair<std::int64_t, std::uint64_t>> takeovers;  // (time, peer) in the window
+    std::vector<std::uint64_t> connected;               // its connections accepted and not ended
+    std::vector<std::uint64_t> connecting;              // CONNECT seen, no CONNACK yet
+    std::vector<std::pair<std::uint64_t, bool>> ended;  // recently ended connections: (id, with a DISCONNECT)
+    std::vector<std::int64_t> connects;                 // CONNECT times in the storm window
+    std::vector<std::pair<std::int64_t, std::uint64_t>> takeovers;  // (time, peer) in the window
     bool storming = false, looping = false;
     std::int64_t last_ts = 0;
   };
@@ -252,6 +259,7 @@ class Fleet {
   FleetOptions opts_;
   std::unordered_map<std::uint64_t, Conn> conns_;
   std::unordered_map<std::string, Client> clients_;
+  std::size_t sweep_at_ = 4096;  // clients_.size() at which the next sweep is due
   // The clients' recent PUBLISH by digest, direct-mapped (kMaxPending slots, allocated at the first one): a
   // newer message whose digest falls in the same slot replaces an older one (so a delivery may go unmatched
   // under heavy load; never matched wrongly, the digest is compared). No allocation per message.

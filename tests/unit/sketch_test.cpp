@@ -1,0 +1,116 @@
+// The bounded summaries of long captures (sketch.hpp): the heaviest keys and the number of distinct keys,
+// exact while small, within their documented bounds beyond, and mergeable.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <map>
+#include <random>
+#include <string>
+
+#include "mqttauth/sketch.hpp"
+
+using namespace mqttauth;
+
+namespace {
+
+struct Count {
+  std::uint64_t n = 0;
+};
+void add_count(Count& a, const Count& b) { a.n += b.n; }
+
+void feed(TopK<Count>& t, const std::string& key, std::uint64_t times = 1) {
+  for (std::uint64_t i = 0; i < times; ++i) {
+    const auto r = t.row_of(key);
+    t.add(r);
+    ++t.value(r).n;
+  }
+}
+
+std::map<std::string, std::uint64_t> weights(const TopK<Count>& t) {
+  std::map<std::string, std::uint64_t> m;
+  for (const auto& r : t.rows()) m[r.key] = r.weight;
+  return m;
+}
+
+}  // namespace
+
+TEST(TopK, ExactWhileTheKeysFit) {
+  TopK<Count> t(8);
+  for (int i = 0; i < 8; ++i) feed(t, "k" + std::to_string(i), static_cast<std::uint64_t>(i + 1));
+  EXPECT_TRUE(t.exact());
+  EXPECT_EQ(t.total(), 36u);
+  for (const auto& r : t.rows()) {
+    EXPECT_EQ(r.weight, std::stoull(r.key.substr(1)) + 1);
+    EXPECT_EQ(r.error, 0u);
+    EXPECT_EQ(r.value.n, r.weight);
+  }
+}
+
+TEST(TopK, HeavyKeysAreKeptAndOverestimatedByAtMostTheirError) {
+  // A skewed stream (Zipf-like) of 5,000 keys through 64 rows: every key above total / 64 is kept, every
+  // row's weight is at least the key's true count and at most that plus its error.
+  TopK<Count> t(64);
+  std::map<std::string, std::uint64_t> truth;
+  std::mt19937_64 rng(7);
+  std::uint64_t total = 0;
+  for (int i = 0; i < 200000; ++i) {
+    const double u = std::uniform_real_distribution<double>(0, 1)(rng);
+    const auto k = static_cast<int>(std::pow(5000.0, u));  // heavy at small k
+    const std::string key = "t/" + std::to_string(k);
+    feed(t, key);
+    ++truth[key];
+    ++total;
+  }
+  EXPECT_FALSE(t.exact());
+  EXPECT_EQ(t.total(), total);
+  const auto w = weights(t);
+  for (const auto& [k, n] : truth) {
+    if (n > total / 64) {
+      EXPECT_TRUE(w.count(k)) << k << " " << n;
+    }
+  }
+  for (const auto& r : t.rows()) {
+    EXPECT_GE(r.weight, truth[r.key]) << r.key;
+    EXPECT_LE(r.weight - r.error, truth[r.key]) << r.key;
+    EXPECT_LE(r.value.n, truth[r.key]) << r.key;  // counted since the key got its row
+  }
+}
+
+TEST(TopK, MergeOfPartsIsTheWholeWhenItFits) {
+  TopK<Count> a(100), b(100), whole(100);
+  for (int i = 0; i < 60; ++i) {
+    const std::string k = "k" + std::to_string(i);
+    feed(i % 2 ? a : b, k, static_cast<std::uint64_t>(i + 1));
+    feed(a, "shared", 2);
+    feed(whole, k, static_cast<std::uint64_t>(i + 1));
+    feed(whole, "shared", 2);
+  }
+  a.merge(b, add_count);
+  EXPECT_TRUE(a.exact());
+  EXPECT_EQ(a.total(), whole.total());
+  EXPECT_EQ(weights(a), weights(whole));
+  // Beyond the capacity the merge keeps the heaviest and says it is no longer exact.
+  TopK<Count> c(10), d(10);
+  for (int i = 0; i < 10; ++i) feed(c, "c" + std::to_string(i), 100);
+  for (int i = 0; i < 10; ++i) feed(d, "d" + std::to_string(i), static_cast<std::uint64_t>(i + 1));
+  c.merge(d, add_count);
+  EXPECT_FALSE(c.exact());
+  EXPECT_EQ(c.size(), 10u);
+  for (const auto& r : c.rows()) EXPECT_EQ(r.key[0], 'c');
+}
+
+TEST(DistinctCount, WithinFivePercentAndMergeable) {
+  for (std::uint64_t n : {10ull, 1000ull, 100000ull}) {
+    DistinctCount d, half1, half2;
+    for (std::uint64_t i = 0; i < n; ++i) {
+      const std::string k = "devices/sensor-" + std::to_string(i) + "/telemetry";
+      d.add(k);
+      d.add(k);  // repeats count once
+      (i % 2 ? half1 : half2).add(k);
+    }
+    const double e = static_cast<double>(d.estimate());
+    EXPECT_NEAR(e, static_cast<double>(n), 0.05 * static_cast<double>(n) + 1) << n;
+    half1.merge(half2);
+    EXPECT_EQ(half1.estimate(), d.estimate()) << n;
+  }
+}
