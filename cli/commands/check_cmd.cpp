@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <memory>
 #include <unordered_map>
 #include <unordered_set>
@@ -29,13 +30,77 @@ constexpr std::uint32_t kViolations = anomaly::unexpected_direction | anomaly::u
                                       anomaly::second_connect | anomaly::second_connack | anomaly::code_mismatch |
                                       anomaly::client_id_mismatch;
 
+// The expectations, tallied as the connections are listed (nothing kept per connection).
+class ExpectTally {
+ public:
+  explicit ExpectTally(const std::vector<Expectation>& ex) : ex_(ex), per_(ex.size()) {}
+  void row(const SessionRow& row, const std::vector<Finding>& findings) {
+    ++connections_;
+    if (row.latency_ns && *row.latency_ns > worst_) {
+      worst_ = *row.latency_ns;
+      worst_who_ = "#" + std::to_string(row.conn) + " " + row.client_id;
+    }
+    for (std::size_t i = 0; i < ex_.size(); ++i) {
+      const Expectation& e = ex_[i];
+      Per& p = per_[i];
+      switch (e.kind) {
+        case ExpectKind::every_session_authenticates:
+          if (!row.has_handshake) break;
+          ++p.seen;
+          if (row.outcome != Outcome::accepted) {
+            ++p.n;
+            if (p.text.size() < 200)
+              p.text += (p.text.empty() ? "" : ", ") + std::string("#") + std::to_string(row.conn) + " " +
+                        row.client_id + " " + std::string(outcome_name(row.outcome));
+          }
+          break;
+        case ExpectKind::client_outcome:
+          if (!row.has_handshake || row.client_id != e.client_id) break;
+          ++p.n;
+          if (outcome_name(row.outcome) == e.outcome) ++p.seen;
+          if (p.text.size() < 200) p.text += (p.text.empty() ? "" : ", ") + std::string(outcome_name(row.outcome));
+          break;
+        case ExpectKind::no_finding: findings_of(p, e, findings); break;
+        default: break;
+      }
+    }
+  }
+  void capture(const std::vector<Finding>& findings) {
+    for (std::size_t i = 0; i < ex_.size(); ++i)
+      if (ex_[i].kind == ExpectKind::no_finding) findings_of(per_[i], ex_[i], findings);
+  }
+  std::vector<ExpectResult> results(const std::vector<std::uint64_t>& publish_counts,
+                                    const std::array<std::uint64_t, 3>& qos, std::uint64_t decode_errors,
+                                    const Fleet& fleet) const;
+
+ private:
+  struct Per {
+    std::size_t n = 0, seen = 0;
+    std::string text;
+    std::optional<std::pair<std::uint64_t, std::uint64_t>> first;  // (conn, frame) of the earliest finding
+  };
+  static void findings_of(Per& p, const Expectation& e, const std::vector<Finding>& findings) {
+    for (const Finding& f : findings)
+      if (f.rule == e.finding) {
+        ++p.n;
+        if (!p.first || std::pair(f.conn, f.frame) < *p.first) p.first = std::pair(f.conn, f.frame);
+      }
+  }
+  const std::vector<Expectation>& ex_;
+  std::vector<Per> per_;
+  std::size_t connections_ = 0;
+  std::int64_t worst_ = 0;
+  std::string worst_who_;
+};
+
 class CheckSink final : public AnalyzerSink {
  public:
-  CheckSink(const Secrets* secrets, const std::vector<Expectation>& ex, const std::vector<std::string>& topics)
-      : secrets_(secrets), ex_(ex), topics_(topics) {
+  CheckSink(const Secrets* secrets, const std::vector<Expectation>& ex, const std::vector<std::string>& topics,
+            CheckWriter& writer)
+      : secrets_(secrets), ex_(ex), topics_(topics), writer_(writer), tally_(ex) {
     publish_counts.assign(ex_.size(), 0);
   }
-  std::vector<SessionRow> rows;
+  // The findings of the connections still open (or waiting for an earlier one to be listed).
   std::unordered_map<std::uint64_t, std::vector<Finding>> by_conn;
   std::vector<Finding> global;
   std::vector<std::uint64_t> publish_counts;  // per expectation (publishes)
@@ -90,6 +155,7 @@ class CheckSink final : public AnalyzerSink {
   void on_connection_end(const Connection& c) override {
     if (!topics_.empty() && touched_.erase(c.id) == 0) {  // --topic: not a connection of those topics
       by_conn.erase(c.id);
+      release(an_ ? an_->oldest_open_id() : 0, false);
       return;
     }
     SessionRow r = make_row(c, secrets_);
@@ -166,8 +232,29 @@ class CheckSink final : public AnalyzerSink {
       if (auto ping = c.session->keep_alive().unanswered_pingreq())
         add_row(FindingId::pingreq_unanswered, *ping,
                 who + ": the PINGREQ got no PINGRESP before the connection ended (" + end_reason_name(r.end) + ")");
-    rows.push_back(std::move(r));
+    const std::uint64_t id = c.id;
+    auto node = by_conn.extract(id);
+    waiting_.emplace(id, Waiting{std::move(r), std::move(node.mapped())});
+    release(an_ ? an_->oldest_open_id() : 0, false);
   }
+  // Lists the connections that ended and wait for no earlier one still open (oldest_open = 0: all). Beyond
+  // kMaxWaiting the oldest are listed anyway (out of order behind a long-lived connection, so that memory
+  // stays bounded).
+  void release(std::uint64_t oldest_open, bool all) {
+    while (!waiting_.empty() &&
+           (all || oldest_open == 0 || waiting_.begin()->first < oldest_open || waiting_.size() > kMaxWaiting)) {
+      auto node = waiting_.extract(waiting_.begin());
+      Waiting& w = node.mapped();
+      tally_.row(w.row, w.findings);
+      writer_.connection(w.row, w.findings);
+      out_->maybe_flush();
+    }
+  }
+  void stream(const Analyzer* an, Out* out) {
+    an_ = an;
+    out_ = out;
+  }
+  ExpectTally& tally() { return tally_; }
 
  private:
   static std::string sender(Direction dir) { return dir == Direction::c2s ? "the client's" : "the server's"; }
@@ -248,93 +335,66 @@ class CheckSink final : public AnalyzerSink {
   TopicFilter topics_;
   std::unordered_set<std::uint64_t> touched_;
   ChallengeRegistry challenges_;
+  CheckWriter& writer_;
+  ExpectTally tally_;
+  const Analyzer* an_ = nullptr;
+  Out* out_ = nullptr;
+  struct Waiting {
+    SessionRow row;
+    std::vector<Finding> findings;
+  };
+  static constexpr std::size_t kMaxWaiting = 4096;
+  std::map<std::uint64_t, Waiting> waiting_;
 };
 
-std::vector<ExpectResult> evaluate(const std::vector<Expectation>& ex, const CheckSink& s, const Fleet& fleet) {
+std::vector<ExpectResult> ExpectTally::results(const std::vector<std::uint64_t>& publish_counts,
+                                               const std::array<std::uint64_t, 3>& qos, std::uint64_t decode_errors,
+                                               const Fleet& fleet) const {
   std::vector<ExpectResult> out;
-  for (std::size_t i = 0; i < ex.size(); ++i) {
-    const Expectation& e = ex[i];
+  for (std::size_t i = 0; i < ex_.size(); ++i) {
+    const Expectation& e = ex_[i];
+    const Per& p = per_[i];
     ExpectResult r{&e, true, ""};
     switch (e.kind) {
-      case ExpectKind::every_session_authenticates: {
-        std::string bad;
-        std::size_t n = 0, seen = 0;
-        for (const auto& row : s.rows) {
-          if (!row.has_handshake) continue;
-          ++seen;
-          if (row.outcome != Outcome::accepted) {
-            ++n;
-            if (bad.size() < 200)
-              bad += (bad.empty() ? "" : ", ") + std::string("#") + std::to_string(row.conn) + " " + row.client_id +
-                     " " + std::string(outcome_name(row.outcome));
-          }
-        }
-        r.pass = n == 0;
-        r.detail = std::to_string(seen - n) + " of " + std::to_string(seen) + " handshakes accepted" +
-                   (bad.empty() ? "" : " (" + bad + ")");
+      case ExpectKind::every_session_authenticates:
+        r.pass = p.n == 0;
+        r.detail = std::to_string(p.seen - p.n) + " of " + std::to_string(p.seen) + " handshakes accepted" +
+                   (p.text.empty() ? "" : " (" + p.text + ")");
         break;
-      }
-      case ExpectKind::client_outcome: {
-        std::size_t n = 0, match = 0;
-        std::string got;
-        for (const auto& row : s.rows) {
-          if (!row.has_handshake || row.client_id != e.client_id) continue;
-          ++n;
-          if (outcome_name(row.outcome) == e.outcome) ++match;
-          got += (got.empty() ? "" : ", ") + std::string(outcome_name(row.outcome));
-        }
-        r.pass = n > 0 && match == n;
-        r.detail = n == 0 ? "no connection of this client" : std::to_string(n) + " connection(s): " + got;
+      case ExpectKind::client_outcome:
+        r.pass = p.n > 0 && p.seen == p.n;
+        r.detail = p.n == 0 ? "no connection of this client" : std::to_string(p.n) + " connection(s): " + p.text;
         break;
-      }
       case ExpectKind::publishes:
-        r.pass = compare(s.publish_counts[i], e.op, e.count);
-        r.detail = std::to_string(s.publish_counts[i]) + " publishes on " + e.filter;
+        r.pass = compare(publish_counts[i], e.op, e.count);
+        r.detail = std::to_string(publish_counts[i]) + " publishes on " + e.filter;
         break;
       case ExpectKind::connections:
-        r.pass = compare(s.rows.size(), e.op, e.count);
-        r.detail = std::to_string(s.rows.size()) + " MQTT connections";
+        r.pass = compare(connections_, e.op, e.count);
+        r.detail = std::to_string(connections_) + " MQTT connections";
         break;
       case ExpectKind::no_qos:
-        r.pass = s.qos[e.qos] == 0;
-        r.detail = std::to_string(s.qos[e.qos]) + " publishes at QoS " + std::to_string(e.qos);
+        r.pass = qos[e.qos] == 0;
+        r.detail = std::to_string(qos[e.qos]) + " publishes at QoS " + std::to_string(e.qos);
         break;
       case ExpectKind::max_latency: {
-        std::int64_t worst = 0;
-        std::string who;
-        for (const auto& row : s.rows)
-          if (row.latency_ns && *row.latency_ns > worst) {
-            worst = *row.latency_ns;
-            who = "#" + std::to_string(row.conn) + " " + row.client_id;
-          }
-        r.pass = worst <= e.latency_ns;
+        r.pass = worst_ <= e.latency_ns;
         char b[96];
-        std::snprintf(b, sizeof b, "slowest handshake %.3f ms", static_cast<double>(worst) / 1e6);
-        r.detail = b + (who.empty() ? std::string() : " (" + who + ")");
+        std::snprintf(b, sizeof b, "slowest handshake %.3f ms", static_cast<double>(worst_) / 1e6);
+        r.detail = b + (worst_who_.empty() ? std::string() : " (" + worst_who_ + ")");
         break;
       }
       case ExpectKind::no_decode_errors:
-        r.pass = s.decode_errors == 0;
-        r.detail = std::to_string(s.decode_errors) + " decode errors";
+        r.pass = decode_errors == 0;
+        r.detail = std::to_string(decode_errors) + " decode errors";
         break;
-      case ExpectKind::no_finding: {
-        std::size_t n = 0;
-        const Finding* first = nullptr;  // the earliest: by connection, then frame
-        auto scan = [&](const std::vector<Finding>& v) {
-          for (const Finding& f : v)
-            if (f.rule == e.finding) {
-              ++n;
-              if (!first || std::pair(f.conn, f.frame) < std::pair(first->conn, first->frame)) first = &f;
-            }
-        };
-        scan(s.global);
-        for (const auto& [conn, v] : s.by_conn) scan(v);
-        r.pass = n == 0;
-        r.detail = std::to_string(n) + " " + e.finding;
-        if (first)
-          r.detail += " (first: conn #" + std::to_string(first->conn) + " frame " + std::to_string(first->frame) + ")";
+      case ExpectKind::no_finding:
+        r.pass = p.n == 0;
+        r.detail = std::to_string(p.n) + " " + e.finding;
+        if (p.first)
+          r.detail +=
+              " (first: conn #" + std::to_string(p.first->first) + " frame " + std::to_string(p.first->second) + ")";
         break;
-      }
       case ExpectKind::max_publish_latency:
       case ExpectKind::max_delivery_latency: {
         const bool pub = e.kind == ExpectKind::max_publish_latency;
@@ -375,37 +435,35 @@ int run_check(const CheckOptions& o) {
     }
     ex = std::move(*parsed);
   }
-  CheckSink sink(o.secrets.empty() ? nullptr : &secrets, ex, o.cap.topics);
+  const Severity fail_level = o.fail_on == "warning" ? Severity::warning
+                              : o.fail_on == "info"  ? Severity::info
+                                                     : Severity::error;
+  Out out(stdout);
+  CheckWriter writer(out.buf(), o.format == "jsonl" ? CheckWriter::Format::jsonl : CheckWriter::Format::text,
+                     o.color == "always" || (o.color == "auto" && isatty(STDOUT_FILENO)), fail_level, o.fail_on);
+  if (!o.junit.empty() && !writer.junit(o.junit)) {
+    std::fprintf(stderr, "mqttauth check: cannot make a temporary file for %s\n", o.junit.c_str());
+    return kExitUsage;
+  }
+  CheckSink sink(o.secrets.empty() ? nullptr : &secrets, ex, o.cap.topics, writer);
   Analyzer an(analyzer_options(o.cap), sink);
+  sink.stream(&an, &out);
   InputReport rep = read_captures(o.cap, an);
+  sink.release(0, true);
   if (rep.unreadable) return kExitUsage;
   if (rep.damaged)
     sink.global.push_back(Finding{Severity::error, "damaged_capture", "", 0, "", 0, "",
                                   std::to_string(rep.damaged) + " capture file(s) truncated or corrupt (see stderr)"});
-  const Severity fail_level = o.fail_on == "warning" ? Severity::warning
-                              : o.fail_on == "info"  ? Severity::info
-                                                     : Severity::error;
-  std::sort(sink.rows.begin(), sink.rows.end(), [](const auto& a, const auto& b) { return a.conn < b.conn; });
-  const auto results = evaluate(ex, sink, an.fleet());
-  const CheckReport report{sink.global, sink.rows, sink.by_conn, results, fail_level, o.fail_on, rep.seconds};
-  const CheckVerdict verdict = judge(report);
-
-  Out out(stdout);
-  if (o.format == "jsonl")
-    write_check_jsonl(out.buf(), report, verdict);
-  else
-    write_check_text(out.buf(), report, verdict, o.color == "always" || (o.color == "auto" && isatty(STDOUT_FILENO)));
+  sink.tally().capture(sink.global);
+  const auto results = sink.tally().results(sink.publish_counts, sink.qos, sink.decode_errors, an.fleet());
+  bool junit_ok = true;
+  const bool failed = writer.finish(sink.global, results, rep.seconds, junit_ok);
   out.flush();
-
-  if (!o.junit.empty()) {
-    std::ofstream f(o.junit, std::ios::binary);
-    f << check_junit(report);
-    if (!f) {
-      std::fprintf(stderr, "mqttauth check: cannot write %s\n", o.junit.c_str());
-      return kExitUsage;
-    }
+  if (!junit_ok) {
+    std::fprintf(stderr, "mqttauth check: cannot write %s\n", o.junit.c_str());
+    return kExitUsage;
   }
-  return verdict.failed ? kExitFindings : kExitOk;
+  return failed ? kExitFindings : kExitOk;
 }
 
 }  // namespace

@@ -269,8 +269,11 @@ class SessionsSink final : public AnalyzerSink {
   }
   // Writes the rows that wait on connections that began before them and are still open (oldest_open = 0:
   // all of them; at the end of the input, when the last connections to end were not MQTT).
+  // Beyond kMaxWaiting rows the oldest are written anyway (out of order behind a connection open for long, so
+  // that memory stays bounded by what is open).
   void write_ready(std::uint64_t oldest_open) {
-    while (!waiting_.empty() && (oldest_open == 0 || waiting_.begin()->first < oldest_open)) {
+    while (!waiting_.empty() &&
+           (oldest_open == 0 || waiting_.begin()->first < oldest_open || waiting_.size() > kMaxWaiting)) {
       write_(waiting_.begin()->second);
       waiting_.erase(waiting_.begin());
     }
@@ -287,6 +290,7 @@ class SessionsSink final : public AnalyzerSink {
   std::unordered_set<std::uint64_t> touched_;
   const Analyzer* an_ = nullptr;
   std::function<void(const SessionRow&)> write_;
+  static constexpr std::size_t kMaxWaiting = 4096;
   std::map<std::uint64_t, SessionRow> waiting_;
 };
 

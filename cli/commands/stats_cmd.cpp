@@ -8,8 +8,10 @@
 #include <chrono>
 #include <cstring>
 #include <cstdio>
+#include <fstream>
 #include <map>
 #include <memory>
+#include <sstream>
 #include <thread>
 #include <unordered_map>
 
@@ -19,6 +21,8 @@
 #include "mqttauth/sketch.hpp"
 #include "commands.hpp"
 #include "output.hpp"
+
+#include <nlohmann/json.hpp>
 
 namespace mqttauth::cli {
 namespace {
@@ -215,6 +219,7 @@ struct StatsOptions {
   CaptureOptions cap;
   std::string format = "text";
   std::size_t top = 10;
+  bool merge = false;  // the files are outputs of stats --format jsonl, added up
 };
 
 // The n largest rows of a table by messages (then bytes, then name).
@@ -296,6 +301,161 @@ void latency_text(std::string& out, const char* title, const char* key_title, co
   for (const auto& [k, s] : top_latency(t, top)) row(k, *s);
 }
 
+// --- the state that `stats --merge` adds up ---
+// Beside the figures above (which it reads back): the whole top-k tables with their distinct-count registers,
+// and the latency samples (overall, and of the kStateLatencyKeys keys with the most). See the README: counts
+// add up exactly; top-k rows, distinct counts and percentiles are the documented approximations.
+constexpr std::size_t kStateLatencyKeys = 64;
+constexpr int kStateVersion = 1;
+
+void samples_json(JsonWriter& w, const LatencySamples& s) {
+  w.begin_array().num(s.count()).num_signed(s.min()).num_signed(s.max());
+  const __int128 sum = s.sum();
+  w.num_signed(sum > INT64_MAX ? INT64_MAX : sum < INT64_MIN ? INT64_MIN : static_cast<std::int64_t>(sum));
+  w.begin_array();
+  for (std::int64_t v : s.kept()) w.num_signed(v);
+  w.end_array().end_array();
+}
+
+void write_state(JsonWriter& w, const StatsSink& s) {
+  w.key("merge_state").begin_object().field_num("version", kStateVersion);
+  auto table = [&](const char* name, const VolumeTable& t) {
+    w.key(name).begin_object();
+    w.field_num("total", t.top.total()).field_num("evictions", t.top.evictions());
+    static constexpr char kHex[] = "0123456789abcdef";
+    std::string hex;
+    hex.reserve(2 * DistinctCount::kRegisters);
+    for (std::uint8_t r : t.distinct.registers()) {
+      hex += kHex[r >> 4];
+      hex += kHex[r & 15];
+    }
+    w.field("distinct", hex);
+    w.begin_array("rows");
+    for (const auto& r : t.top.rows()) {
+      w.begin_array().str(r.key).num(r.weight).num(r.error).num(r.value.messages).num(r.value.bytes);
+      w.num_signed(r.value.first_ns).num_signed(r.value.last_ns).end_array();
+    }
+    w.end_array().end_object();
+  };
+  table("topics", s.topics);
+  table("talkers", s.talkers);
+  w.key("latency").begin_object();
+  auto latency = [&](const char* name, const LatencyTable& t, const LatencySamples& all) {
+    w.key(name).begin_object().key("all");
+    samples_json(w, all);
+    w.begin_array("keys");
+    for (const auto& [k, v] : top_latency(t, kStateLatencyKeys)) {
+      w.begin_array().str(k);
+      samples_json(w, *v);
+      w.end_array();
+    }
+    w.end_array().end_object();
+  };
+  latency("ack_by_client", s.ack_by_client, s.ack_by_client.all());
+  latency("ack_by_topic", s.ack_by_topic, s.ack_by_client.all());
+  latency("delivery_by_topic", s.delivery_by_topic, s.delivery_by_topic.all());
+  w.end_object().end_object();
+}
+
+// One `stats --format jsonl` output read back into `s` and the counters (added to what they hold). Returns an
+// error message, empty on success.
+std::string read_state(const std::string& text, StatsSink& s, Analyzer::Counters& c, InputReport& r) {
+  using nlohmann::json;
+  json j = json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return "not a JSON object (the output of stats --format jsonl)";
+  if (!j.contains("merge_state") || !j["merge_state"].is_object())
+    return "no merge_state (the output of stats --format jsonl of mqttauth 0.x before --merge?)";
+  const json& st = j["merge_state"];
+  if (st.value("version", 0) != kStateVersion) return "merge_state version " + st.value("version", json()).dump();
+  try {
+    auto u64 = [&](const json& o, const char* k) { return o.contains(k) ? o.at(k).get<std::uint64_t>() : 0; };
+    for (std::size_t t = 0; t < kTypes; ++t) {
+      const std::string name(packet_name_at(t));
+      if (!j["packets"].contains(name)) continue;
+      const json& p = j["packets"][name];
+      s.by_type[t][0] += u64(p, "c2s");
+      s.by_type[t][1] += u64(p, "s2c");
+      s.by_type[t][2] += u64(p, "unknown");
+    }
+    for (std::size_t q = 0; q < 3; ++q) s.qos[q] += u64(j["qos"], std::to_string(q).c_str());
+    s.payload_bytes += u64(j, "payload_bytes");
+    for (const json& h : j["handshakes"]) {
+      const std::string auth = h.at("auth").get<std::string>();
+      AuthScheme scheme = AuthScheme::none;
+      for (auto a : {AuthScheme::none, AuthScheme::custom0, AuthScheme::custom15, AuthScheme::v5})
+        if (scheme_name(a) == auth) scheme = a;
+      s.outcomes[{scheme, h.at("outcome").get<std::string>()}] += u64(h, "connections");
+    }
+    s.weak_challenges += u64(j, "weak_challenges");
+    for (const auto& [k, v] : j["decode_errors"].items()) s.errors[k] += v.get<std::uint64_t>();
+    for (const auto& [k, v] : j["violations"].items()) s.violations[k] += v.get<std::uint64_t>();
+    s.gaps += u64(j, "gaps");
+    s.gap_bytes += u64(j, "gap_bytes");
+    s.resyncs += u64(j, "resyncs");
+    s.resync_bytes += u64(j, "resync_bytes");
+    s.connections += u64(j, "mqtt_connections");
+    s.tls += u64(j, "tls_connections");
+    const json& f = j["fleet"];
+    s.shards = std::max<unsigned>(s.shards, static_cast<unsigned>(u64(f, "threads_splitting_connections")));
+    s.fleet.takeovers += u64(f, "takeovers");
+    s.fleet.takeover_loops += u64(f, "takeover_loops");
+    s.fleet.reconnect_storms += u64(f, "reconnect_storms");
+    s.fleet.wills_fired += u64(f, "wills_fired");
+    s.fleet.wills_published += u64(f, "wills_published");
+    s.fleet.retained_delivered += u64(f, "retained_delivered");
+    s.fleet.retained_cleared += u64(f, "retained_cleared");
+    s.fleet.deliveries += u64(f, "deliveries");
+    s.fleet.bounds_hit += u64(f, "bounds_hit");
+    c.connections += u64(j, "tcp_connections");
+    c.evicted += u64(j, "evicted_connections");
+    c.frames += u64(j, "frames");
+    c.tcp_segments += u64(j, "tcp_segments");
+    c.malformed += u64(j, "malformed_frames");
+    r.bytes += u64(j, "bytes_read");
+    r.seconds += j.value("seconds", 0.0);
+    auto table = [&](const json& o, VolumeTable& into) {
+      VolumeTable t;
+      for (const json& row : o.at("rows")) {
+        TopK<Volume>::Row x;
+        x.key = row.at(0).get<std::string>();
+        x.weight = row.at(1).get<std::uint64_t>();
+        x.error = row.at(2).get<std::uint64_t>();
+        x.value.messages = row.at(3).get<std::uint64_t>();
+        x.value.bytes = row.at(4).get<std::uint64_t>();
+        x.value.first_ns = row.at(5).get<std::int64_t>();
+        x.value.last_ns = row.at(6).get<std::int64_t>();
+        t.top.insert_row(x, [](Volume& a, const Volume& b) { a.merge(b); });
+      }
+      t.top.restore_totals(u64(o, "total"), u64(o, "evictions"));
+      const std::string hex = o.at("distinct").get<std::string>();
+      if (hex.size() != 2 * DistinctCount::kRegisters) throw std::runtime_error("distinct: wrong length");
+      auto nib = [](char ch) { return static_cast<std::uint8_t>(ch <= '9' ? ch - '0' : ch - 'a' + 10); };
+      for (std::size_t i = 0; i < DistinctCount::kRegisters; ++i)
+        t.distinct.registers()[i] = static_cast<std::uint8_t>(nib(hex[2 * i]) << 4 | nib(hex[2 * i + 1]));
+      into.merge(t);
+    };
+    table(st.at("topics"), s.topics);
+    table(st.at("talkers"), s.talkers);
+    auto samples = [](const json& a, std::uint32_t capacity) {
+      std::vector<std::int64_t> kept = a.at(4).get<std::vector<std::int64_t>>();
+      return LatencySamples::restore(capacity, a.at(0).get<std::uint64_t>(), a.at(1).get<std::int64_t>(),
+                                     a.at(2).get<std::int64_t>(), a.at(3).get<std::int64_t>(), std::move(kept));
+    };
+    auto latency = [&](const json& o, LatencyTable& into) {
+      std::vector<std::pair<std::string, LatencySamples>> keys;
+      for (const json& k : o.at("keys")) keys.emplace_back(k.at(0).get<std::string>(), samples(k.at(1), 256));
+      into.restore(samples(o.at("all"), 4096), keys);
+    };
+    const json& l = st.at("latency");
+    latency(l.at("ack_by_client"), s.ack_by_client);
+    latency(l.at("ack_by_topic"), s.ack_by_topic);
+    latency(l.at("delivery_by_topic"), s.delivery_by_topic);
+  } catch (const std::exception& e) {
+    return std::string("malformed merge_state or figures: ") + e.what();
+  }
+  return {};
+}
+
 void print_json(std::string& out, const StatsSink& s, const Analyzer::Counters& c, const InputReport& r,
                 std::size_t top) {
   JsonWriter w(out);
@@ -364,6 +524,7 @@ void print_json(std::string& out, const StatsSink& s, const Analyzer::Counters& 
   for (const auto& [k, n] : s.violations) w.field_num(k, n);
   w.end_object();
   w.field_num("gaps", s.gaps).field_num("gap_bytes", s.gap_bytes).field_num("resyncs", s.resyncs);
+  w.field_num("resync_bytes", s.resync_bytes);
   w.field_num("mqtt_connections", s.connections).field_num("tls_connections", s.tls);
   w.field_num("tcp_connections", c.connections).field_num("evicted_connections", c.evicted);
   w.field_num("frames", c.frames).field_num("tcp_segments", c.tcp_segments).field_num("malformed_frames", c.malformed);
@@ -373,6 +534,7 @@ void print_json(std::string& out, const StatsSink& s, const Analyzer::Counters& 
   w.key("seconds").raw_value(b);
   std::snprintf(b, sizeof b, "%.1f", r.seconds > 0 ? static_cast<double>(r.bytes) / 1e6 / r.seconds : 0.0);
   w.key("mb_per_second").raw_value(b);
+  write_state(w, s);
   w.end_object();
   out += '\n';
 }
@@ -498,7 +660,21 @@ int run_stats(const StatsOptions& o) {
   };
   Analyzer::Counters counters;
   InputReport rep;
-  if (o.cap.jobs == 0) {
+  if (o.merge) {
+    total = std::make_unique<StatsSink>();
+    total->shards = 0;
+    for (const auto& path : o.cap.files) {
+      std::ifstream in(path, std::ios::binary);
+      std::ostringstream text;
+      text << in.rdbuf();
+      const std::string err = in ? read_state(text.str(), *total, counters, rep) : "cannot read it";
+      if (!err.empty()) {
+        std::fprintf(stderr, "mqttauth stats: %s: %s\n", path.c_str(), err.c_str());
+        return kExitUsage;
+      }
+    }
+    total->shards = std::max(total->shards, 1u);
+  } else if (o.cap.jobs == 0) {
     // The connections split between threads that each read the whole input (reading is a small part of
     // the work); the counts are added up.
     unsigned threads = o.cap.threads;
@@ -577,6 +753,7 @@ void setup_stats(CLI::App& app) {
       "Examples:\n"
       "  mqttauth stats capture.pcapng\n"
       "  mqttauth stats --format jsonl --top 20 *.pcap\n"
+      "  mqttauth stats --format jsonl gw1.pcap > gw1.json; ...; mqttauth stats --merge gw1.json gw2.json\n"
       "Exit codes: 0 done, 2 usage or unreadable input, 3 truncated or corrupt capture (the rest was analysed).");
   add_capture_options(sub, opt->cap);
   add_topic_option(sub, opt->cap,
@@ -590,6 +767,9 @@ void setup_stats(CLI::App& app) {
   sub->add_option("--format", opt->format, "Output format: text or jsonl (one JSON object)")
       ->check(CLI::IsMember({"text", "jsonl"}));
   sub->add_option("--top", opt->top, "How many topics to list")->check(CLI::Range(1, 100000));
+  sub->add_flag("--merge", opt->merge,
+                "The files are outputs of 'stats --format jsonl' (of separate captures): print them added up "
+                "(counts exact; top-k rows, distinct counts and percentiles approximate, see the README)");
   sub->callback([opt] {
     int rc = run_stats(*opt);
     if (rc != 0) throw CLI::RuntimeError(rc);

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <array>
+#include <cstdio>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -33,31 +34,45 @@ struct ExpectResult {
   std::string detail;
 };
 
-// What a check found, by reference to the analysis that found it.
-struct CheckReport {
-  const std::vector<Finding>& capture;  // findings about the input as a whole
-  const std::vector<SessionRow>& rows;  // the connections, in order
-  const std::unordered_map<std::uint64_t, std::vector<Finding>>& by_conn;
-  const std::vector<ExpectResult>& results;
-  Severity fail_level = Severity::error;
-  std::string_view fail_on;  // how the user named fail_level
-  double seconds = 0;        // the analysis's run time
-};
+// The report of a check, written as the connections end (memory bounded by what is open, not by the
+// capture): each connection's findings, most severe first, when it is released; then the capture-wide
+// findings, the expectations and the summary. JUnit XML is spooled to a temporary file beside its path and
+// assembled at the end (its header holds the counts).
+class CheckWriter {
+ public:
+  enum class Format : std::uint8_t { text, jsonl };
+  CheckWriter(std::string& out, Format f, bool color, Severity fail_level, std::string_view fail_on)
+      : out_(out), format_(f), color_(color), fail_level_(fail_level), fail_on_(fail_on) {}
+  ~CheckWriter();
+  CheckWriter(const CheckWriter&) = delete;
+  CheckWriter& operator=(const CheckWriter&) = delete;
+  // Also a JUnit report to `path`; false when its spool cannot be made.
+  bool junit(const std::string& path);
+  // One connection, in the order they are to be listed.
+  void connection(const SessionRow& row, std::vector<Finding>& findings);
+  // Findings about the input as a whole, then the expectations and the summary. Returns whether the check
+  // fails; false in `junit_ok` when the JUnit file could not be written.
+  bool finish(const std::vector<Finding>& capture, const std::vector<ExpectResult>& results, double seconds,
+              bool& junit_ok);
+  std::size_t connections() const noexcept { return connections_; }
 
-// The verdict: every finding in connection order (capture-wide ones first, most severe first within a
-// connection), the count per severity, failed expectations and whether the check fails.
-struct CheckVerdict {
-  std::vector<const Finding*> findings;
-  std::array<std::size_t, 3> counts{};  // by Severity
-  std::size_t failed_expectations = 0;
-  bool failed = false;
-};
-CheckVerdict judge(const CheckReport& r);
+ private:
+  void write(const Finding& f);
+  void junit_case(const std::string& classname, const std::string& name, const std::vector<const Finding*>& bad,
+                  const std::string& fail_text, const std::string& out_text);
 
-void write_check_text(std::string& out, const CheckReport& r, const CheckVerdict& v, bool color);
-void write_check_jsonl(std::string& out, const CheckReport& r, const CheckVerdict& v);
-// A JUnit XML document: one testcase per connection and per expectation (and one for capture-wide findings).
-std::string check_junit(const CheckReport& r);
+  std::string& out_;
+  Format format_;
+  bool color_;
+  Severity fail_level_;
+  std::string fail_on_;
+  std::array<std::size_t, 3> counts_{};  // by Severity
+  bool failed_ = false;
+  std::size_t connections_ = 0;
+  std::string junit_path_;
+  std::FILE* spool_ = nullptr;  // the JUnit testcases so far
+  std::size_t tests_ = 0, failures_ = 0;
+};
 
 // `s` appended to `out` with XML's five special characters escaped and control characters (but tab and
 // newline) as spaces.

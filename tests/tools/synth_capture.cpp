@@ -50,6 +50,7 @@ struct Options {
   double size_mb = 0;     // 0: one connection per client slot
   unsigned clients = 20;  // connections open at once
   unsigned port = 1883;
+  unsigned gateway = 0;  // > 0: client ids "gwN-sensor-..." and the server at 192.168.N.1 (independent captures)
   std::vector<std::uint8_t> levels{3, 4, 5};
   bool segment_split = false;
   double auth_ratio = 0.3;  // share of level 3/4 connections with the custom challenge-response
@@ -95,6 +96,8 @@ struct Options {
                "  --websocket-deflate   the same with permessage-deflate negotiated: every message\n"
                "                        compressed (zlib, raw deflate, the context kept between messages)\n"
                "  --pcapng              write pcapng instead of pcap\n"
+               "  --gateway N           client ids gwN-sensor-..., server 192.168.N.1: captures of\n"
+               "                        separate gateways that share no client or connection\n"
                "  --manifest FILE       JSON with the exact number of packets written, per type\n");
   std::exit(2);
 }
@@ -124,6 +127,8 @@ Options parse_args(int argc, char** argv) {
     };
     if (a == "-o" || a == "--output")
       o.out = val();
+    else if (a == "--gateway")
+      o.gateway = static_cast<unsigned>(std::min<std::uint64_t>(parse_u64(val(), "--gateway"), 250));
     else if (a == "--seed")
       o.seed = parse_u64(val(), "--seed");
     else if (a == "--size-mb")
@@ -444,7 +449,10 @@ Client::Client(Generator& g, std::uint64_t index, bool again) : g_(g), index_(in
   if (v5_auth_) ++g_.counts().v5_auth_connections;
 
   char id[32];
-  std::snprintf(id, sizeof id, "sensor-%06llu", static_cast<unsigned long long>(index));
+  if (o.gateway)
+    std::snprintf(id, sizeof id, "gw%u-sensor-%06llu", o.gateway, static_cast<unsigned long long>(index));
+  else
+    std::snprintf(id, sizeof id, "sensor-%06llu", static_cast<unsigned long long>(index));
   client_id_ = id;
   topic_up_ = "devices/" + client_id_ + "/telemetry";
   topic_status_ = "devices/" + client_id_ + "/status";
@@ -455,7 +463,8 @@ Client::Client(Generator& g, std::uint64_t index, bool again) : g_(g), index_(in
   Endpoint client =
       make_endpoint(10, static_cast<std::uint8_t>(k / 64000 % 250), static_cast<std::uint8_t>(k / 250 % 256),
                     static_cast<std::uint8_t>(k % 250 + 1), static_cast<std::uint16_t>(r.between(32768, 60999)));
-  Endpoint server = make_endpoint(192, 168, 0, 1, static_cast<std::uint16_t>(o.port));
+  Endpoint server =
+      make_endpoint(192, 168, static_cast<std::uint8_t>(o.gateway), 1, static_cast<std::uint16_t>(o.port));
   auto cisn = static_cast<std::uint32_t>(r.next());
   auto sisn = static_cast<std::uint32_t>(r.next());
   conv_ = std::make_unique<TcpConversation>(g_.out(), LinkSpec{}, client, server, cisn, sisn);

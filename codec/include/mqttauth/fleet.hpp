@@ -82,6 +82,21 @@ class LatencySamples {
   // Nearest-rank percentile (0 < p <= 100) of the samples kept; 0 without samples.
   std::int64_t percentile(double p) const;
   bool exact() const noexcept { return count_ <= capacity_; }
+  // What a saved one needs (stats --merge): the samples kept and the sum; and one made back from them.
+  const std::vector<std::int64_t>& kept() const noexcept { return kept_; }
+  __int128 sum() const noexcept { return sum_; }
+  std::uint32_t capacity() const noexcept { return capacity_; }
+  static LatencySamples restore(std::uint32_t capacity, std::uint64_t count, std::int64_t min, std::int64_t max,
+                                __int128 sum, std::vector<std::int64_t> kept) {
+    LatencySamples s(capacity);
+    s.count_ = count;
+    s.min_ = min;
+    s.max_ = max;
+    s.sum_ = sum;
+    if (kept.size() > capacity) kept.resize(capacity);
+    s.kept_ = std::move(kept);
+    return s;
+  }
 
  private:
   void keep(std::int64_t ns);  // add()'s sample when the vector must grow or the reservoir is full
@@ -124,6 +139,13 @@ class LatencyTable {
     return keys_;
   }
   const LatencySamples& all() const;
+  // A saved table back: its overall samples and some of its keys' (stats --merge).
+  void restore(const LatencySamples& all, const std::vector<std::pair<std::string, LatencySamples>>& keys) {
+    for (const auto& [k, v] : keys) slot(k).merge(v);
+    all_.merge(all);
+    stale_ = false;
+    keep_all_ = true;
+  }
 
  private:
   std::size_t max_keys_;

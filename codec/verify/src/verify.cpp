@@ -1,5 +1,7 @@
 #include "mqttauth/verify.hpp"
 
+#include "mqttauth/hash.hpp"
+
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
@@ -129,11 +131,21 @@ Verification Secrets::verify(const std::string& client_id, std::string_view chal
                                                                        : Verification::mismatch;
 }
 
-std::optional<std::uint64_t> ChallengeRegistry::note(const std::string& challenge, std::uint64_t where) {
+std::optional<std::uint64_t> ChallengeRegistry::note(std::string_view challenge, std::uint64_t where) {
   if (challenge.empty()) return std::nullopt;
-  auto [it, inserted] = first_.emplace(challenge, where);
-  if (inserted || it->second == where) return std::nullopt;
-  return it->second;
+  if (slots_.empty()) slots_.resize(kSets * kWays);
+  const std::uint64_t digest = fast_hash(challenge) | 1u;
+  Slot* set = &slots_[(digest >> 17) % kSets * kWays];
+  Slot* victim = nullptr;  // an empty way, else the oldest
+  for (std::size_t w = 0; w < kWays; ++w) {
+    Slot& s = set[w];
+    if (s.digest == digest) return s.where == where ? std::nullopt : std::optional<std::uint64_t>(s.where);
+    const bool better = !victim || (victim->digest != 0 && (s.digest == 0 || s.stamp < victim->stamp));
+    if (better) victim = &s;
+  }
+  if (victim->digest != 0) ++evicted_;
+  *victim = Slot{digest, where, ++clock_};
+  return std::nullopt;
 }
 
 }  // namespace mqttauth

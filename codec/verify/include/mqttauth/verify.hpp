@@ -51,15 +51,29 @@ bool glob_match(std::string_view pattern, std::string_view text) noexcept;
 
 // The challenges seen in a capture: a challenge seen again (in another connection, or frame) can be answered
 // with a recorded response (finding challenge_reused).
+//
+// Bounded: a 64-bit digest of each challenge in a set-associative table of kSets x kWays (4 MiB, made at the
+// first challenge), the oldest of a set replaced when it is full. So a reuse is found while the first use is
+// among about the last 200,000 challenges (older ones may have been replaced: evicted() counts them), and two
+// different challenges are taken for one with a probability of about n / 2^64 each (n: challenges kept), under
+// 1e-13 when the table is full.
 class ChallengeRegistry {
  public:
+  static constexpr std::size_t kSets = 65536, kWays = 4;
   // Where `challenge` was first seen, when that was elsewhere than `where`; remembers it otherwise. An empty
   // challenge is never a reuse.
-  std::optional<std::uint64_t> note(const std::string& challenge, std::uint64_t where);
-  void clear() noexcept { first_.clear(); }
+  std::optional<std::uint64_t> note(std::string_view challenge, std::uint64_t where);
+  void clear() noexcept { slots_.clear(); }
+  std::uint64_t evicted() const noexcept { return evicted_; }
 
  private:
-  std::unordered_map<std::string, std::uint64_t> first_;
+  struct Slot {
+    std::uint64_t digest = 0;  // 0: empty
+    std::uint64_t where = 0;
+    std::uint64_t stamp = 0;  // when it was noted (a counter)
+  };
+  std::vector<Slot> slots_;
+  std::uint64_t clock_ = 0, evicted_ = 0;
 };
 
 }  // namespace mqttauth
