@@ -386,31 +386,37 @@ std::string read_state(const std::string& text, StatsSink& s, Analyzer::Counters
         if (scheme_name(a) == auth) scheme = a;
       s.outcomes[{scheme, h.at("outcome").get<std::string>()}] += u64(h, "connections");
     }
-    s.weak_challenges += u64(j, "weak_challenges");
+    using S = StatsSink;
+    using F = Fleet::Counts;
+    using A = Analyzer::Counters;
+    for (const auto& [k, m] : {std::pair{"weak_challenges", &S::weak_challenges},
+                               {"gaps", &S::gaps},
+                               {"gap_bytes", &S::gap_bytes},
+                               {"resyncs", &S::resyncs},
+                               {"resync_bytes", &S::resync_bytes},
+                               {"mqtt_connections", &S::connections},
+                               {"tls_connections", &S::tls}})
+      s.*m += u64(j, k);
     for (const auto& [k, v] : j["decode_errors"].items()) s.errors[k] += v.get<std::uint64_t>();
     for (const auto& [k, v] : j["violations"].items()) s.violations[k] += v.get<std::uint64_t>();
-    s.gaps += u64(j, "gaps");
-    s.gap_bytes += u64(j, "gap_bytes");
-    s.resyncs += u64(j, "resyncs");
-    s.resync_bytes += u64(j, "resync_bytes");
-    s.connections += u64(j, "mqtt_connections");
-    s.tls += u64(j, "tls_connections");
     const json& f = j["fleet"];
     s.shards = std::max<unsigned>(s.shards, static_cast<unsigned>(u64(f, "threads_splitting_connections")));
-    s.fleet.takeovers += u64(f, "takeovers");
-    s.fleet.takeover_loops += u64(f, "takeover_loops");
-    s.fleet.reconnect_storms += u64(f, "reconnect_storms");
-    s.fleet.wills_fired += u64(f, "wills_fired");
-    s.fleet.wills_published += u64(f, "wills_published");
-    s.fleet.retained_delivered += u64(f, "retained_delivered");
-    s.fleet.retained_cleared += u64(f, "retained_cleared");
-    s.fleet.deliveries += u64(f, "deliveries");
-    s.fleet.bounds_hit += u64(f, "bounds_hit");
-    c.connections += u64(j, "tcp_connections");
-    c.evicted += u64(j, "evicted_connections");
-    c.frames += u64(j, "frames");
-    c.tcp_segments += u64(j, "tcp_segments");
-    c.malformed += u64(j, "malformed_frames");
+    for (const auto& [k, m] : {std::pair{"takeovers", &F::takeovers},
+                               {"takeover_loops", &F::takeover_loops},
+                               {"reconnect_storms", &F::reconnect_storms},
+                               {"wills_fired", &F::wills_fired},
+                               {"wills_published", &F::wills_published},
+                               {"retained_delivered", &F::retained_delivered},
+                               {"retained_cleared", &F::retained_cleared},
+                               {"deliveries", &F::deliveries},
+                               {"bounds_hit", &F::bounds_hit}})
+      s.fleet.*m += u64(f, k);
+    for (const auto& [k, m] : {std::pair{"tcp_connections", &A::connections},
+                               {"evicted_connections", &A::evicted},
+                               {"frames", &A::frames},
+                               {"tcp_segments", &A::tcp_segments},
+                               {"malformed_frames", &A::malformed}})
+      c.*m += u64(j, k);
     r.bytes += u64(j, "bytes_read");
     r.seconds += j.value("seconds", 0.0);
     auto table = [&](const json& o, VolumeTable& into) {
