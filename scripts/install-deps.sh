@@ -4,7 +4,7 @@
 # Run as root (or with sudo). Safe to run again: it does nothing when everything is there.
 set -eu
 
-PACKAGES="cmake g++ make pkg-config libcli11-dev nlohmann-json3-dev libgtest-dev libbenchmark-dev libssl-dev zlib1g-dev libpcap-dev libasio-dev libwireshark-dev wireshark-dev tshark mosquitto mosquitto-clients clang-14 libclang-rt-14-dev clang-format clang-tidy git"
+PACKAGES="cmake g++ make pkg-config libcli11-dev nlohmann-json3-dev libgtest-dev libbenchmark-dev libssl-dev zlib1g-dev libpcap-dev libasio-dev libwireshark-dev wireshark-dev tshark tcpdump mosquitto mosquitto-clients clang-14 libclang-rt-14-dev clang-format clang-tidy git"
 
 # Node.js and npm run the interoperability tests' third-party peers (the field's Mosca stack, MQTT.js), installed
 # from npm at test time; Debian's nodejs when the machine has no node of its own.

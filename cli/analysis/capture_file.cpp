@@ -165,7 +165,14 @@ std::uint32_t CaptureReader::rd32(const std::uint8_t* p) const noexcept {
 
 bool CaptureReader::open(const std::string& path) {
   path_ = path;
-  f_ = std::fopen(path.c_str(), "rb");
+  if (path == "-") {  // standard input: read as a stream
+    const int fd = ::dup(STDIN_FILENO);
+    f_ = fd >= 0 ? ::fdopen(fd, "rb") : nullptr;
+    if (!f_ && fd >= 0) ::close(fd);
+    path_ = "(standard input)";
+  } else {
+    f_ = std::fopen(path.c_str(), "rb");
+  }
   if (!f_) {
     error_ = path + ": " + std::strerror(errno);
     return false;
@@ -211,6 +218,11 @@ bool CaptureReader::open(const std::string& path) {
   pos_ += 24;
   consumed_ += 24;
   return true;
+}
+
+void CaptureReader::resume() noexcept {
+  eof_ = false;
+  if (f_) std::clearerr(f_);
 }
 
 void CaptureReader::report_position(std::uint64_t offset) noexcept {

@@ -81,7 +81,7 @@ class CaptureReader {
   CaptureReader& operator=(const CaptureReader&) = delete;
   ~CaptureReader();
 
-  // Opens and checks the file header. On failure returns false and sets error() ("not a capture file", ...).
+  // Opens and checks the file header ("-": standard input). On failure returns false and sets error() ("not a capture file", ...).
   bool open(const std::string& path);
   // Before open(): read the file from `m` (a mapping of the same file) as its reader number `reader`.
   void share(std::shared_ptr<SharedMapping> m, unsigned reader) noexcept {
@@ -89,6 +89,9 @@ class CaptureReader {
     shared_reader_ = reader;
   }
   Status next(CaptureRecord& rec);
+  // After `end` or `truncated` at the end of a file that is still being written: the next call to next()
+  // reads on from the same record, with what was appended since.
+  void resume() noexcept;
 
   Format format() const noexcept { return format_; }
   const std::string& path() const noexcept { return path_; }

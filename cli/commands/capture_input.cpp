@@ -1,8 +1,10 @@
 #include "capture_input.hpp"
 
 #include "commands.hpp"
+#include "output.hpp"
 #include "mqttauth/topic.hpp"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -61,7 +63,15 @@ void report_problem(Source& s, CaptureReader::Status st, InputReport& r, bool lo
 }  // namespace
 
 InputReport read_captures(const CaptureOptions& o, Analyzer& an) {
+  if (o.live()) Out::set_immediate(true);
+  if (!o.interface.empty()) return read_interface(o, an);
+  if (o.follow) return read_followed(o, an);
   InputReport r;
+  if (o.files.empty()) {
+    std::fprintf(stderr, "mqttauth: no input: capture files, '-' for standard input, or -i INTERFACE\n");
+    r.unreadable = 1;
+    return r;
+  }
   const bool loud = o.shard == 0;  // the other shards read the same input: one report is enough
   auto t0 = std::chrono::steady_clock::now();
   std::vector<std::unique_ptr<Source>> srcs;
@@ -86,9 +96,17 @@ InputReport read_captures(const CaptureOptions& o, Analyzer& an) {
   };
   for (auto& s : srcs) advance(*s);
 
-  const bool progress = loud && o.progress && isatty(STDERR_FILENO);
-  auto last_progress = std::chrono::steady_clock::now();
-  std::uint64_t n = 0;
+  // Progress: this run's own meter, or (-j) the one the files read at once share.
+  std::shared_ptr<ProgressMeter> meter = o.meter;
+  if (!meter && loud && o.progress && !o.live() && isatty(STDERR_FILENO))
+    meter = std::make_shared<ProgressMeter>(total_size);
+  std::uint64_t n = 0, reported = 0;
+  auto report = [&] {
+    std::uint64_t done = 0;
+    for (auto& s : srcs) done += s->reader.bytes_read();
+    meter->add(done - reported);
+    reported = done;
+  };
   while (true) {
     // The source whose next record is the earliest (files in the given order on ties).
     Source* best = nullptr;
@@ -106,19 +124,9 @@ InputReport read_captures(const CaptureOptions& o, Analyzer& an) {
     }
     an.feed(best->rec, best->name);
     advance(*best);
-    if (progress && (++n & 0x3FFF) == 0) {
-      auto now = std::chrono::steady_clock::now();
-      if (now - last_progress > std::chrono::milliseconds(500)) {
-        last_progress = now;
-        std::uint64_t done = 0;
-        for (auto& s : srcs) done += s->reader.bytes_read();
-        std::fprintf(stderr, "\r%5.1f%%  %llu MB",
-                     total_size ? 100.0 * static_cast<double>(done) / static_cast<double>(total_size) : 0.0,
-                     static_cast<unsigned long long>(done >> 20));
-      }
-    }
+    if (meter && (++n & 0x3FFF) == 0) report();
   }
-  if (progress && n >= 0x4000) std::fprintf(stderr, "\r%*s\r", 30, "");
+  if (meter) report();
   an.finish();
   if (o.threads <= 1) report_evictions(an.counters(), o);  // else the caller, for all shards at once
   for (auto& s : srcs) r.bytes += s->reader.bytes_read();
@@ -126,23 +134,66 @@ InputReport read_captures(const CaptureOptions& o, Analyzer& an) {
   return r;
 }
 
-void for_each_file(std::size_t files, unsigned jobs, const std::function<void(std::size_t)>& work) {
+namespace {
+std::int64_t steady_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+}  // namespace
+
+ProgressMeter::ProgressMeter(std::uint64_t total_bytes) : total_(total_bytes), start_ns_(steady_ns()) {
+  next_ns_ = start_ns_ + 1'000'000'000;  // nothing for runs under a second
+}
+
+ProgressMeter::~ProgressMeter() {
+  if (printed_) std::fprintf(stderr, "\r%*s\r", 72, "");
+}
+
+void ProgressMeter::add(std::uint64_t bytes) {
+  const std::uint64_t done = done_.fetch_add(bytes, std::memory_order_relaxed) + bytes;
+  const std::int64_t now = steady_ns();
+  std::int64_t due = next_ns_.load(std::memory_order_relaxed);
+  if (now < due || !next_ns_.compare_exchange_strong(due, now + 500'000'000)) return;  // one thread prints
+  const double secs = static_cast<double>(now - start_ns_) / 1e9;
+  const double rate = secs > 0 ? static_cast<double>(done) / secs : 0;  // bytes per second
+  char eta[32] = "";
+  if (rate > 0 && total_ > done) {
+    const auto left = static_cast<std::uint64_t>(static_cast<double>(total_ - done) / rate);
+    std::snprintf(eta, sizeof eta, "  ETA %llu:%02llu", static_cast<unsigned long long>(left / 60),
+                  static_cast<unsigned long long>(left % 60));
+  }
+  std::fprintf(stderr, "\r%5.1f%%  %llu of %llu MB  %.0f MB/s%s   ",
+               total_ ? 100.0 * static_cast<double>(std::min(done, total_)) / static_cast<double>(total_) : 0.0,
+               static_cast<unsigned long long>(done >> 20), static_cast<unsigned long long>(total_ >> 20), rate / 1e6,
+               eta);
+  printed_ = true;
+}
+
+void for_each_file(const CaptureOptions& o, const std::function<void(std::size_t, const CaptureOptions&)>& work) {
+  const std::size_t files = o.files.size();
+  std::shared_ptr<ProgressMeter> meter;
+  if (o.progress && o.shard == 0 && isatty(STDERR_FILENO)) {
+    std::uint64_t total = 0;
+    for (const auto& f : o.files) {
+      struct stat st {};
+      if (stat(f.c_str(), &st) == 0 && S_ISREG(st.st_mode)) total += static_cast<std::uint64_t>(st.st_size);
+    }
+    meter = std::make_shared<ProgressMeter>(total);
+  }
   std::atomic<std::size_t> next{0};
   auto worker = [&] {
-    for (std::size_t i; (i = next.fetch_add(1)) < files;) work(i);
+    for (std::size_t i; (i = next.fetch_add(1)) < files;) {
+      CaptureOptions one = o;
+      one.files = {o.files[i]};
+      one.meter = meter;
+      work(i, one);
+    }
   };
-  const std::size_t threads = std::min<std::size_t>(std::max(jobs, 1u), files);
+  const std::size_t threads = std::min<std::size_t>(std::max(o.jobs, 1u), files);
   std::vector<std::thread> pool;
   for (std::size_t t = 1; t < threads; ++t) pool.emplace_back(worker);
   worker();
   for (auto& t : pool) t.join();
-}
-
-CaptureOptions one_file(const CaptureOptions& o, std::size_t i) {
-  CaptureOptions one = o;
-  one.files = {o.files[i]};
-  one.progress = false;
-  return one;
 }
 
 void report_evictions(const Analyzer::Counters& c, const CaptureOptions& o) {
@@ -160,9 +211,10 @@ void add_report(InputReport& into, const InputReport& r) {
 }
 
 void add_capture_options(CLI::App* sub, CaptureOptions& cap) {
-  sub->add_option("files", cap.files, "Capture files (pcap or pcapng), read in time order")
-      ->required()
-      ->check(CLI::ExistingPath);
+  sub->add_option("files", cap.files, "Capture files (pcap or pcapng), read in time order; '-': standard input")
+      ->check(
+          CLI::Validator([](const std::string& f) { return f == "-" ? std::string() : CLI::ExistingPath(f); }, "PATH"));
+  add_live_options(sub, cap);
   repeatable(sub->add_option("--port", cap.ports, "Also treat this TCP port as MQTT (repeatable; 1883 always)")
                  ->check(CLI::Range(1, 65535)));
   sub->add_flag("--no-heuristic", cap.no_heuristic,
@@ -175,6 +227,19 @@ void add_capture_options(CLI::App* sub, CaptureOptions& cap) {
                 "Conformance: a packet that breaks a rule of the spec is a decode error, not a packet with violations");
   add_max_connections_option(sub, cap);
   add_tls_keylog_option(sub, cap);
+}
+
+void add_live_options(CLI::App* sub, CaptureOptions& cap) {
+  auto* i = sub->add_option("-i,--interface", cap.interface,
+                            "Capture on this network interface (libpcap; needs the capture privilege) until Ctrl-C, "
+                            "printing as things happen");
+  sub->add_option("--filter", cap.filter,
+                  "With -i: a BPF capture filter (default: TCP on 1883, 8883 and the --port ports)")
+      ->needs(i);
+  sub->add_flag("--follow", cap.follow,
+                "Read the one capture file as it grows, or a directory of rotated captures (tcpdump -C/-G, "
+                "dumpcap ring buffers) file after file in order, until Ctrl-C")
+      ->excludes(i);
 }
 
 void add_tls_keylog_option(CLI::App* sub, CaptureOptions& cap) {
@@ -217,10 +282,12 @@ void add_topic_option(CLI::App* sub, CaptureOptions& cap, const std::string& wha
 }
 
 void add_jobs_option(CLI::App* sub, CaptureOptions& cap) {
-  sub->add_option("-j,--jobs", cap.jobs,
-                  "Read the files as independent captures, N at once, results in file order (without -j the "
-                  "files are merged in time order and connections may span them)")
-      ->check(CLI::Range(1u, 1024u));
+  auto* j = sub->add_option("-j,--jobs", cap.jobs,
+                            "Read the files as independent captures, N at once, results in file order (without -j the "
+                            "files are merged in time order and connections may span them)")
+                ->check(CLI::Range(1u, 1024u));
+  for (const char* live : {"--interface", "--follow"})
+    if (auto* opt = sub->get_option_no_throw(live)) j->excludes(opt);
 }
 
 bool transcript_from_captures(const CaptureOptions& o, Transcript& out, int& damaged) {

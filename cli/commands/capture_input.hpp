@@ -3,6 +3,7 @@
 // byte offset, and progress on a terminal.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <string>
@@ -21,6 +22,8 @@ struct InputReport {
   std::uint64_t bytes = 0;
   double seconds = 0;  // wall time of the run
 };
+
+class ProgressMeter;
 
 // Shared options of the subcommands that read captures.
 struct CaptureOptions {
@@ -44,13 +47,24 @@ struct CaptureOptions {
   std::shared_ptr<SharedMapping> shared_map;
   // --topic: MQTT topic filters (topic_filter.hpp); empty: every topic.
   std::vector<std::string> topics;
+  // -j: the progress display that the files read at once share (set by for_each_file).
+  std::shared_ptr<ProgressMeter> meter;
   // --tls-keylog: TLS secrets (NSS key log), read once.
   std::shared_ptr<const tls::KeyLog> tls_keys;
+  // -i: capture on this interface (libpcap) until Ctrl-C, with --filter or one made from the MQTT ports.
+  std::string interface;
+  std::string filter;
+  // --follow: the one file (or the directory of rotated files) is read as it grows, until Ctrl-C.
+  bool follow = false;
+  // The input is live (an interface, a followed file, standard input): outputs are written as they come.
+  bool live() const { return !interface.empty() || follow || (files.size() == 1 && files[0] == "-"); }
 };
 inline constexpr unsigned kMaxThreads = 4;
 
 // Adds the options of the subcommands that read captures (files, --port, --dialect, ...) to `sub`.
 void add_capture_options(CLI::App* sub, CaptureOptions& cap);
+// Adds -i, --filter and --follow (add_capture_options includes them).
+void add_live_options(CLI::App* sub, CaptureOptions& cap);
 // Adds --tls-keylog (add_capture_options includes it).
 void add_tls_keylog_option(CLI::App* sub, CaptureOptions& cap);
 // Adds --max-connections to a subcommand that reads captures (add_capture_options includes it).
@@ -64,14 +78,41 @@ AnalyzerOptions analyzer_options(const CaptureOptions& o);
 Dialect parse_dialect(const std::string& s);
 
 // Feeds every record of every file to `an` (merged by timestamp across files) and finishes it.
-// Problems are printed on stderr as "mqttauth: FILE: ...".
+// Problems are printed on stderr as "mqttauth: FILE: ...". With -i or --follow, reads until Ctrl-C (SIGINT or
+// SIGTERM), then finishes the analysis as at the end of a file; "-" is standard input.
 InputReport read_captures(const CaptureOptions& o, Analyzer& an);
 
-// -j: calls work(i) once for every file index i, on up to `jobs` threads at once (files taken in order as
-// threads come free). Each call must use its own Analyzer and sink.
-void for_each_file(std::size_t files, unsigned jobs, const std::function<void(std::size_t)>& work);
-// The options of `o` for its file i alone (no progress display: several files are read at once).
-CaptureOptions one_file(const CaptureOptions& o, std::size_t i);
+// stream_input.cpp: -i and --follow (read_captures calls them).
+InputReport read_interface(const CaptureOptions& o, Analyzer& an);
+InputReport read_followed(const CaptureOptions& o, Analyzer& an);
+// The BPF filter of -i without --filter: TCP on the MQTT ports (1883, 8883, --port).
+std::string default_capture_filter(const CaptureOptions& o);
+// Ctrl-C (SIGINT) and SIGTERM end a live input cleanly from the moment this is called.
+void catch_stop_signals();
+bool stop_requested() noexcept;
+
+// -j: calls work(i, options of file i alone) once for every file of `o`, on up to o.jobs threads at once
+// (files taken in order as threads come free), with one progress display for all of them. Each call must use
+// its own Analyzer and sink.
+void for_each_file(const CaptureOptions& o, const std::function<void(std::size_t, const CaptureOptions&)>& work);
+
+// Progress on stderr when it is a terminal: percent, megabytes, rate and the time left, at most twice a second;
+// shared by the readers of several files at once (thread-safe).
+class ProgressMeter {
+ public:
+  explicit ProgressMeter(std::uint64_t total_bytes);
+  ~ProgressMeter();  // clears the line
+  ProgressMeter(const ProgressMeter&) = delete;
+  ProgressMeter& operator=(const ProgressMeter&) = delete;
+  void add(std::uint64_t bytes);
+
+ private:
+  std::uint64_t total_;
+  std::atomic<std::uint64_t> done_{0};
+  std::atomic<std::int64_t> next_ns_{0};  // steady clock: when to print again
+  std::int64_t start_ns_;
+  std::atomic<bool> printed_{false};
+};
 // Warns on stderr when connections were evicted (more than --max-connections open at once).
 void report_evictions(const Analyzer::Counters& c, const CaptureOptions& o);
 // The transcript of captures (diff, replay). Returns false when a file could not be read (messages on

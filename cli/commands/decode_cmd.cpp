@@ -313,7 +313,7 @@ int run_decode_parallel(const DecodeOptions& o) {
   OrderedOutput ordered(stdout, n);
   std::vector<InputReport> reps(n);
   std::vector<std::uint64_t> errors(n, 0);
-  for_each_file(n, o.cap.jobs, [&](std::size_t i) {
+  for_each_file(o.cap, [&](std::size_t i, const CaptureOptions& one) {
     std::FILE* f = ordered.open(i);
     if (!f) {
       std::fprintf(stderr, "mqttauth: %s: cannot create a temporary file for its output\n", o.cap.files[i].c_str());
@@ -321,7 +321,6 @@ int run_decode_parallel(const DecodeOptions& o) {
     } else {
       Out out(f);
       DecodeSink sink(o, out, n > 1, i == 0);
-      CaptureOptions one = one_file(o.cap, i);
       Analyzer an(analyzer_options(one), sink);
       reps[i] = read_captures(one, an);
       errors[i] = sink.errors;

@@ -7,6 +7,7 @@
 #include <functional>
 #include <map>
 #include <unordered_set>
+#include <utility>
 #include <memory>
 
 #include "capture_input.hpp"
@@ -179,72 +180,94 @@ std::string closed_by_text(const SessionRow& r) {
   return s;
 }
 
+const std::vector<std::string> kTableHeader = {
+    "CONN",    "CLIENT",  "SERVER", "CLIENT ID",    "LVL",           "AUTH", "CHALLENGE", "RESPONSE",
+    "OUTCOME", "LATENCY", "VERIFY", "PKTS C2S/S2C", "BYTES C2S/S2C", "END",  "CLOSED BY", "NOTES"};
+
+// The cells of a row of the text table.
+std::vector<std::string> table_cells(const SessionRow& r) {
+  std::string notes;
+  if (r.weakness != ChallengeWeakness::none) notes += "weak_challenge=" + std::string(weakness_name(r.weakness));
+  if (r.tls) notes += (notes.empty() ? "" : " ") + std::string(r.tls_version == tls::kTls13 ? "tls1.3" : "tls1.2");
+  if (r.anomalies) notes += (notes.empty() ? "" : " ") + anomaly_names(r.anomalies);
+  if (r.reauths) notes += (notes.empty() ? "" : " ") + std::string("reauth=") + std::to_string(r.reauths);
+  if (r.reauths_refused)
+    notes += (notes.empty() ? "" : " ") + std::string("reauth_refused=") + std::to_string(r.reauths_refused);
+  if (r.unacked) notes += (notes.empty() ? "" : " ") + std::string("unacked=") + std::to_string(r.unacked);
+  if (r.qos2_open) notes += (notes.empty() ? "" : " ") + std::string("qos2_open=") + std::to_string(r.qos2_open);
+  if (r.flow_findings)
+    notes += (notes.empty() ? "" : " ") + std::string("flow_findings=") + std::to_string(r.flow_findings);
+  if (r.flows_untracked)
+    notes += (notes.empty() ? "" : " ") + std::string("flows_untracked=") + std::to_string(r.flows_untracked);
+  if (r.fleet.close == FleetConnEnd::Close::abnormal)
+    notes += (notes.empty() ? "" : " ") + std::string("abnormal_close");
+  if (r.fleet.will != FleetConnEnd::Will::none)
+    notes += (notes.empty() ? "" : " ") + std::string("will=") + std::string(will_name(r.fleet.will));
+  if (r.fleet.taken_over_by)
+    notes += (notes.empty() ? "" : " ") + std::string("taken_over_by=#") + std::to_string(r.fleet.taken_over_by);
+  if (r.fleet.took_over)
+    notes += (notes.empty() ? "" : " ") + std::string("took_over=#") + std::to_string(r.fleet.took_over);
+  std::uint64_t gaps = r.c2s.gaps + r.s2c.gaps, errors = r.c2s.errors + r.s2c.errors;
+  if (gaps) notes += (notes.empty() ? "" : " ") + std::string("gaps=") + std::to_string(gaps);
+  if (errors) notes += (notes.empty() ? "" : " ") + std::string("errors=") + std::to_string(errors);
+  if (std::uint64_t v = r.c2s.violations + r.s2c.violations)
+    notes += (notes.empty() ? "" : " ") + std::string("violations=") + std::to_string(v);
+  return {"#" + std::to_string(r.conn),
+          r.client,
+          r.server,
+          r.has_handshake ? short_value(r.client_id, 24) : "-",
+          r.level ? std::to_string(r.level) : "-",
+          scheme_text(r),
+          r.scheme == AuthScheme::none ? "-" : short_value(r.challenge, 16),
+          r.scheme == AuthScheme::none ? "-" : short_value(r.response, 16),
+          outcome_text(r),
+          latency_text(r),
+          r.verification == Verification::not_applicable ? "-" : verification_name(r.verification),
+          std::to_string(r.c2s.packets) + "/" + std::to_string(r.s2c.packets),
+          std::to_string(r.c2s.bytes) + "/" + std::to_string(r.s2c.bytes),
+          end_reason_name(r.end),
+          closed_by_text(r),
+          notes.empty() ? "" : notes};
+}
+
+// One line of the table, cells padded to `width` (row 0 the header).
+void table_line(std::string& out, const std::vector<std::string>& row, const std::vector<std::size_t>& width,
+                bool header, bool color) {
+  std::string line;
+  for (std::size_t i = 0; i < row.size(); ++i) {
+    std::string cell = row[i];
+    const bool last = i + 1 == row.size();
+    if (!last && width[i] > row[i].size()) cell.append(width[i] - row[i].size(), ' ');
+    if (!last) cell += "  ";
+    if (color && !header && i == 8) {  // outcome
+      const char* c = row[i].rfind("accepted", 0) == 0  ? "\x1b[32m"
+                      : row[i].rfind("refused", 0) == 0 ? "\x1b[31m"
+                                                        : "\x1b[33m";
+      line += c + cell + "\x1b[0m";
+    } else if (color && header) {
+      line += "\x1b[1m" + cell + "\x1b[0m";
+    } else {
+      line += cell;
+    }
+  }
+  while (!line.empty() && line.back() == ' ') line.pop_back();
+  out += line;
+  out += '\n';
+}
+
 void text_table(std::string& out, const std::vector<SessionRow>& rows, bool color) {
   std::vector<std::vector<std::string>> cells;
-  cells.push_back({"CONN", "CLIENT", "SERVER", "CLIENT ID", "LVL", "AUTH", "CHALLENGE", "RESPONSE", "OUTCOME",
-                   "LATENCY", "VERIFY", "PKTS C2S/S2C", "BYTES C2S/S2C", "END", "CLOSED BY", "NOTES"});
-  for (const auto& r : rows) {
-    std::string notes;
-    if (r.weakness != ChallengeWeakness::none) notes += "weak_challenge=" + std::string(weakness_name(r.weakness));
-    if (r.tls) notes += (notes.empty() ? "" : " ") + std::string(r.tls_version == tls::kTls13 ? "tls1.3" : "tls1.2");
-    if (r.anomalies) notes += (notes.empty() ? "" : " ") + anomaly_names(r.anomalies);
-    if (r.reauths) notes += (notes.empty() ? "" : " ") + std::string("reauth=") + std::to_string(r.reauths);
-    if (r.reauths_refused)
-      notes += (notes.empty() ? "" : " ") + std::string("reauth_refused=") + std::to_string(r.reauths_refused);
-    if (r.unacked) notes += (notes.empty() ? "" : " ") + std::string("unacked=") + std::to_string(r.unacked);
-    if (r.qos2_open) notes += (notes.empty() ? "" : " ") + std::string("qos2_open=") + std::to_string(r.qos2_open);
-    if (r.flow_findings)
-      notes += (notes.empty() ? "" : " ") + std::string("flow_findings=") + std::to_string(r.flow_findings);
-    if (r.flows_untracked)
-      notes += (notes.empty() ? "" : " ") + std::string("flows_untracked=") + std::to_string(r.flows_untracked);
-    if (r.fleet.close == FleetConnEnd::Close::abnormal)
-      notes += (notes.empty() ? "" : " ") + std::string("abnormal_close");
-    if (r.fleet.will != FleetConnEnd::Will::none)
-      notes += (notes.empty() ? "" : " ") + std::string("will=") + std::string(will_name(r.fleet.will));
-    if (r.fleet.taken_over_by)
-      notes += (notes.empty() ? "" : " ") + std::string("taken_over_by=#") + std::to_string(r.fleet.taken_over_by);
-    if (r.fleet.took_over)
-      notes += (notes.empty() ? "" : " ") + std::string("took_over=#") + std::to_string(r.fleet.took_over);
-    std::uint64_t gaps = r.c2s.gaps + r.s2c.gaps, errors = r.c2s.errors + r.s2c.errors;
-    if (gaps) notes += (notes.empty() ? "" : " ") + std::string("gaps=") + std::to_string(gaps);
-    if (errors) notes += (notes.empty() ? "" : " ") + std::string("errors=") + std::to_string(errors);
-    if (std::uint64_t v = r.c2s.violations + r.s2c.violations)
-      notes += (notes.empty() ? "" : " ") + std::string("violations=") + std::to_string(v);
-    cells.push_back({"#" + std::to_string(r.conn), r.client, r.server,
-                     r.has_handshake ? short_value(r.client_id, 24) : "-", r.level ? std::to_string(r.level) : "-",
-                     scheme_text(r), r.scheme == AuthScheme::none ? "-" : short_value(r.challenge, 16),
-                     r.scheme == AuthScheme::none ? "-" : short_value(r.response, 16), outcome_text(r), latency_text(r),
-                     r.verification == Verification::not_applicable ? "-" : verification_name(r.verification),
-                     std::to_string(r.c2s.packets) + "/" + std::to_string(r.s2c.packets),
-                     std::to_string(r.c2s.bytes) + "/" + std::to_string(r.s2c.bytes), end_reason_name(r.end),
-                     closed_by_text(r), notes.empty() ? "" : notes});
-  }
+  cells.push_back(kTableHeader);
+  for (const auto& r : rows) cells.push_back(table_cells(r));
   std::vector<std::size_t> width(cells[0].size(), 0);
   for (const auto& row : cells)
     for (std::size_t i = 0; i < row.size(); ++i) width[i] = std::max(width[i], row[i].size());
-  for (std::size_t n = 0; n < cells.size(); ++n) {
-    const auto& row = cells[n];
-    std::string line;
-    for (std::size_t i = 0; i < row.size(); ++i) {
-      std::string cell = row[i];
-      bool last = i + 1 == row.size();
-      if (!last) cell.append(width[i] - row[i].size() + 2, ' ');
-      if (color && n > 0 && i == 8) {  // outcome
-        const char* c = row[i].rfind("accepted", 0) == 0  ? "\x1b[32m"
-                        : row[i].rfind("refused", 0) == 0 ? "\x1b[31m"
-                                                          : "\x1b[33m";
-        line += c + cell + "\x1b[0m";
-      } else if (color && n == 0) {
-        line += "\x1b[1m" + cell + "\x1b[0m";
-      } else {
-        line += cell;
-      }
-    }
-    while (!line.empty() && line.back() == ' ') line.pop_back();
-    out += line;
-    out += '\n';
-  }
+  for (std::size_t n = 0; n < cells.size(); ++n) table_line(out, cells[n], width, n == 0, color);
 }
+
+// The widths of the table when rows are written as they come (live input): typical values, a longer cell
+// pushes the rest of its line right.
+const std::vector<std::size_t> kStreamWidths = {5, 21, 21, 20, 3, 14, 16, 16, 12, 9, 8, 12, 14, 12, 16, 0};
 
 class SessionsSink final : public AnalyzerSink {
  public:
@@ -253,7 +276,11 @@ class SessionsSink final : public AnalyzerSink {
   // --topic: the connections that published, were sent or subscribed to a matching topic.
   void on_packet(const Connection& c, Direction, const Decoded& d, const Observation&, const PacketMeta&) override {
     if (!topics_.empty() && topics_.matches(d.packet)) touched_.insert(c.id);
+    if (on_handshake_ && std::holds_alternative<Connack>(d.packet) && topics_.empty())
+      on_handshake_(make_row(c, secrets_));
   }
+  // Live text: each connection's row as its handshake ends (at the CONNACK), before its final row.
+  void on_handshake(std::function<void(const SessionRow&)> f) { on_handshake_ = std::move(f); }
   void on_connection_end(const Connection& c) override {
     if (!topics_.empty() && touched_.erase(c.id) == 0) {
       if (write_) write_ready(an_->oldest_open_id());
@@ -289,7 +316,7 @@ class SessionsSink final : public AnalyzerSink {
   TopicFilter topics_;
   std::unordered_set<std::uint64_t> touched_;
   const Analyzer* an_ = nullptr;
-  std::function<void(const SessionRow&)> write_;
+  std::function<void(const SessionRow&)> write_, on_handshake_;
   static constexpr std::size_t kMaxWaiting = 4096;
   std::map<std::uint64_t, SessionRow> waiting_;
 };
@@ -318,17 +345,28 @@ int run_sessions(const SessionsOptions& o) {
   const char* kCsvHeader =
       "conn,client,server,client_id,protocol_level,auth,auth_method,challenge,response,outcome,code,latency_ms,"
       "verification,weak_challenge,anomalies,packets_c2s,packets_s2c,bytes_c2s,bytes_s2c,gaps,errors,end\n";
-  if (o.cap.jobs == 0 && o.format != "text") {
-    // JSON Lines and CSV stream: memory stays bounded by the connections open at once, not the capture.
+  const bool color = o.color == "always" || (o.color == "auto" && isatty(STDOUT_FILENO));
+  const bool live_text = o.format == "text" && o.cap.live();
+  if (o.cap.jobs == 0 && (o.format != "text" || live_text)) {
+    // JSON Lines and CSV stream: memory stays bounded by the connections open at once, not the capture. So
+    // does the text table of a live input, which cannot be sized to rows still to come: each row is written
+    // when its handshake ends (END "open") and again when the connection ends, in columns of typical widths.
     Analyzer an(analyzer_options(o.cap), sink);
     if (o.format == "csv") out.buf() += kCsvHeader;
-    sink.stream(&an, [&](const SessionRow& r) {
-      if (o.format == "csv")
+    bool header = false;  // the live table's, with its first row (nothing on standard output if the input fails)
+    auto line = [&](const SessionRow& r) {
+      if (o.format == "csv") {
         csv_row(out.buf(), r);
-      else
+      } else if (o.format == "jsonl") {
         json_row(out.buf(), r);
+      } else {
+        if (!std::exchange(header, true)) table_line(out.buf(), kTableHeader, kStreamWidths, true, color);
+        table_line(out.buf(), table_cells(r), kStreamWidths, false, color);
+      }
       out.maybe_flush();
-    });
+    };
+    if (live_text) sink.on_handshake(line);
+    sink.stream(&an, line);
     rep = read_captures(o.cap, an);
     sink.write_ready(0);
     out.flush();
@@ -345,9 +383,8 @@ int run_sessions(const SessionsOptions& o) {
     const std::size_t n = o.cap.files.size();
     std::vector<std::vector<SessionRow>> rows(n);
     std::vector<InputReport> reps(n);
-    for_each_file(n, o.cap.jobs, [&](std::size_t i) {
+    for_each_file(o.cap, [&](std::size_t i, const CaptureOptions& one) {
       SessionsSink s(sec, o.cap.topics);
-      CaptureOptions one = one_file(o.cap, i);
       Analyzer an(analyzer_options(one), s);
       reps[i] = read_captures(one, an);
       std::sort(s.rows.begin(), s.rows.end(), by_conn);
@@ -364,7 +401,6 @@ int run_sessions(const SessionsOptions& o) {
     out.buf() += kCsvHeader;
     for (const auto& r : sink.rows) csv_row(out.buf(), r);
   } else {
-    bool color = o.color == "always" || (o.color == "auto" && isatty(STDOUT_FILENO));
     if (sink.rows.empty())
       out.buf() += "no MQTT connections\n";
     else

@@ -691,6 +691,7 @@ int run_stats(const StatsOptions& o) {
       struct stat st {};
       if (stat(f.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) threads = 1;
     }
+    if (o.cap.live()) threads = 1;  // an interface or a followed file is read once
     std::vector<std::unique_ptr<StatsSink>> sinks(threads);
     std::vector<Analyzer::Counters> counts(threads);
     std::vector<InputReport> reps(threads);
@@ -724,9 +725,8 @@ int run_stats(const StatsOptions& o) {
     std::vector<std::unique_ptr<StatsSink>> sinks(n);
     std::vector<Analyzer::Counters> counts(n);
     std::vector<InputReport> reps(n);
-    for_each_file(n, o.cap.jobs, [&](std::size_t i) {
+    for_each_file(o.cap, [&](std::size_t i, const CaptureOptions& one) {
       sinks[i] = std::make_unique<StatsSink>(o.cap.topics);
-      CaptureOptions one = one_file(o.cap, i);
       Analyzer an(stats_analyzer_options(one), *sinks[i]);
       reps[i] = read_captures(one, an);
       counts[i] = an.counters();

@@ -116,8 +116,12 @@ class Out {
   ~Out() { flush(); }
   std::string& buf() { return buf_; }
   void maybe_flush() {
-    if (buf_.size() >= (1 << 16)) flush();
+    if (buf_.size() >= (1 << 16) || immediate_) flush();
   }
+  // Live input (an interface, a followed file, standard input): every output written as it comes, for the
+  // whole process.
+  static void set_immediate(bool on) noexcept { immediate_ = on; }
+  static bool immediate() noexcept { return immediate_; }
   void flush() {
     if (!buf_.empty()) std::fwrite(buf_.data(), 1, buf_.size(), f_);
     buf_.clear();
@@ -127,6 +131,7 @@ class Out {
  private:
   std::FILE* f_;
   std::string buf_;
+  static inline bool immediate_ = false;
 };
 
 // The outputs of several files analysed at once (-j), written to `f` in file order: the file being output

@@ -36,7 +36,7 @@ std::map<std::string, std::uint64_t> weights(const TopK<Count>& t) {
 
 TEST(TopK, ExactWhileTheKeysFit) {
   TopK<Count> t(8);
-  for (int i = 0; i < 8; ++i) feed(t, "k" + std::to_string(i), static_cast<std::uint64_t>(i + 1));
+  for (int i = 0; i < 8; ++i) feed(t, "k" + std::to_string(i), static_cast<std::uint64_t>(i) + 1);
   EXPECT_TRUE(t.exact());
   EXPECT_EQ(t.total(), 36u);
   for (const auto& r : t.rows()) {
@@ -80,9 +80,9 @@ TEST(TopK, MergeOfPartsIsTheWholeWhenItFits) {
   TopK<Count> a(100), b(100), whole(100);
   for (int i = 0; i < 60; ++i) {
     const std::string k = "k" + std::to_string(i);
-    feed(i % 2 ? a : b, k, static_cast<std::uint64_t>(i + 1));
+    feed(i % 2 ? a : b, k, static_cast<std::uint64_t>(i) + 1);
     feed(a, "shared", 2);
-    feed(whole, k, static_cast<std::uint64_t>(i + 1));
+    feed(whole, k, static_cast<std::uint64_t>(i) + 1);
     feed(whole, "shared", 2);
   }
   a.merge(b, add_count);
@@ -92,7 +92,7 @@ TEST(TopK, MergeOfPartsIsTheWholeWhenItFits) {
   // Beyond the capacity the merge keeps the heaviest and says it is no longer exact.
   TopK<Count> c(10), d(10);
   for (int i = 0; i < 10; ++i) feed(c, "c" + std::to_string(i), 100);
-  for (int i = 0; i < 10; ++i) feed(d, "d" + std::to_string(i), static_cast<std::uint64_t>(i + 1));
+  for (int i = 0; i < 10; ++i) feed(d, "d" + std::to_string(i), static_cast<std::uint64_t>(i) + 1);
   c.merge(d, add_count);
   EXPECT_FALSE(c.exact());
   EXPECT_EQ(c.size(), 10u);
