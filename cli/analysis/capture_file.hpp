@@ -100,6 +100,7 @@ class CaptureReader {
   std::uint64_t bytes_read() const noexcept { return consumed_; }
   // The TLS key log text of the Decryption Secrets Blocks read since the last call (pcapng).
   std::string take_secrets() { return std::exchange(secrets_, std::string()); }
+  bool has_secrets() const noexcept { return !secrets_.empty(); }  // (checked per record: no string moved)
   std::uint64_t file_size() const noexcept { return file_size_; }
 
  private:

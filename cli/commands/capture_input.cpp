@@ -90,7 +90,7 @@ InputReport read_captures(const CaptureOptions& o, Analyzer& an) {
   }
   auto advance = [&](Source& s) {
     auto st = s.reader.next(s.rec);
-    if (std::string secrets = s.reader.take_secrets(); !secrets.empty()) an.add_tls_secrets(secrets);
+    if (s.reader.has_secrets()) an.add_tls_secrets(s.reader.take_secrets());
     s.has = st == CaptureReader::Status::record;
     if (!s.has) report_problem(s, st, r, loud);
   };

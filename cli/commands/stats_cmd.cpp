@@ -52,23 +52,38 @@ struct Volume {
 };
 // The heaviest topics (or client ids) by messages, with the number of distinct ones: bounded whatever the
 // capture's length (sketch.hpp). While fewer than kTableRows keys are seen, every figure is exact.
-constexpr std::size_t kTableRows = 2048;
+constexpr std::size_t kTableRows = 16384;
 struct VolumeTable {
   TopK<Volume> top{kTableRows};
+  // The distinct keys once the table has overflowed (until then they are its rows, and nothing is hashed twice).
   DistinctCount distinct;
-  // The row of `key` (counted in `distinct` when it is looked up).
+  bool overflowed = false;
   std::uint32_t row_of(std::string_view key) {
-    distinct.add(key);
+    if (!overflowed && top.size() == top.capacity() && !top.find(key)) {
+      for (const auto& r : top.rows()) distinct.add(r.key);
+      overflowed = true;
+    }
+    if (overflowed) distinct.add(key);
     return top.row_of(key);
   }
   void add(std::uint32_t i, std::uint64_t bytes, std::int64_t ts) {
     top.add(i);
     top.value(i).add(bytes, ts);
   }
-  std::uint64_t distinct_keys() const { return top.exact() ? top.size() : distinct.estimate(); }
+  // Every key seen, as HyperLogLog registers.
+  DistinctCount registers() const {
+    if (overflowed) return distinct;
+    DistinctCount d;
+    for (const auto& r : top.rows()) d.add(r.key);
+    return d;
+  }
+  std::uint64_t distinct_keys() const { return top.exact() ? top.size() : registers().estimate(); }
   void merge(const VolumeTable& o) {
+    DistinctCount d = registers();
+    d.merge(o.registers());
     top.merge(o.top, [](Volume& a, const Volume& b) { a.merge(b); });
-    distinct.merge(o.distinct);
+    distinct = d;
+    overflowed = true;
   }
 };
 
@@ -325,7 +340,8 @@ void write_state(JsonWriter& w, const StatsSink& s) {
     static constexpr char kHex[] = "0123456789abcdef";
     std::string hex;
     hex.reserve(2 * DistinctCount::kRegisters);
-    for (std::uint8_t r : t.distinct.registers()) {
+    const DistinctCount regs = t.registers();
+    for (std::uint8_t r : regs.registers()) {
       hex += kHex[r >> 4];
       hex += kHex[r & 15];
     }
@@ -438,6 +454,7 @@ std::string read_state(const std::string& text, StatsSink& s, Analyzer::Counters
       auto nib = [](char ch) { return static_cast<std::uint8_t>(ch <= '9' ? ch - '0' : ch - 'a' + 10); };
       for (std::size_t i = 0; i < DistinctCount::kRegisters; ++i)
         t.distinct.registers()[i] = static_cast<std::uint8_t>(nib(hex[2 * i]) << 4 | nib(hex[2 * i + 1]));
+      t.overflowed = true;
       into.merge(t);
     };
     table(st.at("topics"), s.topics);

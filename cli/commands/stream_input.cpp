@@ -298,7 +298,7 @@ struct Follower {
     std::uint32_t warned_link = 0xFFFFFFFF;
     while (true) {
       const auto s = reader.next(rec);
-      if (std::string secrets = reader.take_secrets(); !secrets.empty()) an.add_tls_secrets(secrets);
+      if (reader.has_secrets()) an.add_tls_secrets(reader.take_secrets());
       if (s == CaptureReader::Status::record) {
         feed(rec, f.path, warned_link);
         continue;

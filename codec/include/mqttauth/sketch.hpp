@@ -8,6 +8,7 @@
 #include <bit>
 #include <cmath>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -48,12 +49,10 @@ class TopK {
     if (rows_.size() < capacity_) {
       const auto i = static_cast<std::uint32_t>(rows_.size());
       rows_.push_back(Row{std::string(key), V{}, 0, 0, 0});
-      heap_pos_.push_back(heap_.size());
-      heap_.push_back(i);
       index_.emplace(rows_.back().key, i);
-      sift_up(heap_.size() - 1);
       return i;
     }
+    if (heap_.empty()) make_heap();
     const std::uint32_t i = heap_.front();  // the lightest
     Row& r = rows_[i];
     index_.erase(r.key);
@@ -65,11 +64,16 @@ class TopK {
     index_.emplace(r.key, i);
     return i;
   }
+  // The row of `key` when it has one.
+  std::optional<std::uint32_t> find(std::string_view key) const {
+    if (auto it = index_.find(key); it != index_.end()) return it->second;
+    return std::nullopt;
+  }
   // Adds `w` to a row's weight.
   void add(std::uint32_t i, std::uint64_t w = 1) {
     rows_[i].weight += w;
     total_ += w;
-    sift_down(heap_pos_[i]);
+    if (!heap_.empty()) sift_down(heap_pos_[i]);
   }
   V& value(std::uint32_t i) noexcept { return rows_[i].value; }
   const Row& row(std::uint32_t i) const noexcept { return rows_[i]; }
@@ -81,7 +85,12 @@ class TopK {
   std::uint64_t evictions() const noexcept { return evictions_; }
   bool exact() const noexcept { return evictions_ == 0; }
   // The most a key without a row may have had: 0 while exact, else the least weight.
-  std::uint64_t floor() const noexcept { return evictions_ == 0 || heap_.empty() ? 0 : rows_[heap_.front()].weight; }
+  std::uint64_t floor() const noexcept {
+    if (evictions_ == 0 || rows_.empty()) return 0;
+    if (!heap_.empty()) return rows_[heap_.front()].weight;
+    return std::min_element(rows_.begin(), rows_.end(), [](const Row& a, const Row& b) { return a.weight < b.weight; })
+        ->weight;
+  }
 
   // Adds a row of another summary (or of a saved one): the same key's row gains its weight, value and error
   // (`merge(V&, const V&)` adds values); used by merge().
@@ -92,7 +101,7 @@ class TopK {
       r.weight += o.weight;
       r.error += o.error;
       merge_value(r.value, o.value);
-      sift_down(heap_pos_[it->second]);
+      if (!heap_.empty()) sift_down(heap_pos_[it->second]);
       return;
     }
     const std::uint32_t i = row_of(o.key);
@@ -100,7 +109,7 @@ class TopK {
     r.error += o.error;
     r.weight += o.weight;
     merge_value(r.value, o.value);
-    sift_down(heap_pos_[i]);
+    if (!heap_.empty()) sift_down(heap_pos_[i]);
   }
   // The summary of both streams (mergeable summaries: Agarwal et al., 2012): a key missing from one side may
   // have had up to that side's floor there, which is added to its weight and error; then the heaviest
@@ -141,10 +150,7 @@ class TopK {
       const auto i = static_cast<std::uint32_t>(rows_.size());
       r.generation = 0;
       rows_.push_back(std::move(r));
-      heap_pos_.push_back(heap_.size());
-      heap_.push_back(i);
       index_.emplace(rows_.back().key, i);
-      sift_up(heap_.size() - 1);
     }
     total_ = total;
     evictions_ = ev;
@@ -156,19 +162,21 @@ class TopK {
   }
 
  private:
+  // The min-heap is made when the table first fills up (most tables never do: no cost per add until then).
+  void make_heap() {
+    heap_.resize(rows_.size());
+    heap_pos_.resize(rows_.size());
+    for (std::size_t i = 0; i < rows_.size(); ++i) {
+      heap_[i] = static_cast<std::uint32_t>(i);
+      heap_pos_[i] = i;
+    }
+    for (std::size_t p = heap_.size() / 2; p-- > 0;) sift_down(p);
+  }
   bool less(std::uint32_t a, std::uint32_t b) const noexcept { return rows_[a].weight < rows_[b].weight; }
   void swap_at(std::size_t a, std::size_t b) noexcept {
     std::swap(heap_[a], heap_[b]);
     heap_pos_[heap_[a]] = a;
     heap_pos_[heap_[b]] = b;
-  }
-  void sift_up(std::size_t p) noexcept {
-    while (p > 0) {
-      const std::size_t parent = (p - 1) / 2;
-      if (!less(heap_[p], heap_[parent])) break;
-      swap_at(p, parent);
-      p = parent;
-    }
   }
   void sift_down(std::size_t p) noexcept {
     const std::size_t n = heap_.size();
