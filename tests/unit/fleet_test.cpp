@@ -309,7 +309,7 @@ TEST(Fleet, ClientsWithNothingOpenAreForgottenAfterTheWindow) {
   k.connack(1, 1);
   for (int i = 0; i < 12000; ++i) {
     const std::string id = "other-" + std::to_string(i);
-    const auto c = static_cast<std::uint64_t>(i + 2);
+    const auto c = static_cast<std::uint64_t>(i) + 2;
     k.connect(c, id.c_str(), 100 + i * 10);
     k.connack(c, 100 + i * 10 + 1);
     k.end(c, 100 + i * 10 + 5);
