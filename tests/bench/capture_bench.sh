@@ -2,11 +2,14 @@
 # Capture benchmark: wall time and peak memory of reading large synthetic captures (100 MB and 1 GB by
 # default) with
 #   - pcap_loop                  a bare libpcap read loop (the floor: reading the file and nothing else)
-#   - mqttauth stats             output to /dev/null
+#   - mqttauth stats             output to /dev/null: single-threaded (--threads 1) and with the default
+#                                threads (one per core, at most 4)
 #   - mqttauth decode            --format jsonl, output to /dev/null
 #   - mqttauth sessions          output to /dev/null
 #   - tshark -T fields           -e mqtt.msgtype, output to /dev/null (skipped when tshark is not installed;
 #                                run once per size, not REPS times: it is slow)
+# (Suricata is not compared: Debian 12's main archive, the only one this project installs from, has no
+# suricata package.)
 # each REPS times (the median wall time is shown, with its ratio to pcap_loop, and the largest peak RSS),
 # then checks that the packets per type counted by `mqttauth stats` equal the generator's manifest exactly,
 # for each capture and for one generated with --segment-split.
@@ -142,7 +145,8 @@ for size in $SIZES; do
   LOOP_WALL=0
   echo "Running (median of $REPS) ..."
   measure pcap_loop "$REPS" "$LOOP" "$CAP"
-  measure "mqttauth stats" "$REPS" "$MQTTAUTH" stats "$CAP"
+  measure "mqttauth stats --threads 1" "$REPS" "$MQTTAUTH" stats --threads 1 "$CAP"
+  measure "mqttauth stats (threads: $(nproc), at most 4)" "$REPS" "$MQTTAUTH" stats "$CAP"
   measure "mqttauth decode --format jsonl" "$REPS" "$MQTTAUTH" decode --format jsonl "$CAP"
   measure "mqttauth sessions" "$REPS" "$MQTTAUTH" sessions "$CAP"
   if [ "$have_tshark" = 1 ]; then
