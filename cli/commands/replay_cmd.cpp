@@ -246,7 +246,6 @@ void setup_replay(CLI::App& app) {
   sub->add_option("--color", opt->color, "Colours: auto, always, never")
       ->check(CLI::IsMember({"auto", "always", "never"}));
   sub->callback([opt] {
-    opt->cap.progress = false;
     int rc = run_replay(*opt);
     if (rc != 0) throw CLI::RuntimeError(rc);
   });
