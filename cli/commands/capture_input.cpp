@@ -212,8 +212,7 @@ void add_report(InputReport& into, const InputReport& r) {
 
 void add_capture_options(CLI::App* sub, CaptureOptions& cap) {
   sub->add_option("files", cap.files, "Capture files (pcap or pcapng), read in time order; '-': standard input")
-      ->check(
-          CLI::Validator([](const std::string& f) { return f == "-" ? std::string() : CLI::ExistingPath(f); }, "PATH"));
+      ->check(capture_path_check());
   add_live_options(sub, cap);
   repeatable(sub->add_option("--port", cap.ports, "Also treat this TCP port as MQTT (repeatable; 1883 always)")
                  ->check(CLI::Range(1, 65535)));
@@ -227,6 +226,10 @@ void add_capture_options(CLI::App* sub, CaptureOptions& cap) {
                 "Conformance: a packet that breaks a rule of the spec is a decode error, not a packet with violations");
   add_max_connections_option(sub, cap);
   add_tls_keylog_option(sub, cap);
+}
+
+CLI::Validator capture_path_check() {
+  return CLI::Validator([](const std::string& f) { return f == "-" ? std::string() : CLI::ExistingPath(f); }, "PATH");
 }
 
 void add_live_options(CLI::App* sub, CaptureOptions& cap) {

@@ -63,6 +63,8 @@ inline constexpr unsigned kMaxThreads = 4;
 
 // Adds the options of the subcommands that read captures (files, --port, --dialect, ...) to `sub`.
 void add_capture_options(CLI::App* sub, CaptureOptions& cap);
+// The check of a capture file argument: an existing path, or "-" (standard input).
+CLI::Validator capture_path_check();
 // Adds -i, --filter and --follow (add_capture_options includes them).
 void add_live_options(CLI::App* sub, CaptureOptions& cap);
 // Adds --tls-keylog (add_capture_options includes it).

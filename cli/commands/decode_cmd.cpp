@@ -394,8 +394,9 @@ void setup_decode(CLI::App& app) {
       "  mqttauth decode --raw stream.bin --level 5\n"
       "Exit codes: 0 all decoded (packets that break a rule are shown with their violations), 1 decode errors, 2 usage "
       "or unreadable input, 3 truncated or corrupt capture.");
-  sub->add_option("files", opt->cap.files, "Capture files (pcap or pcapng), read in time order")
-      ->check(CLI::ExistingPath);
+  sub->add_option("files", opt->cap.files, "Capture files (pcap or pcapng), read in time order; '-': standard input")
+      ->check(capture_path_check());
+  add_live_options(sub, opt->cap);
   auto* hex = sub->add_option("--hex", opt->hex, "A byte stream as hex digits (spaces, ':' and '#' comments allowed)");
   auto* hexf = sub->add_option("--hex-file", opt->hex_file, "A text file of hex digits (same syntax as --hex)");
   auto* raw = sub->add_option("--raw", opt->raw, "A binary file holding a byte stream, or - for standard input");
@@ -433,9 +434,10 @@ void setup_decode(CLI::App& app) {
                 "shown with its violations");
   sub->callback([opt] {
     const bool stream = !opt->hex.empty() || !opt->hex_file.empty() || !opt->raw.empty();
-    if (!stream && opt->cap.files.empty())
-      throw CLI::RequiredError("capture files, or one of --hex, --hex-file, --raw");
-    if (stream && !opt->cap.files.empty()) throw CLI::ValidationError("capture files and --hex/--raw together");
+    const bool capture = !opt->cap.files.empty() || !opt->cap.interface.empty();
+    if (!stream && !capture)
+      throw CLI::RequiredError("capture files, -i INTERFACE, or one of --hex, --hex-file, --raw");
+    if (stream && capture) throw CLI::ValidationError("captures and --hex/--raw together");
     int rc;
     if (stream) {
       rc = run_decode(*opt);

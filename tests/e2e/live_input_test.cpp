@@ -102,7 +102,7 @@ TEST(LiveInput, SessionsOnAnInterfaceShowTheHandshakeWhileTheDeviceRuns) {
   EXPECT_NE(out.find("1 MQTT"), std::string::npos) << out;
 }
 
-TEST(LiveInput, StatsAndCheckOnAnInterfacePrintTotalsOnCtrlC) {
+TEST(LiveInput, DecodeStatsAndCheckOnAnInterfacePrintTotalsOnCtrlC) {
   SKIP_WITHOUT_CAPTURE();
   BrokerProcess broker(MQTTAUTH_BIN, {"--auth", "custom", "--secrets", secrets_file()}, unique_path("broker"));
   ASSERT_FALSE(broker.address.empty()) << broker.log_text();
@@ -110,6 +110,9 @@ TEST(LiveInput, StatsAndCheckOnAnInterfacePrintTotalsOnCtrlC) {
   Process stats({MQTTAUTH_BIN, "stats", "--format", "jsonl", "-i", "lo", "--port", port}, unique_path("stats-i"),
                 "capturing on '");
   Process check({MQTTAUTH_BIN, "check", "-i", "lo", "--port", port}, unique_path("check-i"), "capturing on '");
+  Process decode({MQTTAUTH_BIN, "decode", "--format", "jsonl", "-i", "lo", "--port", port}, unique_path("decode-i"),
+                 "capturing on '");
+  ASSERT_FALSE(decode.ready.empty()) << decode.log_text();
   ASSERT_FALSE(stats.ready.empty()) << stats.log_text();
   ASSERT_FALSE(check.ready.empty()) << check.log_text();
   const auto args = device(port, "dev-b", 4, 0);
@@ -117,6 +120,12 @@ TEST(LiveInput, StatsAndCheckOnAnInterfacePrintTotalsOnCtrlC) {
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   EXPECT_EQ(stats.stop(SIGINT), "exit 0");
   EXPECT_EQ(check.stop(SIGINT), "exit 0");
+  EXPECT_EQ(decode.stop(SIGINT), "exit 0");
+  // decode: every packet of the exchange, the challenge and the response told apart.
+  std::map<std::string, int> roles;
+  for (const auto& p : object_lines(decode.log_text()))
+    if (p.has("role")) ++roles[p["role"].str()];
+  EXPECT_EQ(roles, (std::map<std::string, int>{{"challenge", 1}, {"response", 1}})) << decode.log_text();
   const auto rows = object_lines(stats.log_text());
   ASSERT_EQ(rows.size(), 1u) << stats.log_text();
   EXPECT_EQ(rows[0]["packets"]["publish"]["c2s"].num(), 4.0) << stats.log_text();
