@@ -98,8 +98,7 @@ InputReport read_captures(const CaptureOptions& o, Analyzer& an) {
 
   // Progress: this run's own meter, or (-j) the one the files read at once share.
   std::shared_ptr<ProgressMeter> meter = o.meter;
-  if (!meter && loud && o.progress && !o.live() && isatty(STDERR_FILENO))
-    meter = std::make_shared<ProgressMeter>(total_size);
+  if (!meter && loud && !o.live() && isatty(STDERR_FILENO)) meter = std::make_shared<ProgressMeter>(total_size);
   std::uint64_t n = 0, reported = 0;
   auto report = [&] {
     std::uint64_t done = 0;
@@ -172,7 +171,7 @@ void ProgressMeter::add(std::uint64_t bytes) {
 void for_each_file(const CaptureOptions& o, const std::function<void(std::size_t, const CaptureOptions&)>& work) {
   const std::size_t files = o.files.size();
   std::shared_ptr<ProgressMeter> meter;
-  if (o.progress && o.shard == 0 && isatty(STDERR_FILENO)) {
+  if (o.shard == 0 && isatty(STDERR_FILENO)) {
     std::uint64_t total = 0;
     for (const auto& f : o.files) {
       struct stat st {};

@@ -33,8 +33,7 @@ struct CaptureOptions {
   std::uint32_t max_packet_size = 64u << 20;
   std::size_t max_connections = AnalyzerOptions{}.max_connections;
   std::string dialect = "auto";
-  bool strict = false;   // --strict: rule violations are decode errors
-  bool progress = true;  // on stderr, when stderr is a terminal
+  bool strict = false;  // --strict: rule violations are decode errors
   // -j N: the files are independent captures (no connection spans two files), analysed up to N at once, and
   // the results are put together in file order. 0: the files are merged in time order into one analysis.
   unsigned jobs = 0;

@@ -315,11 +315,12 @@ struct Follower {
       if (newer_than(f)) {
         // Rotated: what was written before the new file appeared is read, then the next file.
         reader.resume();
-        if (reader.next(rec) == CaptureReader::Status::record) {
+        const auto last = reader.next(rec);
+        if (last == CaptureReader::Status::record) {
           feed(rec, f.path, warned_link);
           continue;
         }
-        if (s == CaptureReader::Status::truncated) {
+        if (last == CaptureReader::Status::truncated) {
           if (loud)
             std::fprintf(stderr, "mqttauth: %s (truncated capture; the frames before it were analysed)\n",
                          reader.error().c_str());
