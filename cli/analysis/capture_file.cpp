@@ -1,19 +1,17 @@
 #include "capture_file.hpp"
 
 #include <fcntl.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <thread>
 
 namespace mqttauth::cli {
 namespace {
 
-constexpr std::size_t kBlock = 1 << 20;          // read size
+constexpr std::size_t kBlock = 1 << 20;          // read size (a buffer that stays in the caches)
 constexpr std::size_t kWindow = 4u << 20;        // mapped window
 constexpr std::uint32_t kMaxRecord = 64u << 20;  // larger records are taken as corruption
 constexpr std::uint32_t kPcapngShb = 0x0A0D0D0A;
@@ -25,106 +23,8 @@ std::string at(std::uint64_t frame, std::uint64_t offset) {
 
 }  // namespace
 
-std::shared_ptr<SharedMapping> SharedMapping::map(const std::string& path, unsigned readers) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return nullptr;
-  struct stat st {};
-  void* m = MAP_FAILED;
-  if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0)
-    m = mmap(nullptr, static_cast<std::size_t>(st.st_size), PROT_READ, MAP_PRIVATE, fd, 0);
-  ::close(fd);  // the mapping stays
-  if (m == MAP_FAILED) return nullptr;
-  madvise(m, static_cast<std::size_t>(st.st_size), MADV_SEQUENTIAL);
-  return std::shared_ptr<SharedMapping>(
-      new SharedMapping(static_cast<const std::uint8_t*>(m), static_cast<std::uint64_t>(st.st_size), readers));
-}
-
-SharedMapping::SharedMapping(const std::uint8_t* base, std::uint64_t size, unsigned readers)
-    : base_(base), size_(size), pos_(std::max(readers, 1u)) {}
-
-SharedMapping::~SharedMapping() { munmap(const_cast<std::uint8_t*>(base_), static_cast<std::size_t>(size_)); }
-
-void SharedMapping::reached(unsigned reader, std::uint64_t offset) noexcept {
-  if (reader >= pos_.size()) return;
-  pos_[reader].store(offset, std::memory_order_relaxed);
-  auto lowest = [&] {
-    std::uint64_t low = offset;
-    for (const auto& p : pos_) low = std::min(low, p.load(std::memory_order_relaxed));
-    return low;
-  };
-  // A reader far ahead of the slowest waits for it: the pages between them stay mapped (in the RSS).
-  constexpr std::uint64_t kMaxLead = 16u << 20;
-  std::uint64_t low = lowest();
-  while (offset != UINT64_MAX && offset - low > kMaxLead) {
-    std::this_thread::sleep_for(std::chrono::microseconds(50));
-    low = lowest();
-  }
-  static const std::uint64_t page = static_cast<std::uint64_t>(sysconf(_SC_PAGESIZE));
-  low = std::min(low, size_) & ~(page - 1);
-  std::lock_guard lk(mu_);
-  if (low <= released_) return;
-  madvise(const_cast<std::uint8_t*>(base_) + released_, static_cast<std::size_t>(low - released_), MADV_DONTNEED);
-  released_ = low;
-}
-
 CaptureReader::~CaptureReader() {
-  if (shared_) shared_->reached(shared_reader_, UINT64_MAX);  // done: it holds no page back
-  unmap();
   if (f_) std::fclose(f_);
-}
-
-void CaptureReader::unmap() noexcept {
-  if (map_) munmap(map_, map_len_);
-  map_ = nullptr;
-  map_len_ = 0;
-}
-
-// Maps the window that starts at the page of the next unread byte and holds at least `need` bytes (as far as
-// the file goes). Mapping instead of reading saves copying every byte (8% of `stats`).
-bool CaptureReader::fill_mapped(std::size_t need) {
-  if (len_ - pos_ >= need) return true;
-  if (shared_) {
-    if (data_ != shared_->data()) {  // the first fill
-      data_ = shared_->data();
-      len_ = static_cast<std::size_t>(shared_->size());
-      pos_ = static_cast<std::size_t>(consumed_);
-      prefetched_ = 0;
-      if (len_ - pos_ >= need) return true;
-    }
-    // The end of the shared mapping: a file that grew since is read on from a window of its own.
-    shared_->reached(shared_reader_, UINT64_MAX);
-    shared_.reset();
-    data_ = nullptr;
-    pos_ = len_ = 0;
-  }
-  struct stat st {};
-  if (fstat(fileno(f_), &st) == 0 && static_cast<std::uint64_t>(st.st_size) > file_size_)
-    file_size_ = static_cast<std::uint64_t>(st.st_size);  // the file grew (a capture still being written)
-  if (map_off_ + len_ >= file_size_) return false;        // already mapped to the end
-  static const std::uint64_t page = static_cast<std::uint64_t>(sysconf(_SC_PAGESIZE));
-  const std::uint64_t start = consumed_ & ~(page - 1);
-  const std::uint64_t end =
-      std::min<std::uint64_t>(file_size_, std::max<std::uint64_t>(start + kWindow, consumed_ + need));
-  unmap();
-  void* m = mmap(nullptr, static_cast<std::size_t>(end - start), PROT_READ, MAP_PRIVATE, fileno(f_),
-                 static_cast<off_t>(start));
-  if (m == MAP_FAILED) {
-    // Read from here on instead.
-    mapped_ = false;
-    data_ = nullptr;
-    pos_ = len_ = 0;
-    if (fseeko(f_, static_cast<off_t>(consumed_), SEEK_SET) != 0) eof_ = true;
-    return fill(need);
-  }
-  madvise(m, static_cast<std::size_t>(end - start), MADV_SEQUENTIAL);
-  map_ = m;
-  map_len_ = static_cast<std::size_t>(end - start);
-  map_off_ = start;
-  data_ = static_cast<const std::uint8_t*>(m);
-  prefetched_ = 0;
-  len_ = map_len_;
-  pos_ = static_cast<std::size_t>(consumed_ - start);
-  return len_ - pos_ >= need;
 }
 
 CaptureReader::Status CaptureReader::fail(Status s, std::string msg) {
@@ -134,7 +34,6 @@ CaptureReader::Status CaptureReader::fail(Status s, std::string msg) {
 
 bool CaptureReader::refill(std::size_t need) {
   if (len_ - pos_ >= need) return true;
-  if (mapped_) return fill_mapped(need);
   if (pos_ > 0) {
     std::memmove(buf_.data(), data_ + pos_, len_ - pos_);
     len_ -= pos_;
@@ -184,12 +83,9 @@ bool CaptureReader::open(const std::string& path) {
       return false;
     }
     file_size_ = static_cast<std::uint64_t>(st.st_size);
-    mapped_ = S_ISREG(st.st_mode) && file_size_ > 0;
   }
-  if (!mapped_) {
-    buf_.resize(kBlock);
-    data_ = buf_.data();
-  }
+  buf_.resize(kBlock);
+  data_ = buf_.data();
   if (!fill(4)) {
     error_ = len_ == 0 ? path + ": empty file, not a capture"
                        : path + ": not a capture file (" + std::to_string(len_) + " bytes, too short for a header)";
@@ -225,15 +121,7 @@ void CaptureReader::resume() noexcept {
   if (f_) std::clearerr(f_);
 }
 
-void CaptureReader::report_position(std::uint64_t offset) noexcept {
-  constexpr std::uint64_t kReportStep = 4u << 20;  // how often (bytes) pages are given back
-  next_report_ = consumed_ + kReportStep;
-  shared_->reached(shared_reader_, offset);
-}
-
 CaptureReader::Status CaptureReader::next(CaptureRecord& rec) {
-  // The bytes before the record returned last are no longer needed (it is valid until this call).
-  if (shared_ && consumed_ >= next_report_) report_position(rec.file_offset);
   if (format_ == Format::pcap) return next_pcap(rec);
   if (format_ == Format::pcapng) return next_pcapng(rec);
   return Status::end;

@@ -6,11 +6,9 @@
 // its link type, and every problem the file name, frame number and byte offset.
 #pragma once
 
-#include <atomic>
 #include <cstdint>
 #include <cstdio>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
@@ -39,33 +37,6 @@ struct CaptureRecord {
   std::span<const std::uint8_t> data;  // the captured bytes (caplen), valid until the next call
 };
 
-// One mapping of a whole capture file for several readers of it at once (the threads of `stats
-// --threads`, which each read the whole file): its pages are mapped once for all of them rather than once
-// per reader (the page faults were a sixth of the run time), and given back when every reader has passed
-// them, so that the peak RSS does not grow with the file.
-class SharedMapping {
- public:
-  // nullptr when the file cannot be mapped (not a regular file, empty, unreadable): the readers then read
-  // it on their own and report the problem.
-  static std::shared_ptr<SharedMapping> map(const std::string& path, unsigned readers);
-  SharedMapping(const SharedMapping&) = delete;
-  SharedMapping& operator=(const SharedMapping&) = delete;
-  ~SharedMapping();
-
-  const std::uint8_t* data() const noexcept { return base_; }
-  std::uint64_t size() const noexcept { return size_; }
-  // Reader `reader` no longer needs the bytes before `offset`.
-  void reached(unsigned reader, std::uint64_t offset) noexcept;
-
- private:
-  SharedMapping(const std::uint8_t* base, std::uint64_t size, unsigned readers);
-  const std::uint8_t* base_;
-  std::uint64_t size_;
-  std::vector<std::atomic<std::uint64_t>> pos_;  // per reader
-  std::mutex mu_;
-  std::uint64_t released_ = 0;  // pages before this offset were given back
-};
-
 class CaptureReader {
  public:
   enum class Format : std::uint8_t { unknown, pcap, pcapng };
@@ -83,11 +54,6 @@ class CaptureReader {
 
   // Opens and checks the file header ("-": standard input). On failure returns false and sets error() ("not a capture file", ...).
   bool open(const std::string& path);
-  // Before open(): read the file from `m` (a mapping of the same file) as its reader number `reader`.
-  void share(std::shared_ptr<SharedMapping> m, unsigned reader) noexcept {
-    shared_ = std::move(m);
-    shared_reader_ = reader;
-  }
   Status next(CaptureRecord& rec);
   // After `end` or `truncated` at the end of a file that is still being written: the next call to next()
   // reads on from the same record, with what was appended since.
@@ -152,23 +118,14 @@ class CaptureReader {
   std::uint32_t link_type_ = 0;  // pcap
   std::uint32_t snaplen_ = 0;
   std::vector<Interface> ifaces_;  // pcapng: of the current section
-  // Regular files are mapped a window at a time (no copy; the peak RSS stays about one window whatever the
-  // file size); pipes and anything mmap refuses are read into buf_.
-  bool fill_mapped(std::size_t need);
-  void unmap() noexcept;
+  // Every input is read into buf_, a block at a time. (Mapping the file instead saves copying it but costs more:
+  // a page fault or a mapping per page, and the analysis then reads each byte from memory rather than from the
+  // caches the copy left it in: `stats` took 30% longer.)
   std::vector<std::uint8_t> buf_;
-  const std::uint8_t* data_ = nullptr;  // buf_.data(), or the mapped window
-  bool mapped_ = false;
-  std::shared_ptr<SharedMapping> shared_;  // data_ is its mapping while set
-  unsigned shared_reader_ = 0;
-  std::uint64_t next_report_ = 0;  // consumed_ at which to tell shared_ where this reader is
-  void report_position(std::uint64_t offset) noexcept;
-  void* map_ = nullptr;
-  std::size_t map_len_ = 0;
-  std::uint64_t map_off_ = 0;      // file offset of data_[0] when mapped
-  std::size_t pos_ = 0, len_ = 0;  // unread bytes are data_[pos_, len_)
-  std::size_t prefetched_ = 0;     // data_[.., prefetched_) has been prefetched (0 after data_ changes)
-  std::uint64_t consumed_ = 0;     // file offset of buf_[pos_]
+  const std::uint8_t* data_ = nullptr;  // buf_.data()
+  std::size_t pos_ = 0, len_ = 0;       // unread bytes are data_[pos_, len_)
+  std::size_t prefetched_ = 0;          // data_[.., prefetched_) has been prefetched (0 after data_ changes)
+  std::uint64_t consumed_ = 0;          // file offset of buf_[pos_]
   std::uint64_t file_size_ = 0;
   std::uint64_t frame_ = 0;
   bool eof_ = false;

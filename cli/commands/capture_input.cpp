@@ -79,7 +79,6 @@ InputReport read_captures(const CaptureOptions& o, Analyzer& an) {
   for (const auto& f : o.files) {
     auto s = std::make_unique<Source>();
     s->name = f;
-    if (o.shared_map && o.files.size() == 1) s->reader.share(o.shared_map, o.shard);
     if (!s->reader.open(f)) {
       ++r.unreadable;
       if (loud) std::fprintf(stderr, "mqttauth: %s\n", s->reader.error().c_str());

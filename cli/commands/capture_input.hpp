@@ -42,8 +42,6 @@ struct CaptureOptions {
   unsigned threads = 1;
   // This reader is shard `shard` of `threads`: only shard 0 reports problems of the input on stderr.
   unsigned shard = 0;
-  // With threads and one file: the mapping of it that every shard's reader shares.
-  std::shared_ptr<SharedMapping> shared_map;
   // --topic: MQTT topic filters (topic_filter.hpp); empty: every topic.
   std::vector<std::string> topics;
   // -j: the progress display that the files read at once share (set by for_each_file).

@@ -79,11 +79,12 @@ FlowAudit::Step FlowAudit::step(const Packet& p, Direction dir, std::uint8_t lev
 
 FlowAudit::Step FlowAudit::on_publish(const Publish& p, Side& s, std::uint8_t level, std::uint64_t ref_id,
                                       std::int64_t ts_ns) {
-  if (p.qos == 0 || p.qos > 2) return {};  // QoS 3 is a violation (bad_qos) with no flow to follow
+  // The topic's hash for every PUBLISH, hashed once here: the fleet model and the stats tables reuse it.
   Step st;
   const std::uint64_t th = topic_hash(p.topic);
+  st.topic = th;
+  if (p.qos == 0 || p.qos > 2) return st;  // QoS 3 is a violation (bad_qos) with no flow to follow
   const std::uint64_t dg = publish_digest(th, p.payload);
-  st.topic = th;  // (the fleet model reuses both)
   st.digest = dg;
   if (Flight* it = s.flights.find(p.packet_id)) {
     Flight& f = *it;

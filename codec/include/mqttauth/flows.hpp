@@ -54,7 +54,8 @@ class FlowAudit {
   struct Step {
     std::uint8_t bits = 0;
     std::optional<std::uint64_t> related;  // PacketRef::id
-    // PUBACK, PUBREC, PUBCOMP that move a flow on: the time since its PUBLISH, and topic_hash() of its topic.
+    // PUBACK, PUBREC, PUBCOMP that move a flow on: the time since its PUBLISH, and topic_hash() of its topic;
+    // of a PUBLISH: topic_hash() of its topic.
     std::int64_t latency_ns = -1;
     std::uint64_t topic = 0;
     std::uint64_t digest = 0;  // of a QoS 1/2 PUBLISH: publish_digest() (0: not computed)

@@ -94,7 +94,8 @@ struct Observation {
   std::optional<std::uint64_t> flow_related;
   std::optional<std::uint64_t> keep_alive_related;
   // An acknowledgement that moves a PUBLISH on (PUBACK, PUBREC, PUBCOMP): the time since that PUBLISH (-1:
-  // none), and the topic_hash() of its topic; of a QoS 1/2 PUBLISH, its topic_hash() (0: not computed).
+  // none), and the topic_hash() of its topic; of a PUBLISH, its topic_hash() (0: not computed, e.g. when the
+  // direction is unknown).
   std::int64_t ack_latency_ns = -1;
   std::uint64_t ack_topic = 0;
   std::uint64_t publish_digest = 0;  // of a QoS 1/2 PUBLISH: publish_digest() (0: not computed)
