@@ -330,8 +330,13 @@ void Fleet::on_client_publish(std::uint64_t id, const Publish& p, std::uint64_t 
       ++counts_.bounds_hit;
     }
   }
-  if (pending_.empty()) pending_.resize(kMaxPending);
-  pending_[dg & (kMaxPending - 1)] = Pending{ref.ts_ns, ref.id, id, dg};
+  if (pending_.empty()) {
+    pending_.resize(kMaxPending);
+    pending_at_.assign(kMaxPending, 0);
+  }
+  const std::uint32_t pos = pending_next_++ & (kMaxPending - 1);
+  pending_[pos] = Pending{ref.ts_ns, ref.id, id, dg};
+  pending_at_[dg & (kMaxPending - 1)] = pos + 1;
 }
 
 void Fleet::on_server_publish(std::uint64_t id, const Publish& p, std::uint64_t dg, const PacketRef& ref,
@@ -365,7 +370,9 @@ void Fleet::on_server_publish(std::uint64_t id, const Publish& p, std::uint64_t 
   }
   // A delivery: the latest client PUBLISH of the same digest within the window.
   if (pending_.empty()) return;
-  const Pending& q = pending_[dg & (kMaxPending - 1)];
+  const std::uint32_t at = pending_at_[dg & (kMaxPending - 1)];
+  if (at == 0) return;
+  const Pending& q = pending_[at - 1];
   if (q.digest != dg || q.frame == 0 || q.ts > ref.ts_ns || ref.ts_ns - q.ts > opts_.delivery_window_ns) return;
   const Pending* best = &q;
   if (!best) return;

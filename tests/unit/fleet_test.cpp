@@ -317,3 +317,41 @@ TEST(Fleet, ClientsWithNothingOpenAreForgottenAfterTheWindow) {
   k.connect(50000, "keeper", 200000, 2);
   EXPECT_EQ(k.connack(50000, 200001).fleet.bits, fleet::client_takeover);
 }
+
+TEST(Fleet, DeliveriesMatchOnlyTheirOwnRecentPublishAndTheOldestAreForgotten) {
+  // 70,000 distinct client messages within the delivery window: more than the kMaxPending the model
+  // remembers. A copy sent to a subscriber matches its own PUBLISH (each payload differs) or nothing: the
+  // newest always; of the last kMaxPending most (a newer message whose digest shares an index slot hides an
+  // older one: about 1 - 1/e kept); of those before them none (the ring forgot them).
+  Net n;
+  n.connect(1, "pub", 0);
+  n.connack(1, 1);
+  n.connect(2, "sub", 2);
+  n.connack(2, 3);
+  constexpr int kMessages = 70000;
+  const int first_kept = kMessages - static_cast<int>(Fleet::kMaxPending);
+  std::vector<std::uint64_t> frames;
+  for (int i = 0; i < kMessages; ++i) {
+    n.publish(1, Direction::c2s, "t/x", "m" + std::to_string(i), 10);
+    frames.push_back(n.frame);
+  }
+  std::uint64_t matched = 0, recent = 0;
+  for (int i = 0; i < kMessages; i += 7) {
+    const Observation ob = n.publish(2, Direction::s2c, "t/x", "m" + std::to_string(i), 20);
+    if (ob.fleet.delivered_from) {
+      ++matched;
+      EXPECT_EQ(*ob.fleet.delivered_from, frames[static_cast<std::size_t>(i)]) << i;
+      EXPECT_EQ(ob.fleet.delivery_ns, 10 * kMs) << i;
+    }
+    if (i < first_kept) {
+      EXPECT_FALSE(ob.fleet.delivered_from) << i;
+    } else {
+      ++recent;
+    }
+  }
+  EXPECT_GT(matched, recent / 2);
+  EXPECT_LT(matched, recent * 3 / 4);
+  const Observation last = n.publish(2, Direction::s2c, "t/x", "m" + std::to_string(kMessages - 1), 20);
+  EXPECT_EQ(last.fleet.delivered_from, frames.back());
+  EXPECT_EQ(n.fleet.counts().deliveries, matched + 1);
+}

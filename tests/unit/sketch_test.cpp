@@ -1,15 +1,19 @@
 // The bounded summaries of long captures (sketch.hpp): the heaviest keys and the number of distinct keys,
-// exact while small, within their documented bounds beyond, and mergeable.
+// exact while small, within their documented bounds beyond, and mergeable; and the byte scans of every
+// PUBLISH (the hash they use, topic names, UTF-8), checked against their definitions.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <map>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "mqttauth/sketch.hpp"
+#include "mqttauth/topic.hpp"
+#include "mqttauth/utf8.hpp"
 
 using namespace mqttauth;
 
@@ -154,4 +158,62 @@ TEST(TopK, ManyLightKeysDoNotTakeTheRowsOverOnEveryMessage) {
     ASSERT_TRUE(w.count(key)) << key;
     EXPECT_LE(w.at(key), 2100u) << key;
   }
+}
+
+TEST(FastHash, TheLastBytesLoadedInPiecesHashAsTheBytewiseDefinition) {
+  // fast_hash() loads a key's last n % 8 bytes with fixed-size (overlapping) loads; the value must stay that of
+  // its definition (the bytes copied into a zeroed word), which saved summaries (stats merge_state) depend on.
+  auto reference = [](std::string_view s) {
+    std::uint64_t h = 0x9E3779B97F4A7C15ull ^ s.size();
+    std::size_t i = 0;
+    for (; i + 8 <= s.size(); i += 8) {
+      std::uint64_t w;
+      std::memcpy(&w, s.data() + i, 8);
+      h = (h ^ w) * 0xFF51AFD7ED558CCDull;
+      h ^= h >> 32;
+    }
+    std::uint64_t w = 0;
+    for (std::size_t k = 0; i + k < s.size(); ++k) w |= std::uint64_t{static_cast<unsigned char>(s[i + k])} << (8 * k);
+    h = (h ^ w) * 0xC4CEB9FE1A85EC53ull;
+    return h ^ (h >> 29);
+  };
+  std::mt19937_64 rng(3);
+  for (std::size_t n = 0; n <= 40; ++n)
+    for (int t = 0; t < 20; ++t) {
+      std::string s(n, '\0');
+      for (char& c : s) c = static_cast<char>(rng());
+      EXPECT_EQ(fast_hash(s), reference(s)) << n;
+    }
+  EXPECT_EQ(fast_hash("devices/sensor-016938/telemetry"), reference("devices/sensor-016938/telemetry"));
+}
+
+TEST(TopicName, WildcardsAnywhereAreFoundWhateverTheLength) {
+  for (std::size_t n = 1; n <= 40; ++n) {
+    std::string s(n, 'a');
+    EXPECT_TRUE(valid_topic_name(s)) << n;
+    for (std::size_t at = 0; at < n; ++at)
+      for (char w : {'+', '#'}) {
+        std::string t = s;
+        t[at] = w;
+        EXPECT_FALSE(valid_topic_name(t)) << n << " " << at << " " << w;
+      }
+  }
+  EXPECT_FALSE(valid_topic_name(""));
+  EXPECT_TRUE(valid_topic_name(std::string("a\x80+b", 2)));  // (a view that stops before the '+')
+}
+
+TEST(Utf8, TheShortTailOfALongStringIsCheckedAsTheRest) {
+  for (std::size_t n = 8; n <= 24; ++n)
+    for (std::size_t at = 0; at < n; ++at) {
+      std::string s(n, 'a');
+      s[at] = '\0';
+      EXPECT_FALSE(valid_mqtt_utf8(reinterpret_cast<const std::uint8_t*>(s.data()), s.size())) << n << " " << at;
+      EXPECT_TRUE(valid_utf8(reinterpret_cast<const std::uint8_t*>(s.data()), s.size())) << n << " " << at;
+      s[at] = '\xC3';  // a lead byte with no continuation
+      EXPECT_FALSE(valid_utf8(reinterpret_cast<const std::uint8_t*>(s.data()), s.size())) << n << " " << at;
+      if (at + 1 < n) {
+        s[at + 1] = '\xA9';  // U+00E9
+        EXPECT_TRUE(valid_mqtt_utf8(reinterpret_cast<const std::uint8_t*>(s.data()), s.size())) << n << " " << at;
+      }
+    }
 }

@@ -9,16 +9,34 @@
 namespace mqttauth {
 
 inline std::uint64_t fast_hash(std::string_view s) noexcept {
-  std::uint64_t h = 0x9E3779B97F4A7C15ull ^ s.size();
+  const std::size_t n = s.size();
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  std::uint64_t h = 0x9E3779B97F4A7C15ull ^ n;
   std::size_t i = 0;
-  for (; i + 8 <= s.size(); i += 8) {
+  for (; i + 8 <= n; i += 8) {
     std::uint64_t w;
-    std::memcpy(&w, s.data() + i, 8);
+    std::memcpy(&w, p + i, 8);
     h = (h ^ w) * 0xFF51AFD7ED558CCDull;
     h ^= h >> 32;
   }
+  // The last n % 8 bytes as a little-endian word (zero above them), by fixed-size loads: a memcpy of a
+  // variable length was a library call per key.
+  const std::size_t rem = n - i;
   std::uint64_t w = 0;
-  if (i < s.size()) std::memcpy(&w, s.data() + i, s.size() - i);
+  if (rem != 0) {
+    if (n >= 8) {
+      std::memcpy(&w, p + n - 8, 8);
+      w >>= 8 * (8 - rem);
+    } else if (rem >= 4) {
+      std::uint32_t lo, hi;
+      std::memcpy(&lo, p, 4);
+      std::memcpy(&hi, p + rem - 4, 4);
+      w = lo | (std::uint64_t{hi} << (8 * (rem - 4)));
+    } else {
+      w = std::uint64_t{p[0]} | (std::uint64_t{p[rem / 2]} << (8 * (rem / 2))) |
+          (std::uint64_t{p[rem - 1]} << (8 * (rem - 1)));
+    }
+  }
   h = (h ^ w) * 0xC4CEB9FE1A85EC53ull;
   return h ^ (h >> 29);
 }

@@ -21,6 +21,12 @@ inline bool utf8_tail(const std::uint8_t* s, std::size_t n, std::size_t i, bool 
       i += 8;
     }
     if (i >= n) break;
+    if (i + 8 > n && n >= 8) {  // fewer than 8 left: the last 8 at once (overlapping) when they are ASCII
+      std::uint64_t w;
+      std::memcpy(&w, s + n - 8, 8);
+      if (!(w & 0x8080808080808080ull) && (allow_nul || !((w - 0x0101010101010101ull) & ~w & 0x8080808080808080ull)))
+        return true;
+    }
     std::uint8_t c = s[i];
     if (c < 0x80) {
       if (c == 0 && !allow_nul) return false;
