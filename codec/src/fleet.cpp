@@ -389,16 +389,27 @@ void Fleet::on_ack(Conn& c, const Observation& ob) {
   if (!c.ack) c.ack = &ack_client_.slot(c.client_id.empty() ? std::string_view("(unknown)") : c.client_id);
   ack_client_.add(*c.ack, ob.ack_latency_ns);
   if (!c.ack_topic_slot || c.ack_topic != ob.ack_topic) {  // (a device acknowledged on one topic after another)
-    auto it = topics_.find(ob.ack_topic);
-    if (it != topics_.end()) {
-      if (!it->second.ack) it->second.ack = &ack_topic_.slot(it->second.name);
-      c.ack_topic_slot = it->second.ack;
-    } else {
-      c.ack_topic_slot = &ack_topic_.slot(kOther);
-    }
+    c.ack_topic_slot = &ack_topic_slot(ob.ack_topic);
     c.ack_topic = ob.ack_topic;
   }
   c.ack_topic_slot->add(ob.ack_latency_ns);  // (ack_topic_.all() would repeat ack_client_'s)
+}
+
+LatencySamples& Fleet::ack_topic_slot(std::uint64_t hash) {
+  if (ack_topics_.empty()) ack_topics_.resize(4096);
+  AckTopic& a = ack_topics_[hash & (ack_topics_.size() - 1)];
+  if (a.slot && a.hash == hash) return *a.slot;
+  LatencySamples* slot;
+  if (auto it = topics_.find(hash); it != topics_.end()) {
+    if (!it->second.ack) it->second.ack = &ack_topic_.slot(it->second.name);
+    slot = it->second.ack;
+  } else {
+    slot = &ack_topic_.slot(kOther);
+    // A topic not noted yet may be later (then it gets a slot of its own): remembered only once none can be.
+    if (topics_.size() < kMaxTopics) return *slot;
+  }
+  a = AckTopic{hash, slot};  // (slots stay where they are: ack_topic_ only grows)
+  return *slot;
 }
 
 void Fleet::note_topic(std::uint64_t hash, std::string_view topic) {

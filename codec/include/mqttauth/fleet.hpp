@@ -276,6 +276,7 @@ class Fleet {
   Client& client(const std::string& id, std::int64_t ts);
   void expire(std::int64_t now);
   void note_topic(std::uint64_t hash, std::string_view topic);
+  LatencySamples& ack_topic_slot(std::uint64_t hash);
   void count(const FleetStep& st);
 
   FleetOptions opts_;
@@ -301,6 +302,14 @@ class Fleet {
   };
   std::unordered_map<std::uint64_t, Topic> topics_;  // by topic hash
   std::array<std::uint64_t, 1024> noted_{};          // topic hashes noted lately (note_topic)
+  // The latency slot of a topic hash, direct-mapped (ack_topic_slot): an acknowledgement's topic is found here
+  // without a lookup in topics_ (or, past kMaxTopics, in ack_topic_ for "(other)"): 13% of `stats` on a fleet
+  // with more topics than kMaxTopics, a miss in both maps per acknowledgement.
+  struct AckTopic {
+    std::uint64_t hash = 0;
+    LatencySamples* slot = nullptr;
+  };
+  std::vector<AckTopic> ack_topics_;  // 4,096, made at the first acknowledgement
   LatencyTable ack_client_{4096, 128, false}, ack_topic_{4096, 256}, delivery_topic_{4096, 256};
   Counts counts_;
 };
