@@ -12,7 +12,6 @@ namespace mqttauth::cli {
 namespace {
 
 constexpr std::size_t kBlock = 1 << 20;          // read size (a buffer that stays in the caches)
-constexpr std::size_t kWindow = 4u << 20;        // mapped window
 constexpr std::uint32_t kMaxRecord = 64u << 20;  // larger records are taken as corruption
 constexpr std::uint32_t kPcapngShb = 0x0A0D0D0A;
 constexpr std::uint32_t kByteOrderMagic = 0x1A2B3C4D;
