@@ -330,13 +330,17 @@ void Fleet::on_client_publish(std::uint64_t id, const Publish& p, std::uint64_t 
       ++counts_.bounds_hit;
     }
   }
-  if (pending_.empty()) {
-    pending_.resize(kMaxPending);
-    pending_at_.assign(kMaxPending, 0);
+  if (pending_next_ >= pending_.size() && pending_.size() < kMaxPending) {
+    // Full before it wrapped: twice the size (from 4,096), the index made again from the ring, oldest first
+    // (so the newest of a slot wins, as when they came). A short capture does not pay for the whole table.
+    pending_.resize(pending_.empty() ? 4096 : 2 * pending_.size());
+    pending_at_.assign(pending_.size(), 0);
+    for (std::uint32_t i = 0; i < pending_next_; ++i)
+      pending_at_[pending_[i].digest & (pending_at_.size() - 1)] = i + 1;
   }
-  const std::uint32_t pos = pending_next_++ & (kMaxPending - 1);
+  const auto pos = static_cast<std::uint32_t>(pending_next_++ & (pending_.size() - 1));
   pending_[pos] = Pending{ref.ts_ns, ref.id, id, dg};
-  pending_at_[dg & (kMaxPending - 1)] = pos + 1;
+  pending_at_[dg & (pending_at_.size() - 1)] = pos + 1;
 }
 
 void Fleet::on_server_publish(std::uint64_t id, const Publish& p, std::uint64_t dg, const PacketRef& ref,
@@ -370,7 +374,7 @@ void Fleet::on_server_publish(std::uint64_t id, const Publish& p, std::uint64_t 
   }
   // A delivery: the latest client PUBLISH of the same digest within the window.
   if (pending_.empty()) return;
-  const std::uint32_t at = pending_at_[dg & (kMaxPending - 1)];
+  const std::uint32_t at = pending_at_[dg & (pending_at_.size() - 1)];
   if (at == 0) return;
   const Pending& q = pending_[at - 1];
   if (q.digest != dg || q.frame == 0 || q.ts > ref.ts_ns || ref.ts_ns - q.ts > opts_.delivery_window_ns) return;

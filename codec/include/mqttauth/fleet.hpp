@@ -284,7 +284,7 @@ class Fleet {
   std::unordered_map<std::string, Client> clients_;
   std::size_t sweep_at_ = 4096;  // clients_.size() at which the next sweep is due
   // The clients' recent PUBLISH: the last kMaxPending in a ring, written in order, and found by digest through
-  // a direct-mapped index of ring places (both allocated at the first one). A newer message whose digest falls
+  // a direct-mapped index of ring places (both growing from 4,096 to kMaxPending as the first messages come). A newer message whose digest falls
   // in the same index slot hides an older one, and the ring forgets a message kMaxPending messages later (so a
   // delivery may go unmatched under heavy load; never matched wrongly, the digest is compared). No allocation
   // per message, and one random write per message to a 256 KiB index: the 2 MiB table written at random it

@@ -41,11 +41,10 @@ class TopK {
     std::uint32_t generation = 0;
   };
   static constexpr std::uint32_t npos = UINT32_MAX;
+  // (The rows are reserved, untouched until used; the index grows with them.)
   explicit TopK(std::size_t capacity = 2048) : capacity_(std::max<std::size_t>(capacity, 1)) {
     rows_.reserve(capacity_);
-    std::size_t n = 16;
-    while (n < 2 * capacity_) n *= 2;
-    slots_.assign(n, Slot{});
+    slots_.assign(16, Slot{});
   }
   TopK(const TopK&) = delete;
   TopK& operator=(const TopK&) = delete;
@@ -229,6 +228,10 @@ class TopK {
   std::uint32_t append(std::string_view key, std::uint64_t hash) {
     const auto i = static_cast<std::uint32_t>(rows_.size());
     rows_.push_back(Row{std::string(key), V{}, 0, 0, hash, 0});
+    if (2 * rows_.size() > slots_.size()) {  // at most half full: twice the slots, every row indexed again
+      slots_.assign(2 * slots_.size(), Slot{});
+      for (std::uint32_t r = 0; r + 1 < rows_.size(); ++r) index(r, rows_[r].hash);
+    }
     index(i, hash);
     return i;
   }
