@@ -4,6 +4,7 @@
 #include "output.hpp"
 #include "mqttauth/topic.hpp"
 
+#include <malloc.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -63,6 +64,16 @@ void report_problem(Source& s, CaptureReader::Status st, InputReport& r, bool lo
 }  // namespace
 
 InputReport read_captures(const CaptureOptions& o, Analyzer& an) {
+  // While captures are read, freed memory stays in the heap for the next connection instead of going back to
+  // the system at once (a packet's reassembly buffer, a connection's tables): given back and taken again,
+  // every page of it faulted in anew, 5% of `stats` on 100 MB. Peak RSS is unchanged; what is kept is what was
+  // in use at the peak. (Only here: the broker gives memory back as connections go.)
+  static const bool kept = [] {
+    mallopt(M_TRIM_THRESHOLD, 64 << 20);
+    mallopt(M_MMAP_THRESHOLD, 64 << 20);
+    return true;
+  }();
+  (void)kept;
   if (o.live()) Out::set_immediate(true);
   if (!o.interface.empty()) return read_interface(o, an);
   if (o.follow) return read_followed(o, an);
