@@ -152,7 +152,7 @@ void Fleet::observe_into(std::uint64_t conn, std::uint64_t peer, const Decoded& 
   const bool c2s = ob.dir == Direction::c2s;
   if (const auto* pub = std::get_if<Publish>(&p)) {
     // The flow audit hashed the topic already (and the payload of a QoS 1/2 PUBLISH).
-    const std::uint64_t th = ob.ack_latency_ns < 0 && ob.ack_topic ? ob.ack_topic : topic_hash(pub->topic);
+    const std::uint64_t th = ob.topic_hash_of(*pub);
     const std::uint64_t dg =
         ob.ack_latency_ns < 0 && ob.publish_digest ? ob.publish_digest : digest_of(th, pub->payload);
     if (pub->qos > 0 && c2s) note_topic(th, pub->topic);

@@ -99,6 +99,10 @@ struct Observation {
   std::int64_t ack_latency_ns = -1;
   std::uint64_t ack_topic = 0;
   std::uint64_t publish_digest = 0;  // of a QoS 1/2 PUBLISH: publish_digest() (0: not computed)
+  // topic_hash() of this PUBLISH's topic: the flow audit's, or computed when it did not hash it.
+  std::uint64_t topic_hash_of(const Publish& p) const noexcept {
+    return ack_latency_ns < 0 && ack_topic ? ack_topic : topic_hash(p.topic);
+  }
   // The model across connections (fleet.hpp), when the caller feeds one: filled in by the caller.
   FleetStep fleet;
 };
