@@ -170,9 +170,7 @@ class StatsSink final : public AnalyzerSink {
       if (r.set && r.conn == key && topics.top.row(r.row).generation == r.gen && r.topic == p->topic) {
         topics.add(r.row, bytes, m.ts_ns);
       } else {
-        // (The flow audit hashed the topic: ack_topic of a PUBLISH.)
-        const std::uint64_t h = ob.ack_latency_ns < 0 && ob.ack_topic ? ob.ack_topic : topic_hash(p->topic);
-        const std::uint32_t i = topics.count(p->topic, h, bytes, m.ts_ns);
+        const std::uint32_t i = topics.count(p->topic, ob.topic_hash_of(*p), bytes, m.ts_ns);
         r.set = i != TopK<Volume>::npos;
         if (r.set) {
           r.conn = key;
@@ -184,11 +182,14 @@ class StatsSink final : public AnalyzerSink {
       if (dir == Direction::c2s) {
         // The client's row by the same kind of cache, by connection (its handshakes are not read again: they
         // are far away in memory, and it was 6% of the time).
-        const std::size_t n = c.session->handshakes().size();
+        const auto& hs = c.session->handshakes();
+        auto client_id = [&] {
+          return hs.empty() ? std::string_view("(unknown)") : std::string_view(hs.back().client_id);
+        };
+        const std::size_t n = hs.size();
         Talker& t = talkers_[c.id & (kRecent - 1)];
         if (!t.set || t.conn != c.id || t.handshakes != n) {
-          const auto& hs = c.session->handshakes();
-          t.hash = fast_hash(hs.empty() ? std::string_view("(unknown)") : std::string_view(hs.back().client_id));
+          t.hash = fast_hash(client_id());
           t.conn = c.id;
           t.handshakes = n;
           t.row = TopK<Volume>::npos;
@@ -197,9 +198,7 @@ class StatsSink final : public AnalyzerSink {
         if (t.row != TopK<Volume>::npos && talkers.top.row(t.row).generation == t.gen) {
           talkers.add(t.row, bytes, m.ts_ns);
         } else {
-          const auto& hs = c.session->handshakes();
-          t.row = talkers.count(hs.empty() ? std::string_view("(unknown)") : std::string_view(hs.back().client_id),
-                                t.hash, bytes, m.ts_ns);
+          t.row = talkers.count(client_id(), t.hash, bytes, m.ts_ns);
           if (t.row != TopK<Volume>::npos) t.gen = talkers.top.row(t.row).generation;
         }
       }
@@ -406,7 +405,12 @@ std::string read_state(const std::string& text, StatsSink& s, Analyzer::Counters
   const json& st = j["merge_state"];
   if (st.value("version", 0) != kStateVersion) return "merge_state version " + st.value("version", json()).dump();
   try {
-    auto u64 = [&](const json& o, const char* k) { return o.contains(k) ? o.at(k).get<std::uint64_t>() : 0; };
+    // A count must be a whole number from 0 up (nlohmann would wrap -5 round to 2^64 - 5).
+    auto whole = [](const json& v) {
+      if (!v.is_number_unsigned()) throw std::runtime_error("a count is not a whole number from 0 up: " + v.dump());
+      return v.get<std::uint64_t>();
+    };
+    auto u64 = [&](const json& o, const char* k) { return o.contains(k) ? whole(o.at(k)) : 0; };
     for (std::size_t t = 0; t < kTypes; ++t) {
       const std::string name(packet_name_at(t));
       if (!j["packets"].contains(name)) continue;
@@ -462,10 +466,10 @@ std::string read_state(const std::string& text, StatsSink& s, Analyzer::Counters
       for (const json& row : o.at("rows")) {
         TopK<Volume>::Row x;
         x.key = row.at(0).get<std::string>();
-        x.weight = row.at(1).get<std::uint64_t>();
-        x.error = row.at(2).get<std::uint64_t>();
-        x.value.messages = row.at(3).get<std::uint64_t>();
-        x.value.bytes = row.at(4).get<std::uint64_t>();
+        x.weight = whole(row.at(1));
+        x.error = whole(row.at(2));
+        x.value.messages = whole(row.at(3));
+        x.value.bytes = whole(row.at(4));
         x.value.first_ns = row.at(5).get<std::int64_t>();
         x.value.last_ns = row.at(6).get<std::int64_t>();
         t.top.insert_row(x, [](Volume& a, const Volume& b) { a.merge(b); });
