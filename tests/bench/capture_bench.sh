@@ -8,8 +8,10 @@
 #   - mqttauth sessions          output to /dev/null
 #   - tshark -T fields           -e mqtt.msgtype, output to /dev/null (skipped when tshark is not installed;
 #                                run once per size, not REPS times: it is slow)
-# (Suricata is not compared: Debian 12's main archive, the only one this project installs from, has no
-# suricata package.)
+#   - Suricata                   when SURICATA names a Suricata 7 binary (Debian 12 has no package: build one
+#                                from the upstream release): its MQTT parser with no rules and no output
+#                                (--runmode single, then autofp), and with one EVE record per MQTT transaction;
+#                                the MQTT flows and transactions it counted are printed, to show it parsed them
 # each REPS times (the median wall time is shown, with its ratio to pcap_loop, and the largest peak RSS),
 # then checks that the packets per type counted by `mqttauth stats` equal the generator's manifest exactly,
 # for each capture and for one generated with --segment-split.
@@ -22,7 +24,7 @@
 # Usage: tests/bench/capture_bench.sh [BUILD_DIR]      (default: build/release, from the top of the checkout)
 # Environment: SIZES (MB, default "100 1024"), REPS (default 5), SEED (default 20251125), CLIENTS (default
 #              50), SPLIT_MB (size of the --segment-split manifest check, default 100; 0 skips it),
-#              TSHARK=0 to skip tshark, KEEP=1 to keep the temporary directory.
+#              TSHARK=0 to skip tshark, SURICATA=path to add Suricata, KEEP=1 to keep the temporary directory.
 # Needs GNU time (/usr/bin/time -v). Not part of ctest: it takes a few minutes.
 set -euo pipefail
 
@@ -49,9 +51,60 @@ if [ ! -x /usr/bin/time ]; then
 fi
 have_tshark=0
 if [ "${TSHARK:-1}" != 0 ] && command -v tshark >/dev/null 2>&1; then have_tshark=1; fi
+SURICATA=${SURICATA:-}
+if [ -n "$SURICATA" ] && [ ! -x "$SURICATA" ]; then
+  echo "capture_bench: SURICATA=$SURICATA is not an executable" >&2
+  exit 2
+fi
 
 TMP=$(mktemp -d /tmp/mqttauth-bench-XXXXXX)
 if [ "${KEEP:-0}" != 1 ]; then trap 'rm -rf "$TMP"' EXIT; fi
+
+# suricata_config FILE EVE(yes|no): a configuration with the MQTT parser on, no rules, the stream engine's
+# memory caps raised (no flow is given up), and either no output or an EVE log of MQTT transactions only; the
+# stats log (totals, written once at the end) is what suricata_counts reads.
+suricata_config() {
+  cat >"$1" <<YAML
+%YAML 1.1
+---
+vars:
+  address-groups:
+    HOME_NET: "any"
+    EXTERNAL_NET: "any"
+app-layer:
+  protocols:
+    mqtt:
+      enabled: yes
+      max-msg-length: 1mb
+stats:
+  enabled: yes
+  interval: 100000
+outputs:
+  - eve-log:
+      enabled: $2
+      filetype: regular
+      filename: eve.json
+      types:
+        - mqtt
+  - stats:
+      enabled: yes
+      filename: stats.log
+      append: no
+      totals: yes
+      threads: no
+stream:
+  memcap: 1gb
+  reassembly:
+    memcap: 2gb
+    depth: 0
+YAML
+}
+
+# suricata_counts DIR: the MQTT flows and transactions in Suricata's stats log.
+suricata_counts() {
+  awk -F'|' '/^app_layer.flow.mqtt / { f = $3 } /^app_layer.tx.mqtt / { t = $3 }
+             END { gsub(/ /, "", f); gsub(/ /, "", t); printf "%s MQTT flows, %s MQTT transactions", f, t }' "$1/stats.log"
+}
 
 # generate FILE SIZE_MB [--segment-split]: the capture and FILE.manifest.json.
 generate() {
@@ -114,14 +167,14 @@ measure() {
 
 print_table() {
   local bytes=$1
-  printf '%-42s %9s %9s %11s %12s %5s\n' "command" "median s" "MB/s" "x pcap_loop" "peak RSS MB" "exit"
-  printf '%-42s %9s %9s %11s %12s %5s\n' "-------" "--------" "----" "-----------" "-----------" "----"
+  printf '%-56s %9s %9s %11s %12s %5s\n' "command" "median s" "MB/s" "x pcap_loop" "peak RSS MB" "exit"
+  printf '%-56s %9s %9s %11s %12s %5s\n' "-------" "--------" "----" "-----------" "-----------" "----"
   local r name med rss rc reps
   for r in "${ROWS[@]}"; do
     IFS='|' read -r name med rss rc reps <<<"$r"
     awk -v n="$name" -v m="$med" -v b="$bytes" -v l="$LOOP_WALL" -v k="$rss" -v rc="$rc" -v reps="$reps" 'BEGIN {
       if (reps == 1) n = n " (1 run)";
-      printf "%-42s %9.3f %9s %11s %12.1f %5s\n", n, m, (m > 0 ? sprintf("%.0f", b / 1048576 / m) : "-"),
+      printf "%-56s %9.3f %9s %11s %12.1f %5s\n", n, m, (m > 0 ? sprintf("%.0f", b / 1048576 / m) : "-"),
              (l > 0 ? sprintf("%.1f", m / l) : "-"), k / 1024, rc }'
   done
 }
@@ -152,8 +205,22 @@ for size in $SIZES; do
   if [ "$have_tshark" = 1 ]; then
     measure "tshark -T fields -e mqtt.msgtype" 1 tshark -r "$CAP" -T fields -e mqtt.msgtype
   fi
+  if [ -n "$SURICATA" ]; then
+    mkdir -p "$TMP/suricata"
+    suricata_config "$TMP/suricata/parse.yaml" no
+    suricata_config "$TMP/suricata/eve.yaml" yes
+    suricata_reps=$((REPS < 3 ? REPS : 3))
+    for mode in single autofp; do
+      measure "suricata --runmode $mode (MQTT parser, no output)" "$suricata_reps" "$SURICATA" -c "$TMP/suricata/parse.yaml" \
+        -S /dev/null -k none --runmode "$mode" -l "$TMP/suricata" -r "$CAP"
+    done
+    measure "suricata --runmode single, EVE mqtt records" "$suricata_reps" "$SURICATA" -c "$TMP/suricata/eve.yaml" \
+      -S /dev/null -k none --runmode single -l "$TMP/suricata" -r "$CAP"
+    rm -f "$TMP/suricata/eve.json"
+  fi
   echo
   print_table "$bytes"
+  if [ -n "$SURICATA" ]; then echo "Suricata counted (last run): $(suricata_counts "$TMP/suricata")"; fi
   echo
   manifest_check "$CAP" || status=1
   rm -f "$CAP" "$CAP.manifest.json"
