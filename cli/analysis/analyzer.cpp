@@ -6,6 +6,7 @@
 #include "ws_layer.hpp"
 
 #include <algorithm>
+#include <iterator>
 #include <optional>
 #include <variant>
 #include <cstring>
@@ -555,7 +556,9 @@ Analyzer::Conn* Analyzer::lookup(const TcpSegment& seg, const CaptureRecord& rec
     }
   }
   if (found) {
-    lru_.splice(lru_.end(), lru_, found->lru);  // now the most recently active
+    // Now the most recently active (often it already is: the segments of one connection come in runs, and
+    // moving the node touches its neighbours' memory for nothing).
+    if (std::next(found->lru) != lru_.end()) lru_.splice(lru_.end(), lru_, found->lru);
     return found;
   }
   // Only a SYN or data opens a connection: the ACKs and FINs that trail a closed one, or a reset for
