@@ -19,12 +19,14 @@
 # The captures are made by mqttauth_synth with a fixed seed (the same bytes on every run): 50 connections
 # open at once, levels 3, 4 and 5, the custom handshake, MQTT 5 enhanced authentication, reconnects, PUBLISH
 # packets of 20-500 bytes and a few of 10-64 KB over many segments, several packets per segment. They are
-# written to a temporary directory under /tmp and deleted at the end.
+# written to a temporary directory under /tmp (or BENCH_DIR) and deleted at the end.
 #
 # Usage: tests/bench/capture_bench.sh [BUILD_DIR]      (default: build/release, from the top of the checkout)
 # Environment: SIZES (MB, default "100 1024"), REPS (default 5), SEED (default 20251125), CLIENTS (default
 #              50), SPLIT_MB (size of the --segment-split manifest check, default 100; 0 skips it),
-#              TSHARK=0 to skip tshark, SURICATA=path to add Suricata, KEEP=1 to keep the temporary directory.
+#              TSHARK=0 to skip tshark, SURICATA=path to add Suricata, KEEP=1 to keep the temporary directory,
+#              BENCH_DIR (default /tmp) where it is made: /dev/shm keeps the captures in memory on a machine
+#              whose kernel reclaims page cache on its own (the runs then never wait for the disk).
 # Needs GNU time (/usr/bin/time -v). Not part of ctest: it takes a few minutes.
 set -euo pipefail
 
@@ -57,7 +59,7 @@ if [ -n "$SURICATA" ] && [ ! -x "$SURICATA" ]; then
   exit 2
 fi
 
-TMP=$(mktemp -d /tmp/mqttauth-bench-XXXXXX)
+TMP=$(mktemp -d "${BENCH_DIR:-/tmp}/mqttauth-bench-XXXXXX")
 if [ "${KEEP:-0}" != 1 ]; then trap 'rm -rf "$TMP"' EXIT; fi
 
 # suricata_config FILE EVE(yes|no): a configuration with the MQTT parser on, no rules, the stream engine's
