@@ -2,7 +2,7 @@
 # clang-tidy with the checks of .clang-tidy on every C++ source of the tree (codec, plugin, cli, tests), on
 # the compile commands of a build folder (default build/release, configured with compile commands).
 # Clang 14 cannot see that libstdc++ 12 has coroutines, so Asio's coroutine support is switched on by hand;
-# it does not know GCC's -ffat-lto-objects (the release build's link-time optimisation): not a finding.
+# it does not know GCC's -fno-fat-lto-objects (the release build's link-time optimisation): not a finding.
 set -eu
 cd "$(dirname "$0")/.."
 build=${1:-build/release}
