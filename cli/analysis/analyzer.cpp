@@ -87,7 +87,7 @@ struct Analyzer::Conn {
   std::unique_ptr<TlsLayer> tls;  // TLS: between TCP and what it carries
   bool tls_on_port = false;       // on an MQTT port or 8883 (reported even when it cannot be decrypted)
   bool a_is_client = true;
-  std::list<Conn*>::iterator lru;  // its place in Analyzer::lru_
+  std::uint64_t active = 0;  // Analyzer::active_seq_ at its last segment
   Conn(Analyzer* an, const AnalyzerOptions& o) : ab(an, this, o), ba(an, this, o) {}
   Dir& client_dir() { return a_is_client ? ab : ba; }
   void set_roles(bool a_client, bool known) {
@@ -303,7 +303,7 @@ void Analyzer::Dir::run_framer(std::span<const std::uint8_t> chunk, std::uint64_
     if (ev.kind == FrameEvent::Kind::need_more) break;
     if (ev.kind == FrameEvent::Kind::frame) {
       const PacketRef ref{frame, ts};
-      auto step = s.decode(ev.frame.bytes, dir, ref);
+      auto step = s.decode(ev.frame.bytes, ev.frame.header, dir, ref);
       if (step.decoded) {
         ++stats().packets;
         stats().last_packet_ts = ts;
@@ -556,9 +556,7 @@ Analyzer::Conn* Analyzer::lookup(const TcpSegment& seg, const CaptureRecord& rec
     }
   }
   if (found) {
-    // Now the most recently active (often it already is: the segments of one connection come in runs, and
-    // moving the node touches its neighbours' memory for nothing).
-    if (std::next(found->lru) != lru_.end()) lru_.splice(lru_.end(), lru_, found->lru);
+    found->active = ++active_seq_;  // now the most recently active
     return found;
   }
   // Only a SYN or data opens a connection: the ACKs and FINs that trail a closed one, or a reset for
@@ -593,15 +591,32 @@ Analyzer::Conn* Analyzer::lookup(const TcpSegment& seg, const CaptureRecord& rec
     c->set_roles(seg.src.port >= seg.dst.port, false);
   // The table is full: the least recently active connection ends here (its handshake as far as it got).
   const std::size_t cap = std::max<std::size_t>(1, opts_.max_connections / std::max(1u, opts_.shard_count));
-  while (conns_.size() >= cap && !lru_.empty()) {
+  while (conns_.size() >= cap && !conns_.empty()) {
     ++counters_.evicted;
-    end_conn(*lru_.front(), EndReason::evicted, lru_.front()->info.last_frame);
+    Conn* old = least_recent();
+    end_conn(*old, EndReason::evicted, old->info.last_frame);
   }
   Conn* raw = c.get();
-  raw->lru = lru_.insert(lru_.end(), raw);
+  raw->active = ++active_seq_;
   conns_.emplace(key, std::move(c));
   recent = raw;
   return raw;
+}
+
+Analyzer::Conn* Analyzer::least_recent() {
+  while (true) {
+    if (evict_next_ == evict_order_.size()) {
+      evict_order_.clear();
+      evict_order_.reserve(conns_.size());
+      for (const auto& [k, c] : conns_) evict_order_.push_back(Stamped{c->active, k});
+      std::sort(evict_order_.begin(), evict_order_.end(),
+                [](const Stamped& a, const Stamped& b) { return a.active < b.active; });
+      evict_next_ = 0;
+    }
+    const Stamped& e = evict_order_[evict_next_++];
+    auto it = conns_.find(e.key);
+    if (it != conns_.end() && it->second->active == e.active) return it->second.get();
+  }
 }
 
 void Analyzer::feed(const CaptureRecord& rec, const std::string& file) {
@@ -687,7 +702,6 @@ void Analyzer::end_conn(Conn& c, EndReason why, std::uint64_t frame) {
   if (c.info.kind == ConnKind::mqtt) sink_.on_connection_end(c.info);
   const Key key = table_key(c.key.a, c.key.b);
   if (Conn*& r = recent_[recent_slot(c.key.a, c.key.b)]; r == &c) r = nullptr;
-  lru_.erase(c.lru);
   if (why == EndReason::evicted) {  // not closed: what comes later on it is followed as a new connection
     conns_.erase(key);
     return;

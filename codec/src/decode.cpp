@@ -584,7 +584,10 @@ Expected<FixedHeader> parse_fixed_header(std::span<const std::uint8_t> in, bool 
 Expected<Decoded> decode(std::span<const std::uint8_t> in, const DecodeContext& ctx) noexcept {
   auto fh = parse_fixed_header(in, true);
   if (!fh) return fh.error();
-  const FixedHeader& h = *fh;
+  return decode(in, *fh, ctx);
+}
+
+Expected<Decoded> decode(std::span<const std::uint8_t> in, const FixedHeader& h, const DecodeContext& ctx) noexcept {
   if (h.packet_size() > ctx.limits.max_packet_size)
     return Error{EK::packet_too_large, 1, "packet larger than the maximum packet size"};
   if (in.size() < h.packet_size()) return Error{EK::need_more, h.packet_size(), "packet body"};

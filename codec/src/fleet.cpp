@@ -164,7 +164,7 @@ void Fleet::observe_into(std::uint64_t conn, std::uint64_t peer, const Decoded& 
     if (st.bits) count(st);
     return;
   }
-  Conn& c = conns_[conn];
+  Conn& c = this->conn(conn);
   if (c.peer == 0) c.peer = peer;
   if (ob.ack_latency_ns >= 0) {
     on_ack(c, ob);
@@ -358,7 +358,7 @@ void Fleet::on_server_publish(std::uint64_t id, const Publish& p, std::uint64_t 
   if (p.retain) {
     // Sent because of a new subscription [MQTT-3.3.1-8]; in MQTT 5 also a message forwarded on a subscription
     // with Retain As Published, which is not one.
-    Conn& c = conns_[id];
+    Conn& c = conn(id);
     const Sub* match = nullptr;
     for (const Sub& s : c.subs)
       if (topic_matches(s.filter, p.topic)) match = &s;
@@ -485,8 +485,17 @@ FleetConnEnd Fleet::end(std::uint64_t conn, const PacketRef& ref, bool closed) {
       k.ended.emplace_back(conn, c.disconnected);
       if (k.ended.size() > 16) k.ended.erase(k.ended.begin());
     }
+  if (ConnSlot& slot = conn_slots_[conn & (conn_slots_.size() - 1)]; slot.id == conn) slot = ConnSlot{};
   conns_.erase(it);
   return e;
+}
+
+Fleet::Conn& Fleet::conn(std::uint64_t id) {
+  ConnSlot& slot = conn_slots_[id & (conn_slots_.size() - 1)];
+  if (slot.conn && slot.id == id) return *slot.conn;
+  Conn& c = conns_[id];
+  slot = ConnSlot{id, &c};
+  return c;
 }
 
 }  // namespace mqttauth

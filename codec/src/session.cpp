@@ -320,6 +320,14 @@ Session::Step Session::decode(std::span<const std::uint8_t> packet, Direction di
   return s;
 }
 
+Session::Step Session::decode(std::span<const std::uint8_t> packet, const FixedHeader& h, Direction dir,
+                              PacketRef ref) {
+  Step s{mqttauth::decode(packet, h, context()), Observation{}};
+  s.obs.dir = dir;
+  if (s.decoded) observe_into(*s.decoded, dir, ref, s.obs);
+  return s;
+}
+
 std::string_view weakness_name(ChallengeWeakness w) noexcept {
   switch (w) {
     case ChallengeWeakness::timestamp_ms: return "timestamp_ms";

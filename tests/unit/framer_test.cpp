@@ -265,6 +265,40 @@ TEST(Framer, FramesInsideAChunkAreViewsOfIt) {
   EXPECT_EQ(f.buffered(), 0u);
 }
 
+// Decoding a frame with the header the framer parsed gives what decoding its bytes alone gives (the analyzer's
+// path), at every protocol level; a header that claims more bytes than there are is need_more, not a read past
+// the end.
+TEST(Framer, FrameHeaderDecodesAsTheBytesDo) {
+  auto s = small_stream();
+  Framer f;
+  f.push(s);
+  int n = 0;
+  for (FrameEvent ev = f.next(); ev.kind != Kind::need_more; ev = f.next(), ++n) {
+    ASSERT_EQ(ev.kind, Kind::frame);
+    for (std::uint8_t level : {std::uint8_t{0}, kLevel31, kLevel311, kLevel5}) {
+      DecodeContext ctx;
+      ctx.level = level;
+      auto a = decode(ev.frame.bytes, ctx);
+      auto b = decode(ev.frame.bytes, ev.frame.header, ctx);
+      ASSERT_EQ(a.ok(), b.ok()) << "frame " << n << " level " << int{level};
+      if (!a) {
+        EXPECT_EQ(a.error().kind, b.error().kind);
+        EXPECT_EQ(a.error().offset, b.error().offset);
+        continue;
+      }
+      EXPECT_EQ(a->packet, b->packet);
+      EXPECT_EQ(a->level, b->level);
+      EXPECT_EQ(a->header.packet_size(), b->header.packet_size());
+      EXPECT_EQ(a->violations.total(), b->violations.total());
+    }
+  }
+  EXPECT_EQ(n, 11);
+  FixedHeader longer{0x30, 100, 2};
+  auto r = decode(std::span<const std::uint8_t>(s).first(10), longer, DecodeContext{});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().kind, ErrorKind::need_more);
+}
+
 TEST(Framer, OneByteAtATime) {
   auto s = small_stream();
   auto r = run(s, bytewise(s.size()));

@@ -73,6 +73,8 @@ struct Decoded {
 // how many were used). need_more (offset = bytes needed in all) when `in` is shorter than the packet.
 // Error offsets count from the first byte of the fixed header.
 Expected<Decoded> decode(std::span<const std::uint8_t> in, const DecodeContext& ctx = {}) noexcept;
+// The same with the fixed header already parsed (parse_fixed_header(in), as a Framer's frame has it).
+Expected<Decoded> decode(std::span<const std::uint8_t> in, const FixedHeader& h, const DecodeContext& ctx) noexcept;
 
 // Does `body` (the bytes after the fixed header) parse as a CONNECT-like authenticate body?
 bool is_connect_like(std::span<const std::uint8_t> body) noexcept;

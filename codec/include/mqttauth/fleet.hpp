@@ -180,6 +180,9 @@ struct FleetOptions {
 class Fleet {
  public:
   explicit Fleet(FleetOptions o = {}) : opts_(o) {}
+  // (Not copied: its caches point into its own tables.)
+  Fleet(const Fleet&) = delete;
+  Fleet& operator=(const Fleet&) = delete;
 
   // One decoded packet of connection `conn` (the caller's id, unique in the capture) whose client side is at
   // address `peer` (any stable value per address: loops are told by it), after Session::observe gave `ob`.
@@ -281,6 +284,14 @@ class Fleet {
 
   FleetOptions opts_;
   std::unordered_map<std::uint64_t, Conn> conns_;
+  // The connections of recent packets, direct-mapped by id: most acknowledgements find theirs here without the
+  // table's division and node chase (a node map's elements stay where they are; a slot is cleared by end()).
+  struct ConnSlot {
+    std::uint64_t id = 0;
+    Conn* conn = nullptr;
+  };
+  std::array<ConnSlot, 1024> conn_slots_{};
+  Conn& conn(std::uint64_t id);
   std::unordered_map<std::string, Client> clients_;
   std::size_t sweep_at_ = 4096;  // clients_.size() at which the next sweep is due
   // The clients' recent PUBLISH: the last kMaxPending in a ring, written in order, and found by digest through

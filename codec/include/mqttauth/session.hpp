@@ -137,6 +137,8 @@ class Session {
     Observation obs;
   };
   Step decode(std::span<const std::uint8_t> packet, Direction dir, PacketRef ref);
+  // The same with the packet's fixed header already parsed (a Framer's frame: its bytes and header).
+  Step decode(std::span<const std::uint8_t> packet, const FixedHeader& h, Direction dir, PacketRef ref);
 
   // The connection closed (FIN, RST, DISCONNECT): a pending handshake is abandoned.
   void close(PacketRef ref);

@@ -437,6 +437,55 @@ TEST(Analyzer, FullTableEvictsLeastRecentlyActive) {
   EXPECT_EQ(r->counters.connections, 4u);
 }
 
+// Twelve devices take turns (in a fixed pseudo-random order) through a table of four: the connections that end
+// early are exactly those a plain least-recently-active list names, through many rebuilds of the analyzer's
+// eviction order (entries gone stale because their connection was active again, or ended).
+TEST(Analyzer, EvictsExactlyTheLeastRecentlyActiveThroughManyTurns) {
+  Cap cap("lru.pcap");
+  std::int64_t ts = kT0;
+  std::vector<std::unique_ptr<TcpConversation>> dev;
+  for (std::uint8_t i = 0; i < 12; ++i)
+    dev.push_back(std::make_unique<TcpConversation>(cap.w, LinkSpec{}, ep4(192, 168, 8, i + 1, 41000 + i), server(1883),
+                                                    1000u * (i + 1), 500000u + i));
+  constexpr std::size_t kMax = 4;
+  std::vector<std::pair<int, std::uint64_t>> open;  // (device, connection id), least recently active first
+  std::vector<std::uint64_t> want_evicted;
+  std::uint64_t next_id = 0;
+  std::uint32_t lcg = 12345;
+  for (int turn = 0; turn < 400; ++turn) {
+    lcg = lcg * 1103515245u + 12345u;
+    // Mostly the four busiest devices, now and then any of the twelve.
+    const int d = static_cast<int>((lcg >> 16) % ((lcg >> 8) % 3 == 0 ? 12 : 5));
+    auto it = std::find_if(open.begin(), open.end(), [&](const auto& o) { return o.first == d; });
+    if (it != open.end()) {
+      auto o = *it;
+      open.erase(it);
+      open.push_back(o);
+    } else {
+      if (open.size() >= kMax) {
+        want_evicted.push_back(open.front().second);
+        open.erase(open.begin());
+      }
+      open.emplace_back(d, ++next_id);
+    }
+    dev[static_cast<std::size_t>(d)]->send(true, mqtt_pingreq(), ts += 1000);
+  }
+  AnalyzerOptions o;
+  o.max_connections = kMax;
+  auto r = analyze(cap.done(), o);
+  std::vector<std::uint64_t> evicted, at_end;
+  for (const auto& e : r->rec.ends) (e.why == EndReason::evicted ? evicted : at_end).push_back(e.id);
+  ASSERT_GT(want_evicted.size(), 50u);  // the order was made again many times
+  EXPECT_EQ(evicted, want_evicted);
+  EXPECT_EQ(r->counters.evicted, want_evicted.size());
+  EXPECT_EQ(r->counters.connections, next_id);
+  std::vector<std::uint64_t> still_open;
+  for (const auto& [d, id] : open) still_open.push_back(id);
+  std::sort(still_open.begin(), still_open.end());
+  EXPECT_EQ(at_end, still_open);  // ended by the end of the capture, in id order
+  EXPECT_EQ(r->rec.pkts.size(), 400u);
+}
+
 TEST(Analyzer, OldestOpenIdIgnoresTheConnectionEnding) {
   struct Sink final : AnalyzerSink {
     const Analyzer* an = nullptr;
