@@ -480,6 +480,7 @@ TEST(Analyzer, EvictsExactlyTheLeastRecentlyActiveThroughManyTurns) {
   EXPECT_EQ(r->counters.evicted, want_evicted.size());
   EXPECT_EQ(r->counters.connections, next_id);
   std::vector<std::uint64_t> still_open;
+  still_open.reserve(open.size());
   for (const auto& [d, id] : open) still_open.push_back(id);
   std::sort(still_open.begin(), still_open.end());
   EXPECT_EQ(at_end, still_open);  // ended by the end of the capture, in id order
