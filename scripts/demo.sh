@@ -10,6 +10,8 @@ set -eu
 cd "$(dirname "$0")/.."
 out=${OUT:-/tmp/mqttauth-mixed.pcap}
 
+# The profile for the release build's profile-guided optimisation, once (scripts/pgo-profile.sh).
+[ -n "$(find build/pgo-profile -name '*.gcda' 2>/dev/null | head -n 1)" ] || sh scripts/pgo-profile.sh
 cmake --preset release >/dev/null
 cmake --build --preset release --target mqttauth mqttauth_plugin
 

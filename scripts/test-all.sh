@@ -27,7 +27,8 @@ set -- $(sh tests/interop/setup-field-stack.sh build/interop)
 export MQTTAUTH_FIELD_STACK="$1" MQTTAUTH_MQTTJS="$2"
 echo "field stack: $MQTTAUTH_FIELD_STACK; MQTT.js: $MQTTAUTH_MQTTJS"
 
-echo "== release build and tests"
+echo "== release build and tests (optimised with a profile of this source: scripts/pgo-profile.sh)"
+sh scripts/pgo-profile.sh
 cmake --preset release
 cmake --build --preset release
 ctest --preset release 2>&1 | tee "$logs/release.log"
