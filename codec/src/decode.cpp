@@ -312,9 +312,14 @@ Expected<Packet> body_publish(Reader& r, std::uint8_t flags, const Mode& m) {
   if (p.qos == 3) r.violate_packet(0, EK::bad_qos, "MQTT-3.3.1-4", "PUBLISH with QoS 3");
   if (p.dup && p.qos == 0) r.violate_packet(0, EK::bad_qos, "MQTT-3.3.1-2", "DUP set on a QoS 0 PUBLISH");
   std::size_t topic_at = r.pos();
-  r.utf8(p.topic, "topic name");
-  if (r.ok() && !p.topic.empty() && !valid_topic_name(p.topic))
-    r.violate(topic_at, EK::bad_topic_name, "MQTT-3.3.2-2", "topic name contains a wildcard");
+  // (Reader::utf8 and valid_topic_name in one pass: two passes over every topic were 4% of `stats`.)
+  if (Bytes topic; r.binary(topic, "topic name")) {
+    p.topic = topic.as_chars();
+    const TopicNameCheck check = check_topic_name(topic.data(), topic.size());
+    if (!check.utf8) r.violate(topic_at, EK::invalid_utf8, "MQTT-1.5.4-1", "topic name");
+    if (r.ok() && !check.no_wildcard)
+      r.violate(topic_at, EK::bad_topic_name, "MQTT-3.3.2-2", "topic name contains a wildcard");
+  }
   if (p.qos > 0) need_packet_id(r, p.packet_id, m);
   if (m.v5()) read_properties(r, PropertyContext::publish, p.properties, m);
   if (r.ok() && p.topic.empty() && !(m.v5() && p.properties.find(PropertyId::topic_alias)))

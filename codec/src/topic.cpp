@@ -3,6 +3,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "mqttauth/utf8.hpp"
+
 namespace mqttauth {
 
 bool valid_topic_name(std::string_view name) noexcept {
@@ -27,6 +29,32 @@ bool valid_topic_name(std::string_view name) noexcept {
   }
   std::memcpy(&w, p + n - 8, 8);  // the last 8 (overlapping what was checked)
   return !wild(w);
+}
+
+TopicNameCheck check_topic_name(const std::uint8_t* s, std::size_t n) noexcept {
+  constexpr std::uint64_t kOnes = 0x0101010101010101ull, kHigh = 0x8080808080808080ull;
+  // A byte that is NUL, '+', '#' or not ASCII, anywhere in the word (exact: no false positives).
+  auto odd = [](std::uint64_t w) {
+    const std::uint64_t plus = w ^ (kOnes * '+'), hash = w ^ (kOnes * '#');
+    return ((w - kOnes) & ~w) | ((plus - kOnes) & ~plus) | ((hash - kOnes) & ~hash) | w;
+  };
+  std::uint64_t seen = 0, w;
+  if (n >= 8) {
+    for (std::size_t i = 0; i + 8 <= n; i += 8) {
+      std::memcpy(&w, s + i, 8);
+      seen |= odd(w);
+    }
+    std::memcpy(&w, s + n - 8, 8);  // the last 8 (overlapping what was checked)
+    seen |= odd(w);
+  } else {
+    for (std::size_t i = 0; i < n; ++i) {
+      const std::uint8_t c = s[i];
+      if (c == 0 || c == '+' || c == '#' || c >= 0x80) seen = kHigh;
+    }
+  }
+  if ((seen & kHigh) == 0) return {};
+  const std::string_view name(reinterpret_cast<const char*>(s), n);
+  return TopicNameCheck{valid_mqtt_utf8(s, n), n == 0 || valid_topic_name(name)};
 }
 
 namespace {

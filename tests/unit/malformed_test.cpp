@@ -3,6 +3,7 @@
 // 3.1.1 (OASIS 2014) and 5.0 (OASIS 2019) normative statements.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <initializer_list>
 #include <string>
 #include <string_view>
@@ -10,6 +11,8 @@
 #include "decode_util.hpp"
 #include "hex.hpp"
 #include "mqttauth/codec.hpp"
+#include "mqttauth/topic.hpp"
+#include "mqttauth/utf8.hpp"
 #include "vectors.hpp"
 
 using namespace mqttauth;
@@ -195,6 +198,44 @@ TEST(MalformedUtf8, TopicName) {
     b[1] = static_cast<std::uint8_t>(b[1] + 1);
     EXPECT_TRUE(fails_with(b, EK::invalid_utf8, 2, v5)) << c;
   }
+}
+
+// The PUBLISH decoder checks a topic's UTF-8 and wildcards in one pass (check_topic_name): the same verdicts as
+// the two checks apart, on strings of the bytes that matter (ASCII, NUL, '+', '#', '/', lead and continuation
+// bytes, bytes never in UTF-8) at every length around the 8-byte steps.
+TEST(MalformedUtf8, TopicNameCheckInOnePassAgreesWithTheTwoChecks) {
+  const std::uint8_t alphabet[] = {'a',  'Z',  '/',  '$',  '+',  '#',  0x00, 0x7F, 0x80, 0xBF, 0xC2, 0xC3,
+                                   0xA9, 0xE2, 0x82, 0xAC, 0xED, 0xA0, 0xF0, 0x9F, 0xF4, 0x90, 0xF5, 0xFF};
+  std::uint32_t lcg = 99;
+  auto next = [&] { return (lcg = lcg * 1664525u + 1013904223u) >> 8; };
+  int non_ascii = 0, wild = 0, bad = 0;
+  for (int k = 0; k < 200000; ++k) {
+    const std::size_t n = next() % 26;
+    std::string s(n, 'x');
+    // Mostly plain topics with one or two odd bytes, so that each odd byte is met at every position.
+    const int odd = static_cast<int>(next() % 4);
+    for (std::size_t i = 0; i < n; ++i) s[i] = static_cast<char>('a' + next() % 26);
+    for (int j = 0; j < odd && n > 0; ++j) s[next() % n] = static_cast<char>(alphabet[next() % sizeof alphabet]);
+    const auto* b = reinterpret_cast<const std::uint8_t*>(s.data());
+    const TopicNameCheck c = check_topic_name(b, n);
+    const bool utf8 = valid_mqtt_utf8(b, n), no_wild = n == 0 || valid_topic_name(s);
+    ASSERT_EQ(c.utf8, utf8) << testing::PrintToString(s);
+    ASSERT_EQ(c.no_wildcard, no_wild) << testing::PrintToString(s);
+    non_ascii += std::any_of(s.begin(), s.end(), [](char ch) { return (ch & 0x80) != 0; });
+    wild += !no_wild;
+    bad += !utf8;
+  }
+  EXPECT_GT(non_ascii, 10000);
+  EXPECT_GT(wild, 10000);
+  EXPECT_GT(bad, 10000);
+  // A tolerant decode lists both violations of a topic that breaks both rules, UTF-8 first.
+  const auto bytes = hex("30 05  00 03 'a+' C3");  // (the packet's views point into it)
+  auto d = decode(bytes, v4);
+  ASSERT_TRUE(d.ok());
+  ASSERT_EQ(d->violations.size(), 2u);
+  EXPECT_EQ(d->violations[0].kind, EK::invalid_utf8);
+  EXPECT_EQ(d->violations[1].kind, EK::bad_topic_name);
+  EXPECT_EQ(std::get<Publish>(d->packet).topic, std::string_view("a+\xC3", 3));
 }
 
 TEST(MalformedUtf8, ClientIdentifier) {

@@ -26,7 +26,7 @@ struct FrameSpec {
 
 Bytes frame(const Bytes& payload, FrameSpec s = {}) {
   Bytes f;
-  const std::uint8_t rsv_bit = s.rsv == 0 ? 0 : static_cast<std::uint8_t>(0x80 >> s.rsv);
+  const auto rsv_bit = static_cast<std::uint8_t>(s.rsv == 0 ? 0 : 0x80 >> s.rsv);
   f.push_back(static_cast<std::uint8_t>((s.fin ? 0x80 : 0) | rsv_bit | s.opcode));
   const std::uint64_t n = payload.size();
   const int ext = s.ext >= 0 ? s.ext : n < 126 ? 0 : n <= 0xFFFF ? 2 : 8;

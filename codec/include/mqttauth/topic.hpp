@@ -10,6 +10,15 @@ namespace mqttauth {
 // PUBLISH decoder, not here.)
 bool valid_topic_name(std::string_view name) noexcept;
 
+// A PUBLISH topic's two checks in one pass over its bytes: MQTT UTF-8 (valid_mqtt_utf8) and, when not empty,
+// no wildcard (valid_topic_name). Plain ASCII without NUL, '+' or '#' (nearly every topic) is seen 8 bytes at a
+// time once; anything else is left to the two checks.
+struct TopicNameCheck {
+  bool utf8 = true;         // well-formed MQTT UTF-8
+  bool no_wildcard = true;  // empty, or valid_topic_name
+};
+TopicNameCheck check_topic_name(const std::uint8_t* s, std::size_t n) noexcept;
+
 // At least one character; '+' alone in its level; '#' alone in the last level. At level 5 a shared
 // subscription "$share/<name>/<filter>" needs a non-empty share name without '/', '+' or '#' and a filter.
 bool valid_topic_filter(std::string_view filter, std::uint8_t level) noexcept;
