@@ -3,7 +3,7 @@
 # runs the analysis commands on synthetic captures of the benchmark's traffic mix (and of the rarer paths:
 # segments cut inside packets, large packets, WebSocket with and without deflate, keep-alive faults, pcapng),
 # and leaves the profile in build/pgo-profile. The release preset then optimises with it (CMakeLists.txt,
-# MQTTAUTH_PGO); without it the release build is made as before. Takes about five minutes on two cores.
+# MQTTAUTH_PGO); without it the release build is made as before. Takes about two minutes on two cores.
 set -eu
 cd "$(dirname "$0")/.."
 

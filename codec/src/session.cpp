@@ -314,10 +314,13 @@ void Session::on_other(const Packet& p, Observation& ob) {
 }
 
 Session::Step Session::decode(std::span<const std::uint8_t> packet, Direction dir, PacketRef ref) {
-  Step s{mqttauth::decode(packet, context()), Observation{}};
-  s.obs.dir = dir;
-  if (s.decoded) observe_into(*s.decoded, dir, ref, s.obs);
-  return s;
+  auto h = parse_fixed_header(packet, true);
+  if (!h) {
+    Step s{h.error(), Observation{}};
+    s.obs.dir = dir;
+    return s;
+  }
+  return decode(packet, *h, dir, ref);
 }
 
 Session::Step Session::decode(std::span<const std::uint8_t> packet, const FixedHeader& h, Direction dir,
