@@ -75,6 +75,7 @@ struct Analyzer::Dir final : StreamSink {
   }
   void deliver_ws(std::span<const std::uint8_t> bytes, std::uint64_t offset);
   void run_framer(std::span<const std::uint8_t> chunk, std::uint64_t chunk_offset);
+  void on_frame(const Frame& f);  // a whole packet: decoded, observed, reported
   void resync_feed(std::span<const std::uint8_t> bytes, bool final = false);
   void end_of_stream();
   void flush_pending();
@@ -295,27 +296,37 @@ void Analyzer::Dir::mqtt(std::span<const std::uint8_t> bytes, std::uint64_t offs
   run_framer(bytes, offset);
 }
 
+void Analyzer::Dir::on_frame(const Frame& f) {
+  const PacketRef ref{frame, ts};
+  auto step = conn->info.session->decode(f.bytes, f.header, dir, ref);
+  if (step.decoded) {
+    ++stats().packets;
+    stats().last_packet_ts = ts;
+    const IpAddr& peer = conn->info.client.ip;
+    an->fleet_.observe_into(conn->info.id, peer.word(0) * 0x9E3779B97F4A7C15ull ^ peer.word(1), *step.decoded, step.obs,
+                            ref, step.obs.fleet);
+    stats().violations += step.decoded->violations.total();
+    an->sink_.on_packet(conn->info, dir, *step.decoded, step.obs, meta(f.offset));
+  } else {
+    ++stats().errors;
+    an->sink_.on_error(conn->info, dir, step.decoded.error(), meta(f.offset));
+  }
+}
+
 void Analyzer::Dir::run_framer(std::span<const std::uint8_t> chunk, std::uint64_t chunk_offset) {
-  Session& s = *conn->info.session;
+  // Whole packets straight from the chunk while the framer holds nothing (most segments are only that).
+  std::size_t pos = 0;
+  Frame whole;
+  while (framer.next_whole(chunk, pos, whole)) on_frame(whole);
+  if (pos > 0 && pos == chunk.size()) return;
+  chunk = chunk.subspan(pos);
+  chunk_offset += pos;
   framer.push(chunk);
   while (true) {
     FrameEvent ev = framer.next();
     if (ev.kind == FrameEvent::Kind::need_more) break;
     if (ev.kind == FrameEvent::Kind::frame) {
-      const PacketRef ref{frame, ts};
-      auto step = s.decode(ev.frame.bytes, ev.frame.header, dir, ref);
-      if (step.decoded) {
-        ++stats().packets;
-        stats().last_packet_ts = ts;
-        const IpAddr& peer = conn->info.client.ip;
-        an->fleet_.observe_into(conn->info.id, peer.word(0) * 0x9E3779B97F4A7C15ull ^ peer.word(1), *step.decoded,
-                                step.obs, ref, step.obs.fleet);
-        stats().violations += step.decoded->violations.total();
-        an->sink_.on_packet(conn->info, dir, *step.decoded, step.obs, meta(ev.frame.offset));
-      } else {
-        ++stats().errors;
-        an->sink_.on_error(conn->info, dir, step.decoded.error(), meta(ev.frame.offset));
-      }
+      on_frame(ev.frame);
     } else if (ev.kind == FrameEvent::Kind::oversized) {
       ++stats().errors;
       an->sink_.on_error(conn->info, dir,

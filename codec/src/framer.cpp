@@ -59,6 +59,31 @@ void Framer::skip_gap(std::uint64_t bytes) {
   skip_ -= std::min(skip_, bytes);
 }
 
+bool Framer::next_whole(std::span<const std::uint8_t> chunk, std::size_t& pos, Frame& out) noexcept {
+  if (carry_is_frame_ || !carry_.empty() || skip_ > 0 || failed_ || pos_ < in_.size()) return false;
+  const std::size_t n = chunk.size() - pos;
+  if (n < 2) return false;
+  const std::uint8_t* p = chunk.data() + pos;
+  FixedHeader h;
+  if ((p[1] & 0x80u) == 0) {  // a one-byte remaining length: most packets
+    h.byte = p[0];
+    h.remaining_length = p[1];
+    h.size = 2;
+  } else {
+    auto parsed = parse_fixed_header(chunk.subspan(pos, n));
+    if (!parsed) return false;
+    h = *parsed;
+  }
+  const std::size_t size = h.packet_size();
+  if (size > max_packet_size_ || size > n) return false;
+  out.bytes = std::span<const std::uint8_t>(p, size);
+  out.header = h;
+  out.offset = offset_;
+  offset_ += size;
+  pos += size;
+  return true;
+}
+
 FrameEvent Framer::next() {
   FrameEvent ev;
   if (carry_is_frame_) {

@@ -80,12 +80,15 @@ struct RunOptions {
   std::uint32_t max_packet_size = Limits{}.max_packet_size;
   // Called on an error event; returns the offset to resync() to (nullopt: do not resync).
   std::function<std::optional<std::uint64_t>(const Event&)> on_error;
+  // Take whole packets with next_whole() before each push(), as the capture analyzer does.
+  bool whole_first = false;
 };
 
 struct RunResult {
   std::vector<Event> events;  // need_more events left out
   std::size_t max_buffered = 0;
   std::uint64_t end_offset = 0;
+  std::size_t whole_frames = 0;  // frames that next_whole() gave
 };
 
 // Feeds `stream` cut at `sizes` (the last chunk takes the rest). Each chunk lives in its own buffer that is
@@ -101,7 +104,26 @@ RunResult run(const ByteVec& stream, const std::vector<std::size_t>& sizes, cons
     ByteVec chunk(stream.begin() + static_cast<std::ptrdiff_t>(at),
                   stream.begin() + static_cast<std::ptrdiff_t>(at + n));
     at += n;
-    f.push(chunk);
+    std::span<const std::uint8_t> in(chunk);
+    if (opt.whole_first) {
+      std::size_t pos = 0;
+      Frame fr;
+      while (f.next_whole(in, pos, fr)) {
+        ++res.whole_frames;
+        Event e;
+        e.kind = Kind::frame;
+        e.bytes.assign(fr.bytes.begin(), fr.bytes.end());
+        e.header_byte = fr.header.byte;
+        e.remaining_length = fr.header.remaining_length;
+        e.header_size = fr.header.size;
+        e.offset = fr.offset;
+        EXPECT_EQ(fr.bytes.data(), in.data() + pos - fr.bytes.size());  // a view of the chunk
+        EXPECT_EQ(f.offset(), fr.offset + fr.bytes.size());
+        res.events.push_back(e);
+      }
+      in = in.subspan(pos);
+    }
+    f.push(in);
     for (int guard = 0;; ++guard) {
       if (guard > 100000) {
         ADD_FAILURE() << "framer does not return need_more";
@@ -578,6 +600,50 @@ TEST(Framer, FiveByteRemainingLengthIsAnErrorThenResync) {
   check(bytewise(b.bytes.size()));
   for (std::size_t k = 0; k <= b.bytes.size(); ++k) check({k});
   for (std::uint32_t seed = 0; seed < 20; ++seed) check(random_sizes(b.bytes.size(), 9, seed));
+}
+
+// next_whole() before push() (the analyzer's fast path) gives the same events as push() and next() alone,
+// however the stream is cut, with oversized packets and a framing error and resync among them.
+TEST(Framer, NextWholeGivesWhatPushAndNextGive) {
+  auto compare = [](const ByteVec& s, const std::vector<std::size_t>& sizes, RunOptions opt) {
+    auto plain = run(s, sizes, opt);
+    opt.whole_first = true;
+    auto fast = run(s, sizes, opt);
+    EXPECT_EQ(fast.events, plain.events) << where(sizes);
+    EXPECT_EQ(fast.end_offset, plain.end_offset) << where(sizes);
+    return fast.whole_frames;
+  };
+  auto small = small_stream();
+  const auto want = expected_frames(small);
+  // A whole stream in one chunk: every packet by the fast path.
+  EXPECT_EQ(compare(small, whole(), {}), want.size());
+  std::size_t fast_total = 0;
+  for (std::uint32_t seed = 0; seed < 30; ++seed)
+    for (std::size_t max_chunk : {1u, 5u, 40u, 300u})
+      fast_total += compare(small, random_sizes(small.size(), max_chunk, seed), {});
+  EXPECT_GT(fast_total, 0u);
+  // Packets with 3- and 4-byte remaining lengths (the fast path's general header case).
+  ByteVec big = small;
+  for (std::size_t size : {200u, 20000u, 2100000u}) {
+    auto p = publish_of_size(size);
+    big.insert(big.end(), p.begin(), p.end());
+    big.insert(big.end(), small.begin(), small.end());
+  }
+  EXPECT_EQ(compare(big, whole(), {}), expected_frames(big).size());
+  for (std::uint32_t seed = 0; seed < 5; ++seed) compare(big, random_sizes(big.size(), 70000, seed), {});
+  // Oversized packets are left to next(), which reports and skips them.
+  auto large = stream_with_large_publish();
+  RunOptions capped;
+  capped.max_packet_size = 100;
+  EXPECT_EQ(compare(large, whole(), capped), 1u);  // the packet before the oversized one
+  for (std::size_t k = 0; k <= large.size(); ++k) compare(large, {k}, capped);
+  for (std::uint32_t seed = 0; seed < 20; ++seed) compare(large, random_sizes(large.size(), 30, seed), capped);
+  // A five-byte remaining length, then resync() to the next good packet.
+  auto b = bad_stream();
+  RunOptions resync;
+  resync.on_error = [&](const Event&) -> std::optional<std::uint64_t> { return b.good; };
+  for (std::size_t k = 0; k <= b.bytes.size(); ++k) compare(b.bytes, {k}, resync);
+  for (std::uint32_t seed = 0; seed < 20; ++seed) compare(b.bytes, random_sizes(b.bytes.size(), 9, seed), resync);
 }
 
 TEST(Framer, ResyncInsideTheBadHeader) {

@@ -39,6 +39,12 @@ class Framer {
   // previous chunk is kept (copied) first.
   void push(std::span<const std::uint8_t> chunk);
   FrameEvent next();
+  // The common case without an event: when nothing is held (no partial packet, nothing to skip, no error, the
+  // last chunk drained), the packet that starts at chunk[pos] and lies whole in `chunk` is returned as a view
+  // of it, and `pos` and the stream offset move past it, just as push(chunk.subspan(pos)) and next() would.
+  // Otherwise (a packet cut at the chunk's end, an oversized or unframeable one, anything held) false, and
+  // nothing changes: the caller push()es chunk.subspan(pos) and goes on with next().
+  bool next_whole(std::span<const std::uint8_t> chunk, std::size_t& pos, Frame& out) noexcept;
 
   // After an error, or after a gap in the stream: drop any partial packet and continue at stream offset
   // `offset` (the bytes before it are skipped).
