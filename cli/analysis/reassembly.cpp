@@ -116,6 +116,11 @@ void TcpReassembler::segment(std::uint32_t seq, std::span<const std::uint8_t> pa
   const auto uoff = static_cast<std::uint64_t>(off);
   const std::uint64_t cap_end = uoff + payload.size(), wire_end = uoff + wire_len;
 
+  if (uoff == next_ && held_.empty() && wire_end == cap_end) {  // in order, nothing held: most segments
+    next_ = cap_end;
+    sink.on_data(payload, uoff, frame);
+    return;
+  }
   if (uoff <= next_) {
     if (wire_end <= next_) {
       retrans_ += wire_len;

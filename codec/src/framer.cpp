@@ -65,10 +65,14 @@ bool Framer::next_whole(std::span<const std::uint8_t> chunk, std::size_t& pos, F
   if (n < 2) return false;
   const std::uint8_t* p = chunk.data() + pos;
   FixedHeader h;
-  if ((p[1] & 0x80u) == 0) {  // a one-byte remaining length: most packets
+  if ((p[1] & 0x80u) == 0) {  // a one- or two-byte remaining length: most packets
     h.byte = p[0];
     h.remaining_length = p[1];
     h.size = 2;
+  } else if (n >= 3 && (p[2] & 0x80u) == 0) {
+    h.byte = p[0];
+    h.remaining_length = (p[1] & 0x7Fu) | (std::uint32_t{p[2]} << 7);
+    h.size = 3;
   } else {
     auto parsed = parse_fixed_header(chunk.subspan(pos, n));
     if (!parsed) return false;
