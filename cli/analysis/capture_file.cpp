@@ -11,8 +11,7 @@
 namespace mqttauth::cli {
 namespace {
 
-constexpr std::size_t kBlock = 1 << 20;          // read size (a buffer that stays in the caches)
-constexpr std::uint32_t kMaxRecord = 64u << 20;  // larger records are taken as corruption
+constexpr std::size_t kBlock = 1 << 20;  // read size (a buffer that stays in the caches)
 constexpr std::uint32_t kPcapngShb = 0x0A0D0D0A;
 constexpr std::uint32_t kByteOrderMagic = 0x1A2B3C4D;
 
@@ -104,6 +103,7 @@ bool CaptureReader::open(const std::string& path) {
     default: error_ = path + ": not a capture file (unknown magic number; pcap and pcapng are supported)"; return false;
   }
   format_ = Format::pcap;
+  frac_ns_ = nanos_ ? 1 : 1000;
   if (!fill(24)) {
     error_ = path + ": truncated pcap file header (" + std::to_string(len_) + " of 24 bytes)";
     return false;
@@ -120,7 +120,7 @@ void CaptureReader::resume() noexcept {
   if (f_) std::clearerr(f_);
 }
 
-CaptureReader::Status CaptureReader::next(CaptureRecord& rec) {
+CaptureReader::Status CaptureReader::next_general(CaptureRecord& rec) {
   if (format_ == Format::pcap) return next_pcap(rec);
   if (format_ == Format::pcapng) return next_pcapng(rec);
   return Status::end;

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <memory>
 #include <optional>
 #include <span>
@@ -54,7 +55,29 @@ class CaptureReader {
 
   // Opens and checks the file header ("-": standard input). On failure returns false and sets error() ("not a capture file", ...).
   bool open(const std::string& path);
-  Status next(CaptureRecord& rec);
+  Status next(CaptureRecord& rec) {
+    // A pcap record in the host's byte order that lies whole in the buffer (nearly all of them): read here,
+    // inline in the caller's loop; anything else (pcapng, a swapped file, the buffer's end, a length past the
+    // limit) by the general path, which reports the problems.
+    if (format_ == Format::pcap && !swapped_ && len_ - pos_ >= 16) {
+      std::uint32_t h[4];  // seconds, fraction, captured length, original length
+      std::memcpy(h, data_ + pos_, 16);
+      if (h[2] <= kMaxRecord && h[2] <= len_ - pos_ - 16) {
+        rec.frame = ++frame_;
+        rec.ts_ns = static_cast<std::int64_t>(h[0]) * 1000000000 + static_cast<std::int64_t>(h[1]) * frac_ns_;
+        rec.link_type = link_type_;
+        rec.interface = 0;
+        rec.orig_len = h[3];
+        rec.file_offset = consumed_;
+        rec.data = std::span<const std::uint8_t>(data_ + pos_ + 16, h[2]);
+        pos_ += 16 + std::size_t{h[2]};
+        consumed_ += 16 + std::uint64_t{h[2]};
+        prefetch_ahead();
+        return Status::record;
+      }
+    }
+    return next_general(rec);
+  }
   // After `end` or `truncated` at the end of a file that is still being written: the next call to next()
   // reads on from the same record, with what was appended since.
   void resume() noexcept;
@@ -70,7 +93,9 @@ class CaptureReader {
   std::uint64_t file_size() const noexcept { return file_size_; }
 
  private:
-  std::string secrets_;  // TLS key log text of Decryption Secrets Blocks, until taken
+  static constexpr std::uint32_t kMaxRecord = 64u << 20;  // larger records are taken as corruption
+  std::string secrets_;                                   // TLS key log text of Decryption Secrets Blocks, until taken
+  Status next_general(CaptureRecord& rec);
   // Ensures `need` bytes are buffered from pos_; false at EOF. Inline: it runs twice per record.
   bool fill(std::size_t need) { return len_ - pos_ >= need || refill(need); }
   bool refill(std::size_t need);
@@ -83,7 +108,14 @@ class CaptureReader {
     static constexpr std::size_t kPrefetch = 4096, kLine = 64;
     const std::size_t until = std::min(len_, pos_ + kPrefetch);
     if (prefetched_ < pos_) prefetched_ = pos_;
-    for (; prefetched_ < until; prefetched_ += kLine) __builtin_prefetch(data_ + prefetched_);
+    // Four lines a turn (the loop cost as much as the prefetches); the lines short of a turn wait for the next
+    // record, still thousands of bytes ahead.
+    for (; prefetched_ + 4 * kLine <= until; prefetched_ += 4 * kLine) {
+      __builtin_prefetch(data_ + prefetched_);
+      __builtin_prefetch(data_ + prefetched_ + kLine);
+      __builtin_prefetch(data_ + prefetched_ + 2 * kLine);
+      __builtin_prefetch(data_ + prefetched_ + 3 * kLine);
+    }
   }
   Status fail(Status s, std::string msg);
 
@@ -115,6 +147,7 @@ class CaptureReader {
   Format format_ = Format::unknown;
   bool swapped_ = false;
   bool nanos_ = false;           // pcap: nanosecond timestamps
+  std::int64_t frac_ns_ = 1000;  // pcap: nanoseconds per unit of a record's fraction of a second
   std::uint32_t link_type_ = 0;  // pcap
   std::uint32_t snaplen_ = 0;
   std::vector<Interface> ifaces_;  // pcapng: of the current section
