@@ -67,6 +67,9 @@ struct Decoded {
   // every compiler the project builds with: Clang 14 has no parenthesised aggregate initialisation.)
   Decoded(const FixedHeader& h, Packet&& p, std::uint8_t lv, const Violations& v)
       : header(h), packet(std::move(p)), level(lv), violations(v) {}
+  // An empty packet of type T, to be read into where it lies (no violations yet).
+  template <class T>
+  Decoded(const FixedHeader& h, std::in_place_type_t<T> t, std::uint8_t lv) : header(h), packet(t), level(lv) {}
 };
 
 // Decodes the one packet at the start of `in` (extra bytes after it are ignored: header.packet_size() tells
