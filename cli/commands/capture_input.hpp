@@ -73,6 +73,10 @@ void add_topic_option(CLI::App* sub, CaptureOptions& cap, const std::string& wha
 // Adds -j/--jobs to a subcommand (decode, sessions, stats).
 void add_jobs_option(CLI::App* sub, CaptureOptions& cap);
 
+// Sets the heap up for reading captures (once per process; read_captures() calls it too): freed memory kept
+// for reuse, and the heap's first 32 MiB advised for transparent huge pages. Called before the analysis builds
+// its tables, so that they lie there too. Not for the broker, which gives memory back as connections go.
+void prepare_analysis_heap();
 AnalyzerOptions analyzer_options(const CaptureOptions& o);
 Dialect parse_dialect(const std::string& s);
 

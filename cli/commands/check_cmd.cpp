@@ -420,6 +420,7 @@ struct CheckOptions {
 };
 
 int run_check(const CheckOptions& o) {
+  prepare_analysis_heap();  // before the tables are made
   Secrets secrets;
   std::string err;
   if (!o.secrets.empty() && !secrets.load(o.secrets, err)) {

@@ -309,6 +309,7 @@ void explain_no_mqtt(const std::string& what, const Analyzer::Counters& c, const
 
 // -j: each file on its own, up to N at once; the output in file order.
 int run_decode_parallel(const DecodeOptions& o) {
+  prepare_analysis_heap();  // before the tables are made
   const std::size_t n = o.cap.files.size();
   OrderedOutput ordered(stdout, n);
   std::vector<InputReport> reps(n);
@@ -365,6 +366,7 @@ void explain_no_mqtt(const std::string& what, const Analyzer::Counters& c, const
 }
 
 int run_decode_captures(const DecodeOptions& o) {
+  prepare_analysis_heap();  // before the tables are made
   if (o.cap.jobs > 0) return run_decode_parallel(o);
   Out out(stdout);
   DecodeSink sink(o, out, o.cap.files.size() > 1);

@@ -144,6 +144,7 @@ struct Live {
 };
 
 int run_replay(const Options& o) {
+  prepare_analysis_heap();  // before the tables are made
   CollectSink sink;
   Analyzer an(analyzer_options(o.cap), sink);
   InputReport rep = read_captures(o.cap, an);

@@ -329,6 +329,7 @@ struct SessionsOptions {
 };
 
 int run_sessions(const SessionsOptions& o) {
+  prepare_analysis_heap();  // before the tables are made
   Secrets secrets;
   if (!o.secrets.empty()) {
     std::string err;

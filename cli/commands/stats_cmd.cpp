@@ -697,6 +697,7 @@ void print_text(std::string& out, const StatsSink& s, const Analyzer::Counters& 
 }
 
 int run_stats(const StatsOptions& o) {
+  prepare_analysis_heap();  // before the tables are made
   // The totals: the one share's sink itself when there is one (no copy of its tables), else the shares added up.
   std::unique_ptr<StatsSink> total;
   auto add_up = [&](std::vector<std::unique_ptr<StatsSink>>& parts) {
