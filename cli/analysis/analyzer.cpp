@@ -317,7 +317,8 @@ void Analyzer::Dir::run_framer(std::span<const std::uint8_t> chunk, std::uint64_
   // Whole packets straight from the chunk while the framer holds nothing (most segments are only that).
   std::size_t pos = 0;
   Frame whole;
-  while (framer.next_whole(chunk, pos, whole)) on_frame(whole);
+  if (framer.holds_nothing())
+    while (framer.take_whole(chunk, pos, whole)) on_frame(whole);  // (on_frame() leaves the framer alone)
   if (pos > 0 && pos == chunk.size()) return;
   chunk = chunk.subspan(pos);
   chunk_offset += pos;

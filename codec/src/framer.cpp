@@ -59,8 +59,7 @@ void Framer::skip_gap(std::uint64_t bytes) {
   skip_ -= std::min(skip_, bytes);
 }
 
-bool Framer::next_whole(std::span<const std::uint8_t> chunk, std::size_t& pos, Frame& out) noexcept {
-  if (carry_is_frame_ || !carry_.empty() || skip_ > 0 || failed_ || pos_ < in_.size()) return false;
+bool Framer::take_whole(std::span<const std::uint8_t> chunk, std::size_t& pos, Frame& out) noexcept {
   const std::size_t n = chunk.size() - pos;
   if (n < 2) return false;
   const std::uint8_t* p = chunk.data() + pos;

@@ -3,6 +3,10 @@
 #include <cstdint>
 #include <cstring>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include "mqttauth/utf8.hpp"
 
 namespace mqttauth {
@@ -31,28 +35,50 @@ bool valid_topic_name(std::string_view name) noexcept {
   return !wild(w);
 }
 
-TopicNameCheck check_topic_name(const std::uint8_t* s, std::size_t n) noexcept {
-  constexpr std::uint64_t kOnes = 0x0101010101010101ull, kHigh = 0x8080808080808080ull;
-  // A byte that is NUL, '+', '#' or not ASCII, anywhere in the word (exact: no false positives).
-  auto odd = [](std::uint64_t w) {
-    const std::uint64_t plus = w ^ (kOnes * '+'), hash = w ^ (kOnes * '#');
-    return ((w - kOnes) & ~w) | ((plus - kOnes) & ~plus) | ((hash - kOnes) & ~hash) | w;
-  };
-  std::uint64_t seen = 0, w;
+namespace {
+
+// Whether a byte of s[0, n) is NUL, '+', '#' or not ASCII (exact: no false positives).
+bool any_odd_byte(const std::uint8_t* s, std::size_t n) noexcept {
+#if defined(__SSE2__)
+  if (n >= 16) {
+    // Sixteen bytes at a time (SSE2, in every x86-64): a byte equal to NUL, '+' or '#' compares to all ones,
+    // a byte past ASCII has its top bit set already; movemask gathers the top bits. A third of the
+    // instructions of the word-at-a-time loop below on telemetry topics.
+    const __m128i zero = _mm_setzero_si128(), plus = _mm_set1_epi8('+'), hash = _mm_set1_epi8('#');
+    auto odd16 = [&](const std::uint8_t* at) {
+      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(at));
+      const __m128i special = _mm_or_si128(_mm_cmpeq_epi8(v, zero), _mm_cmpeq_epi8(v, plus));
+      return _mm_movemask_epi8(_mm_or_si128(special, _mm_or_si128(_mm_cmpeq_epi8(v, hash), v)));
+    };
+    int mask = 0;
+    for (std::size_t i = 0; i + 16 <= n; i += 16) mask |= odd16(s + i);
+    mask |= odd16(s + n - 16);  // the last 16 (overlapping what was checked)
+    return mask != 0;
+  }
+#endif
   if (n >= 8) {
+    constexpr std::uint64_t kOnes = 0x0101010101010101ull, kHigh = 0x8080808080808080ull;
+    auto odd = [](std::uint64_t w) {
+      const std::uint64_t plus = w ^ (kOnes * '+'), hash = w ^ (kOnes * '#');
+      return ((w - kOnes) & ~w) | ((plus - kOnes) & ~plus) | ((hash - kOnes) & ~hash) | w;
+    };
+    std::uint64_t seen = 0, w;
     for (std::size_t i = 0; i + 8 <= n; i += 8) {
       std::memcpy(&w, s + i, 8);
       seen |= odd(w);
     }
     std::memcpy(&w, s + n - 8, 8);  // the last 8 (overlapping what was checked)
-    seen |= odd(w);
-  } else {
-    for (std::size_t i = 0; i < n; ++i) {
-      const std::uint8_t c = s[i];
-      if (c == 0 || c == '+' || c == '#' || c >= 0x80) seen = kHigh;
-    }
+    return ((seen | odd(w)) & kHigh) != 0;
   }
-  if ((seen & kHigh) == 0) return {};
+  for (std::size_t i = 0; i < n; ++i)
+    if (s[i] == 0 || s[i] == '+' || s[i] == '#' || s[i] >= 0x80) return true;
+  return false;
+}
+
+}  // namespace
+
+TopicNameCheck check_topic_name(const std::uint8_t* s, std::size_t n) noexcept {
+  if (!any_odd_byte(s, n)) return {};
   const std::string_view name(reinterpret_cast<const char*>(s), n);
   return TopicNameCheck{valid_mqtt_utf8(s, n), n == 0 || valid_topic_name(name)};
 }

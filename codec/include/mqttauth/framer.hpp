@@ -44,7 +44,15 @@ class Framer {
   // of it, and `pos` and the stream offset move past it, just as push(chunk.subspan(pos)) and next() would.
   // Otherwise (a packet cut at the chunk's end, an oversized or unframeable one, anything held) false, and
   // nothing changes: the caller push()es chunk.subspan(pos) and goes on with next().
-  bool next_whole(std::span<const std::uint8_t> chunk, std::size_t& pos, Frame& out) noexcept;
+  bool next_whole(std::span<const std::uint8_t> chunk, std::size_t& pos, Frame& out) noexcept {
+    return holds_nothing() && take_whole(chunk, pos, out);
+  }
+  // next_whole() in two steps, for taking every whole packet of a chunk: whether nothing is held (which stays
+  // so while take_whole() is the only call), then each packet with take_whole() (only while holds_nothing()).
+  bool holds_nothing() const noexcept {
+    return !carry_is_frame_ && carry_.empty() && skip_ == 0 && !failed_ && pos_ >= in_.size();
+  }
+  bool take_whole(std::span<const std::uint8_t> chunk, std::size_t& pos, Frame& out) noexcept;
 
   // After an error, or after a gap in the stream: drop any partial packet and continue at stream offset
   // `offset` (the bytes before it are skipped).
