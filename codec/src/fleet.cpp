@@ -144,10 +144,7 @@ void Fleet::observe_into(std::uint64_t conn, std::uint64_t peer, const Decoded& 
   if (ob.dir == Direction::unknown) return;
   const Packet& p = d.packet;
   // Only these matter here (PINGREQ, SUBACK, PUBREL, AUTH, ... do not): no lookup for the others.
-  if (ob.ack_latency_ns < 0 && !std::holds_alternative<Publish>(p) && !std::holds_alternative<Connect>(p) &&
-      !std::holds_alternative<Connack>(p) && !std::holds_alternative<Subscribe>(p) &&
-      !std::holds_alternative<Unsubscribe>(p) && !std::holds_alternative<Disconnect>(p))
-    return;
+  if (ob.ack_latency_ns < 0 && !holds_any<Publish, Connect, Connack, Subscribe, Unsubscribe, Disconnect>(p)) return;
   if (!will_order_.empty()) expire(ref.ts_ns);
   const bool c2s = ob.dir == Direction::c2s;
   if (const auto* pub = std::get_if<Publish>(&p)) {

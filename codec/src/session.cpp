@@ -304,11 +304,9 @@ void Session::on_other(const Packet& p, Observation& ob) {
     reauth_pending_ = false;
   }
   // Packets whose sender the type tells.
-  if (std::holds_alternative<Subscribe>(p) || std::holds_alternative<Unsubscribe>(p) ||
-      std::holds_alternative<Pingreq>(p))
+  if (holds_any<Subscribe, Unsubscribe, Pingreq>(p))
     infer(ob, Direction::c2s);
-  else if (std::holds_alternative<Suback>(p) || std::holds_alternative<Unsuback>(p) ||
-           std::holds_alternative<Pingresp>(p))
+  else if (holds_any<Suback, Unsuback, Pingresp>(p))
     infer(ob, Direction::s2c);
   if (!hs_.empty()) ob.handshake = hs_.size() - 1;
 }

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <optional>
 #include <string_view>
+#include <type_traits>
 #include <variant>
 #include <vector>
 
@@ -190,6 +191,34 @@ struct Reserved {
 
 using Packet = std::variant<Connect, Connack, Publish, Puback, Pubrec, Pubrel, Pubcomp, Subscribe, Suback, Unsubscribe,
                             Unsuback, Pingreq, Pingresp, Disconnect, Auth, Authenticate, Reserved>;
+
+namespace detail {
+template <class T, class V>
+struct PacketIndex;
+template <class T, class... Ts>
+struct PacketIndex<T, std::variant<Ts...>> {
+  static constexpr std::size_t value = [] {
+    constexpr bool same[] = {std::is_same_v<T, Ts>...};
+    for (std::size_t i = 0; i < sizeof...(Ts); ++i)
+      if (same[i]) return i;
+    return sizeof...(Ts);
+  }();
+  static_assert(value < sizeof...(Ts), "not a Packet alternative");
+};
+}  // namespace detail
+
+// The index of alternative T in Packet (what Packet::index() is when it holds a T).
+template <class T>
+inline constexpr std::size_t packet_index = detail::PacketIndex<T, Packet>::value;
+
+// Whether `p` holds any of Ts: one bit test instead of a comparison per type (the session model, the flow audit
+// and the fleet model ask this of every packet).
+template <class... Ts>
+bool holds_any(const Packet& p) noexcept {
+  constexpr std::uint32_t mask = ((std::uint32_t{1} << packet_index<Ts>) | ...);
+  const std::size_t i = p.index();  // (variant_npos, valueless, is no alternative)
+  return i < 32 && ((mask >> i) & 1u) != 0;
+}
 
 // The JSON / display name: "connect", ..., "auth", "authenticate", "reserved".
 std::string_view packet_name(const Packet& p) noexcept;
