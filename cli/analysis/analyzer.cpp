@@ -61,6 +61,9 @@ struct Analyzer::Dir final : StreamSink {
   DirStats& stats();
   PacketMeta meta(std::uint64_t offset) const;
   void on_data(std::span<const std::uint8_t> bytes, std::uint64_t offset, std::uint64_t fr) override;
+  // on_data() for what TcpReassembler::take_next() took: of an MQTT connection in plain TCP, past its first bytes
+  // and not resynchronising, straight to the framer (what on_stream(), deliver() and mqtt() would do).
+  void next_data(std::span<const std::uint8_t> bytes, std::uint64_t offset, std::uint64_t fr);
   // The connection's bytes (TCP's, or decrypted TLS application data), until and after it is decided.
   void on_stream(std::span<const std::uint8_t> bytes, std::uint64_t offset);
   void deliver_tls(std::span<const std::uint8_t> bytes, std::uint64_t offset);
@@ -141,6 +144,16 @@ Analyzer::Key Analyzer::table_key(const Endpoint& x, const Endpoint& y) noexcept
 DirStats& Analyzer::Dir::stats() { return dir == Direction::c2s ? conn->info.c2s : conn->info.s2c; }
 
 PacketMeta Analyzer::Dir::meta(std::uint64_t offset) const { return PacketMeta{frame, ts, offset, &conn->info.file}; }
+
+void Analyzer::Dir::next_data(std::span<const std::uint8_t> bytes, std::uint64_t offset, std::uint64_t fr) {
+  if (conn->tls || ws || conn->info.kind != ConnKind::mqtt || !pending.empty() || start_unknown || resyncing) {
+    on_data(bytes, offset, fr);
+    return;
+  }
+  frame = fr;
+  stats().bytes += bytes.size();
+  run_framer(bytes, offset);
+}
 
 void Analyzer::Dir::on_data(std::span<const std::uint8_t> bytes, std::uint64_t offset, std::uint64_t fr) {
   frame = fr;
@@ -665,9 +678,15 @@ void Analyzer::feed(const CaptureRecord& rec, const std::string& file) {
   if (c->info.kind != ConnKind::other && c->info.kind != ConnKind::tls) {
     const bool has_data = !seg.payload.empty() || seg.payload_wire_len > 0 || (seg.flags & tcpflag::fin);
     if (has_data && !d.tcp.started()) d.start_unknown = true;  // no SYN seen: the capture began mid-stream
-    if (has_data)
-      d.tcp.segment(seg.seq + ((seg.flags & tcpflag::syn) ? 1u : 0u), seg.payload, seg.payload_wire_len,
-                    seg.flags & tcpflag::fin, rec.frame, d);
+    if (has_data) {
+      std::uint64_t at = 0;
+      if ((seg.flags & (tcpflag::syn | tcpflag::fin)) == 0 &&
+          d.tcp.take_next(seg.seq, seg.payload.size(), seg.payload_wire_len, at))
+        d.next_data(seg.payload, at, rec.frame);  // in order, nothing held: most segments
+      else
+        d.tcp.segment(seg.seq + ((seg.flags & tcpflag::syn) ? 1u : 0u), seg.payload, seg.payload_wire_len,
+                      seg.flags & tcpflag::fin, rec.frame, d);
+    }
     if ((seg.flags & tcpflag::ack) && other.tcp.started()) other.tcp.peer_acked(seg.ack, rec.frame, other);
   }
   if ((seg.flags & (tcpflag::fin | tcpflag::rst)) && c->info.closed_by == Direction::unknown) {

@@ -55,6 +55,18 @@ class TcpReassembler {
   // segment carries FIN.
   void segment(std::uint32_t seq, std::span<const std::uint8_t> payload, std::uint32_t wire_len, bool fin,
                std::uint64_t frame, StreamSink& sink);
+  // segment()'s common case without the sink, for a caller that delivers the bytes itself: a segment without
+  // FIN that starts at the next stream offset, was captured whole and finds nothing held out of order. Then
+  // true, `offset` = its stream offset, and the stream moves past it, as segment() would before calling
+  // on_data(payload, offset); otherwise false and nothing changes (call segment()).
+  bool take_next(std::uint32_t seq, std::size_t captured, std::uint32_t wire_len, std::uint64_t& offset) noexcept {
+    if (!started_ || captured == 0 || wire_len != captured || !held_.empty() ||
+        seq != static_cast<std::uint32_t>(isn_ + static_cast<std::uint32_t>(next_)))
+      return false;
+    offset = next_;
+    next_ += captured;
+    return true;
+  }
   // The peer acknowledged up to `ack`: a hole below it is lost.
   void peer_acked(std::uint32_t ack, std::uint64_t frame, StreamSink& sink);
   // FIN / RST / end of capture: flush what is held, reporting holes as gaps.

@@ -1,5 +1,7 @@
 // TcpReassembler: order, retransmissions, overlaps (first bytes received win), wraparound, SYN, mid-stream
 // starts, gaps (lost, overflow, snap length, end) and FIN acknowledgements.
+#include <algorithm>
+#include <span>
 #include <string>
 
 #include "cli_helpers.hpp"
@@ -343,4 +345,69 @@ TEST(Reassembly, FinAcknowledgementMakesNoGap) {
     g.finish();
     EXPECT_EQ(g.sink.gaps.size(), 1u);
   }
+}
+
+// take_next() (the analyzer's way for most segments: the bytes delivered by the caller) then segment() for what
+// it leaves gives what segment() alone gives: the same bytes at the same offsets, the same gaps, the same state.
+TEST(Reassembly, TakeNextGivesWhatSegmentGives) {
+  std::uint32_t lcg = 7;
+  auto next = [&] { return (lcg = lcg * 1664525u + 1013904223u) >> 8; };
+  std::size_t taken = 0, left = 0;
+  for (int round = 0; round < 300; ++round) {
+    SCOPED_TRACE(round);
+    const std::uint32_t isn = round % 3 == 0 ? 0xFFFFFF00u + next() % 200 : next();  // some wrap around
+    const bool syn = round % 5 != 0;                                                 // else a mid-stream start
+    TcpReassembler a, b;
+    StreamRecorder sa, sb;
+    if (syn) {
+      a.syn(isn);
+      b.syn(isn);
+    }
+    std::uint64_t sent = 0;  // stream bytes sent so far
+    std::uint64_t frame = 0;
+    for (int k = 0; k < 60; ++k) {
+      ++frame;
+      const std::uint32_t r = next() % 100;
+      std::uint64_t off = sent;
+      if (r < 10 && sent > 0) off = sent - 1 - next() % std::min<std::uint64_t>(sent, 40);  // a retransmission
+      if (r >= 10 && r < 20) off = sent + 1 + next() % 30;                                  // ahead: a hole
+      const std::size_t n = next() % 50;
+      Buf bytes(n);
+      for (auto& c : bytes) c = static_cast<std::uint8_t>('a' + next() % 26);
+      const std::size_t captured = r >= 20 && r < 25 && n > 0 ? n - 1 - next() % n : n;  // a snap length cut
+      const bool fin = r == 99;
+      const auto seq = static_cast<std::uint32_t>(isn + (syn ? 1 : 0) + off);
+      const std::span<const std::uint8_t> payload(bytes.data(), captured);
+      const auto wire = static_cast<std::uint32_t>(n);
+      a.segment(seq, payload, wire, fin, frame, sa);
+      std::uint64_t at = 0;
+      if (!fin && b.take_next(seq, captured, wire, at)) {
+        ++taken;
+        sb.on_data(payload, at, frame);
+      } else {
+        ++left;
+        b.segment(seq, payload, wire, fin, frame, sb);
+      }
+      if (r >= 90 && r < 95) {  // the peer acknowledges what was sent
+        a.peer_acked(static_cast<std::uint32_t>(isn + (syn ? 1 : 0) + sent), ++frame, sa);
+        b.peer_acked(static_cast<std::uint32_t>(isn + (syn ? 1 : 0) + sent), frame, sb);
+      }
+      sent = std::max<std::uint64_t>(sent, off + n);
+      ASSERT_EQ(a.offset(), b.offset());
+      ASSERT_EQ(a.held_bytes(), b.held_bytes());
+      ASSERT_EQ(a.retransmitted_bytes(), b.retransmitted_bytes());
+    }
+    a.finish(++frame, sa);
+    b.finish(frame, sb);
+    EXPECT_EQ(sa.data, sb.data);
+    EXPECT_EQ(sa.data_offsets, sb.data_offsets);
+    ASSERT_EQ(sa.gaps.size(), sb.gaps.size());
+    for (std::size_t i = 0; i < sa.gaps.size(); ++i) {
+      EXPECT_EQ(sa.gaps[i].offset, sb.gaps[i].offset);
+      EXPECT_EQ(sa.gaps[i].bytes, sb.gaps[i].bytes);
+      EXPECT_EQ(sa.gaps[i].why, sb.gaps[i].why);
+    }
+  }
+  EXPECT_GT(taken, 3000u);  // both ways are exercised
+  EXPECT_GT(left, 3000u);
 }
