@@ -162,8 +162,7 @@ void TcpReassembler::segment(std::uint32_t seq, std::span<const std::uint8_t> pa
   }
 }
 
-void TcpReassembler::peer_acked(std::uint32_t ack, std::uint64_t frame, StreamSink& sink) {
-  if (!started_) return;
+void TcpReassembler::acked_past(std::uint32_t ack, std::uint64_t frame, StreamSink& sink) {
   std::int64_t a = unwrap(ack);
   if (fin_at_ >= 0) a = std::min(a, fin_at_);  // the FIN takes a sequence number but no byte
   if (a <= static_cast<std::int64_t>(next_)) return;

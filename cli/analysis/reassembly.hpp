@@ -67,8 +67,13 @@ class TcpReassembler {
     next_ += captured;
     return true;
   }
-  // The peer acknowledged up to `ack`: a hole below it is lost.
-  void peer_acked(std::uint32_t ack, std::uint64_t frame, StreamSink& sink);
+  // The peer acknowledged up to `ack`: a hole below it is lost. (Inline for what nearly every segment's
+  // acknowledgement is: nothing past what was delivered.)
+  void peer_acked(std::uint32_t ack, std::uint64_t frame, StreamSink& sink) {
+    if (started_ &&
+        static_cast<std::int32_t>(ack - static_cast<std::uint32_t>(isn_ + static_cast<std::uint32_t>(next_))) > 0)
+      acked_past(ack, frame, sink);
+  }
   // FIN / RST / end of capture: flush what is held, reporting holes as gaps.
   void finish(std::uint64_t frame, StreamSink& sink);
 
@@ -82,6 +87,8 @@ class TcpReassembler {
  private:
   // Unwraps a 32-bit sequence number to a stream offset near the expected one.
   std::int64_t unwrap(std::uint32_t seq) const noexcept;
+  // peer_acked() past the next byte expected.
+  void acked_past(std::uint32_t ack, std::uint64_t frame, StreamSink& sink);
   void deliver_held(std::uint64_t frame, StreamSink& sink);
   void skip_to(std::uint64_t offset, std::uint64_t frame, GapReason why, StreamSink& sink);
   void hold(std::uint64_t offset, std::span<const std::uint8_t> bytes);
