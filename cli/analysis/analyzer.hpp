@@ -144,6 +144,8 @@ class Analyzer {
   const Counters& counters() const noexcept { return counters_; }
   // The model across connections (takeovers, wills, retained, latency): every MQTT packet is fed to it.
   const Fleet& fleet() const noexcept { return fleet_; }
+  // The fleet's latency tables moved out, once the input is read (no copy); the analyzer is done after this.
+  Fleet::LatencyTables take_latency_tables() { return std::move(fleet_).take_latency_tables(); }
   // The id of the oldest connection still open (ids are given in order of first appearance); 0 when none
   // is. In on_connection_end, the ending connection no longer counts as open. Lets a sink write per-
   // connection output in id order as soon as every earlier connection has ended.

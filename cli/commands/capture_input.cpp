@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -92,6 +93,18 @@ void prepare_analysis_heap() {
     return true;
   }();
   (void)done;
+}
+
+namespace {
+std::array<std::atomic<const void*>, kMaxLeftToExit> left_to_exit{};  // (trivially destroyed: still there at exit)
+std::atomic<std::size_t> left_count{0};
+}  // namespace
+
+bool leave_to_exit(const void* p) noexcept {
+  const std::size_t i = left_count.fetch_add(1, std::memory_order_relaxed);
+  if (i >= left_to_exit.size()) return false;
+  left_to_exit[i].store(p, std::memory_order_relaxed);
+  return true;
 }
 
 InputReport read_captures(const CaptureOptions& o, Analyzer& an) {

@@ -130,20 +130,30 @@ class StatsSink final : public AnalyzerSink {
   std::array<Talker, kRecent> talkers_{};
 
  public:
-  void add_fleet(const Fleet& f) {
-    ack_by_client.merge(f.ack_by_client());
-    if (filter.empty()) {
-      ack_by_topic.merge(f.ack_by_topic());
-      delivery_by_topic.merge(f.delivery_by_topic());
-    } else {  // the topics of the filter only
-      for (const auto& [k, v] : f.ack_by_topic().keys())
-        if (filter.matches(k)) ack_by_topic.merge_key(k, v);
-      for (const auto& [k, v] : f.delivery_by_topic().keys())
-        if (filter.matches(k)) delivery_by_topic.merge_key(k, v);
-    }
+  // The fleet model's results of an analysis that has read its input: its counts, and its latency tables,
+  // taken over whole while this sink's are empty (a run's only analysis: no copy), else added.
+  void add_fleet(Analyzer& an) {
     using C = Fleet::Counts;
     add_counts<&C::takeovers, &C::takeover_loops, &C::reconnect_storms, &C::retained_delivered, &C::retained_cleared,
-               &C::wills_fired, &C::wills_published, &C::deliveries, &C::bounds_hit>(fleet, f.counts());
+               &C::wills_fired, &C::wills_published, &C::deliveries, &C::bounds_hit>(fleet, an.fleet().counts());
+    Fleet::LatencyTables t = an.take_latency_tables();
+    if (filter.empty() && ack_by_client.keys().empty() && ack_by_topic.keys().empty() &&
+        delivery_by_topic.keys().empty()) {
+      ack_by_client = std::move(t.ack_by_client);
+      ack_by_topic = std::move(t.ack_by_topic);
+      delivery_by_topic = std::move(t.delivery_by_topic);
+      return;
+    }
+    ack_by_client.merge(t.ack_by_client);
+    if (filter.empty()) {
+      ack_by_topic.merge(t.ack_by_topic);
+      delivery_by_topic.merge(t.delivery_by_topic);
+    } else {  // the topics of the filter only
+      for (const auto& [k, v] : t.ack_by_topic.keys())
+        if (filter.matches(k)) ack_by_topic.merge_key(k, v);
+      for (const auto& [k, v] : t.delivery_by_topic.keys())
+        if (filter.matches(k)) delivery_by_topic.merge_key(k, v);
+    }
   }
   std::array<std::uint64_t, 3> qos{};
   std::uint64_t payload_bytes = 0;
@@ -744,10 +754,11 @@ int run_stats(const StatsOptions& o) {
       CaptureOptions shard = o.cap;
       shard.threads = threads;
       shard.shard = i;
-      Analyzer an(stats_analyzer_options(shard), *sinks[i]);
-      reps[i] = read_captures(shard, an);
-      counts[i] = an.counters();
-      sinks[i]->add_fleet(an.fleet());
+      auto an = std::make_unique<Analyzer>(stats_analyzer_options(shard), *sinks[i]);
+      reps[i] = read_captures(shard, *an);
+      counts[i] = an->counters();
+      sinks[i]->add_fleet(*an);
+      leave_to_exit(an);
     };
     std::vector<std::thread> pool;  // one thread per shard (shard 0 on this one)
     for (unsigned i = 1; i < threads; ++i) pool.emplace_back(work, i);
@@ -771,7 +782,7 @@ int run_stats(const StatsOptions& o) {
       Analyzer an(stats_analyzer_options(one), *sinks[i]);
       reps[i] = read_captures(one, an);
       counts[i] = an.counters();
-      sinks[i]->add_fleet(an.fleet());
+      sinks[i]->add_fleet(an);
     });
     add_up(sinks);
     for (std::size_t i = 0; i < n; ++i) {
@@ -786,6 +797,7 @@ int run_stats(const StatsOptions& o) {
   else
     print_text(out.buf(), *total, counters, rep, o.top);
   out.flush();
+  leave_to_exit(total);
   if (rep.unreadable) return kExitUsage;
   if (rep.damaged) return kExitDamaged;
   return kExitOk;

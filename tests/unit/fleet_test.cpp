@@ -251,6 +251,21 @@ TEST(Fleet, AckLatencyPerClientAndTopicExactToTheNanosecond) {
   EXPECT_EQ(n.fleet.ack_by_topic().keys().at("t/a").count(), 10u);
 }
 
+TEST(Fleet, LatencySamplesMergedFromASmallerReservoirStaySampled) {
+  LatencySamples small(128), big(256), whole(256);
+  for (int i = 1; i <= 192; ++i) small.add(i);
+  for (int i = 1; i <= 100; ++i) whole.add(i);
+  EXPECT_FALSE(small.exact());  // 128 of 192 kept
+  EXPECT_TRUE(whole.exact());
+  big.merge(small);
+  EXPECT_EQ(big.count(), 192u);
+  EXPECT_EQ(big.kept().size(), 128u);
+  EXPECT_FALSE(big.exact());  // within the capacity of 256, but only 128 samples: the percentiles are sampled
+  LatencySamples sum(256);
+  sum.merge(whole);
+  EXPECT_TRUE(sum.exact());
+}
+
 TEST(Fleet, LatencySamplesStayBoundedAndMerge) {
   LatencySamples a(64), b(64);
   for (int i = 1; i <= 1000; ++i) a.add(i);

@@ -17,6 +17,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "mqttauth/codec.hpp"
@@ -81,7 +82,9 @@ class LatencySamples {
   double mean() const noexcept { return count_ ? static_cast<double>(sum_) / static_cast<double>(count_) : 0.0; }
   // Nearest-rank percentile (0 < p <= 100) of the samples kept; 0 without samples.
   std::int64_t percentile(double p) const;
-  bool exact() const noexcept { return count_ <= capacity_; }
+  // Every sample is kept (not only while the count is within this capacity: samples merged from a smaller
+  // reservoir may be fewer than their count).
+  bool exact() const noexcept { return kept_.size() == count_; }
   // What a saved one needs (stats --merge): the samples kept and the sum; and one made back from them.
   const std::vector<std::int64_t>& kept() const noexcept { return kept_; }
   __int128 sum() const noexcept { return sum_; }
@@ -203,6 +206,14 @@ class Fleet {
   // (Its all() stays empty: it would be ack_by_client().all() again.)
   const LatencyTable& ack_by_topic() const noexcept { return ack_topic_; }
   const LatencyTable& delivery_by_topic() const noexcept { return delivery_topic_; }
+  // The three tables moved out, at the end of a run (a caller that would otherwise copy them): the fleet is
+  // left with empty tables and observes nothing more.
+  struct LatencyTables {
+    LatencyTable ack_by_client, ack_by_topic, delivery_by_topic;
+  };
+  LatencyTables take_latency_tables() && {
+    return {std::move(ack_client_), std::move(ack_topic_), std::move(delivery_topic_)};
+  }
   struct Counts {
     std::uint64_t takeovers = 0, takeover_loops = 0, reconnect_storms = 0, retained_delivered = 0, retained_cleared = 0,
                   wills_fired = 0, wills_published = 0, deliveries = 0;
