@@ -5,6 +5,12 @@
 namespace mqttauth {
 
 namespace {
+// Room for a partial packet of `total` bytes of which `have` are held: the whole packet, but at most 8 times what
+// came (so a peer announcing a huge packet does not get the memory for it before sending it). A large PUBLISH
+// spans dozens of segments: growing by doubling copied it about twice more and freed as many blocks.
+void make_room(std::vector<std::uint8_t>& carry, std::size_t total, std::size_t have) {
+  if (carry.capacity() < total) carry.reserve(std::min(total, std::max(carry.capacity() * 2, have * 8)));
+}
 // Drops the frame returned last time from the front of the carry buffer; bytes after it stay held.
 void drop_front_frame(std::vector<std::uint8_t>& carry) {
   auto h = parse_fixed_header(carry);
@@ -151,6 +157,7 @@ FrameEvent Framer::next() {
     }
     if (carry_.size() < total) {
       const std::size_t take = std::min(total - carry_.size(), avail());
+      make_room(carry_, total, carry_.size() + take);
       carry_.insert(carry_.end(), in_.begin() + static_cast<std::ptrdiff_t>(pos_),
                     in_.begin() + static_cast<std::ptrdiff_t>(pos_ + take));
       consume(take);
@@ -181,7 +188,8 @@ FrameEvent Framer::next() {
     consume(h->packet_size());
     return ev;
   }
-  // A partial packet (or partial fixed header): hold it.
+  // A partial packet (or partial fixed header): hold it, with room for more of it (make_room).
+  if (h) make_room(carry_, h->packet_size(), rest.size());
   carry_.assign(rest.begin(), rest.end());
   consume(rest.size());
   return ev;
