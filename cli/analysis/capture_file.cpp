@@ -1,17 +1,67 @@
 #include "capture_file.hpp"
 
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 
 namespace mqttauth::cli {
 namespace {
 
-constexpr std::size_t kBlock = 1 << 20;  // read size (a buffer that stays in the caches)
+constexpr std::size_t kBlock = 1 << 20;   // read size (a buffer that stays in the caches)
+constexpr std::size_t kWindow = 4 << 20;  // mapped at a time
+constexpr std::uintptr_t kPage = 4096;
+
+// The windows mapped now, by every reader of every thread, for the SIGBUS handler: a file truncated by another
+// program while it is mapped raises SIGBUS where its pages are gone. The handler maps a page of zeros there
+// and marks the window cut; the reader sees the mark (CaptureReader::cut_short) and reports the file truncated.
+struct Window {
+  std::atomic<bool> used{false};
+  std::atomic<std::uintptr_t> begin{0}, end{0};
+  std::atomic<bool> cut{false};
+};
+std::array<Window, 64> windows;
+struct sigaction previous_sigbus {};
+
+void on_sigbus(int, siginfo_t* si, void*) {
+  const auto a = reinterpret_cast<std::uintptr_t>(si->si_addr);
+  for (Window& w : windows) {
+    if (a < w.begin.load(std::memory_order_relaxed) || a >= w.end.load(std::memory_order_relaxed)) continue;
+    void* page = reinterpret_cast<void*>(a & ~(kPage - 1));  // NOLINT(performance-no-int-to-ptr)
+    if (::mmap(page, kPage, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED) break;
+    w.cut.store(true, std::memory_order_relaxed);
+    return;  // the access is made again, and reads zeros
+  }
+  // Not a mapped capture: as without this handler (the access faults again and meets the previous one).
+  ::sigaction(SIGBUS, &previous_sigbus, nullptr);
+}
+
+// A free window slot (-1: none; the reader reads instead), the handler installed the first time.
+int take_window() noexcept {
+  static const bool installed = [] {
+    struct sigaction sa {};
+    sa.sa_sigaction = on_sigbus;
+    sa.sa_flags = SA_SIGINFO;
+    sigemptyset(&sa.sa_mask);
+    return ::sigaction(SIGBUS, &sa, &previous_sigbus) == 0;
+  }();
+  if (!installed) return -1;
+  for (std::size_t i = 0; i < windows.size(); ++i) {
+    bool expected = false;
+    if (windows[i].used.compare_exchange_strong(expected, true)) {
+      windows[i].cut.store(false);
+      return static_cast<int>(i);
+    }
+  }
+  return -1;
+}
 constexpr std::uint32_t kPcapngShb = 0x0A0D0D0A;
 constexpr std::uint32_t kByteOrderMagic = 0x1A2B3C4D;
 
@@ -22,16 +72,98 @@ std::string at(std::uint64_t frame, std::uint64_t offset) {
 }  // namespace
 
 CaptureReader::~CaptureReader() {
+  unmap();
+  if (window_ >= 0) windows[static_cast<std::size_t>(window_)].used.store(false);
   if (f_) std::fclose(f_);
 }
 
+bool CaptureReader::window_cut(int window) noexcept {
+  return windows[static_cast<std::size_t>(window)].cut.load(std::memory_order_relaxed);
+}
+
+void CaptureReader::unmap() noexcept {
+  if (!map_) return;
+  Window& w = windows[static_cast<std::size_t>(window_)];
+  w.begin.store(0);
+  w.end.store(0);
+  ::munmap(map_, map_len_);
+  map_ = nullptr;
+  map_len_ = 0;
+}
+
+bool CaptureReader::remap(std::size_t need) {
+  const std::uint64_t at = consumed_;  // the file offset of data_[pos_]
+  if (at + need > file_size_) {        // it may have grown (--follow)
+    struct stat st {};
+    if (::fstat(fileno(f_), &st) == 0 && static_cast<std::uint64_t>(st.st_size) > file_size_)
+      file_size_ = static_cast<std::uint64_t>(st.st_size);
+  }
+  const std::uint64_t start = at & ~std::uint64_t{kPage - 1};
+  const std::uint64_t end = std::min<std::uint64_t>(file_size_, at + std::max<std::uint64_t>(need, kWindow));
+  if (map_ && map_off_ <= start && map_off_ + map_len_ >= end) return len_ - pos_ >= need;  // nothing more to map
+  unmap();
+  data_ = nullptr;
+  pos_ = len_ = 0;
+  prefetched_ = 0;
+  if (end <= start) return need == 0;
+  if (window_ < 0) window_ = take_window();
+  void* m = window_ < 0 ? MAP_FAILED
+                        : ::mmap(nullptr, static_cast<std::size_t>(end - start), PROT_READ, MAP_PRIVATE | MAP_POPULATE,
+                                 fileno(f_), static_cast<off_t>(start));
+  if (m == MAP_FAILED) {
+    read_from_here();
+    return refill(need);
+  }
+  map_ = static_cast<std::uint8_t*>(m);
+  map_len_ = static_cast<std::size_t>(end - start);
+  map_off_ = start;
+  Window& w = windows[static_cast<std::size_t>(window_)];
+  w.begin.store(reinterpret_cast<std::uintptr_t>(map_));
+  w.end.store(reinterpret_cast<std::uintptr_t>(map_) + map_len_);
+  data_ = map_;
+  pos_ = static_cast<std::size_t>(at - start);
+  len_ = map_len_;
+  return len_ - pos_ >= need;
+}
+
+void CaptureReader::read_from_here() {
+  unmap();
+  if (window_ >= 0) windows[static_cast<std::size_t>(window_)].used.store(false);
+  window_ = -1;
+  mapped_ = false;
+  ::fseeko(f_, static_cast<off_t>(consumed_), SEEK_SET);
+  if (buf_.size() < kBlock) buf_.resize(kBlock);
+  data_ = buf_.data();
+  pos_ = len_ = 0;
+  prefetched_ = 0;
+  eof_ = false;
+}
+
+CaptureReader::Status CaptureReader::cut_short_error() {
+  struct stat st {};
+  const std::string now =
+      ::fstat(fileno(f_), &st) == 0 ? " (now " + std::to_string(st.st_size) + " bytes)" : std::string();
+  error_ = path_ + ": the file was cut short while it was being read" + now + ": it ends before the end of " +
+           at(frame_ + 1, consumed_);
+  return Status::truncated;
+}
+
 CaptureReader::Status CaptureReader::fail(Status s, std::string msg) {
+  // A mapped file that another program cut short reads as zeros up to the end of its last page: what looks
+  // truncated or corrupt there is said to be that.
+  if (shrank()) return cut_short_error();
   error_ = path_ + ": " + std::move(msg);
   return s;
 }
 
+bool CaptureReader::shrank() const noexcept {
+  struct stat st {};
+  return mapped_ && ::fstat(fileno(f_), &st) == 0 && static_cast<std::uint64_t>(st.st_size) < file_size_;
+}
+
 bool CaptureReader::refill(std::size_t need) {
   if (len_ - pos_ >= need) return true;
+  if (mapped_) return remap(need);
   if (pos_ > 0) {
     std::memmove(buf_.data(), data_ + pos_, len_ - pos_);
     len_ -= pos_;
@@ -81,9 +213,12 @@ bool CaptureReader::open(const std::string& path) {
       return false;
     }
     file_size_ = static_cast<std::uint64_t>(st.st_size);
+    mapped_ = path != "-" && S_ISREG(st.st_mode);
   }
-  buf_.resize(kBlock);
-  data_ = buf_.data();
+  if (!mapped_) {
+    buf_.resize(kBlock);
+    data_ = buf_.data();
+  }
   if (!fill(4)) {
     error_ = len_ == 0 ? path + ": empty file, not a capture"
                        : path + ": not a capture file (" + std::to_string(len_) + " bytes, too short for a header)";
@@ -134,6 +269,7 @@ CaptureReader::Status CaptureReader::next_pcap(CaptureRecord& rec) {
   }
   const std::uint8_t* h = data_ + pos_;
   std::uint32_t sec = rd32(h), frac = rd32(h + 4), incl = rd32(h + 8), orig = rd32(h + 12);
+  if (sec == 0 && incl == 0 && shrank()) return cut_short_error();  // (zeros: perhaps past a cut; see fail())
   if (incl > kMaxRecord)
     return fail(Status::corrupt,
                 "record length " + std::to_string(incl) + " is absurd at " + at(frame_ + 1, consumed_));
@@ -141,6 +277,7 @@ CaptureReader::Status CaptureReader::next_pcap(CaptureRecord& rec) {
     return fail(Status::truncated, "file ends inside " + at(frame_ + 1, consumed_) + " (" +
                                        std::to_string(len_ - pos_ - 16) + " of " + std::to_string(incl) +
                                        " bytes captured)");
+  if (cut_short(pos_ + 16 + std::size_t{incl})) return cut_short_error();
   rec.frame = ++frame_;
   rec.ts_ns = static_cast<std::int64_t>(sec) * 1000000000 + static_cast<std::int64_t>(frac) * (nanos_ ? 1 : 1000);
   rec.link_type = link_type_;
@@ -230,6 +367,7 @@ CaptureReader::Status CaptureReader::next_pcapng_block(Block& block) {
                   "file ends inside " + at(frame_ + 1, consumed_) + " (" + have + " bytes of its block)");
     return fail(Status::truncated, "file ends inside a block at " + where(consumed_) + "; " + have + " bytes");
   }
+  if (cut_short(pos_ + total)) return cut_short_error();
   block = Block{type, data_ + pos_ + 8, total - 12u, consumed_};
   pos_ += total;
   consumed_ += total;

@@ -63,7 +63,8 @@ class CaptureReader {
     if (format_ == Format::pcap && !swapped_ && len_ - pos_ >= 16) {
       std::uint32_t h[4];  // seconds, fraction, captured length, original length
       std::memcpy(h, data_ + pos_, 16);
-      if (h[2] <= kMaxRecord && h[2] <= len_ - pos_ - 16) {
+      // (An empty record goes the general way, which looks at it more closely.)
+      if (h[2] - 1 < kMaxRecord && h[2] <= len_ - pos_ - 16 && !cut_short(pos_ + 16 + std::size_t{h[2]})) {
         rec.frame = ++frame_;
         rec.ts_ns = static_cast<std::int64_t>(h[0]) * 1000000000 + static_cast<std::int64_t>(h[1]) * frac_ns_;
         rec.link_type = link_type_;
@@ -100,6 +101,24 @@ class CaptureReader {
   // Ensures `need` bytes are buffered from pos_; false at EOF. Inline: it runs twice per record.
   bool fill(std::size_t need) { return len_ - pos_ >= need || refill(need); }
   bool refill(std::size_t need);
+  // A regular file is mapped, a window at a time, rather than read: no copy, and the input passes through the
+  // caches once instead of twice (read() copies it), leaving them to the analysis's tables: about 5% less time
+  // for `stats` on 100 MB (100 interleaved rounds). Pipes and standard input are read.
+  bool remap(std::size_t need);
+  void unmap() noexcept;
+  void read_from_here();  // mapping failed: reading (the file from consumed_) from now on
+  // Mapped: whether the file was cut short under the window before data_[end - 1] (another program truncated
+  // it while it was mapped). Touching that byte faults when its page is gone; the SIGBUS handler maps zeros
+  // there and marks the window, so this is noticed before a record is handed out, instead of a crash.
+  bool cut_short(std::size_t end) const noexcept {
+    if (window_ < 0) return false;
+    const volatile std::uint8_t* last = data_ + end - 1;
+    (void)*last;
+    return window_cut(window_);
+  }
+  static bool window_cut(int window) noexcept;
+  bool shrank() const noexcept;  // mapped, and the file is shorter now than when it was mapped
+  Status cut_short_error();
   std::uint16_t rd16(const std::uint8_t* p) const noexcept;
   std::uint32_t rd32(const std::uint8_t* p) const noexcept;
   Status next_pcap(CaptureRecord& rec);
@@ -112,10 +131,12 @@ class CaptureReader {
     // Four lines a turn (the loop cost as much as the prefetches); the lines short of a turn wait for the next
     // record, still thousands of bytes ahead.
     for (; prefetched_ + 4 * kLine <= until; prefetched_ += 4 * kLine) {
-      __builtin_prefetch(data_ + prefetched_);
-      __builtin_prefetch(data_ + prefetched_ + kLine);
-      __builtin_prefetch(data_ + prefetched_ + 2 * kLine);
-      __builtin_prefetch(data_ + prefetched_ + 3 * kLine);
+      // Non-temporal: the bytes are read once, soon, and should not push the analysis's tables out of the
+      // caches (mapped: nothing else brings them in).
+      __builtin_prefetch(data_ + prefetched_, 0, 0);
+      __builtin_prefetch(data_ + prefetched_ + kLine, 0, 0);
+      __builtin_prefetch(data_ + prefetched_ + 2 * kLine, 0, 0);
+      __builtin_prefetch(data_ + prefetched_ + 3 * kLine, 0, 0);
     }
   }
   Status fail(Status s, std::string msg);
@@ -152,9 +173,7 @@ class CaptureReader {
   std::uint32_t link_type_ = 0;  // pcap
   std::uint32_t snaplen_ = 0;
   std::vector<Interface> ifaces_;  // pcapng: of the current section
-  // Every input is read into buf_, a block at a time. (Mapping the file instead saves copying it but costs more:
-  // a page fault or a mapping per page, and the analysis then reads each byte from memory rather than from the
-  // caches the copy left it in: `stats` took 30% longer.)
+  // A pipe or standard input is read into buf_, a block at a time.
   // (Its bytes are not zeroed as it grows: they are read into. That was a megabyte of memset per file.)
   template <class T>
   struct UninitAllocator : std::allocator<T> {
@@ -175,6 +194,13 @@ class CaptureReader {
   std::uint64_t file_size_ = 0;
   std::uint64_t frame_ = 0;
   bool eof_ = false;
+  // A regular file: mapped, map_len_ bytes from file offset map_off_ (data_ == map_), registered for the
+  // SIGBUS handler as window_ (-1: not mapped now).
+  bool mapped_ = false;
+  std::uint8_t* map_ = nullptr;
+  std::size_t map_len_ = 0;
+  std::uint64_t map_off_ = 0;
+  int window_ = -1;
 };
 
 }  // namespace mqttauth::cli

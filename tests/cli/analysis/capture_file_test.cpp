@@ -2,6 +2,7 @@
 // simple packet blocks, unknown blocks, either byte order), and every way a file can be damaged or not be a
 // capture at all.
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstring>
 
@@ -584,4 +585,32 @@ TEST(CaptureFile, AFileThatGrowsIsReadOnAfterResume) {
   EXPECT_EQ(read_all(), Status::end) << r.error();
   EXPECT_EQ(count, 151u);
   EXPECT_EQ(r.bytes_read(), before + more.size());
+}
+
+TEST(CaptureFile, AFileCutShortWhileItIsReadIsReportedNotACrash) {
+  // Another program truncates the capture while it is read (it is mapped: the pages past the new end are gone,
+  // and touching them raises SIGBUS). The reader stops with `truncated`, saying so; the records wholly before
+  // the cut come through intact; at most the one record that straddles the cut comes with its tail zeroed (the
+  // rest of the file's last page reads as zeros).
+  for (const std::size_t cut : {std::size_t{1000000}, std::size_t{1003520}, std::size_t{3000017}}) {
+    const auto path = many_records("cut.pcap", 1000);  // about 10 MB: more than one mapped window
+    CaptureReader r;
+    ASSERT_TRUE(r.open(path)) << r.error();
+    CaptureRecord rec;
+    std::size_t count = 0, intact = 0;
+    Status st;
+    while ((st = r.next(rec)) == Status::record) {
+      if (count == 50) {
+        ASSERT_EQ(::truncate(path.c_str(), static_cast<off_t>(cut)), 0);
+      }
+      if (Buf(rec.data.begin(), rec.data.end()) == pattern(10000, static_cast<std::uint8_t>(count))) ++intact;
+      ++count;
+    }
+    const std::size_t whole = (cut - 24) / 10016;  // records that end at or before the cut
+    EXPECT_EQ(st, Status::truncated) << cut;
+    EXPECT_NE(r.error().find("cut short while it was being read"), std::string::npos) << r.error();
+    EXPECT_GE(intact, whole) << cut;
+    EXPECT_LE(count, whole + 1) << cut;
+    EXPECT_GE(count, whole) << cut;
+  }
 }
